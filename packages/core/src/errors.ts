@@ -1,0 +1,59 @@
+/**
+ * Every error echoplex raises on purpose carries a stable code (like fastify's FST_ERR_*), so callers
+ * and tests match on `code`, never on message text. Messages are one line: the CLI prints them as-is.
+ */
+export class EchoplexError extends Error {
+  readonly code: string
+  /** Exit status the CLI uses when this error ends a command. */
+  readonly exitCode: number
+  constructor (code: string, message: string, options: { cause?: unknown, exitCode?: number } = {}) {
+    super(message.replace(/\s*\n\s*/g, ' '), options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'EchoplexError'
+    this.code = code
+    this.exitCode = options.exitCode ?? 1
+  }
+}
+
+type Factory<A extends unknown[]> = ((...args: A) => EchoplexError) & { code: string }
+
+function define<A extends unknown[]> (code: string, format: (...args: A) => string, exitCode = 1): Factory<A> {
+  const make = (...args: A): EchoplexError => new EchoplexError(code, format(...args), { exitCode })
+  return Object.assign(make, { code })
+}
+
+/** The catalogue. Codes never change once released; add new ones at the end of a group. */
+export const errors = {
+  // command line / configuration (exit 2: usage)
+  BAD_OPTION: define('EPX_BAD_OPTION', (flag: string, why: string) => `invalid ${flag}: ${why}`, 2),
+  UNKNOWN_MODEL: define('EPX_UNKNOWN_MODEL', (name: string, known: readonly string[]) => `unknown model "${name}" (expected one of: ${known.join(', ')})`, 2),
+  UNKNOWN_HANDLER: define('EPX_UNKNOWN_HANDLER', (name: string, known: readonly string[]) => `unknown handler "${name}": not a built-in (${known.join(', ')}) and no such file`, 2),
+  HANDLER_LOAD: define('EPX_HANDLER_LOAD', (path: string, why: string) => `handler ${path} failed to load: ${why}`),
+  HANDLER_INVALID: define('EPX_HANDLER_INVALID', (path: string, why: string) => `handler ${path} is not a valid handler: ${why}`),
+  // listening
+  ADDRESS_IN_USE: define('EPX_ADDRESS_IN_USE', (address: string) => `address already in use: ${address}`),
+  ADDRESS_DENIED: define('EPX_ADDRESS_DENIED', (address: string) => `permission denied to listen on ${address}`),
+  SOCKET_IN_USE: define('EPX_SOCKET_IN_USE', (path: string) => `UNIX socket ${path} belongs to a live server; not replacing it`),
+  LISTEN_FAILED: define('EPX_LISTEN_FAILED', (address: string, why: string) => `cannot listen on ${address}: ${why}`),
+  // framing (one connection's problem, never the server's)
+  LINE_TOO_LONG: define('EPX_LINE_TOO_LONG', (max: number) => `line longer than ${max} bytes`),
+  FRAME_TOO_LARGE: define('EPX_FRAME_TOO_LARGE', (size: number, max: number) => `frame of ${size} bytes exceeds the limit of ${max}`),
+  HTTP_BAD_REQUEST: define('EPX_HTTP_BAD_REQUEST', (why: string) => `malformed HTTP request: ${why}`),
+  HTTP_BODY_TOO_LARGE: define('EPX_HTTP_BODY_TOO_LARGE', (size: number, max: number) => `HTTP body of ${size} bytes exceeds the limit of ${max}`),
+  HTTP_HEADERS_TOO_LARGE: define('EPX_HTTP_HEADERS_TOO_LARGE', (max: number) => `HTTP head larger than ${max} bytes`),
+  HTTP_UNSUPPORTED: define('EPX_HTTP_UNSUPPORTED', (what: string) => `unsupported HTTP feature: ${what}`),
+  // runtime
+  HANDLER_FAILED: define('EPX_HANDLER_FAILED', (why: string) => `handler failed: ${why}`),
+  SHUTDOWN_TIMEOUT: define('EPX_SHUTDOWN_TIMEOUT', (open: number, graceMs: number) => `${open} connection(s) still open after the ${graceMs} ms grace period; closed them`),
+  MODEL_FAILED: define('EPX_MODEL_FAILED', (model: string, why: string) => `${model} model failed: ${why}`),
+  SHARED_FAILED: define('EPX_SHARED_FAILED', (why: string) => `shared store: ${why}`),
+} as const
+
+export function isEchoplexError (err: unknown): err is EchoplexError {
+  return err instanceof EchoplexError
+}
+
+/** One line describing any thrown value, for logs and CLI output. */
+export function describeError (err: unknown): string {
+  if (err instanceof Error) return (err.message || err.name).split('\n')[0]!
+  return String(err).split('\n')[0]!
+}

@@ -1,0 +1,47 @@
+/**
+ * A codec turns one connection's byte stream into messages and replies into bytes. Decoders keep the
+ * partial message between chunks, so any split of the stream (1-byte chunks, many frames in one chunk)
+ * yields the same messages. A decoder throws an EchoplexError on a protocol violation; the connection
+ * then writes `errorReply` (where the framing has one) and closes.
+ */
+import type { EchoplexError } from '../errors.js'
+
+export interface FramingLimits {
+  /** Largest message (line, frame payload or HTTP body) accepted, in bytes. */
+  maxMessageBytes: number
+  /** Largest HTTP request head (request line + headers), in bytes. */
+  maxHeaderBytes: number
+}
+
+export const DEFAULT_FRAMING_LIMITS: FramingLimits = {
+  maxMessageBytes: 8 * 1024 * 1024,
+  maxHeaderBytes: 16 * 1024,
+}
+
+export interface Decoder<M> {
+  /** Feeds bytes; returns every message completed by them, in order. */
+  push (chunk: Buffer): M[]
+  /** Bytes held for a message not yet complete (used by the partial-frame timeout). */
+  readonly buffered: number
+}
+
+export interface Encoded {
+  bytes: Buffer | null
+  /** True when the protocol says the connection ends after this reply (HTTP `Connection: close`). */
+  close: boolean
+}
+
+export interface Codec<M, R> {
+  decoder (limits: FramingLimits): Decoder<M>
+  /** Frames a reply to `message`. */
+  encode (reply: R, message: M): Encoded
+  /** Frames data sent outside a reply (`ctx.send`, `ctx.broadcast`). */
+  encodePush (data: Buffer): Buffer
+  /** The bytes to write before closing on a decode error or a failed handler, if the framing has any. */
+  errorReply (err: EchoplexError | undefined, kind: 'decode' | 'handler'): Buffer | null
+}
+
+export function toBuffer (data: string | Uint8Array): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+}
