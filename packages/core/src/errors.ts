@@ -40,6 +40,7 @@ export const errors = {
   HTTP_BAD_REQUEST: define('EPX_HTTP_BAD_REQUEST', (why: string) => `malformed HTTP request: ${why}`),
   HTTP_BODY_TOO_LARGE: define('EPX_HTTP_BODY_TOO_LARGE', (size: number, max: number) => `HTTP body of ${size} bytes exceeds the limit of ${max}`),
   HTTP_HEADERS_TOO_LARGE: define('EPX_HTTP_HEADERS_TOO_LARGE', (max: number) => `HTTP head larger than ${max} bytes`),
+  FRAME_TIMEOUT: define('EPX_FRAME_TIMEOUT', (ms: number) => `message not completed within ${ms} ms`),
   HTTP_UNSUPPORTED: define('EPX_HTTP_UNSUPPORTED', (what: string) => `unsupported HTTP feature: ${what}`),
   // runtime
   HANDLER_FAILED: define('EPX_HANDLER_FAILED', (why: string) => `handler failed: ${why}`),

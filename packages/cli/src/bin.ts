@@ -1,0 +1,22 @@
+import { Command, CommanderError } from 'commander'
+import { describeError, isEchoplexError } from '@echoplex/core'
+import { serveCommand } from './commands/serve.js'
+
+const program = new Command('echoplex')
+  .description('concurrent TCP servers with pluggable concurrency models, and benchmarks that compare them')
+  .version('0.1.0')
+  .showSuggestionAfterError(true)
+  .addCommand(serveCommand())
+
+/** Every user error ends as one line on stderr and a non-zero exit: never a stack trace. */
+function fail (err: unknown): never {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2)
+  const line = describeError(err)
+  process.stderr.write(`echoplex: ${line}\n`)
+  if (!isEchoplexError(err) && process.env.ECHOPLEX_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? ''}\n`)
+  process.exit(isEchoplexError(err) ? err.exitCode : 1)
+}
+
+program.exitOverride()
+program.commands.forEach((c) => c.exitOverride())
+program.parseAsync(process.argv).catch(fail)

@@ -1,0 +1,114 @@
+import { availableParallelism } from 'node:os'
+import { Command, Option } from 'commander'
+import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, type ServerLimits } from '@echoplex/core'
+import { MODEL_NAMES, createModel, isLoopback, resolveHandlerPath, type ListenTarget } from '@echoplex/server'
+import { collectKeyValue, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
+
+/** Exit status when the grace period ran out and connections were closed by force. */
+export const EXIT_FORCED_STOP = 3
+
+interface ServeFlags {
+  model: string
+  handler: string
+  host?: string
+  port: number
+  unix?: string
+  workers?: number
+  sched: 'rr' | 'none'
+  maxChildren?: number
+  spares: number
+  maxQueue?: number
+  maxConnections: number
+  maxMessage: number
+  maxHeader: number
+  idleTimeout: number
+  frameTimeout: number
+  maxWriteBuffer: number
+  grace: number
+  heartbeat: number
+  option: Record<string, string>
+  logLevel?: string
+}
+
+export function serveCommand (): Command {
+  const d = DEFAULT_LIMITS
+  return new Command('serve')
+    .description('serve a handler with one concurrency model; prints "listening <address> model=<m> pid=<pid>" when ready')
+    .addOption(new Option('-m, --model <model>', 'concurrency model').choices(MODEL_NAMES).default('event-loop'))
+    .option('-H, --handler <name|path>', 'built-in handler (echo, upper, http, chat, work) or a handler module file', 'echo')
+    .option('--host <host>', 'TCP address to bind (default 127.0.0.1; anything but loopback prints a warning)')
+    .option('-p, --port <n>', 'TCP port (0 picks a free one)', parsePort, 7000)
+    .option('--unix <path>', 'listen on a UNIX socket instead of TCP (a stale socket file is replaced, a live one is not)')
+    .option('-w, --workers <n>', 'cluster: worker processes; pool: worker threads (default: number of cores)', parseInteger(1, 1024))
+    .addOption(new Option('--sched <policy>', 'cluster: scheduling policy (rr = primary round-robin, none = kernel)').choices(['rr', 'none']).default('rr'))
+    .option('--max-children <n>', 'fork: most connection children at once; more connections wait to be accepted', parseInteger(1, 100_000))
+    .option('--spares <n>', 'fork: warm children started ahead of connections', parseInteger(0, 1024), 0)
+    .option('--max-queue <n>', 'pool: tasks queued for the pool before reading from sockets pauses', parseInteger(1, 1_000_000))
+    .option('--max-connections <n>', 'open connections before new ones are refused', parseInteger(1, 10_000_000), d.maxConnections)
+    .option('--max-message <size>', 'largest line, frame or HTTP body (e.g. 64KiB, 8MiB)', parseSize, d.maxMessageBytes)
+    .option('--max-header <size>', 'largest HTTP request head', parseSize, d.maxHeaderBytes)
+    .option('--idle-timeout <duration>', 'close a connection silent this long (0 disables)', parseDuration, d.idleTimeoutMs)
+    .option('--frame-timeout <duration>', 'close a connection whose started message is not complete this long after (0 disables)', parseDuration, d.frameTimeoutMs)
+    .option('--max-write-buffer <size>', 'unsent bytes one connection may hold before it is dropped as a slow consumer', parseSize, d.maxWriteBufferBytes)
+    .option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed', parseDuration, d.graceMs)
+    .option('--heartbeat <duration>', 'cluster/pool/fork: a worker silent this long is replaced', parseDuration, 5000)
+    .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
+    .option('--log-level <level>', 'pino log level on stderr (fatal, error, warn, info, debug)')
+    .action(async (flags: ServeFlags) => { await serve(flags) })
+}
+
+async function serve (flags: ServeFlags): Promise<void> {
+  if (flags.unix !== undefined && flags.host !== undefined) throw errors.BAD_OPTION('--unix', 'cannot be combined with --host')
+  const listen: ListenTarget = flags.unix !== undefined ? { path: flags.unix } : { host: flags.host ?? '127.0.0.1', port: flags.port }
+  if ('host' in listen && !isLoopback(listen.host)) {
+    process.stderr.write(`echoplex: warning: binding to ${listen.host}, reachable beyond this machine\n`)
+  }
+  // children and worker threads inherit the environment: that is how handler options and log level reach them
+  process.env[HANDLER_OPTIONS_ENV] = JSON.stringify(flags.option)
+  if (flags.logLevel !== undefined) process.env.ECHOPLEX_LOG_LEVEL = flags.logLevel
+  const limits: ServerLimits = {
+    maxConnections: flags.maxConnections,
+    maxMessageBytes: flags.maxMessage,
+    maxHeaderBytes: flags.maxHeader,
+    idleTimeoutMs: flags.idleTimeout,
+    frameTimeoutMs: flags.frameTimeout,
+    maxQueuedMessages: DEFAULT_LIMITS.maxQueuedMessages,
+    maxWriteBufferBytes: flags.maxWriteBuffer,
+    graceMs: flags.grace,
+  }
+  const model = await createModel(flags.model, {
+    handlerPath: resolveHandlerPath(flags.handler),
+    listen,
+    limits,
+    workers: flags.workers ?? availableParallelism(),
+    sched: flags.sched,
+    maxChildren: flags.maxChildren,
+    spares: flags.spares,
+    maxQueue: flags.maxQueue,
+    heartbeatMs: flags.heartbeat,
+  })
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      process.stderr.write(`echoplex: ${signal} again, exiting now\n`)
+      process.exit(130)
+    }
+    stopping = true
+    model.stop(flags.grace).then(({ forced }) => {
+      if (forced > 0) {
+        process.stderr.write(`echoplex: ${errors.SHUTDOWN_TIMEOUT(forced, flags.grace).message}\n`)
+        process.exit(EXIT_FORCED_STOP)
+      }
+      process.exit(0)
+    }, (err: unknown) => {
+      process.stderr.write(`echoplex: stop failed: ${String((err as Error)?.message ?? err)}\n`)
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+
+  const address = await model.start()
+  process.stdout.write(`listening ${address} model=${model.name} pid=${process.pid}\n`)
+}

@@ -1,0 +1,315 @@
+import type { Socket } from 'node:net'
+import type { ConnectionContext } from '../handler.js'
+import type { Codec, Decoder } from '../framing/codec.js'
+import type { ServerLimits } from '../limits.js'
+import type { Logger } from '../log.js'
+import type { HandlerExecutor } from './executor.js'
+import type { Hub, HubMember } from './hub.js'
+import type { ConnectionCounters } from './stats.js'
+import { codecFor, toBuffer } from '../framing/index.js'
+import { EchoplexError, describeError, errors } from '../errors.js'
+
+export interface ConnectionOptions {
+  socket: Socket
+  executor: HandlerExecutor
+  hub: Hub
+  limits: ServerLimits
+  model: string
+  logger: Logger
+  counters: ConnectionCounters
+  /** Called once, after the socket closed and `onClose` ran. */
+  onClosed?: (conn: Connection) => void
+}
+
+/** After our FIN is flushed, how long a peer that never closes keeps its socket. */
+const LINGER_MS = 1000
+/** During a graceful stop, a connection that received nothing for this long is done. */
+const DRAIN_QUIET_MS = 100
+
+let sequence = 0
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function'
+
+/**
+ * One client connection, served by any model: decodes the stream, runs the handler one message at a
+ * time (so replies leave in arrival order, sync or async), writes replies with backpressure, and keeps
+ * every failure — bad bytes, a throwing handler, a reset — inside this connection.
+ */
+export class Connection implements HubMember {
+  readonly id: string
+  readonly ctx: ConnectionContext
+  private readonly socket: Socket
+  private readonly codec: Codec<unknown, unknown>
+  private readonly decoder: Decoder<unknown>
+  private readonly queue: unknown[] = []
+  private queueHead = 0
+  /** A hook or message is running (async); everything else waits behind it. */
+  private busy = false
+  /** No more messages will be handled: ctx.close(), a protocol close, a failure. */
+  private closing = false
+  private ended = false
+  private readEnded = false
+  private writeBlocked = false
+  private draining = false
+  private closed = false
+  private lastDataAt = Date.now()
+  private frameTimer: NodeJS.Timeout | undefined
+  private drainTimer: NodeJS.Timeout | undefined
+  private readonly closedPromise: Promise<void>
+  private resolveClosed!: () => void
+
+  constructor (private readonly options: ConnectionOptions) {
+    const { socket, executor, hub, limits, counters } = options
+    this.socket = socket
+    this.id = `${process.pid}-${++sequence}`
+    this.codec = codecFor(executor.framing)
+    this.decoder = this.codec.decoder(limits)
+    this.closedPromise = new Promise((resolve) => { this.resolveClosed = resolve })
+    const push = (data: string | Uint8Array): void => this.push(toBuffer(data))
+    this.ctx = {
+      id: this.id,
+      remoteAddress: socket.remoteAddress ?? 'unix',
+      remotePort: socket.remotePort,
+      pid: process.pid,
+      model: options.model,
+      send: push,
+      broadcast: (data) => hub.broadcast(this.id, toBuffer(data)),
+      close: () => this.requestClose(),
+      shared: hub.shared,
+      state: {},
+    }
+    counters.connectionsActive++
+    counters.connectionsTotal++
+    socket.setNoDelay(true)
+    if (limits.idleTimeoutMs > 0) {
+      socket.setTimeout(limits.idleTimeoutMs, () => {
+        counters.timeouts++
+        this.options.logger.debug({ conn: this.id }, 'idle timeout')
+        socket.destroy()
+      })
+    }
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('end', () => this.onEnd())
+    socket.on('drain', () => { this.writeBlocked = false; this.updateReadFlow() })
+    socket.on('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref())
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      counters.socketErrors++
+      this.options.logger.debug({ conn: this.id, code: err.code }, 'socket error')
+    })
+    socket.on('close', () => { void this.onClose() })
+    hub.join(this)
+    this.run(() => executor.connect(this.ctx))
+  }
+
+  /** Resolves once the connection is closed and its `onClose` hook has run. */
+  get done (): Promise<void> { return this.closedPromise }
+
+  /** Bytes pushed from outside a reply: `ctx.send` and broadcasts from other connections. */
+  push (data: Buffer): void {
+    if (this.ended || this.socket.destroyed) return
+    if (this.socket.writableLength > this.options.limits.maxWriteBufferBytes) {
+      // a client that never reads must not grow our memory: drop it rather than buffer without bound
+      this.options.counters.slowConsumers++
+      this.options.logger.info({ conn: this.id }, 'slow consumer: write buffer over limit, closing')
+      this.socket.destroy()
+      return
+    }
+    const bytes = this.codec.encodePush(data)
+    if (bytes.length > 0) this.write(bytes)
+  }
+
+  /** Graceful stop: finish what was received, then close once the client has gone quiet. */
+  shutdown (): void {
+    if (this.draining || this.closed) return
+    this.draining = true
+    this.drainTimer = setInterval(() => this.maybeFinish(), DRAIN_QUIET_MS / 2)
+    this.drainTimer.unref()
+    this.maybeFinish()
+  }
+
+  /** Ends at once, dropping anything unsent (grace period over). */
+  destroy (): void { this.socket.destroy() }
+
+  private onData (chunk: Buffer): void {
+    if (this.closing) return // discarding after an error reply (lingering close)
+    this.lastDataAt = Date.now()
+    this.options.counters.bytesIn += chunk.length
+    let messages: unknown[]
+    try {
+      messages = this.decoder.push(chunk)
+    } catch (err) {
+      this.protocolError(err)
+      return
+    }
+    this.armFrameTimer()
+    if (messages.length === 0) return
+    if (this.queueHead === this.queue.length) { this.queue.length = 0; this.queueHead = 0 }
+    for (const m of messages) this.queue.push(m)
+    this.pump()
+  }
+
+  private onEnd (): void {
+    this.readEnded = true
+    this.maybeFinish()
+  }
+
+  /** Runs queued messages in order; a sync handler's replies are written without a microtask hop. */
+  private pump (): void {
+    const { executor, counters } = this.options
+    while (!this.busy && !this.closing && this.queueHead < this.queue.length) {
+      const message = this.queue[this.queueHead]
+      this.queue[this.queueHead++] = undefined
+      counters.messages++
+      let result: unknown
+      try {
+        result = executor.message(message, this.ctx)
+      } catch (err) {
+        this.fail(err)
+        return
+      }
+      if (isThenable(result)) {
+        this.busy = true
+        result.then((reply) => {
+          this.busy = false
+          if (this.closed) return
+          this.reply(reply, message)
+          this.pump()
+        }, (err: unknown) => {
+          this.busy = false
+          this.fail(err)
+        })
+        break
+      }
+      this.reply(result, message)
+    }
+    this.updateReadFlow()
+    this.maybeFinish()
+  }
+
+  /** Runs a hook through the same in-order pipeline as messages. */
+  private run (hook: () => unknown): void {
+    let result: unknown
+    try {
+      result = hook()
+    } catch (err) {
+      this.fail(err)
+      return
+    }
+    if (!isThenable(result)) return
+    this.busy = true
+    result.then(() => { this.busy = false; this.pump() }, (err: unknown) => { this.busy = false; this.fail(err) })
+  }
+
+  private reply (reply: unknown, message: unknown): void {
+    if (this.closed) return
+    const encoded = this.codec.encode(reply, message)
+    if (encoded.bytes !== null && encoded.bytes.length > 0) this.write(encoded.bytes)
+    if (encoded.close) this.requestClose()
+  }
+
+  private write (bytes: Buffer): void {
+    if (this.ended || this.socket.destroyed) return
+    this.options.counters.bytesOut += bytes.length
+    if (!this.socket.write(bytes)) {
+      this.writeBlocked = true
+      this.updateReadFlow()
+    }
+  }
+
+  /** Reads only while replies drain and the handler keeps up: the server's memory stays bounded. */
+  private updateReadFlow (): void {
+    if (this.socket.destroyed) return
+    const queued = this.queue.length - this.queueHead
+    const stop = this.writeBlocked || queued >= this.options.limits.maxQueuedMessages
+    if (stop && !this.socket.isPaused()) this.socket.pause()
+    else if (!stop && this.socket.isPaused() && !this.closing) this.socket.resume()
+  }
+
+  private requestClose (): void {
+    this.closing = true
+    this.dropQueue()
+    if (!this.busy) this.end()
+  }
+
+  private maybeFinish (): void {
+    if (this.closed) return
+    if (this.closing) { if (!this.busy) this.end(); return }
+    if (this.busy || this.queueHead < this.queue.length) return
+    if (this.readEnded) { this.end(); return }
+    if (this.draining && this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS) this.end()
+  }
+
+  private end (): void {
+    if (this.ended) return
+    this.ended = true
+    this.clearFrameTimer()
+    // keep reading (and discarding) so unread input does not turn our FIN into a RST that eats the reply
+    if (this.socket.isPaused()) this.socket.resume()
+    this.socket.end()
+  }
+
+  private protocolError (err: unknown): void {
+    this.options.counters.protocolErrors++
+    this.options.logger.info({ conn: this.id, err: describeError(err) }, 'bad input, closing connection')
+    const bytes = this.codec.errorReply(err instanceof EchoplexError ? err : undefined, 'decode')
+    this.closing = true
+    this.dropQueue()
+    if (bytes !== null && !this.busy) this.write(bytes)
+    this.end()
+  }
+
+  private fail (err: unknown): void {
+    if (this.closed) return
+    this.options.counters.handlerErrors++
+    this.options.logger.error({ conn: this.id, handler: this.options.executor.name, err: describeError(err) }, 'handler failed; closing its connection')
+    const bytes = this.codec.errorReply(errors.HANDLER_FAILED(describeError(err)), 'handler')
+    this.closing = true
+    this.dropQueue()
+    if (bytes !== null) this.write(bytes)
+    this.end()
+  }
+
+  private dropQueue (): void {
+    this.queue.length = 0
+    this.queueHead = 0
+  }
+
+  private armFrameTimer (): void {
+    const ms = this.options.limits.frameTimeoutMs
+    if (ms <= 0) return
+    if (this.decoder.buffered === 0) { this.clearFrameTimer(); return }
+    if (this.frameTimer !== undefined) return
+    this.frameTimer = setTimeout(() => {
+      this.frameTimer = undefined
+      this.options.counters.timeouts++
+      this.protocolError(errors.FRAME_TIMEOUT(ms))
+    }, ms)
+    this.frameTimer.unref()
+  }
+
+  private clearFrameTimer (): void {
+    if (this.frameTimer !== undefined) clearTimeout(this.frameTimer)
+    this.frameTimer = undefined
+  }
+
+  private async onClose (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.clearFrameTimer()
+    if (this.drainTimer !== undefined) clearInterval(this.drainTimer)
+    this.dropQueue()
+    const { hub, executor, counters, logger } = this.options
+    hub.leave(this.id)
+    counters.connectionsActive--
+    executor.cancel?.(this.ctx)
+    try {
+      await executor.close(this.ctx)
+    } catch (err) {
+      counters.handlerErrors++
+      logger.error({ conn: this.id, err: describeError(err) }, 'onClose failed')
+    }
+    this.options.onClosed?.(this)
+    this.resolveClosed()
+  }
+}

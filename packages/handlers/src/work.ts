@@ -1,0 +1,26 @@
+import { createHash } from 'node:crypto'
+import { defineHandler, handlerOption } from '@echoplex/core'
+
+export const DEFAULT_WORK_ROUNDS = 2000
+
+/** sha256 applied `rounds` times: first over the payload, then over the previous digest. */
+export function workDigest (payload: Uint8Array, rounds: number): Buffer {
+  let digest = createHash('sha256').update(payload).digest()
+  for (let i = 1; i < rounds; i++) digest = createHash('sha256').update(digest).digest()
+  return digest
+}
+
+/** Rounds per frame: `--option rounds=N` (read once, at load, in every process and thread). */
+export function workRounds (): number {
+  const rounds = Number(handlerOption('rounds', String(DEFAULT_WORK_ROUNDS)))
+  return Number.isInteger(rounds) && rounds > 0 ? rounds : DEFAULT_WORK_ROUNDS
+}
+
+const rounds = workRounds()
+
+/** CPU-bound: each length-framed payload costs `rounds` SHA-256 hashes; the reply is the 32-byte digest. */
+export default defineHandler({
+  name: 'work',
+  framing: 'length',
+  onMessage: (payload) => workDigest(payload, rounds),
+})

@@ -1,0 +1,63 @@
+import { createServer, type Server, type Socket } from 'node:net'
+import { Connection, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type ServerLimits } from '@echoplex/core'
+
+export interface ConnectionServerOptions {
+  executor: HandlerExecutor
+  hub: Hub
+  limits: ServerLimits
+  model: string
+  logger: Logger
+}
+
+/**
+ * The part every model's serving process shares: a set of live connections over one handler, and a
+ * graceful drain. Models differ in where sockets come from (a listener of their own, cluster's shared
+ * handle, a socket handed over IPC) and where the handler runs, not in how a connection is served.
+ */
+export class ConnectionServer {
+  readonly counters: ConnectionCounters = newCounters()
+  readonly connections = new Set<Connection>()
+  /** A listener feeding `accept`; models that receive sockets from elsewhere may ignore it. */
+  readonly server: Server
+  private draining = false
+
+  constructor (private readonly options: ConnectionServerOptions) {
+    // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.accept(socket))
+    this.server.maxConnections = options.limits.maxConnections
+    this.server.on('drop', () => { options.logger.warn('connection refused: --max-connections reached') })
+  }
+
+  accept (socket: Socket): Connection | undefined {
+    if (this.draining) { socket.destroy(); return undefined }
+    const conn = new Connection({
+      socket,
+      executor: this.options.executor,
+      hub: this.options.hub,
+      limits: this.options.limits,
+      model: this.options.model,
+      logger: this.options.logger,
+      counters: this.counters,
+      onClosed: (c) => this.connections.delete(c),
+    })
+    this.connections.add(conn)
+    return conn
+  }
+
+  /** Stops accepting, lets connections finish, and closes whatever is left after `graceMs`. */
+  async drain (graceMs: number): Promise<number> {
+    this.draining = true
+    if (this.server.listening) this.server.close()
+    for (const conn of this.connections) conn.shutdown()
+    const all = Promise.all([...this.connections].map(async (c) => await c.done))
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<'expired'>((resolve) => { timer = setTimeout(() => resolve('expired'), graceMs) })
+    const outcome = await Promise.race([all.then(() => 'done' as const), expired])
+    clearTimeout(timer)
+    if (outcome === 'done') return 0
+    const left = [...this.connections]
+    for (const conn of left) conn.destroy()
+    await Promise.all(left.map(async (c) => await c.done))
+    return left.length
+  }
+}

@@ -1,0 +1,56 @@
+import { connect, type AddressInfo, type Server } from 'node:net'
+import { existsSync, lstatSync, unlinkSync } from 'node:fs'
+import { errors } from '@echoplex/core'
+import type { ListenTarget } from './model.js'
+
+export function formatTarget (target: ListenTarget): string {
+  if ('path' in target) return `unix:${target.path}`
+  return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`
+}
+
+export function formatAddress (server: Server, target: ListenTarget): string {
+  const addr = server.address()
+  if (addr === null || typeof addr === 'string' || 'path' in target) return formatTarget(target)
+  return formatTarget({ host: (addr as AddressInfo).address, port: (addr as AddressInfo).port })
+}
+
+export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost'])
+export const isLoopback = (host: string): boolean => LOOPBACK_HOSTS.has(host) || host.startsWith('127.')
+
+/** True when something accepts connections on the UNIX socket at `path`. */
+function socketIsLive (path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path)
+    probe.once('connect', () => { probe.destroy(); resolve(true) })
+    probe.once('error', () => resolve(false))
+  })
+}
+
+/**
+ * A socket file left by a dead server is removed; a live one is never stolen. Anything that is not
+ * a socket is left alone too (listen then fails with EADDRINUSE, reported as such).
+ */
+export async function clearStaleSocket (path: string): Promise<void> {
+  if (!existsSync(path)) return
+  if (!lstatSync(path).isSocket()) return
+  if (await socketIsLive(path)) throw errors.SOCKET_IN_USE(path)
+  unlinkSync(path)
+}
+
+/** Listens and maps the usual failures to one-line errors with stable codes. */
+export async function listen (server: Server, target: ListenTarget, backlog = 511): Promise<string> {
+  if ('path' in target) await clearStaleSocket(target.path)
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const where = formatTarget(target)
+      if (err.code === 'EADDRINUSE') reject(errors.ADDRESS_IN_USE(where))
+      else if (err.code === 'EACCES' || err.code === 'EPERM') reject(errors.ADDRESS_DENIED(where))
+      else reject(errors.LISTEN_FAILED(where, err.code ?? err.message))
+    }
+    server.once('error', onError)
+    const done = (): void => { server.off('error', onError); resolve() }
+    if ('path' in target) server.listen({ path: target.path, backlog }, done)
+    else server.listen({ host: target.host, port: target.port, backlog, exclusive: true }, done)
+  })
+  return formatAddress(server, target)
+}
