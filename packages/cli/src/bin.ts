@@ -17,6 +17,7 @@ function fail (err: unknown): never {
   process.exit(isEchoplexError(err) ? err.exitCode : 1)
 }
 
-program.exitOverride()
-program.commands.forEach((c) => c.exitOverride())
+// commander's own errors (unknown option, bad value) get the same one-line shape as ours
+const output = { outputError: (text: string, write: (s: string) => void) => write(`echoplex: ${text.replace(/^error: /, '')}`) }
+for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output)
 program.parseAsync(process.argv).catch(fail)

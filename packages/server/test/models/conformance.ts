@@ -1,0 +1,208 @@
+/**
+ * The conformance suite: one set of end-to-end checks, real sockets and real processes, run against
+ * every concurrency model. A model joins by adding a `<model>.test.ts` that calls `conformance(name)`.
+ */
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import autocannon from 'autocannon'
+import { Client, lengthFrame } from '../helpers/client.js'
+import { fixture, startServer } from '../helpers/server.js'
+
+type Test = typeof t
+
+/** Model flags that keep multi-process models small on a 2-core CI box. */
+function modelArgs (model: string): string[] {
+  const args = ['--model', model]
+  if (model === 'cluster' || model === 'pool') args.push('--workers', '2')
+  return args
+}
+
+export function conformance (model: string): void {
+  const serve = async (tt: Test, handler: string, extra: string[] = []): ReturnType<typeof startServer> =>
+    await startServer(tt, [...modelArgs(model), '--handler', handler, ...extra])
+
+  t.test(`${model}: echo`, async (t) => {
+    const server = await serve(t, 'echo')
+
+    await t.test('50 concurrent clients × 200 messages, every reply exact and in order', async (t) => {
+      const clients = await Promise.all(Array.from({ length: 50 }, async () => await Client.open(server.port)))
+      t.teardown(() => clients.forEach((c) => c.destroy()))
+      const expected = clients.map((c, i) => {
+        const parts: Buffer[] = []
+        for (let j = 0; j < 200; j++) {
+          const msg = Buffer.from(`client ${i} message ${j} ${'x'.repeat(j % 37)}\n`)
+          parts.push(msg)
+          c.write(msg)
+        }
+        return Buffer.concat(parts)
+      })
+      await Promise.all(clients.map(async (c, i) => await c.waitBytes(expected[i]!.length, 20_000)))
+      const wrong = clients.filter((c, i) => !c.data().equals(expected[i]!)).length
+      t.equal(wrong, 0, 'every client got exactly its own bytes, in order')
+    })
+
+    await t.test('a 4 MiB payload is echoed byte-exact', async (t) => {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      const payload = randomBytes(4 * 1024 * 1024)
+      c.write(payload)
+      const got = await c.waitBytes(payload.length, 30_000)
+      t.equal(got.length, payload.length)
+      t.ok(got.equals(payload), 'bytes identical')
+    })
+
+    await t.test('half-close: replies still arrive after the client shuts its write side', async (t) => {
+      const c = await Client.open(server.port, undefined, { allowHalfOpen: true })
+      t.teardown(() => c.destroy())
+      c.socket.end('last words')
+      await c.waitClose()
+      t.equal(c.data().toString(), 'last words')
+    })
+  })
+
+  t.test(`${model}: length framing`, async (t) => {
+    const server = await serve(t, fixture('length-echo.mjs'))
+
+    await t.test('frames split at awkward boundaries come back whole, in order', async (t) => {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      const payloads = Array.from({ length: 300 }, (_, i) => randomBytes(i * 7))
+      const stream = Buffer.concat(payloads.map(lengthFrame))
+      // deliberately awkward splits: 1 byte, then odd sizes
+      let offset = 0
+      for (let size = 1; offset < stream.length; size = (size * 7 + 3) % 997 + 1) {
+        c.write(stream.subarray(offset, offset + size))
+        offset += size
+      }
+      const got = await c.waitBytes(stream.length, 20_000)
+      t.ok(got.equals(stream), 'every frame came back framed, in order')
+    })
+
+    await t.test('100 clients that send half a frame and reset; others keep being served', async (t) => {
+      const steady = await Client.open(server.port)
+      t.teardown(() => steady.destroy())
+      const sent: Buffer[] = []
+      await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+        const c = await Client.open(server.port)
+        const frame = lengthFrame(randomBytes(100))
+        c.write(frame.subarray(0, 4 + 40)) // header claims 100 bytes; 40 arrive
+        const msg = lengthFrame(`steady ${i}`)
+        sent.push(msg)
+        steady.write(msg)
+        await new Promise((resolve) => setImmediate(resolve))
+        c.socket.resetAndDestroy()
+      }))
+      const expected = Buffer.concat(sent)
+      await steady.waitBytes(expected.length)
+      t.ok(steady.data().equals(expected), 'steady client got all its frames in order')
+      const fresh = await Client.open(server.port)
+      t.teardown(() => fresh.destroy())
+      fresh.write(lengthFrame('still here'))
+      t.ok((await fresh.waitBytes(14)).equals(lengthFrame('still here')), 'a new client is served')
+    })
+  })
+
+  t.test(`${model}: upper`, async (t) => {
+    const server = await serve(t, 'upper')
+    await t.test('the seeds\' client: hello with no newline gets HELLO', async (t) => {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      c.write('hello')
+      t.equal((await c.waitBytes(5)).toString(), 'HELLO')
+    })
+    await t.test('a character split across writes is upper-cased whole', async (t) => {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      const bytes = Buffer.from('straße ö')
+      c.write(bytes.subarray(0, bytes.length - 1))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      c.write(bytes.subarray(bytes.length - 1))
+      const want = Buffer.from('STRASSE Ö')
+      t.equal((await c.waitBytes(want.length)).toString(), 'STRASSE Ö')
+    })
+  })
+
+  t.test(`${model}: http`, async (t) => {
+    const server = await serve(t, 'http')
+    const base = `http://127.0.0.1:${server.port}`
+
+    await t.test('fetch: POST body echoed, empty body gives empty reply', async (t) => {
+      const body = randomBytes(10_000)
+      const res = await fetch(`${base}/echo`, { method: 'POST', body })
+      t.equal(res.status, 200)
+      t.ok(Buffer.from(await res.arrayBuffer()).equals(body))
+      const empty = await fetch(`${base}/`)
+      t.equal(empty.status, 200)
+      t.equal((await empty.arrayBuffer()).byteLength, 0)
+    })
+
+    await t.test('malformed request gets 400 and the connection closes', async (t) => {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      c.write('THIS IS NOT HTTP\r\n\r\n')
+      await c.waitClose()
+      t.match(c.data().toString(), /^HTTP\/1\.1 400 /)
+    })
+
+    await t.test('pipelined requests are answered in order', async (t) => {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      const bodies = ['first', 'second', 'third']
+      c.write(bodies.map((b) => `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\n\r\n${b}`).join(''))
+      await c.until(() => (c.data().toString().match(/HTTP\/1\.1 200/g) ?? []).length === 3 && c.data().toString().endsWith('third'))
+      const text = c.data().toString()
+      t.ok(text.indexOf('first') < text.indexOf('second') && text.indexOf('second') < text.indexOf('third'), 'in order')
+    })
+
+    await t.test('autocannon with body verification: 0 mismatches, 0 errors', async (t) => {
+      const body = 'echoplex-' + 'a'.repeat(100)
+      const result = await autocannon({
+        url: `${base}/`,
+        method: 'POST',
+        body,
+        expectBody: body,
+        connections: 10,
+        pipelining: 2,
+        duration: 1.5,
+      })
+      t.ok(result.requests.total > 100, `requests: ${result.requests.total}`)
+      t.equal(result.mismatches, 0, 'mismatches')
+      t.equal(result.errors, 0, 'errors')
+      t.equal(result.non2xx, 0, 'non-2xx')
+    })
+  })
+
+  t.test(`${model}: a handler that throws or rejects affects only its connection`, async (t) => {
+    const server = await serve(t, fixture('faulty.mjs'))
+    const good = await Client.open(server.port)
+    t.teardown(() => good.destroy())
+    for (const trigger of ['boom', 'reject']) {
+      const bad = await Client.open(server.port)
+      t.teardown(() => bad.destroy())
+      good.write('before\n')
+      bad.write(`fine\n${trigger}\nnever answered\n`)
+      await bad.waitClose()
+      t.equal(bad.data().toString(), 'fine\n', `${trigger}: its earlier reply arrived, then it was closed`)
+      good.write('after\n')
+    }
+    await good.waitBytes('before\nafter\n'.length * 2)
+    t.equal(good.data().toString(), 'before\nafter\n'.repeat(2), 'the other connection kept every reply, in order')
+    t.equal(good.closed, false)
+  })
+
+  t.test(`${model}: SIGTERM with messages in flight → all answered, exit 0`, async (t) => {
+    const server = await serve(t, fixture('slow-echo.mjs'))
+    const clients = await Promise.all(Array.from({ length: 5 }, async () => await Client.open(server.port)))
+    t.teardown(() => clients.forEach((c) => c.destroy()))
+    const expected = clients.map((c, i) => {
+      const lines = Array.from({ length: 100 }, (_, j) => `c${i} m${j}\n`).join('')
+      c.write(lines)
+      return lines
+    })
+    await clients[0]!.waitBytes(1) // replies are flowing: the rest are in flight
+    const code = await server.stop('SIGTERM')
+    await Promise.all(clients.map(async (c) => await c.waitClose()))
+    t.same(clients.map((c) => c.data().toString()), expected, 'every message answered, in order')
+    t.equal(code, 0, 'exit code 0')
+  })
+}
