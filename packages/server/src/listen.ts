@@ -38,8 +38,9 @@ export async function clearStaleSocket (path: string): Promise<void> {
 }
 
 /** Listens and maps the usual failures to one-line errors with stable codes. */
-export async function listen (server: Server, target: ListenTarget, backlog = 511): Promise<string> {
-  if ('path' in target) await clearStaleSocket(target.path)
+export async function listen (server: Server, target: ListenTarget, { backlog = 511, exclusive = true } = {}): Promise<string> {
+  // a cluster worker's socket path is the primary's to check: it owns the handle
+  if ('path' in target && exclusive) await clearStaleSocket(target.path)
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const where = formatTarget(target)
@@ -49,8 +50,8 @@ export async function listen (server: Server, target: ListenTarget, backlog = 51
     }
     server.once('error', onError)
     const done = (): void => { server.off('error', onError); resolve() }
-    if ('path' in target) server.listen({ path: target.path, backlog }, done)
-    else server.listen({ host: target.host, port: target.port, backlog, exclusive: true }, done)
+    if ('path' in target) server.listen({ path: target.path, backlog, exclusive }, done)
+    else server.listen({ host: target.host, port: target.port, backlog, exclusive }, done)
   })
   return formatAddress(server, target)
 }

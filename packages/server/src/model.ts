@@ -23,6 +23,11 @@ export interface ServeOptions {
   maxQueue?: number
   /** cluster/pool/fork: a worker silent for this long is considered stuck and replaced. */
   heartbeatMs?: number
+  /**
+   * Called when the model cannot go on after it started (a crash loop, a worker that can no longer
+   * boot). The caller stops the model and exits non-zero with the error's one line.
+   */
+  onFatal?: (err: Error) => void
 }
 
 export interface ModelStats extends ConnectionCounters {

@@ -76,6 +76,7 @@ async function serve (flags: ServeFlags): Promise<void> {
     maxWriteBufferBytes: flags.maxWriteBuffer,
     graceMs: flags.grace,
   }
+  let stopping = false
   const model = await createModel(flags.model, {
     handlerPath: resolveHandlerPath(flags.handler),
     listen,
@@ -86,9 +87,14 @@ async function serve (flags: ServeFlags): Promise<void> {
     spares: flags.spares,
     maxQueue: flags.maxQueue,
     heartbeatMs: flags.heartbeat,
+    onFatal: (err) => {
+      if (stopping) return
+      stopping = true
+      process.stderr.write(`echoplex: ${err.message}\n`)
+      void model.stop(0).finally(() => process.exit(1))
+    },
   })
 
-  let stopping = false
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
       process.stderr.write(`echoplex: ${signal} again, exiting now\n`)

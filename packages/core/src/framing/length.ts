@@ -24,8 +24,12 @@ class LengthDecoder implements Decoder<Buffer> {
       this.partsLength += chunk.length
       // wait without concatenating until the whole frame is here (avoids O(n^2) on big frames)
       if (this.partsLength >= LENGTH_HEADER_BYTES) {
-        const head = this.parts[0]!.length >= LENGTH_HEADER_BYTES ? this.parts[0]! : Buffer.concat(this.parts, this.partsLength)
-        const size = this.check(head.readUInt32BE(0))
+        if (this.parts[0]!.length < LENGTH_HEADER_BYTES) {
+          // the header itself was split: join once, so later chunks find it whole in parts[0]
+          // (re-joining on every chunk was quadratic when a big frame then trickled in)
+          this.parts = [Buffer.concat(this.parts, this.partsLength)]
+        }
+        const size = this.check(this.parts[0]!.readUInt32BE(0))
         if (this.partsLength < LENGTH_HEADER_BYTES + size) return []
       } else {
         return []

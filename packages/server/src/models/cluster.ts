@@ -1,12 +1,177 @@
-import { errors } from '@echoplex/core'
+import cluster, { type Worker } from 'node:cluster'
+import { fileURLToPath } from 'node:url'
+import { EchoplexError, createLogger, errors, type Logger } from '@echoplex/core'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
+import { clearStaleSocket, formatTarget } from '../listen.js'
+import { loadHandler } from '../handler-loader.js'
+import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
+import { ChildStatsCollector } from '../ipc/children.js'
+import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from '../ipc/protocol.js'
 
-/** Not built yet (issue: the other three models). */
+/** More crashes than this within CRASH_WINDOW_MS is a crash loop: halt instead of respawning. */
+const CRASH_LIMIT = 5
+const CRASH_WINDOW_MS = 10_000
+
+interface WorkerState {
+  worker: Worker
+  channel: ChildChannel
+  ready: boolean
+  lastBeat: number
+}
+
+/**
+ * node:cluster: the primary forks N workers that share one listening socket (handed out round-robin
+ * by the primary with `--sched rr`, or accepted by whichever worker the kernel wakes with `none`). The
+ * primary only supervises: it respawns workers that die, halts on a crash loop, relays broadcasts and
+ * hosts the shared store.
+ */
 export class ClusterModel implements ConcurrencyModel {
   readonly name = 'cluster' as const
+  private readonly hub = new PrimaryHub()
+  private readonly collector = new ChildStatsCollector()
+  private readonly workers = new Map<number, WorkerState>()
+  private readonly logger: Logger = createLogger({ model: 'cluster', role: 'primary' })
+  private readonly startedAt = Date.now()
+  private listeningAt: string | undefined
+  private stopping = false
+  private started = false
+  private respawns = 0
+  private stuckKilled = 0
+  private crashTimes: number[] = []
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private forcedByWorkers = 0
+
   constructor (private readonly options: ServeOptions) {}
-  async start (): Promise<string> { throw errors.MODEL_FAILED(this.name, 'not implemented yet') }
-  address (): string | undefined { return undefined }
-  async stats (): Promise<ModelStats> { throw errors.MODEL_FAILED(this.name, 'not implemented yet') }
-  async stop (): Promise<StopResult> { void this.options; return { forced: 0 } }
+
+  async start (): Promise<string> {
+    process.env.ECHOPLEX_ROLE ??= 'primary'
+    // fail fast, in one line, before any worker exists
+    await loadHandler(this.options.handlerPath)
+    if ('path' in this.options.listen) await clearStaleSocket(this.options.listen.path)
+    cluster.schedulingPolicy = this.options.sched === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
+    cluster.setupPrimary({ exec: fileURLToPath(new URL('./cluster-worker.js', import.meta.url)), serialization: 'advanced' })
+    cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal))
+    const count = this.options.workers ?? 1
+    const addresses = await Promise.all(Array.from({ length: count }, async () => await this.spawn()))
+    this.started = true
+    this.listeningAt = addresses[0] ?? formatTarget(this.options.listen)
+    const hb = this.options.heartbeatMs ?? 0
+    if (hb > 0) {
+      this.heartbeatTimer = setInterval(() => this.checkHeartbeats(hb), Math.max(50, hb / 2))
+      this.heartbeatTimer.unref()
+    }
+    return this.listeningAt
+  }
+
+  address (): string | undefined { return this.listeningAt }
+
+  async stats (): Promise<ModelStats> {
+    const ready = [...this.workers.values()].filter((w) => w.ready)
+    const counters = await this.collector.collect(ready.map((w) => w.channel))
+    return {
+      model: this.name,
+      pid: process.pid,
+      uptimeMs: Date.now() - this.startedAt,
+      ...counters,
+      extra: { workers: ready.length, workerPids: ready.map((w) => w.worker.process.pid), respawns: this.respawns, stuckKilled: this.stuckKilled, sched: this.options.sched ?? 'rr' },
+    }
+  }
+
+  async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
+    this.stopping = true
+    clearInterval(this.heartbeatTimer)
+    const states = [...this.workers.values()]
+    const exits = states.map(async (s) => await new Promise<boolean>((resolve) => {
+      if (s.worker.isDead()) { resolve(false); return }
+      const timer = setTimeout(() => { s.worker.process.kill('SIGKILL'); resolve(true) }, graceMs + 2000)
+      s.worker.once('exit', () => { clearTimeout(timer); resolve(false) })
+      send(s.channel, { t: 'shutdown', graceMs })
+    }))
+    const killed = (await Promise.all(exits)).filter(Boolean).length
+    return { forced: this.forcedByWorkers + killed }
+  }
+
+  /** Forks one worker and resolves with its listening address once it is serving. */
+  private async spawn (): Promise<string> {
+    const config: ChildConfig = {
+      model: 'cluster',
+      handlerPath: this.options.handlerPath,
+      limits: this.options.limits,
+      listen: this.options.listen,
+      heartbeatMs: this.options.heartbeatMs ?? 0,
+    }
+    const worker = cluster.fork({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' })
+    const channel: ChildChannel = {
+      send: (message, callback) => worker.send(message, callback),
+      isConnected: () => worker.isConnected(),
+    }
+    const state: WorkerState = { worker, channel, ready: false, lastBeat: Date.now() }
+    this.workers.set(worker.id, state)
+    this.hub.add(channel)
+    return await new Promise<string>((resolve, reject) => {
+      worker.on('message', (message: ChildToPrimary) => {
+        if (this.hub.handle(channel, message)) return
+        switch (message.t) {
+          case 'ready':
+            state.ready = true
+            state.lastBeat = Date.now()
+            resolve(message.address ?? formatTarget(this.options.listen))
+            break
+          case 'boot-failed':
+            reject(new EchoplexError(message.code ?? errors.MODEL_FAILED.code, message.code !== undefined ? message.error : `worker failed while booting: ${message.error}`))
+            break
+          case 'heartbeat':
+            state.lastBeat = Date.now()
+            break
+          case 'stats':
+            this.collector.answer(message.id, message.counters)
+            break
+          case 'bye':
+            this.collector.retire(message.counters)
+            this.forcedByWorkers += message.forced
+            break
+        }
+      })
+      worker.once('exit', (code, signal) => {
+        if (!state.ready) reject(errors.MODEL_FAILED('cluster', `worker ${worker.process.pid} exited while booting (${signal ?? code})`))
+      })
+    })
+  }
+
+  private onExit (worker: Worker, code: number, signal: string | null): void {
+    const state = this.workers.get(worker.id)
+    if (state === undefined) return
+    this.workers.delete(worker.id)
+    this.hub.remove(state.channel)
+    if (this.stopping || !this.started) return
+    this.logger.warn({ worker: worker.process.pid, code, signal }, 'worker died; respawning')
+    const now = Date.now()
+    this.crashTimes = [...this.crashTimes.filter((t) => now - t < CRASH_WINDOW_MS), now]
+    if (this.crashTimes.length > CRASH_LIMIT) {
+      this.halt(errors.MODEL_FAILED('cluster', `crash loop: ${this.crashTimes.length} worker deaths within ${CRASH_WINDOW_MS / 1000} s`))
+      return
+    }
+    this.respawns++
+    // a worker that cannot boot now (handler file broken since start, port gone) would fail forever
+    this.spawn().catch((err: Error) => this.halt(err))
+  }
+
+  private checkHeartbeats (heartbeatMs: number): void {
+    const now = Date.now()
+    for (const state of this.workers.values()) {
+      if (state.ready && now - state.lastBeat > heartbeatMs && !state.worker.isDead()) {
+        this.stuckKilled++
+        this.logger.warn({ worker: state.worker.process.pid, silentMs: now - state.lastBeat }, 'worker missed its heartbeat; killing it')
+        state.ready = false
+        state.worker.process.kill('SIGKILL')
+      }
+    }
+  }
+
+  private halt (err: Error): void {
+    if (this.stopping) return
+    this.logger.error({ err: err.message }, 'halting')
+    if (this.options.onFatal !== undefined) this.options.onFatal(err)
+    else void this.stop(0)
+  }
 }

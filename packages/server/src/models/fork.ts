@@ -1,12 +1,257 @@
-import { errors } from '@echoplex/core'
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type Server, type Socket } from 'node:net'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { EchoplexError, createLogger, errors, type Logger } from '@echoplex/core'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
+import { listen } from '../listen.js'
+import { loadHandler } from '../handler-loader.js'
+import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
+import { ChildStatsCollector } from '../ipc/children.js'
+import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from '../ipc/protocol.js'
+import { summarizeWaits } from '../wait-stats.js'
 
-/** Not built yet (issue: the other three models). */
+export const DEFAULT_MAX_CHILDREN = 64
+const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
+const CHILD_ENTRY = fileURLToPath(new URL('./fork-child.js', import.meta.url))
+/** Spawn waits kept for the stats (a ring: the most recent ones). */
+const WAITS_KEPT = 10_000
+
+interface Child {
+  proc: ChildProcess
+  channel: ChildChannel
+  state: 'booting' | 'idle' | 'serving'
+  lastBeat: number
+  acceptedAt?: number
+}
+
+interface Waiting { socket: Socket, acceptedAt: number }
+
+/**
+ * A child process per connection, the seeds' `os.fork()` server: the primary accepts with
+ * `pauseOnConnect` (so it never reads a byte) and hands the socket to a child that serves exactly that
+ * connection and exits. Children are bounded by --max-children (more connections wait their turn),
+ * warm spares hide a Node boot, libuv reaps every child, and children exit when the primary's IPC
+ * channel closes, so killing the primary leaves no orphans.
+ */
 export class ForkModel implements ConcurrencyModel {
   readonly name = 'fork' as const
-  constructor (private readonly options: ServeOptions) {}
-  async start (): Promise<string> { throw errors.MODEL_FAILED(this.name, 'not implemented yet') }
-  address (): string | undefined { return undefined }
-  async stats (): Promise<ModelStats> { throw errors.MODEL_FAILED(this.name, 'not implemented yet') }
-  async stop (): Promise<StopResult> { void this.options; return { forced: 0 } }
+  private readonly hub = new PrimaryHub()
+  private readonly collector = new ChildStatsCollector()
+  private readonly children = new Map<number, Child>()
+  private readonly waiting: Waiting[] = []
+  private readonly waits: number[] = []
+  private readonly logger: Logger = createLogger({ model: 'fork', role: 'primary' })
+  private readonly startedAt = Date.now()
+  private readonly maxChildren: number
+  private readonly spares: number
+  private server: Server | undefined
+  private listeningAt: string | undefined
+  private stopping = false
+  private graceMs = 0
+  private spawned = 0
+  private exited = 0
+  private killedStuck = 0
+  private forcedByChildren = 0
+  private heartbeatTimer: NodeJS.Timeout | undefined
+
+  constructor (private readonly options: ServeOptions) {
+    this.maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN
+    this.spares = Math.min(options.spares ?? 0, this.maxChildren)
+  }
+
+  async start (): Promise<string> {
+    process.env.ECHOPLEX_ROLE ??= 'primary'
+    await loadHandler(this.options.handlerPath)
+    // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
+    this.server = createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket))
+    this.listeningAt = await listen(this.server, this.options.listen)
+    // start serving once the spares are warm, so the first connections do not pay for a boot; with no
+    // spares one child still boots first: it proves the handler loads in a child, then serves the first connection
+    await Promise.all(Array.from({ length: Math.max(1, this.spares) }, async () => await this.spawn()))
+    const hb = this.options.heartbeatMs ?? 0
+    if (hb > 0) {
+      this.heartbeatTimer = setInterval(() => this.checkHeartbeats(hb), Math.max(50, hb / 2))
+      this.heartbeatTimer.unref()
+    }
+    return this.listeningAt
+  }
+
+  address (): string | undefined { return this.listeningAt }
+
+  async stats (): Promise<ModelStats> {
+    const serving = [...this.children.values()].filter((c) => c.state === 'serving')
+    const counters = await this.collector.collect(serving.map((c) => c.channel))
+    counters.connectionsActive = serving.length
+    return {
+      model: this.name,
+      pid: process.pid,
+      uptimeMs: Date.now() - this.startedAt,
+      ...counters,
+      extra: {
+        children: this.children.size,
+        serving: serving.length,
+        spares: this.count('idle'),
+        booting: this.count('booting'),
+        waiting: this.waiting.length,
+        maxChildren: this.maxChildren,
+        spawned: this.spawned,
+        reaped: this.exited,
+        killedStuck: this.killedStuck,
+        spawnWaitMs: summarizeWaits(this.waits),
+      },
+    }
+  }
+
+  async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
+    if (this.stopping) return { forced: 0 }
+    this.stopping = true
+    this.graceMs = graceMs
+    clearInterval(this.heartbeatTimer)
+    this.server?.close()
+    // serving children drain (answer what they received, then close); connections still waiting are
+    // accepted ones, so they are still handed over and drained, while the grace period lasts
+    for (const child of this.children.values()) if (child.state === 'serving') send(child.channel, { t: 'shutdown', graceMs })
+    this.dispatch()
+    const deadline = Date.now() + graceMs + 2000
+    while ((this.children.size > 0 || this.waiting.length > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    const left = [...this.children.values()]
+    for (const child of left) child.proc.kill('SIGKILL')
+    const dropped = this.waiting.splice(0)
+    for (const w of dropped) w.socket.destroy()
+    await Promise.all(left.map(async (c) => c.proc.exitCode !== null || c.proc.signalCode !== null ? undefined : await once(c.proc, 'exit')))
+    return { forced: this.forcedByChildren + left.filter((c) => c.state === 'serving').length + dropped.length }
+  }
+
+  private count (state: Child['state']): number {
+    let n = 0
+    for (const c of this.children.values()) if (c.state === state) n++
+    return n
+  }
+
+  private onConnection (socket: Socket): void {
+    socket.on('error', () => {}) // a reset while waiting only ends that connection
+    if (this.stopping || this.waiting.length >= this.options.limits.maxConnections) { socket.destroy(); return }
+    this.waiting.push({ socket, acceptedAt: performance.now() })
+    this.logger.debug({ waiting: this.waiting.length, children: this.children.size }, 'connection accepted')
+    this.dispatch()
+  }
+
+  /** Hands waiting connections to idle children, and starts children for the rest and the spares. */
+  private dispatch (): void {
+    for (const child of this.children.values()) {
+      if (this.waiting.length === 0) break
+      if (child.state === 'idle') this.handOff(child, this.waiting.shift()!)
+    }
+    // while stopping, spares are no longer wanted: children are started only for connections still waiting
+    const spares = this.stopping ? 0 : this.spares
+    if (this.stopping && this.waiting.length === 0) {
+      for (const child of this.children.values()) if (child.state !== 'serving') child.proc.kill('SIGTERM')
+      return
+    }
+    const booting = this.count('booting')
+    const wanted = this.waiting.length + spares - booting - this.count('idle')
+    const room = this.maxChildren - this.children.size
+    // boots compete for the same cores: a few at a time serve the first waiting connection sooner than all at once
+    const bootSlots = MAX_CONCURRENT_BOOTS - booting
+    for (let i = 0; i < Math.min(wanted, room, bootSlots); i++) {
+      this.spawn().catch((err: Error) => this.halt(err))
+    }
+  }
+
+  private handOff (child: Child, { socket, acceptedAt }: Waiting): void {
+    if (socket.destroyed) return
+    child.state = 'serving'
+    child.acceptedAt = acceptedAt
+    this.logger.debug({ child: child.proc.pid }, 'handing off a connection')
+    // keepOpen false: once the handle is in the child, the primary's copy is closed
+    child.proc.send({ t: 'socket', acceptedAt }, socket, { keepOpen: false }, (err) => {
+      if (err !== null) {
+        this.logger.warn({ child: child.proc.pid, err: err.message }, 'hand-off failed')
+        socket.destroy()
+        child.proc.kill('SIGKILL')
+      }
+    })
+    if (this.stopping) send(child.channel, { t: 'shutdown', graceMs: this.graceMs })
+  }
+
+  /** Starts a child; resolves when it is idle and ready for a socket. */
+  private async spawn (): Promise<Child> {
+    const config: ChildConfig = { model: 'fork', handlerPath: this.options.handlerPath, limits: this.options.limits, heartbeatMs: this.options.heartbeatMs ?? 0 }
+    const proc = fork(CHILD_ENTRY, [], {
+      serialization: 'advanced',
+      env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    })
+    this.spawned++
+    const channel: ChildChannel = { send: (message, callback) => proc.send(message, callback), isConnected: () => proc.connected }
+    const child: Child = { proc, channel, state: 'booting', lastBeat: Date.now() }
+    this.children.set(proc.pid!, child)
+    this.hub.add(channel)
+    return await new Promise<Child>((resolve, reject) => {
+      proc.on('message', (message: ChildToPrimary) => {
+        if (this.hub.handle(channel, message)) return
+        switch (message.t) {
+          case 'ready':
+            this.logger.debug({ child: proc.pid }, 'child ready')
+            child.state = 'idle'
+            child.lastBeat = Date.now()
+            resolve(child)
+            this.dispatch()
+            break
+          case 'serving':
+            this.recordWait(performance.now() - (child.acceptedAt ?? performance.now()))
+            break
+          case 'boot-failed':
+            reject(new EchoplexError(message.code ?? errors.MODEL_FAILED.code, message.code !== undefined ? message.error : `child failed while booting: ${message.error}`))
+            break
+          case 'heartbeat':
+            child.lastBeat = Date.now()
+            break
+          case 'stats':
+            this.collector.answer(message.id, message.counters)
+            break
+          case 'bye':
+            this.collector.retire(message.counters)
+            this.forcedByChildren += message.forced
+            break
+        }
+      })
+      proc.once('exit', (code, signal) => {
+        this.logger.debug({ child: proc.pid, code, signal, state: child.state }, 'child exited')
+        this.children.delete(proc.pid!)
+        this.hub.remove(channel)
+        this.exited++
+        if (child.state === 'booting') reject(errors.MODEL_FAILED('fork', `child ${proc.pid} exited while booting (${signal ?? code})`))
+        this.dispatch()
+      })
+    })
+  }
+
+  private recordWait (ms: number): void {
+    if (this.waits.length >= WAITS_KEPT) this.waits.shift()
+    this.waits.push(ms)
+  }
+
+  private checkHeartbeats (heartbeatMs: number): void {
+    const now = Date.now()
+    for (const child of this.children.values()) {
+      if (child.state !== 'booting' && now - child.lastBeat > heartbeatMs && child.proc.exitCode === null) {
+        this.killedStuck++
+        this.logger.warn({ child: child.proc.pid, silentMs: now - child.lastBeat }, 'child missed its heartbeat; killing it')
+        child.lastBeat = now
+        child.proc.kill('SIGKILL')
+      }
+    }
+  }
+
+  private halt (err: Error): void {
+    if (this.stopping) return
+    this.logger.error({ err: err.message }, 'halting')
+    if (this.options.onFatal !== undefined) this.options.onFatal(err)
+    else void this.stop(0)
+  }
 }

@@ -1,12 +1,113 @@
-import { errors } from '@echoplex/core'
+import { availableParallelism } from 'node:os'
+import { LocalHub, MemorySharedStore, createLogger, localSharedStore } from '@echoplex/core'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
+import { ConnectionServer } from '../connection-server.js'
+import { loadHandler } from '../handler-loader.js'
+import { listen } from '../listen.js'
+import { PoolExecutor } from './pool-executor.js'
 
-/** Not built yet (issue: the other three models). */
+/** Tasks queued in piscina per worker thread, by default, before the executor holds them itself. */
+const QUEUE_PER_WORKER = 64
+/** After the grace period, how long stop() still waits before tearing the pool down under stuck tasks. */
+const STOP_SLACK_MS = 2000
+
+/**
+ * The primary thread does all socket I/O, with the same connection runtime as `event-loop`; each hook
+ * and message runs on a piscina worker-thread pool (PoolExecutor, pool-worker.ts), which loads the
+ * handler module by path. CPU-bound handlers use several cores without extra processes.
+ *
+ * - `ctx.state` is structured-cloned to the worker with every task and the worker's copy comes back
+ *   and replaces the primary's: keep it small and cloneable (a Buffer in it comes back a Uint8Array).
+ * - `ctx.send`/`broadcast`/`close` are recorded in the worker and replayed, in order, by the primary
+ *   before it writes the reply; calls made after the hook's promise settled are dropped.
+ * - `ctx.shared`: every worker has a private MessagePort to the primary, which answers from the one
+ *   MemorySharedStore its LocalHub also serves, so each operation is atomic there.
+ * - A thread that dies (`process.exit` in a handler, a fatal error) fails only the connection whose
+ *   task it was running; piscina starts a replacement.
+ */
 export class PoolModel implements ConcurrencyModel {
   readonly name = 'pool' as const
+  private serving: ConnectionServer | undefined
+  private executor: PoolExecutor | undefined
+  private listeningAt: string | undefined
+  private readonly startedAt = Date.now()
+
   constructor (private readonly options: ServeOptions) {}
-  async start (): Promise<string> { throw errors.MODEL_FAILED(this.name, 'not implemented yet') }
-  address (): string | undefined { return undefined }
-  async stats (): Promise<ModelStats> { throw errors.MODEL_FAILED(this.name, 'not implemented yet') }
-  async stop (): Promise<StopResult> { void this.options; return { forced: 0 } }
+
+  async start (): Promise<string> {
+    process.env.ECHOPLEX_ROLE ??= 'primary'
+    const { handlerPath, limits } = this.options
+    // fail fast, in one line, and learn the framing the connection runtime needs
+    const handler = await loadHandler(handlerPath)
+    const logger = createLogger({ model: this.name })
+    const workers = Math.max(1, this.options.workers ?? availableParallelism())
+    const store = new MemorySharedStore()
+    const executor = new PoolExecutor({
+      handler,
+      handlerPath,
+      workers,
+      maxQueue: this.options.maxQueue ?? workers * QUEUE_PER_WORKER,
+      store,
+      logger,
+      onFatal: this.options.onFatal,
+    })
+    this.executor = executor
+    try {
+      await executor.warm()
+      this.serving = new ConnectionServer({
+        executor,
+        hub: new LocalHub(localSharedStore(store)),
+        limits,
+        model: this.name,
+        logger,
+      })
+      this.listeningAt = await listen(this.serving.server, this.options.listen)
+    } catch (err) {
+      await executor.destroy()
+      throw err
+    }
+    return this.listeningAt
+  }
+
+  address (): string | undefined { return this.listeningAt }
+
+  async stats (): Promise<ModelStats> {
+    const executor = this.executor!
+    const { pool } = executor
+    return {
+      model: this.name,
+      pid: process.pid,
+      uptimeMs: Date.now() - this.startedAt,
+      ...this.serving!.counters,
+      extra: {
+        threads: pool.threads.length,
+        workers: executor.workers,
+        utilization: pool.utilization,
+        queueSize: pool.queueSize,
+        maxQueue: executor.maxQueue,
+        completed: pool.completed,
+        inPool: executor.inPool,
+        waiting: executor.waiting,
+        cancelled: executor.cancelled,
+        threadExits: executor.threadExits,
+      },
+    }
+  }
+
+  async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
+    const executor = this.executor
+    if (this.serving === undefined) {
+      await executor?.destroy()
+      return { forced: 0 }
+    }
+    // a task stuck in a handler would keep its connection's close waiting: past the grace period
+    // (and some slack) the pool is torn down, which rejects every task and lets the drain finish
+    const backstop = setTimeout(() => { void executor?.destroy() }, graceMs + STOP_SLACK_MS)
+    try {
+      return { forced: await this.serving.drain(graceMs) }
+    } finally {
+      clearTimeout(backstop)
+      await executor?.destroy()
+    }
+  }
 }

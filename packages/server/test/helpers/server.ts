@@ -18,6 +18,19 @@ export interface RunningServer {
   exited: Promise<number | string>
 }
 
+/**
+ * The environment for a server under test: tap's own NODE_OPTIONS hooks (process tracking, loaders)
+ * must not ride into the server and its children — they would measure and alter what we test.
+ */
+export function serverEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key === 'NODE_OPTIONS' || key.startsWith('TAP') || key.startsWith('_TAPJS') || key.startsWith('TS_NODE')) continue
+    env[key] = value
+  }
+  return { ...env, ...extra }
+}
+
 interface Teardown { teardown: (fn: () => unknown) => void }
 
 /**
@@ -28,7 +41,7 @@ export async function startServer (t: Teardown, args: string[], { timeoutMs = 20
   const child = spawn(process.execPath, [ECHOPLEX_BIN, 'serve', '--port', '0', ...args], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: serverEnv(env),
     cwd: REPO_ROOT,
   })
   let out = ''
@@ -75,7 +88,7 @@ export async function startServer (t: Teardown, args: string[], { timeoutMs = 20
 
 /** Runs `echoplex <args>` to completion (for CLI error cases). */
 export async function runCli (args: string[], timeoutMs = 15_000): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [ECHOPLEX_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT })
+  const child = spawn(process.execPath, [ECHOPLEX_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: serverEnv() })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })

@@ -1,0 +1,11 @@
+export { runTcpLoad, normalizeTcpLoadOptions, splitEvenly, MAX_DURATION_MS, DEFAULT_AMOUNT_TIME_LIMIT_MS, MAX_DRAIN_MS } from './tcp-load.js'
+export type { TcpLoadOptions, TcpLoadResult, CpuUsageSummary, ErrorCounts, LoadMode, LoadTarget } from './tcp-load.js'
+export {
+  createLatencyHistogram, recordLatencyMs, summarizeLatency, encodeHistogram, decodeHistogram, mergeHistograms, ratePerSecond,
+  openLoopSchedule, scheduledCount, correctedLatencyMs, cpuPercentOfOneCore,
+} from './latency.js'
+export type { LatencySummary, OpenLoopSchedule, CpuSeconds, Histogram } from './latency.js'
+export { PayloadFactory, ReplyVerifier, framePayload, asciiUpper, payloadTemplate, framingOverhead, SEQ_DIGITS } from './payload.js'
+export type { LoadFraming, Expect, ExpectFn, RequestBatch } from './payload.js'
+export { errorKindOf } from './engine.js'
+export type { ErrorKind } from './engine.js'

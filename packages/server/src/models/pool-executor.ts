@@ -1,0 +1,310 @@
+import { fileURLToPath } from 'node:url'
+import { MessagePort } from 'node:worker_threads'
+import { Piscina } from 'piscina'
+import {
+  describeError,
+  errors,
+  type ConnectionContext,
+  type Framing,
+  type HandlerDefinition,
+  type HandlerExecutor,
+  type HttpResponse,
+  type Logger,
+  type MemorySharedStore,
+  type Reply,
+} from '@echoplex/core'
+import {
+  SHARED_PORT_KEY,
+  SLOT_CANCELLED,
+  SLOT_FREE,
+  bytesFromWire,
+  bytesToWire,
+  type PoolHook,
+  type PoolResult,
+  type PoolTask,
+  type PoolWorkerData,
+  type SharedAnswer,
+  type SharedRequest,
+} from './pool-protocol.js'
+
+export interface PoolExecutorOptions {
+  handler: HandlerDefinition
+  handlerPath: string
+  /** Worker threads: minThreads = maxThreads = workers. */
+  workers: number
+  /** Most tasks waiting in piscina's queue; beyond that they wait in the executor's own FIFO. */
+  maxQueue: number
+  /** The primary's store: ctx.shared in every worker is answered from it. */
+  store: MemorySharedStore
+  logger: Logger
+  /** The pool can no longer serve (no thread left, and piscina no longer starts new ones). */
+  onFatal?: (err: Error) => void
+}
+
+interface Task {
+  hook: PoolHook
+  ctx: ConnectionContext
+  message: unknown
+  phase: 'waiting' | 'submitted' | 'done'
+  slot: number
+  token: number
+  controller: AbortController | undefined
+  settled: Promise<PoolResult>
+  resolve: (result: PoolResult) => void
+  reject: (err: unknown) => void
+}
+
+const noop = (): void => {}
+
+/**
+ * A HandlerExecutor whose hooks run on a piscina worker-thread pool. The connection runtime still runs
+ * one hook or message at a time per connection, so replies keep their order, while different
+ * connections' tasks run in parallel on the pool's threads.
+ *
+ * Backpressure: at most `workers + maxQueue` tasks are given to piscina at once (one running per thread,
+ * the rest in its queue); further tasks wait here, in a FIFO, and are submitted as tasks finish. The
+ * connection owning a waiting task is busy meanwhile, so its own queue fills and the runtime stops
+ * reading from its socket: memory stays bounded, whatever the clients send.
+ */
+export class PoolExecutor implements HandlerExecutor {
+  readonly framing: Framing
+  readonly name: string
+  readonly pool: Piscina
+  readonly workers: number
+  readonly maxQueue: number
+  /** Tasks of closed connections dropped before they started. */
+  cancelled = 0
+  /** Worker threads that ended while the pool was running (process.exit, a fatal error) and were replaced. */
+  threadExits = 0
+  private readonly handler: HandlerDefinition
+  private readonly handlerPath: string
+  private readonly logger: Logger
+  private readonly capacity: number
+  private readonly flags: Int32Array
+  private readonly freeSlots: number[]
+  private nextToken = 0
+  private readonly fifo: (Task | undefined)[] = []
+  private fifoHead = 0
+  private waitingCount = 0
+  private submitted = 0
+  /** Each connection's task in flight (the runtime gives at most one at a time, plus its close). */
+  private readonly current = new WeakMap<ConnectionContext, Task>()
+  private stopped = false
+  private destroyed: Promise<void> | undefined
+
+  constructor (private readonly options: PoolExecutorOptions) {
+    this.handler = options.handler
+    this.handlerPath = options.handlerPath
+    this.framing = options.handler.framing
+    this.name = options.handler.name
+    this.logger = options.logger
+    this.workers = Math.max(1, Math.floor(options.workers))
+    this.maxQueue = Math.max(1, Math.floor(options.maxQueue))
+    this.capacity = this.workers + this.maxQueue
+    const flags = new SharedArrayBuffer(4 * this.capacity)
+    this.flags = new Int32Array(flags)
+    this.freeSlots = Array.from({ length: this.capacity }, (_, i) => this.capacity - 1 - i)
+    this.pool = new Piscina({
+      filename: fileURLToPath(new URL('./pool-worker.js', import.meta.url)),
+      minThreads: this.workers,
+      maxThreads: this.workers,
+      // never reached: the executor keeps piscina's queue at maxQueue itself, and holds the rest
+      maxQueue: Infinity,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      workerData: { flags } satisfies PoolWorkerData,
+    })
+    this.pool.on('message', (message: unknown) => this.onWorkerMessage(message))
+    // an uncaught error in a thread that had no task: piscina replaces the thread; log it only
+    this.pool.on('error', (err: unknown) => { this.logger.error({ err: describeError(err) }, 'pool worker thread failed') })
+    this.pool.on('workerDestroy', () => { if (!this.stopped) setImmediate(() => this.checkThreads()) })
+  }
+
+  /** Loads the handler on every thread: fails fast if it does not load there, and warms the pool. */
+  async warm (): Promise<void> {
+    await Promise.all(Array.from({ length: this.workers }, async () => {
+      const task: PoolTask = { hook: 'load', path: this.handlerPath, ctx: undefined as never, slot: -1, token: 0 }
+      try {
+        await this.pool.run(task)
+      } catch (err) {
+        throw errors.HANDLER_LOAD(this.handlerPath, `in a pool worker thread: ${describeError(err)}`)
+      }
+    }))
+  }
+
+  connect (ctx: ConnectionContext): void | Promise<void> {
+    if (this.handler.onConnect === undefined) return
+    return this.submit('connect', ctx, undefined).then(() => {})
+  }
+
+  message (message: unknown, ctx: ConnectionContext): Promise<Reply | HttpResponse> {
+    return this.submit('message', ctx, message) as Promise<Reply | HttpResponse>
+  }
+
+  close (ctx: ConnectionContext): void | Promise<void> {
+    if (this.handler.onClose === undefined) return
+    // a message that had already started runs to its end first: onClose sees the state it left
+    const running = this.current.get(ctx)
+    const after = running === undefined ? Promise.resolve() : running.settled.then(noop, noop)
+    return after.then(async () => { await this.submit('close', ctx, undefined) })
+  }
+
+  cancel (ctx: ConnectionContext): void {
+    const task = this.current.get(ctx)
+    if (task === undefined) return
+    if (task.phase === 'waiting') {
+      this.waitingCount--
+      this.drop(task, 'executor FIFO')
+    } else if (task.phase === 'submitted') {
+      // only a task that has not started: the worker swaps the same token when it starts one
+      if (Atomics.compareExchange(this.flags, task.slot, task.token, SLOT_CANCELLED) !== task.token) return
+      this.cancelled++
+      this.logger.debug({ conn: ctx.id, hook: task.hook, where: 'piscina queue' }, 'cancelled a task of a closed connection')
+      // takes it out of piscina's queue (the promise rejects with an AbortError, settling the slot)
+      task.controller!.abort()
+    }
+  }
+
+  /** Tasks in the executor's FIFO (piscina's queue is full). */
+  get waiting (): number { return this.waitingCount }
+  /** Tasks given to piscina and not settled: running or in its queue. */
+  get inPool (): number { return this.submitted }
+
+  /** Rejects everything not finished and stops the threads. */
+  async destroy (): Promise<void> {
+    if (this.destroyed !== undefined) return await this.destroyed
+    this.stopped = true
+    for (let i = this.fifoHead; i < this.fifo.length; i++) {
+      const task = this.fifo[i]
+      if (task !== undefined && task.phase === 'waiting') this.finish(task, errors.MODEL_FAILED('pool', 'stopped'))
+    }
+    this.fifo.length = 0
+    this.fifoHead = 0
+    this.waitingCount = 0
+    this.destroyed = this.pool.destroy()
+    await this.destroyed
+  }
+
+  private submit (hook: PoolHook, ctx: ConnectionContext, message: unknown): Promise<unknown> {
+    if (this.stopped) return Promise.reject(errors.MODEL_FAILED('pool', 'stopped'))
+    let resolve!: (result: PoolResult) => void
+    let reject!: (err: unknown) => void
+    const settled = new Promise<PoolResult>((res, rej) => { resolve = res; reject = rej })
+    const task: Task = { hook, ctx, message, phase: 'waiting', slot: -1, token: 0, controller: undefined, settled, resolve, reject }
+    this.current.set(ctx, task)
+    if (this.waitingCount === 0 && this.submitted < this.capacity) {
+      this.dispatch(task)
+    } else {
+      this.fifo.push(task)
+      this.waitingCount++
+    }
+    return settled.then((result) => this.apply(task, result))
+  }
+
+  private dispatch (task: Task): void {
+    const { ctx } = task
+    const transfer = new Set<ArrayBuffer>()
+    const payload: PoolTask = {
+      hook: task.hook,
+      path: this.handlerPath,
+      // the state as it is now: the connection's previous task has finished and put its copy back
+      ctx: { id: ctx.id, remoteAddress: ctx.remoteAddress, remotePort: ctx.remotePort, pid: ctx.pid, model: ctx.model, state: ctx.state },
+      message: task.hook === 'message' ? bytesToWire(task.message, transfer) : undefined,
+      slot: this.freeSlots.pop()!,
+      token: this.newToken(),
+    }
+    task.message = undefined
+    task.slot = payload.slot
+    task.token = payload.token
+    task.phase = 'submitted'
+    task.controller = new AbortController()
+    Atomics.store(this.flags, task.slot, task.token)
+    this.submitted++
+    let run: Promise<PoolResult>
+    try {
+      run = this.pool.run(payload, { signal: task.controller.signal, transferList: [...transfer] }) as Promise<PoolResult>
+    } catch (err) {
+      run = Promise.reject(err)
+    }
+    run.then((result) => this.release(task, undefined, result), (err: unknown) => this.release(task, err, undefined))
+  }
+
+  private release (task: Task, err: unknown, result: PoolResult | undefined): void {
+    this.submitted--
+    Atomics.store(this.flags, task.slot, SLOT_FREE)
+    this.freeSlots.push(task.slot)
+    this.finish(task, err, result)
+    this.pumpFifo()
+  }
+
+  private finish (task: Task, err: unknown, result?: PoolResult): void {
+    task.phase = 'done'
+    if (this.current.get(task.ctx) === task) this.current.delete(task.ctx)
+    if (err !== undefined) task.reject(err)
+    else task.resolve(result!)
+  }
+
+  private drop (task: Task, where: string): void {
+    this.cancelled++
+    this.logger.debug({ conn: task.ctx.id, hook: task.hook, where }, 'cancelled a task of a closed connection')
+    this.finish(task, new Error('cancelled: the connection closed before the task started'))
+  }
+
+  private pumpFifo (): void {
+    while (!this.stopped && this.submitted < this.capacity && this.fifoHead < this.fifo.length) {
+      const task = this.fifo[this.fifoHead]
+      this.fifo[this.fifoHead++] = undefined
+      if (task === undefined || task.phase !== 'waiting') continue // cancelled while it waited
+      this.waitingCount--
+      this.dispatch(task)
+    }
+    if (this.fifoHead === this.fifo.length) { this.fifo.length = 0; this.fifoHead = 0 }
+    else if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) { this.fifo.splice(0, this.fifoHead); this.fifoHead = 0 }
+  }
+
+  /** Replays what the handler did on the real ctx, in order, then hands the runtime the reply. */
+  private apply (task: Task, result: PoolResult): unknown {
+    if (result.skipped === true) throw new Error('cancelled: the connection closed before the task started')
+    const { ctx } = task
+    if (result.state !== undefined) ctx.state = result.state
+    for (const action of result.actions ?? []) {
+      if (action.kind === 'send') ctx.send(action.data)
+      else if (action.kind === 'broadcast') ctx.broadcast(action.data)
+      else ctx.close()
+    }
+    if (result.error !== undefined) throw new Error(result.error)
+    return bytesFromWire(result.reply)
+  }
+
+  private newToken (): number {
+    // positive 31-bit tokens, never SLOT_FREE/STARTED/CANCELLED
+    this.nextToken = this.nextToken >= 0x7fffffff ? 1 : this.nextToken + 1
+    return this.nextToken
+  }
+
+  /** A worker's private port for ctx.shared: answered here, from the primary's store. */
+  private onWorkerMessage (message: unknown): void {
+    if (message === null || typeof message !== 'object') return
+    const port = (message as Record<string, unknown>)[SHARED_PORT_KEY]
+    if (!(port instanceof MessagePort)) return
+    const { store } = this.options
+    port.on('message', (request: SharedRequest) => {
+      let answer: SharedAnswer
+      try {
+        answer = { id: request.id, result: store.apply(request.op) }
+      } catch (err) {
+        answer = { id: request.id, error: describeError(err) }
+      }
+      port.postMessage(answer)
+    })
+    port.unref()
+  }
+
+  private checkThreads (): void {
+    if (this.stopped) return
+    const threads = this.pool.threads.length
+    this.threadExits++
+    if (threads < this.workers) this.logger.warn({ threads, workers: this.workers }, 'pool running with fewer threads than asked')
+    if (threads === 0) this.options.onFatal?.(errors.MODEL_FAILED('pool', 'no worker thread is left and new ones do not start'))
+  }
+}
