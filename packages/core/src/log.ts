@@ -1,12 +1,33 @@
-import { pino, destination, type Logger } from 'pino'
+import { createRequire } from 'node:module'
+import type { Logger as PinoLogger } from 'pino'
 
-export type { Logger }
+/** The slice of pino echoplex uses. */
+export type Logger = Pick<PinoLogger, 'fatal' | 'error' | 'warn' | 'info' | 'debug'>
+
+const LEVELS = { fatal: 60, error: 50, warn: 40, info: 30, debug: 20, trace: 10 } as const
+type Level = keyof typeof LEVELS
+const require = createRequire(import.meta.url)
+const noop = (): void => {}
 
 /**
  * Logs go to stderr so stdout stays machine-readable (the `listening` line, tables). Level from
- * ECHOPLEX_LOG_LEVEL, inherited by every child process and worker thread of a server.
+ * ECHOPLEX_LOG_LEVEL (default `warn`), inherited by every child process and worker thread.
+ *
+ * pino is loaded on the first message that passes the level, not at import: it is a fifth of a fork
+ * child's boot, and most processes never log at all.
  */
 export function createLogger (bindings: Record<string, unknown> = {}): Logger {
-  const level = process.env.ECHOPLEX_LOG_LEVEL ?? 'warn'
-  return pino({ level, base: { pid: process.pid, ...bindings } }, destination({ fd: 2, sync: true }))
+  const level = (process.env.ECHOPLEX_LOG_LEVEL ?? 'warn') as Level
+  const threshold = LEVELS[level] ?? LEVELS.warn
+  let pino: PinoLogger | undefined
+  const real = (): PinoLogger => {
+    if (pino === undefined) {
+      const { pino: create, destination } = require('pino') as typeof import('pino')
+      pino = create({ level: LEVELS[level] === undefined ? 'warn' : level, base: { pid: process.pid, ...bindings } }, destination({ fd: 2, sync: true }))
+    }
+    return pino
+  }
+  const method = (name: keyof Logger): Logger[keyof Logger] =>
+    (LEVELS[name] >= threshold ? (...args: unknown[]) => { (real()[name] as (...a: unknown[]) => void)(...args) } : noop) as Logger[keyof Logger]
+  return { fatal: method('fatal'), error: method('error'), warn: method('warn'), info: method('info'), debug: method('debug') }
 }
