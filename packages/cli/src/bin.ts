@@ -1,12 +1,14 @@
 import { Command, CommanderError } from 'commander'
 import { describeError, isEchoplexError } from '@echoplex/core'
 import { serveCommand } from './commands/serve.js'
+import { psCommand } from './commands/ps.js'
 
 const program = new Command('echoplex')
   .description('concurrent TCP servers with pluggable concurrency models, and benchmarks that compare them')
   .version('0.1.0')
   .showSuggestionAfterError(true)
   .addCommand(serveCommand())
+  .addCommand(psCommand())
 
 /** Every user error ends as one line on stderr and a non-zero exit: never a stack trace. */
 function fail (err: unknown): never {

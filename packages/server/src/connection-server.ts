@@ -56,6 +56,7 @@ export class ConnectionServer {
     clearTimeout(timer)
     if (outcome === 'done') return 0
     const left = [...this.connections]
+    this.options.logger.warn({ left: left.length, graceMs, states: left.map((c) => c.describe()) }, 'grace period over; closing what is left')
     for (const conn of left) conn.destroy()
     await Promise.all(left.map(async (c) => await c.done))
     return left.length

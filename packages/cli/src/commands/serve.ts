@@ -115,6 +115,12 @@ async function serve (flags: ServeFlags): Promise<void> {
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
 
+  // `echoplex ps` reads roles from process titles; children set their own
+  process.title = 'echoplex primary'
+  // a live look at the model's own counters (fork spawn waits, respawns…) without stopping it
+  process.on('SIGUSR2', () => {
+    model.stats().then((stats) => process.stdout.write(`stats ${JSON.stringify(stats)}\n`), () => {})
+  })
   const address = await model.start()
   process.stdout.write(`listening ${address} model=${model.name} pid=${process.pid}\n`)
 }

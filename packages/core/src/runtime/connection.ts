@@ -128,6 +128,21 @@ export class Connection implements HubMember {
     this.maybeFinish()
   }
 
+  /** Where this connection stands, for logs when it overstays a drain. */
+  describe (): Record<string, unknown> {
+    return {
+      id: this.id,
+      busy: this.busy,
+      queued: this.queue.length - this.queueHead,
+      closing: this.closing,
+      ended: this.ended,
+      readEnded: this.readEnded,
+      buffered: this.decoder.buffered,
+      writable: this.socket.writableLength,
+      sinceDataMs: Date.now() - this.lastDataAt,
+    }
+  }
+
   /** Ends at once, dropping anything unsent (grace period over). */
   destroy (): void { this.socket.destroy() }
 

@@ -28,6 +28,7 @@ export class ChildRuntime {
     process.on('disconnect', () => this.orphaned())
     // the terminal's Ctrl+C reaches the whole process group; the primary decides how we stop
     process.on('SIGINT', () => {})
+    process.on('SIGUSR2', () => {}) // the primary's stats signal, if sent to the whole group
     process.on('SIGTERM', () => { void this.shutdown(this.config.limits.graceMs) })
     process.on('uncaughtException', (err) => {
       this.logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting')
@@ -102,6 +103,7 @@ export class ChildRuntime {
         sendToPrimary({ t: 'stats', id: message.id, counters: this.serving.counters })
         break
       case 'shutdown':
+        this.logger.debug({ graceMs: message.graceMs, connections: this.serving?.connections.size }, 'shutdown requested')
         void this.shutdown(message.graceMs)
         break
       case 'socket':

@@ -83,9 +83,15 @@ export class ClusterModel implements ConcurrencyModel {
     const states = [...this.workers.values()]
     const exits = states.map(async (s) => await new Promise<boolean>((resolve) => {
       if (s.worker.isDead()) { resolve(false); return }
-      const timer = setTimeout(() => { s.worker.process.kill('SIGKILL'); resolve(true) }, graceMs + 2000)
+      const timer = setTimeout(() => {
+        this.logger.warn({ worker: s.worker.process.pid, ready: s.ready, connected: s.worker.isConnected() }, 'worker did not stop in time; killing it')
+        s.worker.process.kill('SIGKILL')
+        resolve(true)
+      }, graceMs + 2000)
       s.worker.once('exit', () => { clearTimeout(timer); resolve(false) })
-      send(s.channel, { t: 'shutdown', graceMs })
+      // a worker still booting may not listen for IPC yet, and has no connections: a signal will do
+      if (s.ready) send(s.channel, { t: 'shutdown', graceMs })
+      else s.worker.process.kill('SIGTERM')
     }))
     const killed = (await Promise.all(exits)).filter(Boolean).length
     return { forced: this.forcedByWorkers + killed }

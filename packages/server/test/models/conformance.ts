@@ -193,6 +193,35 @@ export function conformance (model: string): void {
     t.equal(good.closed, false)
   })
 
+  t.test(`${model}: chat across connections (and processes, where the model has several)`, async (t) => {
+    const server = await serve(t, 'chat')
+    const [alice, bob, carol] = await Promise.all([0, 1, 2].map(async () => await Client.open(server.port)))
+    t.teardown(() => [alice, bob, carol].forEach((c) => c!.destroy()))
+    const text = (c: Client): string => c.data().toString()
+    const expectLine = async (c: Client, line: string): Promise<void> => {
+      await c.until(() => text(c).split('\n').includes(line), 10_000, JSON.stringify(line))
+    }
+    alice!.write('login alice\n')
+    await expectLine(alice!, 'ok welcome alice')
+    bob!.write('login bob\n')
+    await expectLine(bob!, 'ok welcome bob')
+    await expectLine(alice!, 'bob joined')
+    carol!.write('login alice\n')
+    await expectLine(carol!, 'error name alice is taken')
+    alice!.write('say hi there\n')
+    await expectLine(bob!, 'alice: hi there')
+    await expectLine(carol!, 'alice: hi there')
+    bob!.write('quit\n')
+    await expectLine(bob!, 'ok bye')
+    await bob!.waitClose()
+    await expectLine(alice!, 'bob left')
+    alice!.destroy() // drops without quit
+    await expectLine(carol!, 'alice left')
+    carol!.write('login alice\n')
+    await expectLine(carol!, 'ok welcome alice')
+    t.notMatch(text(alice!), /alice: hi there/, 'a sender does not receive its own broadcast')
+  })
+
   t.test(`${model}: SIGTERM with messages in flight → all answered, exit 0`, async (t) => {
     const server = await serve(t, fixture('slow-echo.mjs'))
     const clients = await Promise.all(Array.from({ length: 5 }, async () => await Client.open(server.port)))
