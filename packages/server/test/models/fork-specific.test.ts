@@ -1,0 +1,96 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { Client } from '../helpers/client.js'
+import { startServer, type RunningServer } from '../helpers/server.js'
+import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
+
+/** The primary's own stats, through SIGUSR2 (printed as one `stats {json}` line on stdout). */
+async function stats (server: RunningServer): Promise<Record<string, any>> {
+  const seen = server.stdout().split('\n').filter((l) => l.startsWith('stats ')).length
+  process.kill(server.pid, 'SIGUSR2')
+  let lines: string[] = []
+  await waitFor(() => (lines = server.stdout().split('\n').filter((l) => l.startsWith('stats '))).length > seen, 5000, 'stats line')
+  return JSON.parse(lines[lines.length - 1]!.slice('stats '.length)) as Record<string, any>
+}
+
+async function echoOnce (port: number, payload: Buffer): Promise<Buffer> {
+  const c = await Client.open(port)
+  try {
+    c.write(payload)
+    return await c.waitBytes(payload.length, 20_000)
+  } finally {
+    c.destroy()
+  }
+}
+
+t.test('hundreds of connections: every child reaped, no zombie, bytes written on connect are not lost', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--spares', '4', '--handler', 'echo'])
+  let wrong = 0
+  for (let batch = 0; batch < 20; batch++) {
+    const replies = await Promise.all(Array.from({ length: 10 }, async () => {
+      // written the moment the connection opens: before the primary hands the socket to a child
+      const payload = randomBytes(2048)
+      return (await echoOnce(server.port, payload)).equals(payload)
+    }))
+    wrong += replies.filter((ok) => !ok).length
+  }
+  t.equal(wrong, 0, '200 connections, each echoed exactly')
+  const s = await stats(server)
+  t.ok(s.extra.spawned >= 200, `spawned ${s.extra.spawned} children`)
+  t.equal(s.extra.spawnWaitMs.count, 200, 'a spawn wait recorded for every connection')
+  t.ok(s.extra.spawnWaitMs.p50Ms > 0, `median connect → child serving: ${s.extra.spawnWaitMs.p50Ms} ms`)
+  await waitFor(async () => (await readProcessTree(server.pid, { pss: false })).processes.length <= 1 + 4, 10_000, 'children to exit')
+  t.equal(await countZombies(server.pid), 0, 'no zombie children')
+  t.equal(await server.stop(), 0)
+})
+
+t.test('SIGKILL one child: only its connection closes, no zombie remains', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--handler', 'echo'])
+  const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
+  t.teardown(() => clients.forEach((c) => c.destroy()))
+  for (const c of clients) c.write('hello;')
+  await Promise.all(clients.map(async (c) => await c.waitBytes(6)))
+  const serving = await pidsWithRole(server.pid, 'connection')
+  t.equal(serving.length, 3, 'a connection child per client')
+  process.kill(serving[0]!, 'SIGKILL')
+  await waitFor(() => clients.some((c) => c.closed), 5000, 'a connection to close')
+  for (const c of clients) if (!c.closed) c.write('again;')
+  const open = clients.filter((c) => !c.closed)
+  t.equal(open.length, 2, 'only one connection closed')
+  await Promise.all(open.map(async (c) => await c.waitBytes(12)))
+  for (const c of open) t.equal(c.data().toString(), 'hello;again;')
+  await waitFor(() => alive([serving[0]!]).length === 0, 3000, 'the killed child to be reaped')
+  t.equal(await countZombies(server.pid), 0, 'no zombie')
+})
+
+t.test('SIGKILL the primary: every child exits within 3 s (no orphans)', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--spares', '2', '--handler', 'echo'])
+  const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
+  t.teardown(() => clients.forEach((c) => c.destroy()))
+  for (const c of clients) c.write('x')
+  await Promise.all(clients.map(async (c) => await c.waitBytes(1)))
+  const tree = await readProcessTree(server.pid, { pss: false })
+  const children = tree.processes.filter((p) => p.pid !== server.pid).map((p) => p.pid)
+  t.ok(children.length >= 5, `3 connection children + 2 spares (${children.length})`)
+  process.kill(server.pid, 'SIGKILL')
+  await waitFor(() => alive(children).length === 0, 3000, 'children to exit')
+  t.same(alive(children), [])
+  await Promise.all(clients.map(async (c) => await c.waitClose(3000)))
+})
+
+t.test('--max-children bounds the processes; more connections wait their turn', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--max-children', '2', '--handler', 'echo'])
+  const first = await Promise.all([0, 1].map(async () => await Client.open(server.port)))
+  t.teardown(() => first.forEach((c) => c.destroy()))
+  for (const c of first) c.write('a')
+  await Promise.all(first.map(async (c) => await c.waitBytes(1)))
+  const third = await Client.open(server.port)
+  t.teardown(() => third.destroy())
+  third.write('waiting')
+  await new Promise((resolve) => setTimeout(resolve, 700))
+  t.equal(third.received, 0, 'no child for the third connection yet')
+  const tree = await readProcessTree(server.pid, { pss: false })
+  t.equal(tree.processes.length - 1, 2, 'never more than --max-children children')
+  first[0]!.destroy()
+  t.equal((await third.waitBytes(7)).toString(), 'waiting', 'served once a child freed up, nothing lost')
+})
