@@ -26,6 +26,13 @@ export class ConnectionServer {
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.accept(socket))
     this.server.maxConnections = options.limits.maxConnections
     this.server.on('drop', () => { options.logger.warn('connection refused: --max-connections reached') })
+    // after listening, errors are accept failures (EMFILE when descriptors run out): libuv sheds the
+    // pending connection with its reserve descriptor, so logging and carrying on is all there is to do
+    this.server.on('listening', () => {
+      this.server.on('error', (err: NodeJS.ErrnoException) => {
+        options.logger.error({ code: err.code }, 'accept failed; still serving')
+      })
+    })
   }
 
   accept (socket: Socket): Connection | undefined {

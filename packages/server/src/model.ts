@@ -59,4 +59,9 @@ export interface ConcurrencyModel {
    * process/thread; past `graceMs` close what is left.
    */
   stop (graceMs?: number): Promise<StopResult>
+  /**
+   * Rolling restart (SIGHUP), where the model has workers to replace: each is replaced by a fresh
+   * one that is serving before the old one drains, so no request fails. Resolves with the count replaced.
+   */
+  restart? (): Promise<number>
 }

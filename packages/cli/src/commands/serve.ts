@@ -117,6 +117,14 @@ async function serve (flags: ServeFlags): Promise<void> {
 
   // `echoplex ps` reads roles from process titles; children set their own
   process.title = 'echoplex primary'
+  // SIGHUP: rolling restart where the model has workers to replace (cluster, pool); never the default (exit)
+  process.on('SIGHUP', () => {
+    if (model.restart === undefined || stopping) {
+      process.stderr.write(`echoplex: SIGHUP ignored: the ${model.name} model has no workers to restart\n`)
+      return
+    }
+    model.restart().then((n) => process.stdout.write(`restarted ${n} worker(s)\n`), (err: Error) => process.stderr.write(`echoplex: restart failed: ${err.message}\n`))
+  })
   // a live look at the model's own counters (fork spawn waits, respawns…) without stopping it
   process.on('SIGUSR2', () => {
     model.stats().then((stats) => process.stdout.write(`stats ${JSON.stringify(stats)}\n`), () => {})

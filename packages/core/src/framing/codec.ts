@@ -33,8 +33,11 @@ export interface Encoded {
 
 export interface Codec<M, R> {
   decoder (limits: FramingLimits): Decoder<M>
-  /** Frames a reply to `message`. */
-  encode (reply: R, message: M): Encoded
+  /**
+   * Frames a reply to `message`. `closing`: the server will close the connection after this reply
+   * (a graceful stop); a framing that can tell the client so (HTTP's `Connection: close`) does.
+   */
+  encode (reply: R, message: M, closing?: boolean): Encoded
   /** Frames data sent outside a reply (`ctx.send`, `ctx.broadcast`). */
   encodePush (data: Buffer): Buffer
   /** The bytes to write before closing on a decode error or a failed handler, if the framing has any. */

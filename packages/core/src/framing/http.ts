@@ -534,8 +534,8 @@ function assemble (head: string, body: string | Uint8Array | null, bodyLen: numb
 
 class InvalidResponse extends Error {}
 
-function encodeResponse (reply: unknown, request: HttpRequest | undefined): { bytes: Buffer, close: boolean } {
-  let keepAlive = request === undefined || request === null ? true : request.keepAlive !== false
+function encodeResponse (reply: unknown, request: HttpRequest | undefined, closing: boolean): { bytes: Buffer, close: boolean } {
+  let keepAlive = !closing && (request === undefined || request === null ? true : request.keepAlive !== false)
   const head = request?.method === 'HEAD'
   let status = 200
   let body: string | Uint8Array | null = null
@@ -606,9 +606,9 @@ function errorResponse (status: number, bodyText: string): Buffer {
 export const httpCodec: Codec<HttpRequest, Reply | HttpResponse> = {
   decoder: (limits: FramingLimits) => new HttpDecoder(limits),
 
-  encode (reply, request) {
+  encode (reply, request, closing = false) {
     try {
-      return encodeResponse(reply, request)
+      return encodeResponse(reply, request, closing)
     } catch (err) {
       if (!(err instanceof InvalidResponse)) throw err
       // the handler returned something we cannot frame: answer 500 and close, like a failed handler

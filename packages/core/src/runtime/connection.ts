@@ -218,7 +218,9 @@ export class Connection implements HubMember {
 
   private reply (reply: unknown, message: unknown): void {
     if (this.closed) return
-    const encoded = this.codec.encode(reply, message)
+    // while draining, the reply to the last message received is the last one: say so where the framing can
+    const last = this.draining && this.queueHead >= this.queue.length && this.decoder.buffered === 0
+    const encoded = this.codec.encode(reply, message, last)
     if (encoded.bytes !== null && encoded.bytes.length > 0) this.write(encoded.bytes)
     if (encoded.close) this.requestClose()
   }

@@ -29,6 +29,7 @@ export class ChildRuntime {
     // the terminal's Ctrl+C reaches the whole process group; the primary decides how we stop
     process.on('SIGINT', () => {})
     process.on('SIGUSR2', () => {}) // the primary's stats signal, if sent to the whole group
+    process.on('SIGHUP', () => {}) // the primary's rolling restart, or a closed terminal: the primary decides
     process.on('SIGTERM', () => { void this.shutdown(this.config.limits.graceMs) })
     process.on('uncaughtException', (err) => {
       this.logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting')

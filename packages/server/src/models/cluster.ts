@@ -40,6 +40,9 @@ export class ClusterModel implements ConcurrencyModel {
   private crashTimes: number[] = []
   private heartbeatTimer: NodeJS.Timeout | undefined
   private forcedByWorkers = 0
+  private restarting = false
+  /** Workers asked to stop by a rolling restart: their exit is expected, not a crash. */
+  private readonly retiring = new Set<number>()
 
   constructor (private readonly options: ServeOptions) {}
 
@@ -73,7 +76,7 @@ export class ClusterModel implements ConcurrencyModel {
       pid: process.pid,
       uptimeMs: Date.now() - this.startedAt,
       ...counters,
-      extra: { workers: ready.length, workerPids: ready.map((w) => w.worker.process.pid), respawns: this.respawns, stuckKilled: this.stuckKilled, sched: this.options.sched ?? 'rr' },
+      extra: { workers: ready.length, workerPids: ready.map((w) => w.worker.process.pid), respawns: this.respawns, stuckKilled: this.stuckKilled, restarting: this.restarting, sched: this.options.sched ?? 'rr' },
     }
   }
 
@@ -97,12 +100,35 @@ export class ClusterModel implements ConcurrencyModel {
     return { forced: this.forcedByWorkers + killed }
   }
 
+  async restart (): Promise<number> {
+    if (this.restarting || this.stopping) return 0
+    this.restarting = true
+    let replaced = 0
+    try {
+      for (const old of [...this.workers.values()].filter((w) => w.ready)) {
+        if (this.stopping) break
+        // the new worker serves before the old one stops taking connections: capacity never dips
+        await this.spawn()
+        this.retiring.add(old.worker.id)
+        const exited = new Promise<void>((resolve) => old.worker.once('exit', () => resolve()))
+        send(old.channel, { t: 'shutdown', graceMs: this.options.limits.graceMs })
+        await exited
+        replaced++
+      }
+    } finally {
+      this.restarting = false
+    }
+    this.logger.info({ replaced }, 'rolling restart done')
+    return replaced
+  }
+
   /** Forks one worker and resolves with its listening address once it is serving. */
   private async spawn (): Promise<string> {
     const config: ChildConfig = {
       model: 'cluster',
       handlerPath: this.options.handlerPath,
-      limits: this.options.limits,
+      // each worker enforces its share, so the server as a whole holds --max-connections
+      limits: { ...this.options.limits, maxConnections: Math.ceil(this.options.limits.maxConnections / (this.options.workers ?? 1)) },
       listen: this.options.listen,
       heartbeatMs: this.options.heartbeatMs ?? 0,
     }
@@ -149,6 +175,7 @@ export class ClusterModel implements ConcurrencyModel {
     if (state === undefined) return
     this.workers.delete(worker.id)
     this.hub.remove(state.channel)
+    if (this.retiring.delete(worker.id)) return
     if (this.stopping || !this.started) return
     this.logger.warn({ worker: worker.process.pid, code, signal }, 'worker died; respawning')
     const now = Date.now()

@@ -67,6 +67,8 @@ export class ForkModel implements ConcurrencyModel {
     // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket))
     this.listeningAt = await listen(this.server, this.options.listen)
+    // accept failures (EMFILE): libuv sheds the connection; log and keep serving
+    this.server.on('error', (err: NodeJS.ErrnoException) => { this.logger.error({ code: err.code }, 'accept failed; still serving') })
     // start serving once the spares are warm, so the first connections do not pay for a boot; with no
     // spares one child still boots first: it proves the handler loads in a child, then serves the first connection
     await Promise.all(Array.from({ length: Math.max(1, this.spares) }, async () => await this.spawn()))

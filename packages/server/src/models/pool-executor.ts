@@ -48,13 +48,29 @@ interface Task {
   phase: 'waiting' | 'submitted' | 'done'
   slot: number
   token: number
-  controller: AbortController | undefined
+  signal: TaskSignal | undefined
   settled: Promise<PoolResult>
   resolve: (result: PoolResult) => void
   reject: (err: unknown) => void
 }
 
 const noop = (): void => {}
+
+/**
+ * The least piscina accepts as a task's signal (an emitter of 'abort', see its AbortSignalAny): an
+ * AbortController per task cost more than the rest of the executor's bookkeeping for small messages.
+ */
+class TaskSignal {
+  private listener: (() => void) | undefined
+  once (_event: 'abort', listener: () => void): void { this.listener = listener }
+  off (_event: 'abort', _listener: () => void): void { this.listener = undefined }
+  removeListener (_event: 'abort', _listener: () => void): void { this.listener = undefined }
+  abort (): void {
+    const listener = this.listener
+    this.listener = undefined
+    listener?.()
+  }
+}
 
 /**
  * A HandlerExecutor whose hooks run on a piscina worker-thread pool. The connection runtime still runs
@@ -127,7 +143,8 @@ export class PoolExecutor implements HandlerExecutor {
       try {
         await this.pool.run(task)
       } catch (err) {
-        throw errors.HANDLER_LOAD(this.handlerPath, `in a pool worker thread: ${describeError(err)}`)
+        const why = describeError(err).replace(`handler ${this.handlerPath} failed to load: `, '')
+        throw errors.HANDLER_LOAD(this.handlerPath, `${why} (in a pool worker thread)`)
       }
     }))
   }
@@ -161,7 +178,7 @@ export class PoolExecutor implements HandlerExecutor {
       this.cancelled++
       this.logger.debug({ conn: ctx.id, hook: task.hook, where: 'piscina queue' }, 'cancelled a task of a closed connection')
       // takes it out of piscina's queue (the promise rejects with an AbortError, settling the slot)
-      task.controller!.abort()
+      task.signal!.abort()
     }
   }
 
@@ -190,7 +207,7 @@ export class PoolExecutor implements HandlerExecutor {
     let resolve!: (result: PoolResult) => void
     let reject!: (err: unknown) => void
     const settled = new Promise<PoolResult>((res, rej) => { resolve = res; reject = rej })
-    const task: Task = { hook, ctx, message, phase: 'waiting', slot: -1, token: 0, controller: undefined, settled, resolve, reject }
+    const task: Task = { hook, ctx, message, phase: 'waiting', slot: -1, token: 0, signal: undefined, settled, resolve, reject }
     this.current.set(ctx, task)
     if (this.waitingCount === 0 && this.submitted < this.capacity) {
       this.dispatch(task)
@@ -217,12 +234,12 @@ export class PoolExecutor implements HandlerExecutor {
     task.slot = payload.slot
     task.token = payload.token
     task.phase = 'submitted'
-    task.controller = new AbortController()
+    task.signal = new TaskSignal()
     Atomics.store(this.flags, task.slot, task.token)
     this.submitted++
     let run: Promise<PoolResult>
     try {
-      run = this.pool.run(payload, { signal: task.controller.signal, transferList: [...transfer] }) as Promise<PoolResult>
+      run = this.pool.run(payload, { signal: task.signal, transferList: [...transfer] }) as Promise<PoolResult>
     } catch (err) {
       run = Promise.reject(err)
     }
