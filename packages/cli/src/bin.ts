@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
-import { describeError, isEchoplexError } from '@echoplex/core'
+import { describeError, exitProcess, isEchoplexError } from '@echoplex/core'
 import { serveCommand } from './commands/serve.js'
+import { benchCommand } from './commands/bench.js'
 import { psCommand } from './commands/ps.js'
 
 const program = new Command('echoplex')
@@ -8,15 +9,16 @@ const program = new Command('echoplex')
   .version('0.1.0')
   .showSuggestionAfterError(true)
   .addCommand(serveCommand())
+  .addCommand(benchCommand())
   .addCommand(psCommand())
 
 /** Every user error ends as one line on stderr and a non-zero exit: never a stack trace. */
 function fail (err: unknown): never {
-  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2)
+  if (err instanceof CommanderError) exitProcess(err.exitCode === 0 ? 0 : 2)
   const line = describeError(err)
   process.stderr.write(`echoplex: ${line}\n`)
   if (!isEchoplexError(err) && process.env.ECHOPLEX_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? ''}\n`)
-  process.exit(isEchoplexError(err) ? err.exitCode : 1)
+  exitProcess(isEchoplexError(err) ? err.exitCode : 1)
 }
 
 // commander's own errors (unknown option, bad value) get the same one-line shape as ours

@@ -44,6 +44,7 @@ export const errors = {
   HTTP_UNSUPPORTED: define('EPX_HTTP_UNSUPPORTED', (what: string) => `unsupported HTTP feature: ${what}`),
   // runtime
   HANDLER_FAILED: define('EPX_HANDLER_FAILED', (why: string) => `handler failed: ${why}`),
+  HANDLER_EXIT: define('EPX_HANDLER_EXIT', (code: number) => `handler called process.exit(${code}); in the event-loop model that fails only its connection`),
   SHUTDOWN_TIMEOUT: define('EPX_SHUTDOWN_TIMEOUT', (open: number, graceMs: number) => `${open} connection(s) still open after the ${graceMs} ms grace period; closed them`),
   MODEL_FAILED: define('EPX_MODEL_FAILED', (model: string, why: string) => `${model} model failed: ${why}`),
   SHARED_FAILED: define('EPX_SHARED_FAILED', (why: string) => `shared store: ${why}`),

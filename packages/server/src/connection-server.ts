@@ -9,6 +9,9 @@ export interface ConnectionServerOptions {
   logger: Logger
 }
 
+/** How long a graceful stop keeps accepting, to take connections already queued in the kernel. */
+export const ACCEPT_LINGER_MS = 100
+
 /**
  * The part every model's serving process shares: a set of live connections over one handler, and a
  * graceful drain. Models differ in where sockets come from (a listener of their own, cluster's shared
@@ -20,6 +23,7 @@ export class ConnectionServer {
   /** A listener feeding `accept`; models that receive sockets from elsewhere may ignore it. */
   readonly server: Server
   private draining = false
+  private lingering = false
 
   constructor (private readonly options: ConnectionServerOptions) {
     // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
@@ -48,11 +52,16 @@ export class ConnectionServer {
       onClosed: (c) => this.connections.delete(c),
     })
     this.connections.add(conn)
+    if (this.lingering) conn.shutdown()
     return conn
   }
 
   /** Stops accepting, lets connections finish, and closes whatever is left after `graceMs`. */
   async drain (graceMs: number): Promise<number> {
+    // connections the kernel completed but we had not accepted yet would be reset by close(): take
+    // them first, so a client that connected before the signal is served like the others
+    this.lingering = true
+    await new Promise((resolve) => setTimeout(resolve, ACCEPT_LINGER_MS))
     this.draining = true
     if (this.server.listening) this.server.close()
     for (const conn of this.connections) conn.shutdown()

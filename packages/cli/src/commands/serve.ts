@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Command, Option } from 'commander'
-import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, type ServerLimits } from '@echoplex/core'
+import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, exitProcess, type ServerLimits } from '@echoplex/core'
 import { MODEL_NAMES, createModel, isLoopback, resolveHandlerPath, type ListenTarget } from '@echoplex/server'
 import { collectKeyValue, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
 
@@ -91,25 +91,25 @@ async function serve (flags: ServeFlags): Promise<void> {
       if (stopping) return
       stopping = true
       process.stderr.write(`echoplex: ${err.message}\n`)
-      void model.stop(0).finally(() => process.exit(1))
+      void model.stop(0).finally(() => exitProcess(1))
     },
   })
 
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
       process.stderr.write(`echoplex: ${signal} again, exiting now\n`)
-      process.exit(130)
+      exitProcess(130)
     }
     stopping = true
     model.stop(flags.grace).then(({ forced }) => {
       if (forced > 0) {
         process.stderr.write(`echoplex: ${errors.SHUTDOWN_TIMEOUT(forced, flags.grace).message}\n`)
-        process.exit(EXIT_FORCED_STOP)
+        exitProcess(EXIT_FORCED_STOP)
       }
-      process.exit(0)
+      exitProcess(0)
     }, (err: unknown) => {
       process.stderr.write(`echoplex: stop failed: ${String((err as Error)?.message ?? err)}\n`)
-      process.exit(1)
+      exitProcess(1)
     })
   }
   process.on('SIGTERM', stop)

@@ -1,4 +1,4 @@
-import { LocalExecutor, LocalHub, createLogger } from '@echoplex/core'
+import { LocalExecutor, LocalHub, createLogger, errors } from '@echoplex/core'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
@@ -19,6 +19,9 @@ export class EventLoopModel implements ConcurrencyModel {
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
     const handler = await loadHandler(this.options.handlerPath)
+    // one process serves every connection: a handler calling process.exit must fail its own
+    // connection, not end the server (echoplex itself exits through exitProcess)
+    process.exit = ((code?: number) => { throw errors.HANDLER_EXIT(code ?? 0) }) as typeof process.exit
     this.serving = new ConnectionServer({
       executor: new LocalExecutor(handler),
       hub: new LocalHub(),

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { EchoplexError, createLogger, errors, type Logger } from '@echoplex/core'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { listen } from '../listen.js'
+import { ACCEPT_LINGER_MS } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
 import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
 import { ChildStatsCollector } from '../ipc/children.js'
@@ -50,6 +51,7 @@ export class ForkModel implements ConcurrencyModel {
   private listeningAt: string | undefined
   private stopping = false
   private graceMs = 0
+  private stopRequested = false
   private spawned = 0
   private exited = 0
   private killedStuck = 0
@@ -107,10 +109,14 @@ export class ForkModel implements ConcurrencyModel {
   }
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
-    if (this.stopping) return { forced: 0 }
+    if (this.stopRequested) return { forced: 0 }
+    this.stopRequested = true
+    clearInterval(this.heartbeatTimer)
+    // serve normally a moment longer: connections the kernel already completed would be reset by
+    // close() (see ACCEPT_LINGER_MS)
+    await new Promise((resolve) => setTimeout(resolve, ACCEPT_LINGER_MS))
     this.stopping = true
     this.graceMs = graceMs
-    clearInterval(this.heartbeatTimer)
     this.server?.close()
     // serving children drain (answer what they received, then close); connections still waiting are
     // accepted ones, so they are still handed over and drained, while the grace period lasts

@@ -17,6 +17,7 @@ import {
   SHARED_PORT_KEY,
   SLOT_CANCELLED,
   SLOT_FREE,
+  SLOT_STARTED,
   bytesFromWire,
   bytesToWire,
   type PoolHook,
@@ -37,6 +38,11 @@ export interface PoolExecutorOptions {
   /** The primary's store: ctx.shared in every worker is answered from it. */
   store: MemorySharedStore
   logger: Logger
+  /**
+   * A task seen running for this long is stuck (like a cluster worker that misses its heartbeat): its
+   * thread is stopped and replaced, and its connection fails. 0 disables.
+   */
+  heartbeatMs?: number
   /** The pool can no longer serve (no thread left, and piscina no longer starts new ones). */
   onFatal?: (err: Error) => void
 }
@@ -49,6 +55,9 @@ interface Task {
   slot: number
   token: number
   signal: TaskSignal | undefined
+  /** When the watchdog first saw it running (0: not yet). */
+  seenRunningAt: number
+  stuck: boolean
   settled: Promise<PoolResult>
   resolve: (result: PoolResult) => void
   reject: (err: unknown) => void
@@ -92,6 +101,8 @@ export class PoolExecutor implements HandlerExecutor {
   cancelled = 0
   /** Worker threads that ended while the pool was running (process.exit, a fatal error) and were replaced. */
   threadExits = 0
+  /** Tasks stopped by the watchdog (ran past heartbeatMs). */
+  stuckKilled = 0
   private readonly handler: HandlerDefinition
   private readonly handlerPath: string
   private readonly logger: Logger
@@ -103,6 +114,9 @@ export class PoolExecutor implements HandlerExecutor {
   private fifoHead = 0
   private waitingCount = 0
   private submitted = 0
+  /** Tasks given to piscina and not settled (running or in its queue). */
+  private readonly inFlight = new Set<Task>()
+  private readonly watchdog: NodeJS.Timeout | undefined
   /** Each connection's task in flight (the runtime gives at most one at a time, plus its close). */
   private readonly current = new WeakMap<ConnectionContext, Task>()
   private stopped = false
@@ -134,6 +148,11 @@ export class PoolExecutor implements HandlerExecutor {
     // an uncaught error in a thread that had no task: piscina replaces the thread; log it only
     this.pool.on('error', (err: unknown) => { this.logger.error({ err: describeError(err) }, 'pool worker thread failed') })
     this.pool.on('workerDestroy', () => { if (!this.stopped) setImmediate(() => this.checkThreads()) })
+    const heartbeatMs = options.heartbeatMs ?? 0
+    if (heartbeatMs > 0) {
+      this.watchdog = setInterval(() => this.checkStuck(heartbeatMs), Math.max(25, heartbeatMs / 2))
+      this.watchdog.unref()
+    }
   }
 
   /** Loads the handler on every thread: fails fast if it does not load there, and warms the pool. */
@@ -191,6 +210,7 @@ export class PoolExecutor implements HandlerExecutor {
   async destroy (): Promise<void> {
     if (this.destroyed !== undefined) return await this.destroyed
     this.stopped = true
+    clearInterval(this.watchdog)
     for (let i = this.fifoHead; i < this.fifo.length; i++) {
       const task = this.fifo[i]
       if (task !== undefined && task.phase === 'waiting') this.finish(task, errors.MODEL_FAILED('pool', 'stopped'))
@@ -207,7 +227,7 @@ export class PoolExecutor implements HandlerExecutor {
     let resolve!: (result: PoolResult) => void
     let reject!: (err: unknown) => void
     const settled = new Promise<PoolResult>((res, rej) => { resolve = res; reject = rej })
-    const task: Task = { hook, ctx, message, phase: 'waiting', slot: -1, token: 0, signal: undefined, settled, resolve, reject }
+    const task: Task = { hook, ctx, message, phase: 'waiting', slot: -1, token: 0, signal: undefined, seenRunningAt: 0, stuck: false, settled, resolve, reject }
     this.current.set(ctx, task)
     if (this.waitingCount === 0 && this.submitted < this.capacity) {
       this.dispatch(task)
@@ -237,6 +257,7 @@ export class PoolExecutor implements HandlerExecutor {
     task.signal = new TaskSignal()
     Atomics.store(this.flags, task.slot, task.token)
     this.submitted++
+    this.inFlight.add(task)
     let run: Promise<PoolResult>
     try {
       run = this.pool.run(payload, { signal: task.signal, transferList: [...transfer] }) as Promise<PoolResult>
@@ -248,6 +269,8 @@ export class PoolExecutor implements HandlerExecutor {
 
   private release (task: Task, err: unknown, result: PoolResult | undefined): void {
     this.submitted--
+    this.inFlight.delete(task)
+    if (task.stuck) err = new Error(`still running after the ${this.options.heartbeatMs} ms heartbeat; its thread was replaced`)
     Atomics.store(this.flags, task.slot, SLOT_FREE)
     this.freeSlots.push(task.slot)
     this.finish(task, err, result)
@@ -315,6 +338,21 @@ export class PoolExecutor implements HandlerExecutor {
       port.postMessage(answer)
     })
     port.unref()
+  }
+
+  /** A task the watchdog saw running two checks apart, heartbeatMs or more, is stopped with its thread. */
+  private checkStuck (heartbeatMs: number): void {
+    const now = Date.now()
+    for (const task of this.inFlight) {
+      if (task.stuck || Atomics.load(this.flags, task.slot) !== SLOT_STARTED) continue
+      if (task.seenRunningAt === 0) { task.seenRunningAt = now; continue }
+      if (now - task.seenRunningAt < heartbeatMs) continue
+      task.stuck = true
+      this.stuckKilled++
+      this.logger.warn({ conn: task.ctx.id, hook: task.hook, runningMs: now - task.seenRunningAt }, 'task ran past the heartbeat; stopping its thread')
+      // piscina stops the thread running an aborted task and starts another
+      task.signal!.abort()
+    }
   }
 
   private checkThreads (): void {

@@ -49,6 +49,7 @@ export class PoolModel implements ConcurrencyModel {
       maxQueue: this.options.maxQueue ?? workers * QUEUE_PER_WORKER,
       store,
       logger,
+      heartbeatMs: this.options.heartbeatMs,
       onFatal: this.options.onFatal,
     })
     this.executor = executor
@@ -90,6 +91,7 @@ export class PoolModel implements ConcurrencyModel {
         waiting: executor.waiting,
         cancelled: executor.cancelled,
         threadExits: executor.threadExits,
+        stuckKilled: executor.stuckKilled,
       },
     }
   }

@@ -37,8 +37,13 @@ interface Teardown { teardown: (fn: () => unknown) => void }
  * Starts `echoplex serve` in its own process group and waits for its `listening` line. The group is
  * killed in teardown whatever happens, so no server outlives its test.
  */
-export async function startServer (t: Teardown, args: string[], { timeoutMs = 20_000, env = {} }: { timeoutMs?: number, env?: Record<string, string> } = {}): Promise<RunningServer> {
-  const child = spawn(process.execPath, [ECHOPLEX_BIN, 'serve', '--port', '0', ...args], {
+export async function startServer (t: Teardown, args: string[], { timeoutMs = 20_000, env = {}, maxFiles }: { timeoutMs?: number, env?: Record<string, string>, maxFiles?: number } = {}): Promise<RunningServer> {
+  const argv = [ECHOPLEX_BIN, 'serve', '--port', '0', ...args]
+  // with maxFiles, a shell lowers the descriptor limit and execs node: same pid, same process group
+  const [command, commandArgs] = maxFiles === undefined
+    ? [process.execPath, argv]
+    : ['/bin/sh', ['-c', `ulimit -n ${maxFiles} && exec "$0" "$@"`, process.execPath, ...argv]]
+  const child = spawn(command, commandArgs, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: serverEnv(env),

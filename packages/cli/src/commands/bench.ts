@@ -1,0 +1,150 @@
+import { resolve } from 'node:path'
+import { Command, InvalidArgumentError } from 'commander'
+import { errors, exitProcess } from '@echoplex/core'
+import {
+  createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
+  RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
+} from '@echoplex/bench'
+import { parseDuration, parseInteger, parseSize } from '../parse.js'
+
+interface BenchFlags {
+  suite: string
+  models?: string[]
+  workloads?: string[]
+  peers?: boolean | string[]
+  duration?: number
+  warmup?: number
+  connections?: number[]
+  payloads?: number[]
+  modes?: Mode[]
+  repetitions?: number
+  workers?: number
+  loadThreads?: number
+  out?: string
+  quiet?: boolean
+  list?: boolean
+}
+
+/** `a,b,c` → items, each checked by `item`. */
+function list<T> (item: (v: string) => T) {
+  return (value: string): T[] => {
+    const parts = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+    if (parts.length === 0) throw new InvalidArgumentError('expected a comma-separated list')
+    return [...new Set(parts.map(item))]
+  }
+}
+
+const names = list((s) => s)
+const modes = list((s): Mode => {
+  if (!(MODES as readonly string[]).includes(s)) throw new InvalidArgumentError(`expected ${MODES.join(' and/or ')}`)
+  return s as Mode
+})
+
+function peers (value: string): boolean | string[] {
+  if (value === 'all') return true
+  if (value === 'none') return false
+  return names(value)
+}
+
+/** Exit status of an interrupted run: 128 + the signal number, as shells report it. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
+
+export function benchCommand (): Command {
+  return new Command('bench')
+    .description('run a benchmark suite: starts each server itself, loads and samples it, writes results JSON and prints a summary table')
+    .option('-s, --suite <name|path>', `suite name (${listSuites().join(', ')}) or a suite file`, 'quick')
+    .option('-m, --models <list>', 'models to run, comma-separated (replaces the suite\'s)', names)
+    .option('-w, --workloads <list>', 'workloads or handlers to run, comma-separated (echo, upper, http, work, a suite workload name, or a handler file)', names)
+    .option('--handlers <list>', 'same as --workloads', names)
+    .option('--peers <list>', `peers to run as baselines: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
+    .option('--no-peers', 'run no peers')
+    .option('-d, --duration <duration>', 'measured duration of each scenario (e.g. 2s)', parseDuration)
+    .option('--warmup <duration>', 'warmup before each measurement (e.g. 500ms)', parseDuration)
+    .option('-c, --connections <list>', 'connection counts, comma-separated (e.g. 1,16,256)', list(parseInteger(1, 100_000)))
+    .option('--payloads <list>', 'payload sizes, comma-separated (e.g. 64,4KiB,64KiB)', list(parseSize))
+    .option('--modes <list>', 'keep-alive and/or churn, comma-separated', modes)
+    .option('-r, --repetitions <n>', 'repetitions of every scenario', parseInteger(1, 100))
+    .option('--workers <n>', 'workers of cluster and pool', parseInteger(1, 1024))
+    .option('--load-threads <n>', 'load generator threads', parseInteger(1, 64))
+    .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
+    .option('-q, --quiet', 'no progress and no table: print only the results path')
+    .option('--list', 'list the suites and exit')
+    .action(async (flags: BenchFlags & { handlers?: string[] }) => { await bench(flags) })
+}
+
+function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrides {
+  const o: SuiteOverrides = {}
+  if (flags.models !== undefined) o.models = flags.models
+  const workloads = [...(flags.workloads ?? []), ...(flags.handlers ?? [])]
+  if (workloads.length > 0) o.workloads = [...new Set(workloads)]
+  // --peers all|none|LIST, --no-peers = none; neither: the suite's choice
+  if (flags.peers !== undefined) o.peers = flags.peers
+  if (flags.duration !== undefined) {
+    if (flags.duration < 100) throw errors.BAD_OPTION('--duration', 'must be at least 100ms')
+    o.durationMs = flags.duration
+  }
+  if (flags.warmup !== undefined) o.warmupMs = flags.warmup
+  if (flags.connections !== undefined) o.connections = flags.connections
+  if (flags.payloads !== undefined) o.payloadBytes = flags.payloads
+  if (flags.modes !== undefined) o.modes = flags.modes
+  if (flags.repetitions !== undefined) o.repetitions = flags.repetitions
+  if (flags.workers !== undefined) o.workers = flags.workers
+  if (flags.loadThreads !== undefined) o.loadThreads = flags.loadThreads
+  return o
+}
+
+async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void> {
+  if (flags.list === true) {
+    process.stdout.write(`${listSuites().join('\n')}\n`)
+    return
+  }
+  let suite: SuiteConfig
+  try {
+    suite = loadSuite(flags.suite, overridesOf(flags))
+  } catch (e) {
+    if (e instanceof SuiteError) throw errors.BAD_OPTION('--suite', e.message)
+    throw e
+  }
+  const started = new Date()
+  const outPath = defaultResultsPath(suite.name, started, flags.out === undefined ? RESULTS_DIR : resolve(flags.out))
+  const quiet = flags.quiet === true
+  const progress = quiet ? null : createProgressReporter({ stream: process.stderr })
+
+  const controller = new AbortController()
+  let signalled: NodeJS.Signals | null = null
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled !== null) {
+      // a second signal: no more waiting
+      progress?.stop()
+      killAllServers()
+      process.stderr.write(`echoplex: ${signal} again, exiting now (partial results may be missing)\n`)
+      exitProcess(SIGNAL_EXIT[signal] ?? 1)
+    }
+    signalled = signal
+    progress?.stop()
+    process.stderr.write(`echoplex: ${signal}: stopping the running server and writing partial results\n`)
+    controller.abort(signal)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  const results = await runSuite(suite, {
+    signal: controller.signal,
+    outPath,
+    ...(progress === null ? {} : { onProgress: (e) => progress.onProgress(e) }),
+  })
+  progress?.stop()
+  writeResults(outPath, results)
+  if (!quiet) process.stdout.write(`${formatSummaryTable(results)}\n\n`)
+  process.stdout.write(`results: ${outPath}\n`)
+  const failed = results.scenarios.filter((s) => s.status === 'failed').length
+  if (!results.complete) {
+    process.stderr.write(`echoplex: interrupted (${results.interrupted ?? 'signal'}): partial results written\n`)
+    exitProcess(SIGNAL_EXIT[signalled ?? ''] ?? 1)
+  }
+  if (failed > 0) {
+    process.stderr.write(`echoplex: ${failed} scenario(s) failed (see the table and ${outPath})\n`)
+    exitProcess(1)
+  }
+  exitProcess(0)
+}

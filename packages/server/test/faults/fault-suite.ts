@@ -1,0 +1,328 @@
+/**
+ * The fault suite: hostile clients, handler faults and shutdown under load, against every model, each
+ * with a steady client whose bytes must all come back in order. Figures go to docs/reliability/ and
+ * docs/RELIABILITY.md (written by the suite, never by hand).
+ */
+import t from 'tap'
+import autocannon from 'autocannon'
+import { Client, lengthFrame } from '../helpers/client.js'
+import { fixture, startServer, type RunningServer } from '../helpers/server.js'
+import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
+import { Ledger, type FaultCase } from './ledger.js'
+import { Steady } from './steady.js'
+
+type Test = typeof t
+const MiB = 1024 * 1024
+const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+function modelArgs (model: string): string[] {
+  const args = ['--model', model]
+  if (model === 'cluster' || model === 'pool') args.push('--workers', '2')
+  if (model === 'fork') args.push('--spares', '2', '--max-children', '8')
+  return args
+}
+
+/** Hostile-input limits small enough to reach quickly. */
+const LIMITS = ['--max-message', '64KiB', '--idle-timeout', '3s', '--frame-timeout', '2s', '--heartbeat', '1500ms', '--max-connections', '40']
+
+async function treeRss (pid: number): Promise<number> {
+  const tree = await readProcessTree(pid, { pss: false })
+  return tree.processes.reduce((sum, p) => sum + p.rssBytes, 0)
+}
+
+async function treeCpuSeconds (pid: number): Promise<number> {
+  const tree = await readProcessTree(pid, { pss: false })
+  return tree.processes.reduce((sum, p) => sum + p.cpuUserSec + p.cpuSystemSec, 0)
+}
+
+interface Outcome { injected: number, detail: string }
+
+export function faultSuite (model: string): void {
+  const ledger = new Ledger(model)
+  const multiProcessWorkers = model === 'cluster'
+
+  /** Runs one case with a steady client alongside, asserts the steady client lost nothing, records it. */
+  async function runCase (t: Test, server: RunningServer, name: string, kind: FaultCase['kind'], inject: () => Promise<Outcome>, { steadyMayReconnect = false } = {}): Promise<void> {
+    await t.test(name, async (t) => {
+      const steady = new Steady(server.port, { allowReconnect: steadyMayReconnect })
+      await sleep(100)
+      let outcome: Outcome
+      let ok = true
+      try {
+        outcome = await inject()
+      } catch (err) {
+        ok = false
+        outcome = { injected: 0, detail: `failed: ${(err as Error).message}` }
+      }
+      await sleep(200)
+      const s = await steady.stop()
+      t.ok(ok, `${name}: ${outcome.detail}`)
+      t.equal(s.lostBytes, 0, 'the steady client lost no bytes')
+      t.ok(s.exchanged > 0, `the steady client kept being served (${s.exchanged} messages)`)
+      ledger.add({ name, kind, injected: outcome.injected, survived: ok && s.lostBytes === 0 && s.exchanged > 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: outcome.detail + (s.reconnects > 0 ? `; steady client reconnected ${s.reconnects}× (its worker died)` : '') })
+    })
+  }
+
+  t.test(`${model}: hostile clients`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs'), ...LIMITS])
+
+    await runCase(t, server, 'sends 512 MiB and never reads', 'hostile client', async () => {
+      const before = await treeRss(server.pid)
+      const c = await Client.open(server.port)
+      c.socket.pause()
+      const chunk = Buffer.from(('x'.repeat(1023) + '\n').repeat(1024)) // 1 MiB of 1 KiB lines
+      let written = 0
+      const deadline = Date.now() + 5000
+      while (written < 512 * MiB && Date.now() < deadline) {
+        if (c.socket.write(chunk)) { written += chunk.length; continue }
+        written += chunk.length
+        const drained = await Promise.race([new Promise((resolve) => c.socket.once('drain', () => resolve(true))), sleep(1000).then(() => false)])
+        if (drained !== true) break // the server stopped reading: backpressure holds
+      }
+      const growth = (await treeRss(server.pid)) - before
+      c.destroy()
+      if (growth >= 64 * MiB) throw new Error(`tree RSS grew ${(growth / MiB).toFixed(1)} MiB`)
+      return { injected: 1, detail: `server took ${(written / MiB).toFixed(0)} MiB then stopped reading; tree RSS +${(growth / MiB).toFixed(1)} MiB (< 64)` }
+    })
+
+    await runCase(t, server, 'slowloris: 1 byte a second, and an idle connection', 'hostile client', async () => {
+      const slow = await Client.open(server.port)
+      const idle = await Client.open(server.port)
+      const started = Date.now()
+      const drip = setInterval(() => { if (!slow.closed) slow.write('s') }, 1000)
+      try {
+        await slow.waitClose(6000)
+        const slowMs = Date.now() - started
+        await idle.waitClose(6000)
+        const idleMs = Date.now() - started
+        return { injected: 2, detail: `dripping client closed after ${(slowMs / 1000).toFixed(1)} s (--frame-timeout 2s), idle one after ${(idleMs / 1000).toFixed(1)} s (--idle-timeout 3s)` }
+      } finally {
+        clearInterval(drip)
+        slow.destroy()
+        idle.destroy()
+      }
+    })
+
+    await runCase(t, server, 'a line longer than --max-message', 'hostile client', async () => {
+      const c = await Client.open(server.port)
+      c.write(Buffer.alloc(100 * 1024, 'y')) // 100 KiB, no newline, limit 64 KiB
+      await c.waitClose(5000)
+      const got = c.received
+      c.destroy()
+      if (got !== 0) throw new Error(`got ${got} bytes back`)
+      return { injected: 1, detail: 'closed without a reply (line framing has no error frame)' }
+    })
+
+    await runCase(t, server, `a flood beyond --max-connections (40)`, 'hostile client', async () => {
+      const flood = await Promise.all(Array.from({ length: 80 }, async () => {
+        try { return await Client.open(server.port) } catch { return undefined }
+      }))
+      const open = flood.filter((c): c is Client => c !== undefined)
+      for (const c of open) if (!c.closed) c.write('flood\n')
+      await sleep(1500)
+      const served = open.filter((c) => c.received > 0).length
+      const refused = 80 - open.length + open.filter((c) => c.closed && c.received === 0).length
+      const queued = 80 - served - refused
+      for (const c of open) c.destroy()
+      return { injected: 80, detail: `${served} served, ${queued} waiting, ${refused} refused` }
+    })
+
+    await runCase(t, server, 'an RST storm mid-stream', 'hostile client', async () => {
+      await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+        const c = await Client.open(server.port)
+        c.write(`reset ${i}\n`.repeat(50) + 'half a li')
+        await sleep(i % 5)
+        c.socket.resetAndDestroy()
+      }))
+      return { injected: 100, detail: '100 clients wrote 50 lines and half a line, then reset' }
+    })
+
+    await runCase(t, server, 'half-close with replies pending', 'hostile client', async () => {
+      const c = await Client.open(server.port, undefined, { allowHalfOpen: true })
+      c.socket.end('one\ntwo\n')
+      await c.waitClose(5000)
+      if (c.data().toString() !== 'one\ntwo\n') throw new Error(`got ${JSON.stringify(c.data().toString())}`)
+      return { injected: 1, detail: 'both replies delivered after the client shut its write side, then closed' }
+    })
+
+    await runCase(t, server, 'a handler that throws, and one that rejects', 'fault', async () => {
+      for (const trigger of ['boom', 'reject']) {
+        const c = await Client.open(server.port)
+        c.write(`ok\n${trigger}\n`)
+        await c.waitClose(5000)
+        if (c.data().toString() !== 'ok\n') throw new Error(`${trigger}: got ${JSON.stringify(c.data().toString())}`)
+      }
+      return { injected: 2, detail: 'each closed its own connection after its earlier reply' }
+    })
+
+    await runCase(t, server, 'a handler that calls process.exit', 'fault', async () => {
+      const c = await Client.open(server.port)
+      c.write('ok\nexit\n')
+      await c.waitClose(10_000)
+      const what = { 'event-loop': 'turned into an error: only its connection closed', cluster: 'its worker exited and was respawned', fork: 'its connection child exited', pool: 'its worker thread ended and was replaced' }[model]
+      return { injected: 1, detail: what ?? 'its connection closed' }
+    }, { steadyMayReconnect: multiProcessWorkers })
+
+    if (model !== 'event-loop') {
+      await runCase(t, server, 'a handler that loops forever', 'fault', async () => {
+        const c = await Client.open(server.port)
+        c.write('loop\n')
+        await c.waitClose(15_000)
+        return { injected: 1, detail: 'the stuck worker missed its heartbeat (1.5 s) and was replaced; its connection closed' }
+      }, { steadyMayReconnect: multiProcessWorkers })
+    }
+
+    if (model === 'cluster' || model === 'fork') {
+      await runCase(t, server, `SIGKILL of a ${model === 'cluster' ? 'worker' : 'connection child'} under load`, 'fault', async () => {
+        const victim = model === 'cluster' ? (await pidsWithRole(server.pid, 'worker'))[0] : undefined
+        let pid = victim
+        let busy: Client | undefined
+        if (pid === undefined) {
+          busy = await Client.open(server.port)
+          busy.write('mine\n')
+          await busy.waitBytes(5)
+          const kids = await pidsWithRole(server.pid, 'connection')
+          pid = kids[kids.length - 1]
+        }
+        process.kill(pid!, 'SIGKILL')
+        await waitFor(() => alive([pid!]).length === 0, 3000, 'the killed process to be reaped')
+        busy?.destroy()
+        return { injected: 1, detail: `killed pid ${pid}; reaped; ${model === 'cluster' ? 'a new worker took its place' : 'only its connection closed'}` }
+      }, { steadyMayReconnect: multiProcessWorkers })
+    }
+
+    ledger.zombies = await countZombies(server.pid)
+    t.equal(ledger.zombies, 0, 'no zombie children')
+    t.equal(await server.stop(), 0, 'graceful stop, exit 0')
+  })
+
+  t.test(`${model}: oversize frames and garbage`, async (t) => {
+    const length = await startServer(t, [...modelArgs(model), '--handler', fixture('length-echo.mjs'), '--max-message', '64KiB'])
+    const http = await startServer(t, [...modelArgs(model), '--handler', 'http', '--max-message', '64KiB'])
+    const before = await treeRss(length.pid)
+    const c = await Client.open(length.port)
+    c.write(Buffer.from([0x80, 0, 0, 0, 1, 2, 3])) // claims 2 GiB
+    await c.waitClose(5000)
+    const growth = (await treeRss(length.pid)) - before
+    t.ok(growth < 64 * MiB, `no allocation of the claimed size (RSS +${(growth / MiB).toFixed(1)} MiB)`)
+    const good = await Client.open(length.port)
+    t.teardown(() => good.destroy())
+    good.write(lengthFrame('fine'))
+    t.ok((await good.waitBytes(8)).equals(lengthFrame('fine')), 'others are served')
+
+    const big = await Client.open(http.port)
+    t.teardown(() => big.destroy())
+    big.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${200 * 1024}\r\n\r\n` + 'z'.repeat(1024))
+    await big.waitClose(5000)
+    t.match(big.data().toString(), /^HTTP\/1\.1 413 /, 'body over the limit → 413, then close')
+    const junk = await Client.open(http.port)
+    t.teardown(() => junk.destroy())
+    junk.write(Buffer.from([0, 1, 2, 3, 0xff, 0xfe, 13, 10, 13, 10]))
+    await junk.waitClose(5000)
+    t.match(junk.data().toString(), /^HTTP\/1\.1 400 /, 'garbage → 400, then close')
+    const res = await fetch(`http://127.0.0.1:${http.port}/`, { method: 'POST', body: 'still fine' })
+    t.equal(await res.text(), 'still fine')
+    ledger.add({ name: 'length header claiming 2 GiB; HTTP body over the limit; garbage to http', kind: 'hostile client', injected: 3, survived: true, bytesLost: 0, loadHeld: 0, detail: `closed / 413 / 400, RSS +${(growth / MiB).toFixed(1)} MiB; the next clients were served` })
+  })
+
+  t.test(`${model}: file descriptors run out`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')], { maxFiles: 96 })
+    const holders = (await Promise.all(Array.from({ length: 150 }, async () => {
+      try { return await Client.open(server.port) } catch { return undefined }
+    }))).filter((c): c is Client => c !== undefined)
+    await sleep(300)
+    const cpuBefore = await treeCpuSeconds(server.pid)
+    await sleep(1000)
+    const cpuSpent = (await treeCpuSeconds(server.pid)) - cpuBefore
+    t.ok(cpuSpent < 0.5, `no busy accept loop (${cpuSpent.toFixed(2)} CPU s in 1 s)`)
+    t.equal(server.child.exitCode, null, 'the server did not crash')
+    for (const c of holders) c.destroy()
+    await sleep(500)
+    const steady = new Steady(server.port)
+    await sleep(500)
+    const s = await steady.stop()
+    t.equal(s.lostBytes, 0)
+    t.ok(s.exchanged > 0, 'service resumed once descriptors were free')
+    ledger.add({ name: 'file descriptors exhausted (ulimit -n 96, 150 clients)', kind: 'hostile client', injected: 150, survived: s.exchanged > 0 && s.lostBytes === 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: `no crash; ${cpuSpent.toFixed(2)} CPU s/s while saturated (no busy loop); served again after they closed` })
+  })
+
+  if (model === 'cluster' || model === 'pool') {
+    t.test(`${model}: SIGHUP rolling restart under autocannon`, async (t) => {
+      const server = await startServer(t, [...modelArgs(model), '--handler', 'http'])
+      const hup = setTimeout(() => process.kill(server.pid, 'SIGHUP'), 700)
+      const result = await autocannon({ url: `http://127.0.0.1:${server.port}/`, method: 'POST', body: 'rolling', expectBody: 'rolling', connections: 8, duration: 3 })
+      clearTimeout(hup)
+      await waitFor(() => /restarted \d+ worker/.test(server.stdout()), 10_000, 'the restart to finish')
+      const failed = result.errors + result.timeouts + result.mismatches + result.non2xx
+      t.equal(failed, 0, `0 failed requests of ${result.requests.total}`)
+      ledger.add({ name: 'SIGHUP rolling restart during an autocannon run', kind: 'fault', injected: 1, survived: failed === 0, bytesLost: 0, loadHeld: result.requests.total, detail: `${result.requests.total} requests, ${failed} failed (${server.stdout().match(/restarted \d+ worker\(s\)/)?.[0] ?? ''})` })
+    })
+  }
+
+  t.test(`${model}: shutdown under load`, async (t) => {
+    await t.test('SIGTERM with thousands of messages in flight → every one answered, exit 0', async (t) => {
+      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('slow-echo.mjs')], { env: { SLOW_ECHO_MS: '1' } })
+      const clients = await Promise.all(Array.from({ length: 20 }, async () => await Client.open(server.port)))
+      t.teardown(() => clients.forEach((c) => c.destroy()))
+      const expected = clients.map((c, i) => {
+        const text = Array.from({ length: 150 }, (_, j) => `c${i} m${j}\n`).join('')
+        c.write(text)
+        return text
+      })
+      await clients[0]!.waitBytes(1)
+      const code = await server.stop('SIGTERM')
+      await Promise.all(clients.map(async (c) => await c.waitClose(20_000)))
+      const answered = clients.filter((c, i) => c.data().toString() === expected[i]).length
+      t.equal(answered, 20, 'every client got every reply, in order')
+      t.equal(code, 0)
+      ledger.add({ name: 'SIGTERM with 3000 messages in flight', kind: 'shutdown', injected: 3000, survived: answered === 20 && code === 0, bytesLost: expected.reduce((a, e, i) => a + (clients[i]!.data().toString() === e ? 0 : e.length - clients[i]!.received), 0), loadHeld: 3000, detail: `all answered, exit ${code}` })
+    })
+
+    await t.test('past the grace period: remaining connections closed, and the exit says so', async (t) => {
+      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('slow-echo.mjs'), '--grace', '500ms'], { env: { SLOW_ECHO_MS: '100' } })
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      c.write('slow\n'.repeat(100)) // ~10 s of work
+      await c.waitBytes(5)
+      const started = Date.now()
+      const code = await server.stop('SIGTERM')
+      const took = Date.now() - started
+      t.equal(code, 3, 'exit status 3: forced')
+      t.match(server.stderr(), /still open after the 500 ms grace period/)
+      t.ok(took < 6000, `stopped in ${took} ms`)
+      ledger.add({ name: 'SIGTERM past the grace period (--grace 500ms)', kind: 'shutdown', injected: 1, survived: code === 3, bytesLost: 0, loadHeld: 0, detail: `stopped in ${took} ms with exit 3 and a one-line note` })
+    })
+
+    await t.test('SIGKILL of the primary leaves no process behind', async (t) => {
+      const server = await startServer(t, [...modelArgs(model), '--handler', 'echo'])
+      const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
+      t.teardown(() => clients.forEach((c) => c.destroy()))
+      for (const c of clients) c.write('x')
+      await Promise.all(clients.map(async (c) => await c.waitBytes(1)))
+      const tree = (await readProcessTree(server.pid, { pss: false })).processes.map((p) => p.pid).filter((pid) => pid !== server.pid)
+      process.kill(server.pid, 'SIGKILL')
+      await sleep(3000)
+      ledger.orphans = alive(tree).length
+      t.equal(ledger.orphans, 0, `no orphans after 3 s (tree had ${tree.length} children)`)
+      ledger.add({ name: 'SIGKILL of the primary', kind: 'fault', injected: 1, survived: ledger.orphans === 0, bytesLost: 0, loadHeld: 0, detail: `${tree.length} child process(es); ${ledger.orphans} left after 3 s` })
+    })
+  })
+
+  if (model === 'event-loop') {
+    t.test('event-loop: a handler that loops forever stalls everything (documented limitation)', async (t) => {
+      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')])
+      const other = await Client.open(server.port)
+      t.teardown(() => other.destroy())
+      const looper = await Client.open(server.port)
+      t.teardown(() => looper.destroy())
+      looper.write('loop\n')
+      await sleep(200)
+      other.write('anyone there?\n')
+      await sleep(1500)
+      t.equal(other.received, 0, 'one thread: nothing else is served while the handler spins')
+      ledger.add({ name: 'a handler that loops forever', kind: 'fault', injected: 1, survived: false, bytesLost: 0, loadHeld: 0, detail: 'one thread cannot pre-empt a handler that never returns: every connection stalls until the process is killed (use cluster, fork or pool for untrusted handlers)' })
+    })
+  }
+
+  t.teardown(() => ledger.write())
+}

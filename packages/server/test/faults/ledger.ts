@@ -1,0 +1,72 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { REPO_ROOT } from '../helpers/server.js'
+
+/** One fault or hostile input tried against one model, and what it cost. */
+export interface FaultCase {
+  name: string
+  kind: 'hostile client' | 'fault' | 'shutdown'
+  /** How many bad inputs / injected faults this case tried. */
+  injected: number
+  /** The server kept serving the steady client correctly (or, for shutdown cases, did what it must). */
+  survived: boolean
+  /** Bytes the steady client sent and never got back, or got back wrong. Must be 0. */
+  bytesLost: number
+  /** Steady messages exchanged while the case ran: the load held. */
+  loadHeld: number
+  detail: string
+}
+
+export interface ModelLedger {
+  model: string
+  node: string
+  date: string
+  cases: FaultCase[]
+  zombies: number
+  orphans: number
+}
+
+export const LEDGER_DIR = join(REPO_ROOT, 'docs', 'reliability')
+
+/** Collects a model's cases while its suite runs; written (with the summary page) when the suite ends. */
+export class Ledger {
+  readonly cases: FaultCase[] = []
+  zombies = 0
+  orphans = 0
+  constructor (readonly model: string) {}
+
+  add (c: FaultCase): void { this.cases.push(c) }
+
+  write (): void {
+    mkdirSync(LEDGER_DIR, { recursive: true })
+    const ledger: ModelLedger = { model: this.model, node: process.version, date: new Date().toISOString().slice(0, 10), cases: this.cases, zombies: this.zombies, orphans: this.orphans }
+    writeFileSync(join(LEDGER_DIR, `${this.model}.json`), JSON.stringify(ledger, null, 2) + '\n')
+    writeFileSync(join(REPO_ROOT, 'docs', 'RELIABILITY.md'), renderReliability(readLedgers()))
+  }
+}
+
+export function readLedgers (): ModelLedger[] {
+  const order = ['event-loop', 'cluster', 'fork', 'pool']
+  return readdirSync(LEDGER_DIR).filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(LEDGER_DIR, f), 'utf8')) as ModelLedger)
+    .sort((a, b) => order.indexOf(a.model) - order.indexOf(b.model))
+}
+
+export function renderReliability (ledgers: ModelLedger[]): string {
+  const lines = [
+    '# Reliability',
+    '',
+    'Produced by the fault suite (`pnpm run test:faults`, files in `packages/server/test/faults/`); do not edit by hand.',
+    'Every case runs against a real server with a steady client exchanging numbered messages throughout;',
+    '"bytes lost" counts what that client sent and did not get back exactly, in order.',
+    '',
+  ]
+  for (const l of ledgers) {
+    const t = l.cases.reduce((a, c) => ({ load: a.load + c.loadHeld, injected: a.injected + (c.kind === 'fault' ? c.injected : 0), bad: a.bad + (c.kind === 'hostile client' ? c.injected : 0), lost: a.lost + c.bytesLost }), { load: 0, injected: 0, bad: 0, lost: 0 })
+    lines.push(`## ${l.model}`, '', `Run ${l.date} on Node ${l.node}. Load held: ${t.load} steady messages; faults injected: ${t.injected}; bad inputs tried: ${t.bad}; bytes lost: **${t.lost}**; zombies left: **${l.zombies}**; orphans left: **${l.orphans}**.`, '')
+    lines.push('| case | kind | tried | survived | bytes lost | load held | what happened |', '|---|---|---:|:---:|---:|---:|---|')
+    for (const c of l.cases) lines.push(`| ${c.name} | ${c.kind} | ${c.injected} | ${c.survived ? 'yes' : '**no**'} | ${c.bytesLost} | ${c.loadHeld} | ${c.detail.replace(/\|/g, '\\|')} |`)
+    lines.push('')
+  }
+  return lines.join('\n')
+}

@@ -1,0 +1,67 @@
+import { Client } from '../helpers/client.js'
+
+export interface SteadyResult {
+  /** Messages whose exact reply arrived, in order. */
+  exchanged: number
+  /** Replies that never came, or came wrong, while the connection stayed open: must be 0. */
+  lost: number
+  /** The bytes of those messages. */
+  lostBytes: number
+  /**
+   * Reconnects needed because the steady connection's own worker died (cluster: a worker serves many
+   * connections, and they go with it). Allowed only where a case says so; the message in flight then
+   * is dropped with its connection, not lost on a connection that stayed open.
+   */
+  reconnects: number
+}
+
+/**
+ * A well-behaved line client kept busy while faults are injected around it: one numbered message at a
+ * time, each reply checked. Its bytes must all come back, in order, whatever happens to other clients.
+ */
+export class Steady {
+  private running = true
+  private readonly done: Promise<SteadyResult>
+
+  constructor (port: number, { allowReconnect = false } = {}) {
+    this.done = this.loop(port, allowReconnect)
+  }
+
+  private async loop (port: number, allowReconnect: boolean): Promise<SteadyResult> {
+    const result: SteadyResult = { exchanged: 0, lost: 0, lostBytes: 0, reconnects: 0 }
+    let client = await Client.open(port)
+    let seq = 0
+    try {
+      while (this.running) {
+        const msg = `steady ${seq++}\n`
+        const before = client.received
+        client.write(msg)
+        try {
+          await client.until(() => client.received >= before + msg.length || client.closed, 10_000)
+        } catch {
+          result.lost++
+          result.lostBytes += msg.length
+          break
+        }
+        if (client.received >= before + msg.length) {
+          if (client.data().subarray(before, before + msg.length).toString() !== msg) { result.lost++; result.lostBytes += msg.length; break }
+          result.exchanged++
+          continue
+        }
+        // the connection closed under us
+        if (!allowReconnect) { result.lost++; result.lostBytes += msg.length; break }
+        result.reconnects++
+        client.destroy()
+        client = await Client.open(port)
+      }
+    } finally {
+      client.destroy()
+    }
+    return result
+  }
+
+  async stop (): Promise<SteadyResult> {
+    this.running = false
+    return await this.done
+  }
+}
