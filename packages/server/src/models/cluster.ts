@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
 import { EchoplexError, createLogger, errors, type Logger } from '@echoplex/core'
-import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
+import type { ConcurrencyModel, ListenTarget, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { clearStaleSocket, formatTarget } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
 import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
@@ -17,6 +17,8 @@ interface WorkerState {
   channel: ChildChannel
   ready: boolean
   lastBeat: number
+  /** What it asked cluster to listen on. */
+  target: ListenTarget
 }
 
 /**
@@ -41,6 +43,7 @@ export class ClusterModel implements ConcurrencyModel {
   private heartbeatTimer: NodeJS.Timeout | undefined
   private forcedByWorkers = 0
   private restarting = false
+  private boundTarget: ListenTarget | undefined
   /** Workers asked to stop by a rolling restart: their exit is expected, not a crash. */
   private readonly retiring = new Set<number>()
 
@@ -58,6 +61,8 @@ export class ClusterModel implements ConcurrencyModel {
     const addresses = await Promise.all(Array.from({ length: count }, async () => await this.spawn()))
     this.started = true
     this.listeningAt = addresses[0] ?? formatTarget(this.options.listen)
+    const port = /:(\d+)$/.exec(this.listeningAt)?.[1]
+    if ('host' in this.options.listen && port !== undefined) this.boundTarget = { host: this.options.listen.host, port: Number(port) }
     const hb = this.options.heartbeatMs ?? 0
     if (hb > 0) {
       this.heartbeatTimer = setInterval(() => this.checkHeartbeats(hb), Math.max(50, hb / 2))
@@ -124,12 +129,17 @@ export class ClusterModel implements ConcurrencyModel {
 
   /** Forks one worker and resolves with its listening address once it is serving. */
   private async spawn (): Promise<string> {
+    // cluster shares one socket per requested (address, port): a new worker must ask for what the live
+    // workers asked for (port 0 included) to join their socket; if none is alive, cluster has closed
+    // it, and asking for the port actually bound keeps the address (port 0 would reopen elsewhere)
+    const live = [...this.workers.values()].find((w) => w.ready)
+    const target = live?.target ?? this.boundTarget ?? this.options.listen
     const config: ChildConfig = {
       model: 'cluster',
       handlerPath: this.options.handlerPath,
       // each worker enforces its share, so the server as a whole holds --max-connections
       limits: { ...this.options.limits, maxConnections: Math.ceil(this.options.limits.maxConnections / (this.options.workers ?? 1)) },
-      listen: this.options.listen,
+      listen: target,
       heartbeatMs: this.options.heartbeatMs ?? 0,
     }
     const worker = cluster.fork({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' })
@@ -137,7 +147,7 @@ export class ClusterModel implements ConcurrencyModel {
       send: (message, callback) => worker.send(message, callback),
       isConnected: () => worker.isConnected(),
     }
-    const state: WorkerState = { worker, channel, ready: false, lastBeat: Date.now() }
+    const state: WorkerState = { worker, channel, ready: false, lastBeat: Date.now(), target }
     this.workers.set(worker.id, state)
     this.hub.add(channel)
     return await new Promise<string>((resolve, reject) => {

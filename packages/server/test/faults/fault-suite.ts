@@ -6,7 +6,7 @@
 import t from 'tap'
 import autocannon from 'autocannon'
 import { Client, lengthFrame } from '../helpers/client.js'
-import { fixture, startServer, type RunningServer } from '../helpers/server.js'
+import { fixture, modelStats, startServer, type RunningServer } from '../helpers/server.js'
 import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
 import { Ledger, type FaultCase } from './ledger.js'
 import { Steady } from './steady.js'
@@ -44,6 +44,8 @@ export function faultSuite (model: string): void {
   /** Runs one case with a steady client alongside, asserts the steady client lost nothing, records it. */
   async function runCase (t: Test, server: RunningServer, name: string, kind: FaultCase['kind'], inject: () => Promise<Outcome>, { steadyMayReconnect = false } = {}): Promise<void> {
     await t.test(name, async (t) => {
+      // each case starts from a whole server: workers killed by the previous case are back
+      if (model === 'cluster') await waitFor(async () => (await modelStats(server)).extra.workers === 2, 10_000, 'both workers ready')
       const steady = new Steady(server.port, { allowReconnect: steadyMayReconnect })
       await sleep(100)
       let outcome: Outcome

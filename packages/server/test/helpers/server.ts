@@ -103,3 +103,17 @@ export async function runCli (args: string[], timeoutMs = 15_000): Promise<{ cod
   clearTimeout(timer)
   return { code, stdout, stderr }
 }
+
+/** The model's own stats, through SIGUSR2 (the server prints one `stats {json}` line on stdout). */
+export async function modelStats (server: RunningServer, timeoutMs = 5000): Promise<Record<string, any>> {
+  const lines = (): string[] => server.stdout().split('\n').filter((l) => l.startsWith('stats '))
+  const seen = lines().length
+  process.kill(server.pid, 'SIGUSR2')
+  const deadline = Date.now() + timeoutMs
+  while (lines().length <= seen) {
+    if (Date.now() > deadline) throw new Error('no stats line')
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  const all = lines()
+  return JSON.parse(all[all.length - 1]!.slice('stats '.length)) as Record<string, any>
+}

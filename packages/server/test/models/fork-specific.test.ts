@@ -1,17 +1,8 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { Client } from '../helpers/client.js'
-import { startServer, type RunningServer } from '../helpers/server.js'
+import { modelStats as stats, startServer } from '../helpers/server.js'
 import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
-
-/** The primary's own stats, through SIGUSR2 (printed as one `stats {json}` line on stdout). */
-async function stats (server: RunningServer): Promise<Record<string, any>> {
-  const seen = server.stdout().split('\n').filter((l) => l.startsWith('stats ')).length
-  process.kill(server.pid, 'SIGUSR2')
-  let lines: string[] = []
-  await waitFor(() => (lines = server.stdout().split('\n').filter((l) => l.startsWith('stats '))).length > seen, 5000, 'stats line')
-  return JSON.parse(lines[lines.length - 1]!.slice('stats '.length)) as Record<string, any>
-}
 
 async function echoOnce (port: number, payload: Buffer): Promise<Buffer> {
   const c = await Client.open(port)
