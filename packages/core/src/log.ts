@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import type { Logger as PinoLogger } from 'pino'
 
@@ -19,15 +20,30 @@ const noop = (): void => {}
 export function createLogger (bindings: Record<string, unknown> = {}): Logger {
   const level = (process.env.ECHOPLEX_LOG_LEVEL ?? 'warn') as Level
   const threshold = LEVELS[level] ?? LEVELS.warn
-  let pino: PinoLogger | undefined
-  const real = (): PinoLogger => {
+  let pino: Logger | undefined
+  const real = (): Logger => {
     if (pino === undefined) {
-      const { pino: create, destination } = require('pino') as typeof import('pino')
-      pino = create({ level: LEVELS[level] === undefined ? 'warn' : level, base: { pid: process.pid, ...bindings } }, destination({ fd: 2, sync: true }))
+      try {
+        const { pino: create, destination } = require('pino') as typeof import('pino')
+        pino = create({ level: LEVELS[level] === undefined ? 'warn' : level, base: { pid: process.pid, ...bindings } }, destination({ fd: 2, sync: true }))
+      } catch {
+        // loading needs free descriptors, and running out of them is one of the things worth logging
+        pino = fallbackLogger({ pid: process.pid, ...bindings })
+      }
     }
     return pino
   }
   const method = (name: keyof Logger): Logger[keyof Logger] =>
     (LEVELS[name] >= threshold ? (...args: unknown[]) => { (real()[name] as (...a: unknown[]) => void)(...args) } : noop) as Logger[keyof Logger]
   return { fatal: method('fatal'), error: method('error'), warn: method('warn'), info: method('info'), debug: method('debug') }
+}
+
+/** pino's line format, written directly: used only when pino itself cannot be loaded. */
+function fallbackLogger (bindings: Record<string, unknown>): Logger {
+  const write = (name: keyof Logger) => (objOrMsg: unknown, msg?: string): void => {
+    const fields = typeof objOrMsg === 'object' && objOrMsg !== null ? objOrMsg : { msg: objOrMsg }
+    const line = JSON.stringify({ level: LEVELS[name], time: Date.now(), ...bindings, ...fields, ...(msg === undefined ? {} : { msg }) })
+    try { writeSync(2, line + '\n') } catch {}
+  }
+  return { fatal: write('fatal'), error: write('error'), warn: write('warn'), info: write('info'), debug: write('debug') } as unknown as Logger
 }

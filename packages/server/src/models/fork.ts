@@ -29,6 +29,13 @@ interface Child {
 
 interface Waiting { socket: Socket, acceptedAt: number }
 
+/** The OS would not start a process now (EMFILE, EAGAIN): retried, never fatal. */
+class ResourceError extends Error {}
+
+const RETRY_SPAWN_MS = 250
+const CRASH_LIMIT = 5
+const CRASH_WINDOW_MS = 10_000
+
 /**
  * A child process per connection, the seeds' `os.fork()` server: the primary accepts with
  * `pauseOnConnect` (so it never reads a byte) and hands the socket to a child that serves exactly that
@@ -52,6 +59,8 @@ export class ForkModel implements ConcurrencyModel {
   private stopping = false
   private graceMs = 0
   private stopRequested = false
+  private bootFailures: number[] = []
+  private retryTimer: NodeJS.Timeout | undefined
   private spawned = 0
   private exited = 0
   private killedStuck = 0
@@ -166,7 +175,7 @@ export class ForkModel implements ConcurrencyModel {
     // boots compete for the same cores: a few at a time serve the first waiting connection sooner than all at once
     const bootSlots = MAX_CONCURRENT_BOOTS - booting
     for (let i = 0; i < Math.min(wanted, room, bootSlots); i++) {
-      this.spawn().catch((err: Error) => this.halt(err))
+      this.spawn().catch((err: Error) => this.spawnFailed(err))
     }
   }
 
@@ -194,10 +203,16 @@ export class ForkModel implements ConcurrencyModel {
       env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     })
+    if (proc.pid === undefined) {
+      // the OS refused (descriptors or processes exhausted): not the handler's fault, try again later
+      const err = await new Promise<Error>((resolve) => proc.once('error', resolve))
+      throw new ResourceError(err.message)
+    }
+    proc.on('error', (err) => { this.logger.warn({ child: proc.pid, err: err.message }, 'child process error') })
     this.spawned++
     const channel: ChildChannel = { send: (message, callback) => proc.send(message, callback), isConnected: () => proc.connected }
     const child: Child = { proc, channel, state: 'booting', lastBeat: Date.now() }
-    this.children.set(proc.pid!, child)
+    this.children.set(proc.pid, child)
     this.hub.add(channel)
     return await new Promise<Child>((resolve, reject) => {
       proc.on('message', (message: ChildToPrimary) => {
@@ -237,6 +252,26 @@ export class ForkModel implements ConcurrencyModel {
         this.dispatch()
       })
     })
+  }
+
+  /**
+   * A child that reports its handler cannot load will never boot: halt. A refused spawn or a child
+   * that died while booting is retried shortly, and halts only as a crash loop.
+   */
+  private spawnFailed (err: Error): void {
+    if (this.stopping) return
+    if (!(err instanceof ResourceError) && (err as { code?: string }).code !== errors.MODEL_FAILED.code) { this.halt(err); return }
+    const now = Date.now()
+    this.bootFailures = [...this.bootFailures.filter((t) => now - t < CRASH_WINDOW_MS), now]
+    this.logger.warn({ err: err.message, recent: this.bootFailures.length }, 'could not start a child; retrying')
+    if (!(err instanceof ResourceError) && this.bootFailures.length > CRASH_LIMIT) {
+      this.halt(errors.MODEL_FAILED('fork', `crash loop: ${this.bootFailures.length} children died while booting within ${CRASH_WINDOW_MS / 1000} s (${err.message})`))
+      return
+    }
+    if (this.retryTimer === undefined) {
+      this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.dispatch() }, RETRY_SPAWN_MS)
+      this.retryTimer.unref()
+    }
   }
 
   private recordWait (ms: number): void {
