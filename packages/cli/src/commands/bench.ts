@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
-import { errors, exitProcess } from '@echoplex/core'
+import { EchoplexError, errors, exitProcess } from '@echoplex/core'
 import {
   createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
   RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
@@ -102,7 +102,8 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   try {
     suite = loadSuite(flags.suite, overridesOf(flags))
   } catch (e) {
-    if (e instanceof SuiteError) throw errors.BAD_OPTION('--suite', e.message)
+    // a usage error (exit 2), one line: unknown suite, invalid suite file, a bad override
+    if (e instanceof SuiteError) throw new EchoplexError(errors.BAD_OPTION.code, e.message, { exitCode: 2 })
     throw e
   }
   const started = new Date()

@@ -1,0 +1,463 @@
+/**
+ * Suites: JSON data files (benchmarks/suites/*.json) saying what to measure. A suite is validated
+ * (ajv, one-line errors), normalized (every default filled in), optionally overridden from the
+ * command line, and expanded into scenarios: target (model or peer) × workload × payload size ×
+ * connections × mode (keep-alive or churn). Repetitions are applied by the runner.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { baselines, type BaselineName } from '../baselines.js'
+import { checkSchema } from './validate.js'
+
+/** benchmarks/ of this repository (same from src/ and dist/). */
+export const BENCHMARKS_DIR = fileURLToPath(new URL('../../../../benchmarks/', import.meta.url))
+export const SUITES_DIR = join(BENCHMARKS_DIR, 'suites')
+export const RESULTS_DIR = join(BENCHMARKS_DIR, 'results')
+
+export const KNOWN_MODELS = ['event-loop', 'cluster', 'fork', 'pool'] as const
+export type ModelName = typeof KNOWN_MODELS[number]
+/** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
+export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
+export type Framing = 'raw' | 'line' | 'length' | 'http'
+/** What the reply to a request must be: the request itself, its ASCII upper-casing, or the work digest. */
+export type ExpectKind = 'echo' | 'upper' | 'work'
+export type Mode = 'keep-alive' | 'churn'
+export const MODES: readonly Mode[] = ['keep-alive', 'churn']
+
+/** A model entry in a suite file: a name, or an object with sizing. */
+export type ModelSpec = string | { model: string, label?: string, workers?: number | 'cores', spares?: number }
+
+export interface WorkloadSpec {
+  name?: string
+  handler: string
+  framing?: Framing
+  expect?: ExpectKind
+  options?: Record<string, string | number>
+  peers?: boolean
+  payloadBytes?: number[]
+  connections?: number[]
+  modes?: Mode[]
+  durationMs?: number
+  warmupMs?: number
+  pipeline?: number
+}
+
+/** The shape of a suite file. */
+export interface SuiteSpec {
+  $schema?: string
+  name: string
+  description?: string
+  repetitions?: number
+  durationMs?: number
+  warmupMs?: number
+  payloadBytes?: number[]
+  connections?: number[]
+  modes?: Mode[]
+  pipeline?: number
+  /** load generator threads (raw TCP: worker threads; autocannon: workers when > 1) */
+  loadThreads?: number
+  /** default worker count for cluster and pool: a number or "cores" */
+  workers?: number | 'cores'
+  models?: ModelSpec[]
+  /** true = every peer, false = none, or a list of peer names */
+  peers?: boolean | string[]
+  workloads: WorkloadSpec[]
+  startTimeoutMs?: number
+  stopTimeoutMs?: number
+  sampleIntervalMs?: number
+  idleSettleMs?: number
+}
+
+const sizeList = { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 16 * 1024 * 1024 } }
+const connList = { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 100_000 } }
+const modeList = { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['keep-alive', 'churn'] } }
+const durationMs = { type: 'integer', minimum: 100, maximum: 600_000 }
+const warmupMs = { type: 'integer', minimum: 0, maximum: 600_000 }
+
+/** JSON Schema of a suite file. */
+export const suiteSchema = {
+  $id: 'https://echoplex.dev/schemas/suite.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'workloads'],
+  properties: {
+    $schema: { type: 'string' },
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+    description: { type: 'string' },
+    repetitions: { type: 'integer', minimum: 1, maximum: 100 },
+    durationMs,
+    warmupMs,
+    payloadBytes: sizeList,
+    connections: connList,
+    modes: modeList,
+    pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
+    loadThreads: { type: 'integer', minimum: 1, maximum: 64 },
+    workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'cores' }] },
+    models: {
+      type: 'array',
+      items: {
+        anyOf: [
+          { type: 'string' },
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['model'],
+            properties: {
+              model: { type: 'string' },
+              label: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' },
+              workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'cores' }] },
+              spares: { type: 'integer', minimum: 0, maximum: 1024 },
+            },
+          },
+        ],
+      },
+    },
+    peers: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' }, uniqueItems: true }] },
+    workloads: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['handler'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+          handler: { type: 'string', minLength: 1 },
+          framing: { enum: ['raw', 'line', 'length', 'http'] },
+          expect: { enum: ['echo', 'upper', 'work'] },
+          options: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
+          peers: { type: 'boolean' },
+          payloadBytes: sizeList,
+          connections: connList,
+          modes: modeList,
+          durationMs,
+          warmupMs,
+          pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
+        },
+      },
+    },
+    startTimeoutMs: { type: 'integer', minimum: 1000, maximum: 600_000 },
+    stopTimeoutMs: { type: 'integer', minimum: 500, maximum: 600_000 },
+    sampleIntervalMs: { type: 'integer', minimum: 20, maximum: 10_000 },
+    idleSettleMs: { type: 'integer', minimum: 0, maximum: 60_000 },
+  },
+} as const
+
+/** A suite error: one line, meant for the user as-is. */
+export class SuiteError extends Error {
+  override name = 'SuiteError'
+}
+
+// ---------------------------------------------------------------- normalized form
+
+export interface TargetConfig {
+  kind: 'model' | 'peer'
+  /** model or peer name */
+  name: string
+  /** unique name of this target in the suite (model name unless a label was given) */
+  label: string
+  /** cluster/pool: worker count; null for other targets */
+  workers: number | null
+  /** fork: warm spares; null for other targets */
+  spares: number | null
+}
+
+export interface WorkloadConfig {
+  name: string
+  /** built-in handler name, or an absolute path to a handler module */
+  handler: string
+  framing: Framing
+  expect: ExpectKind
+  options: Record<string, string>
+  peers: boolean
+  payloadBytes: number[]
+  connections: number[]
+  modes: Mode[]
+  durationMs: number
+  warmupMs: number
+  pipeline: number
+}
+
+/** A suite with every default filled in: what was actually run (recorded in results). */
+export interface SuiteConfig {
+  name: string
+  description: string
+  /** where it came from: the file path */
+  source: string | null
+  repetitions: number
+  loadThreads: number
+  models: TargetConfig[]
+  /** names of the peers asked for (available or not) */
+  peers: string[]
+  workloads: WorkloadConfig[]
+  startTimeoutMs: number
+  stopTimeoutMs: number
+  sampleIntervalMs: number
+  idleSettleMs: number
+}
+
+export interface SuiteOverrides {
+  /** replace the suite's models (entries of the suite with the same name keep their sizing) */
+  models?: string[]
+  /** workload names or handlers: keep those of the suite, add unknown ones as new workloads */
+  workloads?: string[]
+  peers?: boolean | string[]
+  durationMs?: number
+  warmupMs?: number
+  connections?: number[]
+  payloadBytes?: number[]
+  modes?: Mode[]
+  repetitions?: number
+  /** workers for cluster and pool */
+  workers?: number
+  loadThreads?: number
+}
+
+const DEFAULTS = {
+  repetitions: 1,
+  durationMs: 2000,
+  warmupMs: 500,
+  payloadBytes: [64],
+  connections: [16],
+  modes: ['keep-alive'] as Mode[],
+  pipeline: 1,
+  loadThreads: 1,
+  startTimeoutMs: 20_000,
+  stopTimeoutMs: 5000,
+  sampleIntervalMs: 250,
+  idleSettleMs: 300,
+}
+
+const BUILTIN_FRAMING: Record<string, Framing> = { echo: 'raw', upper: 'raw', http: 'http', work: 'length' }
+const BUILTIN_EXPECT: Record<string, ExpectKind> = { echo: 'echo', upper: 'upper', http: 'echo', work: 'work' }
+
+function resolveWorkers (w: number | 'cores' | undefined, fallback: number): number {
+  if (w === undefined) return fallback
+  return w === 'cores' ? availableParallelism() : w
+}
+
+function isBuiltin (handler: string): boolean {
+  return (BENCH_HANDLERS as readonly string[]).includes(handler)
+}
+
+function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string): WorkloadConfig {
+  let handler = w.handler
+  if (handler === 'chat') throw new SuiteError('handler "chat" cannot be benchmarked (no request → reply contract to verify)')
+  if (!isBuiltin(handler)) {
+    const looksLikePath = handler.includes('/') || handler.includes('\\') || /\.(m?js|cjs|ts)$/.test(handler)
+    if (!looksLikePath) throw new SuiteError(`unknown handler "${handler}" (expected one of: ${BENCH_HANDLERS.join(', ')}, or a handler file path)`)
+    handler = isAbsolute(handler) ? handler : resolve(baseDir, handler)
+    if (w.framing === undefined) throw new SuiteError(`workload with handler file ${w.handler} needs "framing"`)
+  }
+  const framing = w.framing ?? BUILTIN_FRAMING[handler]!
+  const expect = w.expect ?? BUILTIN_EXPECT[handler] ?? 'echo'
+  if (framing === 'http' && expect !== 'echo') throw new SuiteError(`workload ${w.name ?? w.handler}: http workloads can only expect "echo"`)
+  if (expect === 'work' && framing === 'raw') throw new SuiteError(`workload ${w.name ?? w.handler}: "work" replies need line or length framing`)
+  const name = w.name ?? (isBuiltin(handler) ? handler : basename(handler, extname(handler)))
+  const options: Record<string, string> = {}
+  for (const [k, v] of Object.entries(w.options ?? {})) options[k] = String(v)
+  return {
+    name,
+    handler,
+    framing,
+    expect,
+    options,
+    peers: w.peers ?? expect === 'echo',
+    payloadBytes: w.payloadBytes ?? suite.payloadBytes ?? DEFAULTS.payloadBytes,
+    connections: w.connections ?? suite.connections ?? DEFAULTS.connections,
+    modes: w.modes ?? suite.modes ?? DEFAULTS.modes,
+    durationMs: w.durationMs ?? suite.durationMs ?? DEFAULTS.durationMs,
+    warmupMs: w.warmupMs ?? suite.warmupMs ?? DEFAULTS.warmupMs,
+    pipeline: w.pipeline ?? suite.pipeline ?? DEFAULTS.pipeline,
+  }
+}
+
+function normalizeModels (specs: ModelSpec[], defaultWorkers: number): TargetConfig[] {
+  const out: TargetConfig[] = []
+  for (const s of specs) {
+    const o = typeof s === 'string' ? { model: s } : s
+    if (!(KNOWN_MODELS as readonly string[]).includes(o.model)) {
+      throw new SuiteError(`unknown model "${o.model}" (expected one of: ${KNOWN_MODELS.join(', ')})`)
+    }
+    const sized = o.model === 'cluster' || o.model === 'pool'
+    const label = o.label ?? o.model
+    if (out.some((t) => t.label === label)) throw new SuiteError(`model "${label}" appears twice (give one a "label")`)
+    out.push({
+      kind: 'model',
+      name: o.model,
+      label,
+      workers: sized ? resolveWorkers(o.workers, defaultWorkers) : null,
+      spares: o.model === 'fork' ? (o.spares ?? 0) : null,
+    })
+  }
+  return out
+}
+
+function normalizePeers (p: boolean | string[] | undefined): string[] {
+  if (p === undefined || p === true) return baselines.map((b) => b.name)
+  if (p === false) return []
+  for (const name of p) {
+    if (!baselines.some((b) => b.name === name)) {
+      throw new SuiteError(`unknown peer "${name}" (expected one of: ${baselines.map((b) => b.name).join(', ')})`)
+    }
+  }
+  return [...p]
+}
+
+/** Validates a parsed suite file and fills in every default. `source` is its path (relative handler paths resolve against its folder). */
+export function normalizeSuite (data: unknown, source: string | null = null, overrides: SuiteOverrides = {}): SuiteConfig {
+  const where = source === null ? 'suite' : `suite ${source}`
+  const err = checkSchema(suiteSchema, data)
+  if (err !== null) throw new SuiteError(`${where}: ${err}`)
+  const spec = data as SuiteSpec
+  const baseDir = source === null ? process.cwd() : dirname(source)
+  try {
+    const defaultWorkers = overrides.workers ?? resolveWorkers(spec.workers, availableParallelism())
+    let models = normalizeModels(spec.models ?? [...KNOWN_MODELS], defaultWorkers)
+    if (overrides.workers !== undefined) {
+      models = models.map((m) => m.workers === null ? m : { ...m, workers: overrides.workers! })
+    }
+    if (overrides.models !== undefined) {
+      const picked: TargetConfig[] = []
+      for (const name of overrides.models) {
+        const found = models.filter((m) => m.label === name || m.name === name)
+        if (found.length > 0) picked.push(...found.filter((f) => !picked.includes(f)))
+        else picked.push(...normalizeModels([name], defaultWorkers))
+      }
+      models = picked
+    }
+    let workloads = spec.workloads.map((w) => normalizeWorkload(w, spec, baseDir))
+    if (overrides.workloads !== undefined) {
+      const picked: WorkloadConfig[] = []
+      for (const name of overrides.workloads) {
+        const found = workloads.filter((w) => w.name === name || w.handler === name)
+        if (found.length > 0) picked.push(...found.filter((f) => !picked.includes(f)))
+        else picked.push(normalizeWorkload({ handler: name, ...(isBuiltin(name) ? {} : { framing: 'raw' as const }) }, spec, process.cwd()))
+      }
+      workloads = picked
+    }
+    workloads = workloads.map((w) => ({
+      ...w,
+      ...(overrides.durationMs !== undefined ? { durationMs: overrides.durationMs } : {}),
+      ...(overrides.warmupMs !== undefined ? { warmupMs: overrides.warmupMs } : {}),
+      ...(overrides.connections !== undefined ? { connections: overrides.connections } : {}),
+      ...(overrides.payloadBytes !== undefined ? { payloadBytes: overrides.payloadBytes } : {}),
+      ...(overrides.modes !== undefined ? { modes: overrides.modes } : {}),
+    }))
+    const names = new Set<string>()
+    for (const w of workloads) {
+      if (names.has(w.name)) throw new SuiteError(`workload "${w.name}" appears twice (give one a "name")`)
+      names.add(w.name)
+    }
+    return {
+      name: spec.name,
+      description: spec.description ?? '',
+      source,
+      repetitions: overrides.repetitions ?? spec.repetitions ?? DEFAULTS.repetitions,
+      loadThreads: overrides.loadThreads ?? spec.loadThreads ?? DEFAULTS.loadThreads,
+      models,
+      peers: normalizePeers(overrides.peers ?? spec.peers),
+      workloads,
+      startTimeoutMs: spec.startTimeoutMs ?? DEFAULTS.startTimeoutMs,
+      stopTimeoutMs: spec.stopTimeoutMs ?? DEFAULTS.stopTimeoutMs,
+      sampleIntervalMs: spec.sampleIntervalMs ?? DEFAULTS.sampleIntervalMs,
+      idleSettleMs: spec.idleSettleMs ?? DEFAULTS.idleSettleMs,
+    }
+  } catch (e) {
+    if (e instanceof SuiteError) throw new SuiteError(`${where}: ${e.message}`)
+    throw e
+  }
+}
+
+/** Names of the suites in benchmarks/suites/. */
+export function listSuites (dir = SUITES_DIR): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()
+}
+
+/** The file a suite name or path refers to; throws a SuiteError when there is none. */
+export function resolveSuitePath (nameOrPath: string, dir = SUITES_DIR): string {
+  const looksLikePath = nameOrPath.includes('/') || nameOrPath.includes('\\') || nameOrPath.endsWith('.json')
+  if (looksLikePath) {
+    const p = resolve(nameOrPath)
+    if (!existsSync(p) || !statSync(p).isFile()) throw new SuiteError(`suite file not found: ${nameOrPath}`)
+    return p
+  }
+  const p = join(dir, `${nameOrPath}.json`)
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(nameOrPath) || !existsSync(p)) {
+    throw new SuiteError(`unknown suite "${nameOrPath}" (expected one of: ${listSuites(dir).join(', ')}, or a suite file path)`)
+  }
+  return p
+}
+
+/** Reads, validates and normalizes a suite by name (benchmarks/suites/NAME.json) or path. */
+export function loadSuite (nameOrPath: string, overrides: SuiteOverrides = {}): SuiteConfig {
+  const path = resolveSuitePath(nameOrPath)
+  let data: unknown
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    throw new SuiteError(`suite ${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
+  }
+  return normalizeSuite(data, path, overrides)
+}
+
+// ---------------------------------------------------------------- scenarios
+
+export interface ScenarioConfig {
+  /** unique: `workload:target:payloadB:cN:mode` */
+  id: string
+  /** scenarios with the same group differ only in their target (for ratios to peers): `workload:payloadB:cN:mode` */
+  group: string
+  workload: WorkloadConfig
+  target: TargetConfig
+  payloadBytes: number
+  connections: number
+  mode: Mode
+  pipeline: number
+  durationMs: number
+  warmupMs: number
+  /** 'autocannon' for http framing, 'tcp' (the raw TCP load generator) otherwise */
+  loadTool: 'autocannon' | 'tcp'
+}
+
+function peerTargets (suite: SuiteConfig, w: WorkloadConfig): TargetConfig[] {
+  if (!w.peers || w.expect !== 'echo') return []
+  const want = w.framing === 'http' ? 'http' : 'raw'
+  return baselines
+    .filter((b) => suite.peers.includes(b.name) && b.framing === want)
+    .map((b) => ({ kind: 'peer' as const, name: b.name as BaselineName, label: b.name, workers: null, spares: null }))
+}
+
+/** Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models first, then peers). */
+export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
+  const out: ScenarioConfig[] = []
+  for (const w of suite.workloads) {
+    const targets = [...suite.models, ...peerTargets(suite, w)]
+    for (const payloadBytes of w.payloadBytes) {
+      for (const connections of w.connections) {
+        for (const mode of w.modes) {
+          const group = `${w.name}:${payloadBytes}B:c${connections}:${mode}`
+          for (const target of targets) {
+            out.push({
+              id: `${w.name}:${target.label}:${payloadBytes}B:c${connections}:${mode}`,
+              group,
+              workload: w,
+              target,
+              payloadBytes,
+              connections,
+              mode,
+              pipeline: mode === 'churn' ? 1 : w.pipeline,
+              durationMs: w.durationMs,
+              warmupMs: w.warmupMs,
+              loadTool: w.framing === 'http' ? 'autocannon' : 'tcp',
+            })
+          }
+        }
+      }
+    }
+  }
+  return out
+}

@@ -1,0 +1,162 @@
+import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expandSuite, listSuites, loadSuite, normalizeSuite, SuiteError } from '../../src/runner/suite.js'
+import { readResults, ResultsError, validateResults, comparePeers, type ScenarioResult } from '../../src/runner/results.js'
+import { spread, quantile } from '../../src/runner/stats.js'
+import { windowStats, type SampleRecord } from '../../src/runner/window.js'
+import { workDigest } from '../../src/runner/load.js'
+import { cleanEnv } from '../../src/runner/server.js'
+
+/** The error `fn` throws (fails the test when it does not throw). */
+function thrown (t: typeof import('tap').default, fn: () => unknown): Error {
+  try {
+    fn()
+  } catch (e) {
+    return e as Error
+  }
+  t.fail('expected an error')
+  return new Error('did not throw')
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'echoplex-units-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+t.test('the shipped suites load and expand', async (t) => {
+  t.same(listSuites(), ['churn', 'cpu', 'quick', 'standard'])
+  for (const name of listSuites()) {
+    const s = loadSuite(name)
+    t.ok(expandSuite(s).length > 0, `${name} expands`)
+  }
+  const quick = loadSuite('quick')
+  const ids = expandSuite(quick).map((s) => `${s.workload.name}@${s.target.label}`)
+  for (const m of ['event-loop', 'cluster', 'fork', 'pool']) {
+    t.ok(ids.includes(`echo@${m}`) && ids.includes(`http@${m}`), `quick runs ${m}`)
+  }
+  for (const p of ['node-net', 'c-epoll', 'py-forking', 'py-threading']) t.ok(ids.includes(`echo@${p}`), `quick runs peer ${p}`)
+  t.ok(ids.includes('http@node-http'))
+  t.notOk(ids.includes('http@node-net'), 'raw peers never serve http workloads')
+  const std = loadSuite('standard')
+  const sc = expandSuite(std)
+  t.same([...new Set(sc.map((s) => s.payloadBytes))].sort((a, b) => a - b), [64, 4096, 65536])
+  t.same([...new Set(sc.map((s) => s.connections))].sort((a, b) => a - b), [1, 16, 256])
+  t.same([...new Set(sc.map((s) => s.mode))].sort(), ['churn', 'keep-alive'])
+  t.ok(sc.some((s) => s.workload.expect === 'work'), 'standard includes the work handler')
+  t.equal(std.repetitions, 3)
+})
+
+t.test('overrides', async (t) => {
+  const s = loadSuite('quick', { models: ['fork'], workloads: ['http', 'upper'], peers: false, durationMs: 700, connections: [1, 4], repetitions: 2 })
+  t.same(s.models.map((m) => m.label), ['fork'])
+  t.same(s.workloads.map((w) => w.name), ['http', 'upper'])
+  t.same(s.peers, [])
+  t.equal(s.repetitions, 2)
+  t.ok(s.workloads.every((w) => w.durationMs === 700 && w.connections.join() === '1,4'))
+  t.equal(expandSuite(s).length, 4)
+  const w = loadSuite('quick', { workers: 3 })
+  t.equal(w.models.find((m) => m.name === 'cluster')?.workers, 3)
+  t.equal(w.models.find((m) => m.name === 'fork')?.workers, null)
+})
+
+t.test('bad suites give one-line errors', async (t) => {
+  const bad = (data: unknown, re: RegExp): void => {
+    const e = thrown(t, () => normalizeSuite(data, '/x/suite.json'))
+    t.ok(e instanceof SuiteError, `a SuiteError: ${e.message}`)
+    t.match(e.message, re)
+    t.notMatch(e.message, /\n/, 'one line')
+  }
+  bad({ workloads: [{ handler: 'echo' }] }, /suite \/x\/suite\.json: \(top level\): must have required property 'name'/)
+  bad({ name: 'x', workloads: [] }, /\/workloads: must NOT have fewer than 1 items/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], modes: ['sometimes'] }, /\/modes\/0: must be one of "keep-alive", "churn"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], frobnicate: 1 }, /unknown property "frobnicate"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], models: ['threads'] }, /unknown model "threads"/)
+  bad({ name: 'x', workloads: [{ handler: 'nope' }] }, /unknown handler "nope"/)
+  bad({ name: 'x', workloads: [{ handler: 'chat' }] }, /cannot be benchmarked/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], peers: ['node-nett'] }, /unknown peer "node-nett"/)
+  t.throws(() => loadSuite('no-such-suite'), /unknown suite "no-such-suite" \(expected one of: churn, cpu, quick, standard/)
+  const notJson = join(dir, 'bad.json')
+  writeFileSync(notJson, '{ nope')
+  t.throws(() => loadSuite(notJson), /not valid JSON/)
+})
+
+t.test('results: one-line errors for unreadable, foreign, wrong-version and invalid files', async (t) => {
+  const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }
+  const fails = (path: string, re: RegExp): void => {
+    const e = thrown(t, () => readResults(path))
+    t.ok(e instanceof ResultsError, `a ResultsError: ${e.message}`)
+    t.match(e.message, re)
+    t.notMatch(e.message, /\n/, 'one line')
+  }
+  fails(join(dir, 'missing.json'), /no such file/)
+  fails(file('garbage.json', 'not json'), /not valid JSON/)
+  fails(file('foreign.json', '{"hello": 1}'), /no schemaVersion/)
+  fails(file('v2.json', '{"schemaVersion": 2}'), /schemaVersion 2 is not supported \(this echoplex reads 1\)/)
+  fails(file('v1.json', '{"schemaVersion": 1}'), /invalid results: \(top level\): must have required property 'tool'/)
+  t.equal(validateResults([]), 'not a results object')
+})
+
+t.test('spread across repetitions', async (t) => {
+  t.equal(spread([]), null)
+  t.equal(spread([null, undefined, NaN]), null)
+  const one = spread([5])!
+  t.same([one.n, one.median, one.min, one.max, one.stdev, one.cv, one.iqr], [1, 5, 5, 5, 0, 0, 0])
+  const s = spread([10, 30, 20, 40])!
+  t.equal(s.median, 25)
+  t.equal(s.mean, 25)
+  t.equal(s.q1, 17.5)
+  t.equal(s.q3, 32.5)
+  t.equal(s.iqr, 15)
+  t.equal(s.stdev, Math.round(Math.sqrt(500 / 3) * 1e6) / 1e6)
+  t.equal(s.cv, Math.round(Math.sqrt(500 / 3) / 25 * 1e6) / 1e6)
+  t.same(s.values, [10, 30, 20, 40], 'values kept in repetition order')
+  t.equal(quantile([1, 2, 3], 0.5), 2)
+})
+
+t.test('the measured window is cut out of the samples', async (t) => {
+  const rec = (at: number, cpuPercent: number, rssBytes: number, processes = 1): SampleRecord =>
+    ({ at, cpuPercent, rssBytes, pssBytes: rssBytes / 2, processes, threads: processes * 10, zombies: 0 })
+  // 100 % of one core from 0 to 1000, 200 % from 1000 to 2000, 0 % after
+  const records = [rec(0, NaN, 100), rec(500, 100, 100), rec(1000, 100, 200, 2), rec(1500, 200, 300, 3), rec(2000, 200, 300, 3), rec(2500, 0, 100)]
+  const w = windowStats(records, 750, 1750)!
+  // 250 ms at 100 % + 750 ms at 200 % = 0.25 + 1.5 s
+  t.equal(w.cpuSec, 1.75)
+  t.equal(w.cpuPercent, 175)
+  t.equal(w.samples, 2, 'samples at 1000 and 1500')
+  t.same(w.rssBytes, { max: 300, mean: 250 })
+  t.same(w.processes, { max: 3, mean: 2.5 })
+  t.same(w.pssBytes, { max: 150, mean: 125 })
+  t.equal(windowStats(records.slice(0, 1), 0, 100), null, 'one sample is not enough')
+  t.equal(windowStats(records, 100, 120)!.samples, 1, 'a window between two samples uses the nearest')
+})
+
+t.test('ratios to the fastest peer of the same group', async (t) => {
+  const sc = (id: string, group: string, kind: 'model' | 'peer', rps: number | null, status = 'ok'): ScenarioResult => ({
+    id, group, target: { kind, name: id, label: id, workers: null, spares: null }, status,
+    summary: rps === null ? null : { requestsPerSec: { median: rps } },
+  } as unknown as ScenarioResult)
+  const list = [sc('m', 'g', 'model', 50), sc('p1', 'g', 'peer', 100), sc('p2', 'g', 'peer', 200), sc('p3', 'g', 'peer', 400, 'failed'), sc('o', 'h', 'model', 10)]
+  comparePeers(list)
+  t.same(list[0]!.comparison, { peer: 'p2', peerScenario: 'p2', peerRequestsPerSec: 200, ratio: 0.25 })
+  t.equal(list[1]!.comparison?.ratio, 0.5)
+  t.equal(list[4]!.comparison, null, 'no peer in its group')
+})
+
+t.test('work digest and a clean environment', async (t) => {
+  // sha256(sha256("abc")) for 2 rounds
+  t.equal(workDigest(Buffer.from('abc'), 1).toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  t.equal(workDigest(Buffer.from('abc'), 2).toString('hex'), '4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358')
+  const saved = process.env.NODE_OPTIONS
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.NODE_OPTIONS
+    else process.env.NODE_OPTIONS = saved
+    delete process.env.TAP_TEST_VAR
+  })
+  process.env.NODE_OPTIONS = '--import=something'
+  process.env.TAP_TEST_VAR = '1'
+  const env = cleanEnv({ EXTRA: 'x' })
+  t.equal(env.NODE_OPTIONS, undefined)
+  t.equal(env.TAP_TEST_VAR, undefined)
+  t.equal(env.EXTRA, 'x')
+  t.equal(env.PATH, process.env.PATH)
+})
