@@ -33,6 +33,8 @@ interface Waiting { socket: Socket, acceptedAt: number }
 class ResourceError extends Error {}
 
 const RETRY_SPAWN_MS = 250
+/** Waiting connections closed each time a spawn fails for lack of descriptors or processes. */
+const SHED_ON_EXHAUSTION = 8
 const CRASH_LIMIT = 5
 const CRASH_WINDOW_MS = 10_000
 
@@ -60,6 +62,7 @@ export class ForkModel implements ConcurrencyModel {
   private graceMs = 0
   private stopRequested = false
   private bootFailures: number[] = []
+  private shed = 0
   private retryTimer: NodeJS.Timeout | undefined
   private spawned = 0
   private exited = 0
@@ -108,6 +111,7 @@ export class ForkModel implements ConcurrencyModel {
         spares: this.count('idle'),
         booting: this.count('booting'),
         waiting: this.waiting.length,
+        shedOnExhaustion: this.shed,
         maxChildren: this.maxChildren,
         spawned: this.spawned,
         reaped: this.exited,
@@ -263,7 +267,13 @@ export class ForkModel implements ConcurrencyModel {
     if (!(err instanceof ResourceError) && (err as { code?: string }).code !== errors.MODEL_FAILED.code) { this.halt(err); return }
     const now = Date.now()
     this.bootFailures = [...this.bootFailures.filter((t) => now - t < CRASH_WINDOW_MS), now]
-    this.logger.warn({ err: err.message, recent: this.bootFailures.length }, 'could not start a child; retrying')
+    if (err instanceof ResourceError && this.waiting.length > 0) {
+      // waiting sockets hold the descriptors a new child needs: shed the newest so the oldest can be served
+      const shed = this.waiting.splice(-Math.min(this.waiting.length, SHED_ON_EXHAUSTION))
+      for (const w of shed) w.socket.destroy()
+      this.shed += shed.length
+    }
+    this.logger.warn({ err: err.message, recent: this.bootFailures.length, shed: this.shed }, 'could not start a child; retrying')
     if (!(err instanceof ResourceError) && this.bootFailures.length > CRASH_LIMIT) {
       this.halt(errors.MODEL_FAILED('fork', `crash loop: ${this.bootFailures.length} children died while booting within ${CRASH_WINDOW_MS / 1000} s (${err.message})`))
       return
