@@ -94,7 +94,8 @@ class TaskSignal {
 export class PoolExecutor implements HandlerExecutor {
   readonly framing: Framing
   readonly name: string
-  readonly pool: Piscina
+  /** The pool new tasks go to (a rolling restart swaps it). */
+  pool: Piscina
   readonly workers: number
   readonly maxQueue: number
   /** Tasks of closed connections dropped before they started. */
@@ -121,6 +122,9 @@ export class PoolExecutor implements HandlerExecutor {
   private readonly current = new WeakMap<ConnectionContext, Task>()
   private stopped = false
   private destroyed: Promise<void> | undefined
+  private restarting = false
+  /** Pools replaced by a rolling restart, finishing the tasks they were given. */
+  private readonly retiring = new Set<Piscina>()
 
   constructor (private readonly options: PoolExecutorOptions) {
     this.handler = options.handler
@@ -134,20 +138,7 @@ export class PoolExecutor implements HandlerExecutor {
     const flags = new SharedArrayBuffer(4 * this.capacity)
     this.flags = new Int32Array(flags)
     this.freeSlots = Array.from({ length: this.capacity }, (_, i) => this.capacity - 1 - i)
-    this.pool = new Piscina({
-      filename: fileURLToPath(new URL('./pool-worker.js', import.meta.url)),
-      minThreads: this.workers,
-      maxThreads: this.workers,
-      // never reached: the executor keeps piscina's queue at maxQueue itself, and holds the rest
-      maxQueue: Infinity,
-      concurrentTasksPerWorker: 1,
-      idleTimeout: Infinity,
-      workerData: { flags } satisfies PoolWorkerData,
-    })
-    this.pool.on('message', (message: unknown) => this.onWorkerMessage(message))
-    // an uncaught error in a thread that had no task: piscina replaces the thread; log it only
-    this.pool.on('error', (err: unknown) => { this.logger.error({ err: describeError(err) }, 'pool worker thread failed') })
-    this.pool.on('workerDestroy', () => { if (!this.stopped) setImmediate(() => this.checkThreads()) })
+    this.pool = this.createPool()
     const heartbeatMs = options.heartbeatMs ?? 0
     if (heartbeatMs > 0) {
       this.watchdog = setInterval(() => this.checkStuck(heartbeatMs), Math.max(25, heartbeatMs / 2))
@@ -155,12 +146,57 @@ export class PoolExecutor implements HandlerExecutor {
     }
   }
 
+  private createPool (): Piscina {
+    const pool = new Piscina({
+      filename: fileURLToPath(new URL('./pool-worker.js', import.meta.url)),
+      minThreads: this.workers,
+      maxThreads: this.workers,
+      // never reached: the executor keeps piscina's queue at maxQueue itself, and holds the rest
+      maxQueue: Infinity,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      workerData: { flags: this.flags.buffer as SharedArrayBuffer } satisfies PoolWorkerData,
+    })
+    pool.on('message', (message: unknown) => this.onWorkerMessage(message))
+    // an uncaught error in a thread that had no task: piscina replaces the thread; log it only
+    pool.on('error', (err: unknown) => { this.logger.error({ err: describeError(err) }, 'pool worker thread failed') })
+    // a pool being retired by a rolling restart loses its threads on purpose
+    pool.on('workerDestroy', () => { if (!this.stopped && pool === this.pool) setImmediate(() => this.checkThreads()) })
+    return pool
+  }
+
+  /**
+   * Rolling restart (SIGHUP): a fresh pool is warmed, new tasks go to it, and the old one closes once
+   * the tasks already given to it have finished — no task is dropped and connections stay open.
+   */
+  async restart (): Promise<number> {
+    if (this.stopped || this.restarting) return 0
+    this.restarting = true
+    try {
+      const fresh = this.createPool()
+      try {
+        await this.warm(fresh)
+      } catch (err) {
+        await fresh.destroy()
+        throw err
+      }
+      const old = this.pool
+      this.retiring.add(old)
+      this.pool = fresh
+      await old.close()
+      this.retiring.delete(old)
+      return this.workers
+    } finally {
+      this.restarting = false
+    }
+  }
+
   /** Loads the handler on every thread: fails fast if it does not load there, and warms the pool. */
-  async warm (): Promise<void> {
+  async warm (pool = this.pool): Promise<void> {
     await Promise.all(Array.from({ length: this.workers }, async () => {
       const task: PoolTask = { hook: 'load', path: this.handlerPath, ctx: undefined as never, slot: -1, token: 0 }
       try {
-        await this.pool.run(task)
+        await pool.run(task)
       } catch (err) {
         const why = describeError(err).replace(`handler ${this.handlerPath} failed to load: `, '')
         throw errors.HANDLER_LOAD(this.handlerPath, `${why} (in a pool worker thread)`)
@@ -218,7 +254,7 @@ export class PoolExecutor implements HandlerExecutor {
     this.fifo.length = 0
     this.fifoHead = 0
     this.waitingCount = 0
-    this.destroyed = this.pool.destroy()
+    this.destroyed = Promise.all([this.pool, ...this.retiring].map(async (pool) => await pool.destroy())).then(() => {})
     await this.destroyed
   }
 

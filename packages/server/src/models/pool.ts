@@ -96,6 +96,10 @@ export class PoolModel implements ConcurrencyModel {
     }
   }
 
+  async restart (): Promise<number> {
+    return await (this.executor?.restart() ?? Promise.resolve(0))
+  }
+
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
     const executor = this.executor
     if (this.serving === undefined) {

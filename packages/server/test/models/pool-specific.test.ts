@@ -4,7 +4,6 @@
  * closed connection's queued tasks are dropped rather than run.
  */
 import t from 'tap'
-import { Worker } from 'node:worker_threads'
 import { Client } from '../helpers/client.js'
 import { fixture, startServer } from '../helpers/server.js'
 
@@ -19,59 +18,25 @@ async function ask (c: Client, text: string, count = text.split('\n').length - 1
   return c.data().toString().split('\n').slice(before, before + count)
 }
 
-/** The same spin as pool-cpu.mjs on plain worker threads of this process: what the machine allows now. */
-const SPIN = `const { parentPort } = require('node:worker_threads')
-parentPort.on('message', (n) => { let x = 1; for (let i = n; i > 0; i--) x = (Math.imul(x, 1103515245) + 12345) | 0; parentPort.postMessage(x) })`
-
 t.test('pool: CPU-bound messages of two connections run in parallel on --workers 2', async (t) => {
+  // a correctness check, not a timing one: each reply says which thread ran it and when it started and
+  // ended there, so "in parallel" means two different threads whose runs overlapped (speed-up is the
+  // benchmark's business: `echoplex bench --suite cpu`)
   const server = await startServer(t, ['--model', 'pool', '--workers', '2', '--handler', fixture('pool-cpu.mjs')])
   const [a, b] = await Promise.all([Client.open(server.port), Client.open(server.port)])
-  const control = [new Worker(SPIN, { eval: true, execArgv: [] }), new Worker(SPIN, { eval: true, execArgv: [] })]
-  t.teardown(async () => { a!.destroy(); b!.destroy(); await Promise.all(control.map(async (w) => await w.terminate())) })
-  const viaPool = async (clients: Client[], rounds: number): Promise<{ ms: number, replies: string[] }> => {
-    const start = performance.now()
-    const replies = await Promise.all(clients.map(async (c) => (await ask(c, `spin ${rounds}\n`))[0]!))
-    return { ms: performance.now() - start, replies }
-  }
-  const viaThreads = async (workers: Worker[], rounds: number): Promise<number> => {
-    const start = performance.now()
-    await Promise.all(workers.map(async (w) => await new Promise((resolve) => { w.once('message', resolve); w.postMessage(rounds) })))
-    return performance.now() - start
-  }
-  // warm both pool threads and the control (JIT), then size the work to ~120 ms for one message
-  await Promise.all([viaPool([a!, b!], 1_000_000), viaThreads(control, 1_000_000)])
-  let rounds = 5_000_000
-  for (let i = 0; i < 2; i++) {
-    const probe = await viaPool([a!], rounds)
-    rounds = Math.round(Math.min(400_000_000, Math.max(1_000_000, rounds * 120 / Math.max(probe.ms, 1))))
-  }
-  // minimums over a few rounds: other load on a small box only ever makes a run slower, and a pool that
-  // ran the two one after the other could not get under 2× the fastest single run
-  const best = { serial: Infinity, parallel: Infinity, controlSerial: Infinity, controlParallel: Infinity }
+  t.teardown(() => { a!.destroy(); b!.destroy() })
+  const both = async (rounds: number): Promise<string[]> => await Promise.all([a!, b!].map(async (c) => (await ask(c, `spin ${rounds}\n`))[0]!))
+  await both(1_000_000) // warm both threads (JIT)
   let threads = new Set<string>()
   let overlapped = false
-  for (let round = 0; round < 6; round++) {
-    best.serial = Math.min(best.serial, (await viaPool([a!], rounds)).ms)
-    const two = await viaPool([a!, b!], rounds)
-    if (two.ms < best.parallel) { best.parallel = two.ms; threads = new Set(two.replies.map((r) => r.split(' ')[1]!)) }
-    const [x, y] = two.replies.map((r) => r.split(' ').slice(2, 4).map(Number)) as [number[], number[]]
-    overlapped ||= x[0]! < y[1]! && y[0]! < x[1]!
-    best.controlSerial = Math.min(best.controlSerial, await viaThreads([control[0]!], rounds))
-    best.controlParallel = Math.min(best.controlParallel, await viaThreads(control, rounds))
-    if (round >= 2 && best.parallel < 1.6 * best.serial) break
+  for (let round = 0; round < 6 && !(overlapped && threads.size === 2); round++) {
+    const replies = await both(20_000_000)
+    threads = new Set(replies.map((r) => r.split(' ')[1]!))
+    const [x, y] = replies.map((r) => r.split(' ').slice(2, 4).map(Number)) as [number[], number[]]
+    overlapped = x[0]! < y[1]! && y[0]! < x[1]!
   }
-  const ratio = best.parallel / best.serial
-  const controlRatio = best.controlParallel / best.controlSerial
-  t.comment(`pool: one message ${best.serial.toFixed(0)} ms, two at once ${best.parallel.toFixed(0)} ms (${ratio.toFixed(2)}×); ` +
-    `plain threads here: ${controlRatio.toFixed(2)}×`)
   t.equal(threads.size, 2, 'the two messages ran on two different threads')
   t.ok(overlapped, 'their handler runs overlapped in time')
-  if (ratio >= 1.6 && controlRatio >= 1.4) {
-    // not the pool's doing: two plain threads of this process did not overlap either
-    t.skip(`this machine does not run two threads at once right now (plain threads: ${controlRatio.toFixed(2)}×)`)
-    return
-  }
-  t.ok(ratio < 1.6, `two messages at once took ${ratio.toFixed(2)}× one (one after the other would be ~2×)`)
 })
 
 t.test('pool: process.exit in a handler ends only its thread and its connection', async (t) => {
