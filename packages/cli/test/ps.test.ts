@@ -1,0 +1,42 @@
+import t from 'tap'
+import { Client } from '../../server/test/helpers/client.js'
+import { runCli, startServer } from '../../server/test/helpers/server.js'
+
+t.test('echoplex ps shows the live tree of a cluster server, found by port', async (t) => {
+  const server = await startServer(t, ['--model', 'cluster', '--workers', '2'])
+  const c = await Client.open(server.port)
+  t.teardown(() => c.destroy())
+  c.write('x')
+  await c.waitBytes(1)
+  const { code, stdout } = await runCli(['ps', '--port', String(server.port)])
+  t.equal(code, 0)
+  t.match(stdout, /PID\s+PPID\s+ROLE\s+S\s+THR\s+RSS MiB\s+CPU%\s+CONN/, 'columns')
+  const rows = stdout.split('\n').filter((l) => /^\s*\d+\s+\d+\s+\w+/.test(l))
+  t.equal(rows.length, 3, 'primary and two workers')
+  t.match(rows[0], new RegExp(`^\\s*${server.pid}\\s+\\d+\\s+primary\\s`))
+  t.equal(rows.filter((r) => /\sworker\s/.test(r)).length, 2)
+  const connections = rows.map((r) => Number(r.trim().split(/\s+/)[7]))
+  t.equal(connections.reduce((a, b) => a + b, 0), 1, 'the one open connection is counted, on a worker')
+})
+
+t.test('echoplex ps --json on a fork server shows spares and connection children', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--spares', '2'])
+  const c = await Client.open(server.port)
+  t.teardown(() => c.destroy())
+  c.write('x')
+  await c.waitBytes(1)
+  await new Promise((resolve) => setTimeout(resolve, 800)) // the spare that took the connection is replaced
+  const { code, stdout } = await runCli(['ps', '--pid', String(server.pid), '--json'])
+  t.equal(code, 0)
+  const tree = JSON.parse(stdout) as { processes: { role: string, pid: number }[] }
+  const roles = tree.processes.map((p) => p.role).sort()
+  t.same(roles, ['connection', 'primary', 'spare', 'spare'])
+})
+
+t.test('echoplex ps: bad input is one line', async (t) => {
+  for (const args of [['ps'], ['ps', '--port', '1', '--pid', '2'], ['ps', '--port', '1']]) {
+    const { code, stderr } = await runCli(args)
+    t.not(code, 0)
+    t.equal(stderr.trim().split('\n').length, 1, stderr.trim())
+  }
+})
