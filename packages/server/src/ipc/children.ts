@@ -1,11 +1,16 @@
-import { addCounters, newCounters, type ConnectionCounters } from '@echoplex/core'
+import { EchoplexError, addCounters, errors, newCounters, type ConnectionCounters } from '@echoplex/core'
+import type { ChildToPrimary } from './protocol.js'
 import { send, type ChildChannel } from './primary-hub.js'
 
 /**
- * Book-keeping a primary keeps per child: when it last proved alive (heartbeats), and the stats
- * requests in flight to it. Shared by the cluster and fork primaries.
+ * Book-keeping a primary keeps about its children: their counters (asked for, and left behind when they
+ * exit), connections they closed by force, and when each last proved alive. Shared by the cluster and
+ * fork primaries, which handle only their own messages (ready, serving) themselves.
  */
-export class ChildStatsCollector {
+export class ChildBook {
+  /** Connections children closed by force when a drain ran past its grace period. */
+  forced = 0
+
   private nextId = 0
   private readonly waiting = new Map<number, (counters: ConnectionCounters) => void>()
   /** Counters reported by children that have exited. */
@@ -31,4 +36,29 @@ export class ChildStatsCollector {
     if (counters === undefined) return
     addCounters(this.retired, { ...counters, connectionsActive: 0 })
   }
+
+  /** Handles the messages every child sends; false for the rest. */
+  routine (message: ChildToPrimary, child: { lastBeat: number }): boolean {
+    switch (message.t) {
+      case 'heartbeat':
+        child.lastBeat = Date.now()
+        return true
+      case 'stats':
+        this.answer(message.id, message.counters)
+        return true
+      case 'bye':
+        this.retire(message.counters)
+        this.forced += message.forced
+        return true
+      default:
+        return false
+    }
+  }
+}
+
+/** The error a child's `boot-failed` stands for: its own, when it has a code (one line for the user). */
+export function bootError (message: Extract<ChildToPrimary, { t: 'boot-failed' }>, who: string): EchoplexError {
+  return message.code !== undefined
+    ? new EchoplexError(message.code, message.error)
+    : errors.MODEL_FAILED(who, `failed while booting: ${message.error}`)
 }

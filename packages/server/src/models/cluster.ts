@@ -1,11 +1,11 @@
 import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
-import { EchoplexError, createLogger, errors, type Logger } from '@echoplex/core'
+import { createLogger, errors, type Logger } from '@echoplex/core'
 import type { ConcurrencyModel, ListenTarget, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { clearStaleSocket, formatTarget } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
 import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
-import { ChildStatsCollector } from '../ipc/children.js'
+import { ChildBook, bootError } from '../ipc/children.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from '../ipc/protocol.js'
 
 /** More crashes than this within CRASH_WINDOW_MS is a crash loop: halt instead of respawning. */
@@ -30,7 +30,7 @@ interface WorkerState {
 export class ClusterModel implements ConcurrencyModel {
   readonly name = 'cluster' as const
   private readonly hub = new PrimaryHub()
-  private readonly collector = new ChildStatsCollector()
+  private readonly book = new ChildBook()
   private readonly workers = new Map<number, WorkerState>()
   private readonly logger: Logger = createLogger({ model: 'cluster', role: 'primary' })
   private readonly startedAt = Date.now()
@@ -41,7 +41,6 @@ export class ClusterModel implements ConcurrencyModel {
   private stuckKilled = 0
   private crashTimes: number[] = []
   private heartbeatTimer: NodeJS.Timeout | undefined
-  private forcedByWorkers = 0
   private restarting = false
   private boundTarget: ListenTarget | undefined
   /** Workers asked to stop by a rolling restart: their exit is expected, not a crash. */
@@ -75,7 +74,7 @@ export class ClusterModel implements ConcurrencyModel {
 
   async stats (): Promise<ModelStats> {
     const ready = [...this.workers.values()].filter((w) => w.ready)
-    const counters = await this.collector.collect(ready.map((w) => w.channel))
+    const counters = await this.book.collect(ready.map((w) => w.channel))
     return {
       model: this.name,
       pid: process.pid,
@@ -102,7 +101,7 @@ export class ClusterModel implements ConcurrencyModel {
       else s.worker.process.kill('SIGTERM')
     }))
     const killed = (await Promise.all(exits)).filter(Boolean).length
-    return { forced: this.forcedByWorkers + killed }
+    return { forced: this.book.forced + killed }
   }
 
   async restart (): Promise<number> {
@@ -152,7 +151,7 @@ export class ClusterModel implements ConcurrencyModel {
     this.hub.add(channel)
     return await new Promise<string>((resolve, reject) => {
       worker.on('message', (message: ChildToPrimary) => {
-        if (this.hub.handle(channel, message)) return
+        if (this.hub.handle(channel, message) || this.book.routine(message, state)) return
         switch (message.t) {
           case 'ready':
             state.ready = true
@@ -160,17 +159,7 @@ export class ClusterModel implements ConcurrencyModel {
             resolve(message.address ?? formatTarget(this.options.listen))
             break
           case 'boot-failed':
-            reject(new EchoplexError(message.code ?? errors.MODEL_FAILED.code, message.code !== undefined ? message.error : `worker failed while booting: ${message.error}`))
-            break
-          case 'heartbeat':
-            state.lastBeat = Date.now()
-            break
-          case 'stats':
-            this.collector.answer(message.id, message.counters)
-            break
-          case 'bye':
-            this.collector.retire(message.counters)
-            this.forcedByWorkers += message.forced
+            reject(bootError(message, 'cluster'))
             break
         }
       })

@@ -3,13 +3,13 @@ import { once } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { EchoplexError, createLogger, errors, type Logger } from '@echoplex/core'
+import { createLogger, errors, type Logger } from '@echoplex/core'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { listen } from '../listen.js'
 import { ACCEPT_LINGER_MS } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
 import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
-import { ChildStatsCollector } from '../ipc/children.js'
+import { ChildBook, bootError } from '../ipc/children.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
 
@@ -48,7 +48,7 @@ const CRASH_WINDOW_MS = 10_000
 export class ForkModel implements ConcurrencyModel {
   readonly name = 'fork' as const
   private readonly hub = new PrimaryHub()
-  private readonly collector = new ChildStatsCollector()
+  private readonly book = new ChildBook()
   private readonly children = new Map<number, Child>()
   private readonly waiting: Waiting[] = []
   private readonly waits: number[] = []
@@ -63,11 +63,11 @@ export class ForkModel implements ConcurrencyModel {
   private stopRequested = false
   private bootFailures: number[] = []
   private shed = 0
+  private prunedReset = 0
   private retryTimer: NodeJS.Timeout | undefined
   private spawned = 0
   private exited = 0
   private killedStuck = 0
-  private forcedByChildren = 0
   private heartbeatTimer: NodeJS.Timeout | undefined
 
   constructor (private readonly options: ServeOptions) {
@@ -98,7 +98,7 @@ export class ForkModel implements ConcurrencyModel {
 
   async stats (): Promise<ModelStats> {
     const serving = [...this.children.values()].filter((c) => c.state === 'serving')
-    const counters = await this.collector.collect(serving.map((c) => c.channel))
+    const counters = await this.book.collect(serving.map((c) => c.channel))
     counters.connectionsActive = serving.length
     return {
       model: this.name,
@@ -112,6 +112,7 @@ export class ForkModel implements ConcurrencyModel {
         booting: this.count('booting'),
         waiting: this.waiting.length,
         shedOnExhaustion: this.shed,
+        prunedReset: this.prunedReset,
         maxChildren: this.maxChildren,
         spawned: this.spawned,
         reaped: this.exited,
@@ -144,7 +145,7 @@ export class ForkModel implements ConcurrencyModel {
     const dropped = this.waiting.splice(0)
     for (const w of dropped) w.socket.destroy()
     await Promise.all(left.map(async (c) => c.proc.exitCode !== null || c.proc.signalCode !== null ? undefined : await once(c.proc, 'exit')))
-    return { forced: this.forcedByChildren + left.filter((c) => c.state === 'serving').length + dropped.length }
+    return { forced: this.book.forced + left.filter((c) => c.state === 'serving').length + dropped.length }
   }
 
   private count (state: Child['state']): number {
@@ -163,6 +164,7 @@ export class ForkModel implements ConcurrencyModel {
 
   /** Hands waiting connections to idle children, and starts children for the rest and the spares. */
   private dispatch (): void {
+    this.pruneReset(MAX_CONCURRENT_BOOTS + this.count('idle'))
     for (const child of this.children.values()) {
       if (this.waiting.length === 0) break
       if (child.state === 'idle') this.handOff(child, this.waiting.shift()!)
@@ -180,6 +182,28 @@ export class ForkModel implements ConcurrencyModel {
     const bootSlots = MAX_CONCURRENT_BOOTS - booting
     for (let i = 0; i < Math.min(wanted, room, bootSlots); i++) {
       this.spawn().catch((err: Error) => this.spawnFailed(err))
+    }
+  }
+
+  /**
+   * Drops connections at the head of the queue that the client has already reset, before a child
+   * boots for them. The primary never reads, so it cannot see a FIN; a reset it can, without reading:
+   * the kernel no longer has a peer for the socket (getpeername fails).
+   */
+  private pruneReset (look: number): void {
+    let kept = 0
+    for (let i = 0; i < this.waiting.length && kept < look;) {
+      const { socket } = this.waiting[i]!
+      const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } })._handle
+      const gone = socket.destroyed || (handle?.getpeername !== undefined && handle.getpeername({}) !== 0)
+      if (gone) {
+        this.waiting.splice(i, 1)
+        socket.destroy()
+        this.prunedReset++
+      } else {
+        kept++
+        i++
+      }
     }
   }
 
@@ -220,7 +244,7 @@ export class ForkModel implements ConcurrencyModel {
     this.hub.add(channel)
     return await new Promise<Child>((resolve, reject) => {
       proc.on('message', (message: ChildToPrimary) => {
-        if (this.hub.handle(channel, message)) return
+        if (this.hub.handle(channel, message) || this.book.routine(message, child)) return
         switch (message.t) {
           case 'ready':
             this.logger.debug({ child: proc.pid }, 'child ready')
@@ -233,17 +257,7 @@ export class ForkModel implements ConcurrencyModel {
             this.recordWait(performance.now() - (child.acceptedAt ?? performance.now()))
             break
           case 'boot-failed':
-            reject(new EchoplexError(message.code ?? errors.MODEL_FAILED.code, message.code !== undefined ? message.error : `child failed while booting: ${message.error}`))
-            break
-          case 'heartbeat':
-            child.lastBeat = Date.now()
-            break
-          case 'stats':
-            this.collector.answer(message.id, message.counters)
-            break
-          case 'bye':
-            this.collector.retire(message.counters)
-            this.forcedByChildren += message.forced
+            reject(bootError(message, 'fork'))
             break
         }
       })
