@@ -48,6 +48,10 @@ export const errors = {
   SHUTDOWN_TIMEOUT: define('EPX_SHUTDOWN_TIMEOUT', (open: number, graceMs: number) => `${open} connection(s) still open after the ${graceMs} ms grace period; closed them`),
   MODEL_FAILED: define('EPX_MODEL_FAILED', (model: string, why: string) => `${model} model failed: ${why}`),
   SHARED_FAILED: define('EPX_SHARED_FAILED', (why: string) => `shared store: ${why}`),
+  // results files (bench, report, compare, dashboard)
+  BAD_RESULTS: define('EPX_BAD_RESULTS', (why: string) => why, 2),
+  BAD_SUITE: define('EPX_BAD_SUITE', (why: string) => why, 2),
+  NOT_BUILT: define('EPX_NOT_BUILT', (what: string) => `${what} is not built: run pnpm run build`),
 } as const
 
 export function isEchoplexError (err: unknown): err is EchoplexError {

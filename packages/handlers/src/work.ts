@@ -10,17 +10,18 @@ export function workDigest (payload: Uint8Array, rounds: number): Buffer {
   return digest
 }
 
-/** Rounds per frame: `--option rounds=N` (read once, at load, in every process and thread). */
+/** Rounds per frame: `--option rounds=N` (read once per process or thread). */
 export function workRounds (): number {
   const rounds = Number(handlerOption('rounds', String(DEFAULT_WORK_ROUNDS)))
   return Number.isInteger(rounds) && rounds > 0 ? rounds : DEFAULT_WORK_ROUNDS
 }
 
-const rounds = workRounds()
+// read on first use, not at import: the CLI imports this module before it has put --option in the environment
+let rounds: number | undefined
 
 /** CPU-bound: each length-framed payload costs `rounds` SHA-256 hashes; the reply is the 32-byte digest. */
 export default defineHandler({
   name: 'work',
   framing: 'length',
-  onMessage: (payload) => workDigest(payload, rounds),
+  onMessage: (payload) => workDigest(payload, rounds ??= workRounds()),
 })

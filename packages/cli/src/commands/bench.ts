@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
-import { EchoplexError, errors, exitProcess } from '@echoplex/core'
+import { errors, exitProcess } from '@echoplex/core'
 import {
   createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
   RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
@@ -103,7 +103,7 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
     suite = loadSuite(flags.suite, overridesOf(flags))
   } catch (e) {
     // a usage error (exit 2), one line: unknown suite, invalid suite file, a bad override
-    if (e instanceof SuiteError) throw new EchoplexError(errors.BAD_OPTION.code, e.message, { exitCode: 2 })
+    if (e instanceof SuiteError) throw errors.BAD_SUITE(e.message)
     throw e
   }
   const started = new Date()

@@ -1,0 +1,291 @@
+/**
+ * report.html and compare.html: one self-contained file each — CSS and SVG inlined, no script, nothing
+ * fetched when it is opened (no external URL in any src or href).
+ */
+import { barChart, latencyChart, memoryChart, throughputChart } from './charts.js'
+import { compareCells, MARKERS, type Change, type Comparison, type ComparedScenario } from './compare.js'
+import {
+  escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio,
+} from './format.js'
+import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
+import type { Verdict } from './verdicts.js'
+
+const CSS = `
+:root { --fg:#111827; --muted:#6b7280; --line:#e5e7eb; --bad:#b91c1c; --badbg:#fef2f2; --good:#15803d; --goodbg:#f0fdf4; --warnbg:#fffbeb; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); margin: 0; padding: 24px 32px 64px; max-width: 1400px; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 36px 0 10px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+h3 { font-size: 16px; margin: 28px 0 6px; } .muted, .meta { color: var(--muted); }
+table { border-collapse: collapse; margin: 8px 0 12px; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; white-space: nowrap; }
+th { background: #f9fafb; font-weight: 600; } td.num, th.num { text-align: right; }
+.scroll { overflow-x: auto; } .wrap { white-space: normal; max-width: 520px; }
+tr.failed td { background: var(--badbg); } .status-failed, .bad { color: var(--bad); font-weight: 600; }
+.status-ok { color: var(--good); } .status-skipped, .status-not-run, .status-interrupted { color: #92400e; font-weight: 600; }
+tr.peer td:first-child, tr.peer td.target { font-style: italic; }
+.banner { border: 1px solid #f59e0b; background: var(--warnbg); padding: 8px 12px; margin: 12px 0; border-radius: 4px; }
+.banner.bad { border-color: var(--bad); background: var(--badbg); } .banner.good { border-color: var(--good); background: var(--goodbg); color: var(--good); }
+.note { border-left: 4px solid #6366f1; background: #eef2ff; padding: 8px 12px; margin: 12px 0; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px 24px; } .charts svg { max-width: 100%; height: auto; }
+tr.regression td { background: var(--badbg); } tr.improvement td { background: var(--goodbg); } tr.newly-failed td { background: var(--badbg); }
+.marker-regression, .marker-newly-failed { color: var(--bad); font-weight: 700; } .marker-improvement, .marker-fixed { color: var(--good); font-weight: 700; }
+dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0; } dl.env dt { color: var(--muted); } dl.env dd { margin: 0; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
+details { margin: 6px 0; } summary { cursor: pointer; color: #374151; }
+`
+
+function page (title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+${body}
+</body>
+</html>
+`
+}
+
+type Cell = string | { html: string, cls?: string }
+
+function table (head: Array<string | { text: string, num?: boolean }>, rows: Array<{ cells: Cell[], cls?: string }>): string {
+  const th = head.map((h) => typeof h === 'string' ? `<th>${esc(h)}</th>` : `<th${h.num === true ? ' class="num"' : ''}>${esc(h.text)}</th>`).join('')
+  const numeric = head.map((h) => typeof h !== 'string' && h.num === true)
+  const tr = rows.map((r) => `<tr${r.cls === undefined ? '' : ` class="${r.cls}"`}>${r.cells.map((c, i) => {
+    const cls = [numeric[i] === true ? 'num' : '', typeof c === 'string' ? '' : c.cls ?? ''].filter((x) => x !== '').join(' ')
+    return `<td${cls === '' ? '' : ` class="${cls}"`}>${typeof c === 'string' ? esc(c) : c.html}</td>`
+  }).join('')}</tr>`).join('\n')
+  return `<div class="scroll"><table><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table></div>`
+}
+
+const statusCell = (s: string): Cell => ({ html: `<span class="status-${esc(s)}">${esc(s === 'failed' ? 'FAILED' : s)}</span>` })
+
+export const EVENT_LOOP_NOTE = 'The event-loop model runs every handler on its one thread: it cannot pre-empt a handler that never returns ' +
+  '(or one that computes for a long time) — while it runs, every other connection of the server waits, and an endless loop stalls the whole server. ' +
+  'cluster, fork and pool keep such a handler away from the other connections (in other processes or worker threads).'
+
+// ---------------------------------------------------------------- report
+
+function environmentBlock (run: RunInfo): string {
+  const e = run.environment
+  const rows: Array<[string, string]> = [
+    ['suite', `${run.suite}${run.description === '' ? '' : ` — ${run.description}`}`],
+    ['results file', run.path ?? '(given in memory)'],
+    ['run', `${run.startedAt} → ${run.finishedAt} (${formatDuration(run.durationMs)}), ${run.complete ? 'complete' : `INCOMPLETE (${run.interrupted ?? 'interrupted'})`}`],
+    ['repetitions', String(run.repetitions)],
+    ['CPU', `${e.cpuModel}${e.cpuMHz > 0 ? ` @ ${e.cpuMHz} MHz` : ''}, ${e.cores} logical CPU(s), ${e.availableParallelism} usable`],
+    ['memory', `${formatBytes(e.memoryBytes)} (${formatBytes(e.freeMemoryBytes)} free at start)`],
+    ['load average', `${e.loadAverage} (1 min, at start)`],
+    ['OS', `${e.os}, kernel ${e.kernel}, ${e.platform}/${e.arch}`],
+    ['Node.js', `${e.node} (V8 ${e.v8})`],
+    ['commit', e.commit === null ? 'unknown' : `${e.commit}${e.dirty === true ? ' (with uncommitted changes)' : ''}`],
+    ['echoplex', `${run.tool.name} ${run.tool.version}`],
+    ['peers', run.peers.length === 0 ? 'none' : run.peers.map((p) => `${p.name}: ${p.available ? 'available' : `unavailable${p.note === null ? '' : ` (${p.note})`}`}`).join('; ')],
+  ]
+  if (run.notes.length > 0) rows.push(['notes', run.notes.join('; ')])
+  return `<dl class="env">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`
+}
+
+function verdictTable (verdicts: Verdict[]): string {
+  const rows = verdicts.map((v) => ({
+    cells: [
+      v.title,
+      v.winner === null ? { html: `<span class="muted">${esc(v.summary)}</span>` } : { html: `<strong>${esc(v.winner.target)}</strong>` },
+      v.winner === null ? '-' : v.category === 'memory' ? formatBytes(v.winner.value) : `${formatRate(v.winner.value)} req/s`,
+      v.runnerUp === null ? '-' : v.runnerUp.target,
+      v.winner === null ? '-' : v.margin,
+      v.significantIn.of === 0 ? '-' : `${v.significantIn.groups} of ${v.significantIn.of} group(s)`,
+      v.bestPeer === null ? '-' : `${v.bestPeer.target}: ${v.category === 'memory' ? formatBytes(v.bestPeer.value) : `${formatRate(v.bestPeer.value)} req/s`}`,
+      { html: esc(v.basis.length === 0 ? '-' : v.basis.join('; ')), cls: 'wrap' },
+    ],
+  }))
+  const notes = verdicts.flatMap((v) => v.notes.map((n) => `${v.title}: ${n}`))
+  return table(['category', 'winner', 'winner\'s value', 'runner-up', 'margin', 'lead beyond noise', 'best peer', 'based on'], rows) +
+    `<p class="muted">Derived from the data: ${esc(verdicts[0]?.metric ?? '')} for throughput categories, ${esc(verdicts[3]?.metric ?? '')} for memory. Only models are ranked (peers are baselines); only scenarios with status ok count. “Lead beyond noise” uses the same test as <code>echoplex compare</code>.</p>` +
+    (notes.length === 0 ? '' : `<details><summary>verdict notes (${notes.length})</summary><ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></details>`)
+}
+
+const spreadText = (s: { min: number, max: number } | null, f: (v: number) => string): string => s === null ? '-' : `${f(s.min)} – ${f(s.max)}`
+
+function peersOf (model: ReportModel): string[] {
+  const out: string[] = []
+  for (const g of model.groups) for (const p of g.peers) if (!out.includes(p)) out.push(p)
+  return out
+}
+
+function ratioTo (r: TargetRow, peer: string): string {
+  const pr = r.peerRatios.find((p) => p.peer === peer)
+  if (pr === undefined) return '-'
+  if (r.target === peer) return pr.ratio === null ? '-' : '1.00× (itself)'
+  return formatRatio(pr.ratio)
+}
+
+function summaryTable (model: ReportModel): string {
+  const peers = peersOf(model)
+  const rows = model.groups.flatMap((g) => g.rows.map((r) => ({
+    cls: [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
+    cells: [
+      g.label,
+      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}`, cls: 'target' },
+      statusCell(r.status),
+      formatRate(r.throughput?.median),
+      spreadText(r.throughput, formatRate),
+      ...peers.map((p) => ratioTo(r, p)),
+      formatMs(r.latency.p50?.median),
+      formatMs(r.latency.p99?.median),
+      formatBytes(r.pssPerConnection?.median ?? r.rssPerConnection?.median),
+      formatRate(r.requestsPerCpuSec?.median),
+      formatCount(r.errors + r.mismatches),
+    ] as Cell[],
+  })))
+  return table([
+    'scenario', 'target', 'status', { text: 'req/s (median)', num: true }, { text: 'min – max', num: true },
+    ...peers.map((p) => ({ text: `vs ${p}`, num: true })),
+    { text: 'p50 ms', num: true }, { text: 'p99 ms', num: true }, { text: 'PSS / conn', num: true }, { text: 'req per CPU-s', num: true }, { text: 'errors + mismatches', num: true },
+  ], rows)
+}
+
+function groupDetail (g: ReportGroup): string {
+  const rows = g.rows.map((r) => ({
+    cls: [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
+    cells: [
+      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}`, cls: 'target' },
+      statusCell(r.status),
+      `${r.repetitions.ok}/${r.repetitions.ok + r.repetitions.failed + r.repetitions.interrupted}`,
+      formatRate(r.throughput?.median),
+      spreadText(r.throughput, formatRate),
+      r.throughput === null ? '-' : `${(r.throughput.cv * 100).toFixed(1)}%`,
+      ...g.peers.map((p) => ratioTo(r, p)),
+      formatMs(r.latency.p50?.median), formatMs(r.latency.p90?.median), formatMs(r.latency.p99?.median), formatMs(r.latency.p999?.median),
+      formatBytes(r.rssPerConnection?.median), formatBytes(r.pssPerConnection?.median),
+      formatBytes(r.rss?.median), formatBytes(r.pss?.median),
+      formatCount(r.processes?.median), formatCount(r.threads?.median),
+      formatRate(r.requestsPerCpuSec?.median), formatCpuPct(r.serverCpuPercent?.median),
+      r.connectP50Ms === null ? '-' : `${formatMs(r.connectP50Ms.median)} / ${formatMs(r.connectP99Ms?.median)}`,
+      r.errors === 0 ? '0' : { html: `<span class="bad">${formatCount(r.errors)}</span>` },
+      r.mismatches === 0 ? '0' : { html: `<span class="bad">${formatCount(r.mismatches)}</span>` },
+    ] as Cell[],
+  }))
+  const head = [
+    'target', 'status', 'reps ok', { text: 'req/s', num: true }, { text: 'min – max', num: true }, { text: 'CV', num: true },
+    ...g.peers.map((p) => ({ text: `vs ${p}`, num: true })),
+    { text: 'p50 ms', num: true }, { text: 'p90 ms', num: true }, { text: 'p99 ms', num: true }, { text: 'p99.9 ms', num: true },
+    { text: 'RSS / conn', num: true }, { text: 'PSS / conn', num: true }, { text: 'RSS tree', num: true }, { text: 'PSS tree', num: true },
+    { text: 'processes', num: true }, { text: 'threads', num: true }, { text: 'req per CPU-s', num: true }, { text: 'server CPU', num: true },
+    { text: g.rows.some((r) => r.name === 'fork') ? 'connect → 1st byte p50 / p99 ms (fork: spawn wait)' : 'connect → 1st byte p50 / p99 ms', num: true },
+    { text: 'errors', num: true }, { text: 'mismatches', num: true },
+  ]
+  const problems = g.rows.filter((r) => r.status !== 'ok' || r.warnings.length > 0 || r.generatorSaturated)
+  const opts = Object.entries(g.options).map(([k, v]) => `${k}=${v}`).join(', ')
+  const charts = [throughputChart(g), latencyChart(g), memoryChart(g)].filter((c): c is string => c !== null)
+  return `<section class="group" id="g-${esc(g.key.replace(/[^A-Za-z0-9_-]/g, '-'))}">
+<h3>${esc(g.label)}</h3>
+<p class="meta">handler <code>${esc(g.handler)}</code> (${esc(g.framing)} framing${opts === '' ? '' : `, ${esc(opts)}`}) · ${g.payloadBytes} B payload · ${g.connections} ${g.mode === 'churn' ? 'concurrent connect→request→close loops' : 'keep-alive connections'} · pipeline ${g.pipeline} · ${formatDuration(g.durationMs)} measured per repetition · load: ${esc(g.loadTool)}</p>
+${problems.length === 0 ? '' : `<ul>${problems.map((r) => `<li class="${r.status === 'ok' ? 'muted' : 'bad'}">${esc(r.target)}: ${esc(r.status === 'ok' ? '' : `${r.status.toUpperCase()}${r.reason === null ? '' : ` — ${r.reason}`}`)}${r.generatorSaturated ? esc(`${r.status === 'ok' ? '' : '; '}load generator saturated (the number is a lower bound)`) : ''}${r.warnings.length > 0 ? esc(`${r.status === 'ok' && !r.generatorSaturated ? '' : '; '}warnings: ${r.warnings.join('; ')}`) : ''}</li>`).join('')}</ul>`}
+<div class="charts">${charts.join('\n')}</div>
+${table(head, rows)}
+</section>`
+}
+
+/** The whole report as one self-contained HTML page. */
+export function renderReportHtml (model: ReportModel): string {
+  const counts = Object.entries(model.totals.byStatus).map(([k, n]) => `${n} ${k}`).join(', ')
+  const incomplete = model.runs.filter((r) => !r.complete)
+  const parts: string[] = []
+  parts.push(`<header><h1>${esc(model.title)}</h1>
+<p class="meta">${model.runs.map((r) => `${esc(r.suite)} · ${esc(r.startedAt)} · ${formatDuration(r.durationMs)}${r.environment.commit === null ? '' : ` · commit ${esc(r.environment.commit.slice(0, 12))}${r.environment.dirty === true ? '+' : ''}`}`).join('<br>')}<br>${model.totals.scenarios} scenario(s): ${esc(counts)}</p></header>`)
+  if (incomplete.length > 0) parts.push(`<div class="banner">Incomplete run${incomplete.length > 1 ? 's' : ''}: ${incomplete.map((r) => `${esc(r.suite)} (${esc(r.interrupted ?? 'interrupted')})`).join(', ')} — partial results.</div>`)
+  if (model.problems.length > 0) {
+    parts.push(`<div class="banner bad"><strong>${model.problems.length} scenario(s) not ok:</strong><ul>${model.problems.map((p) => `<li>${esc(p.group)} @ ${esc(p.target)}: <span class="status-${esc(p.status)}">${esc(p.status.toUpperCase())}</span>${p.reason === null ? '' : ` — ${esc(p.reason)}`}</li>`).join('')}</ul></div>`)
+  }
+  parts.push('<h2>Verdicts</h2>', verdictTable(model.verdicts))
+  parts.push(`<div class="note"><strong>Note:</strong> ${esc(EVENT_LOOP_NOTE)}</div>`)
+  parts.push('<h2>Summary</h2>', summaryTable(model))
+  parts.push('<p class="muted">Medians over repetitions; ratios are this target\'s median req/s ÷ the peer\'s (peers that ran ok in the same group). PSS / conn: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable). req per CPU-s: requests served per second of server CPU (all processes and threads).</p>')
+  parts.push('<h2>Scenarios</h2>', ...model.groups.map(groupDetail))
+  parts.push('<h2>Environment</h2>', ...model.runs.map((r) => `${model.runs.length > 1 ? `<h3>run ${r.index + 1}: ${esc(r.suite)}</h3>` : ''}${environmentBlock(r)}`))
+  parts.push(`<footer class="muted"><p>Units: req/s = completed, verified requests per second of the measured window; latency in ms (churn: connect → request → reply); memory in binary units (KiB = 1024 B); CPU in % of one core. Generated by echoplex from ${model.runs.length} results file(s); data as of ${esc(model.generatedAt)}.</p></footer>`)
+  return page(model.title, parts.join('\n'))
+}
+
+// ---------------------------------------------------------------- compare
+
+const CHANGE_CLASS: Record<Change, string> = {
+  improvement: 'improvement',
+  regression: 'regression',
+  'no significant change': 'same',
+  'not comparable': 'na',
+  'newly failed': 'newly-failed',
+  fixed: 'fixed',
+}
+
+function changeChart (c: Comparison): string | null {
+  const rows = c.rows.filter((r) => r.throughput.changePct !== null && r.change !== 'not comparable')
+  if (rows.length === 0) return null
+  return barChart({
+    title: 'Throughput change, HEAD vs BASE',
+    axisLabel: 'change of median req/s (%)',
+    caption: 'green = significant improvement, red = significant regression, grey = within the noise',
+    format: (v) => formatPct(v, Math.abs(v) < 10 ? 1 : 0),
+    width: 820,
+    data: rows.map((r) => ({
+      label: `${r.label} @ ${r.target}`,
+      value: r.throughput.changePct,
+      color: r.change === 'regression' || r.change === 'newly failed' ? '#d62728' : r.change === 'improvement' ? '#2ca02c' : '#9ca3af',
+      failed: r.change === 'newly failed',
+    })),
+  })
+}
+
+function runLine (label: string, r: RunInfo): string {
+  return `<dt>${esc(label)}</dt><dd>${esc(r.suite)} · ${esc(r.startedAt)} · commit ${esc(r.environment.commit?.slice(0, 12) ?? 'unknown')}${r.environment.dirty === true ? '+' : ''} · ${r.repetitions} repetition(s)${r.path === null ? '' : ` · <code>${esc(r.path)}</code>`}</dd>`
+}
+
+function compareRow (r: ComparedScenario): { cells: Cell[], cls?: string } {
+  const x = compareCells(r)
+  return {
+    cls: CHANGE_CLASS[r.change],
+    cells: [
+      x.scenario,
+      x.target,
+      { html: `${esc(r.baseStatus === 'ok' ? '' : `[${r.baseStatus}] `)}${esc(x.base)}` },
+      { html: `${esc(r.headStatus === 'ok' ? '' : `[${r.headStatus}] `)}${esc(x.head)}` },
+      x.ratio,
+      x.change,
+      { html: `<span class="marker-${CHANGE_CLASS[r.change]}">${esc(x.result)}</span>` },
+      x.p99,
+      { html: esc(r.note === null ? x.test : x.test === '-' ? r.note : `${x.test}; ${r.note}`), cls: 'wrap' },
+    ],
+  }
+}
+
+/** The comparison as one self-contained HTML page. */
+export function renderCompareHtml (c: Comparison): string {
+  const title = `echoplex compare: ${c.base.suite} → ${c.head.suite}`
+  const parts: string[] = []
+  parts.push(`<header><h1>${esc(title)}</h1><dl class="env">${runLine('BASE', c.base)}${runLine('HEAD', c.head)}</dl></header>`)
+  if (c.failOnRegressionPct !== null) {
+    parts.push(c.gate.failed
+      ? `<div class="banner bad"><strong>FAIL</strong>: significant regression beyond ${c.failOnRegressionPct}%<ul>${c.gate.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul></div>`
+      : `<div class="banner good"><strong>pass</strong>: no significant regression beyond ${c.failOnRegressionPct}%</div>`)
+  }
+  if (c.environmentDiffers.length > 0) {
+    parts.push(`<div class="banner">The runs come from different environments; differences may be the machine's, not the code's: ${esc(c.environmentDiffers.map((d) => `${d.field} ${d.base} → ${d.head}`).join('; '))}</div>`)
+  }
+  const counts = (Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ')
+  parts.push(`<p>${c.rows.length} scenario(s) matched by id${counts === '' ? '' : `: ${esc(counts)}`}.</p>`)
+  parts.push(`<p class="note"><strong>Test.</strong> ${esc(c.method)} Markers: ${(Object.keys(MARKERS) as Change[]).map((k) => `${MARKERS[k]} ${k}`).join(', ')}. Throughput decides the result; p99 latency is tested the same way (▲/▼ beside it).</p>`)
+  parts.push(table(['scenario', 'target', { text: 'BASE req/s', num: true }, { text: 'HEAD req/s', num: true }, { text: 'ratio', num: true }, { text: 'change', num: true }, 'result', 'p99 ms BASE → HEAD', 'test'], c.rows.map(compareRow)))
+  const chart = changeChart(c)
+  if (chart !== null) parts.push(`<div class="charts">${chart}</div>`)
+  const side = (label: string, xs: Comparison['onlyInBase']): string => xs.length === 0
+    ? ''
+    : `<h2>Only in ${label} (${xs.length})</h2>${table(['scenario', 'target', 'status'], xs.map((s) => ({ cells: [s.label, s.target, statusCell(s.status)] })))}`
+  parts.push(side('BASE', c.onlyInBase), side('HEAD', c.onlyInHead))
+  return page(title, parts.join('\n'))
+}
+

@@ -1,0 +1,177 @@
+import t from 'tap'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { readResults, type Results, type ScenarioResult } from '@echoplex/bench'
+import {
+  buildReport, formatBytes, formatMs, formatRate, formatRatio, NOT_MEASURED, renderReportHtml, renderReportMarkdown, writeReport,
+} from '../src/index.js'
+import { BASE, FAILED_RUN, HEAD, without } from './fixtures/synthetic.js'
+
+const base = readResults(BASE)
+const failedRun = readResults(FAILED_RUN)
+
+/** The median of the raw per-repetition numbers, recomputed here independently of the file's summary (rounded to 1e-6 as the runner's summaries are). */
+function med (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+  return Math.round(m * 1e6) / 1e6
+}
+const rawRps = (s: ScenarioResult): number => med(s.repetitions.filter((r) => r.load !== null).map((r) => r.load!.throughput.requestsPerSec))
+const rawP = (s: ScenarioResult, k: 'p50' | 'p90' | 'p99' | 'p999'): number => med(s.repetitions.map((r) => r.load!.latency[k]))
+const scenario = (r: Results, id: string): ScenarioResult => r.scenarios.find((s) => s.id === id)!
+
+t.test('the fixtures are real, valid results', async (t) => {
+  for (const p of [BASE, HEAD, FAILED_RUN]) {
+    const r = readResults(p)
+    t.equal(r.suite.name, 'report-fixture')
+    t.equal(r.suite.repetitions, 2)
+    t.ok(r.scenarios.some((s) => s.target.kind === 'peer'), 'has a peer')
+  }
+  t.same(failedRun.scenarios.filter((s) => s.status === 'failed').map((s) => s.id), ['work:event-loop:64B:c8:keep-alive'])
+})
+
+t.test('buildReport: groups, medians with spread, ratios to the peer', async (t) => {
+  const m = buildReport([base])
+  t.same(m.groups.map((g) => g.label), ['echo 64B c8 keep-alive', 'echo 64B c8 churn', 'work 64B c8 keep-alive'])
+  t.equal(m.totals.scenarios, base.scenarios.length)
+  const echo = m.groups[0]!
+  t.same(echo.rows.map((r) => [r.target, r.kind]), [['event-loop', 'model'], ['fork', 'model'], ['node-net', 'peer']])
+  t.same(echo.peers, ['node-net'])
+  for (const row of echo.rows) {
+    const s = scenario(base, row.id)
+    t.equal(row.throughput!.median, rawRps(s), `${row.target}: median req/s`)
+    const vals = s.repetitions.map((r) => r.load!.throughput.requestsPerSec)
+    t.equal(row.throughput!.min, Math.min(...vals))
+    t.equal(row.throughput!.max, Math.max(...vals))
+  }
+  const peer = rawRps(scenario(base, 'echo:node-net:64B:c8:keep-alive'))
+  const el = echo.rows.find((r) => r.target === 'event-loop')!
+  t.ok(Math.abs(el.peerRatios[0]!.ratio! - rawRps(scenario(base, 'echo:event-loop:64B:c8:keep-alive')) / peer) < 1e-6, 'ratio = median ÷ peer median')
+  t.equal(echo.rows.find((r) => r.target === 'node-net')!.peerRatios[0]!.ratio, 1)
+  // the work group has no peer (peers only run echo workloads)
+  t.same(m.groups[2]!.peers, [])
+  t.same(m.groups[2]!.rows[0]!.peerRatios, [])
+  // fork: more processes than the event loop, and a connect → first byte time (its spawn wait)
+  const fork = echo.rows.find((r) => r.target === 'fork')!
+  t.ok(fork.processes!.median > el.processes!.median, 'fork runs more processes')
+  t.ok(fork.connectP50Ms !== null && fork.connectP50Ms.median > 0)
+  t.ok(fork.pssPerConnection !== null)
+  t.equal(m.groups[1]!.rows[0]!.pssPerConnection, null, 'churn: no per-connection memory')
+})
+
+t.test('verdicts come from the data, with the margin over the runner-up', async (t) => {
+  const m = buildReport([base])
+  const [io, cpu, churn, mem] = m.verdicts
+  t.same(m.verdicts.map((v) => v.category), ['io', 'cpu', 'churn', 'memory'])
+  const best = (workload: string, mode: string): [string, number, string, number] => {
+    const xs = base.scenarios.filter((s) => s.workload.name === workload && s.mode === mode && s.target.kind === 'model')
+      .map((s) => [s.target.label, rawRps(s)] as const).sort((a, b) => b[1] - a[1])
+    return [xs[0]![0], xs[0]![1], xs[1]![0], xs[1]![1]]
+  }
+  for (const [v, w, mode] of [[io!, 'echo', 'keep-alive'], [cpu!, 'work', 'keep-alive'], [churn!, 'echo', 'churn']] as const) {
+    const [win, wv, run, rv] = best(w, mode)
+    t.equal(v.measured, true)
+    t.equal(v.winner!.target, win, `${v.category}: winner`)
+    t.equal(v.runnerUp!.target, run, `${v.category}: runner-up`)
+    t.ok(Math.abs(v.marginRatio! - wv / rv) < 1e-6, `${v.category}: margin = winner ÷ runner-up`)
+    t.match(v.summary, new RegExp(`^${win} wins: ${formatRatio(wv / rv).replace('.', '\\.')} the runner-up`))
+  }
+  t.equal(mem!.measured, true)
+  t.ok(mem!.winner!.value <= mem!.runnerUp!.value, 'memory: the lowest per-connection bytes wins')
+  t.equal(mem!.basis.length, 2, 'memory: both keep-alive groups')
+
+  // a run without churn (and without work) says so
+  const noChurn = buildReport([without(base, (s) => s.mode === 'churn' || s.workload.name === 'work')])
+  t.equal(noChurn.verdicts[1]!.summary, NOT_MEASURED)
+  t.equal(noChurn.verdicts[2]!.summary, NOT_MEASURED)
+  t.match(renderReportMarkdown(noChurn), /\| Connection churn \(new connection per request\) \| not measured in this run \|/)
+
+  // a failed model is not ranked but named
+  const f = buildReport([failedRun]).verdicts[1]!
+  t.equal(f.winner!.target, 'fork')
+  t.equal(f.runnerUp, null)
+  t.ok(f.notes.some((n) => /event-loop not ranked in work 64B c8 keep-alive: failed/.test(n)))
+})
+
+t.test('HTML and Markdown show the input\'s numbers', async (t) => {
+  const m = buildReport([base])
+  const html = renderReportHtml(m)
+  const md = renderReportMarkdown(m)
+  for (const s of base.scenarios) {
+    const rps = formatRate(rawRps(s))
+    t.ok(html.includes(`>${rps}<`), `HTML: ${s.id} median ${rps}`)
+    t.ok(md.includes(`| ${rps} |`), `MD: ${s.id} median ${rps}`)
+    for (const k of ['p50', 'p90', 'p99', 'p999'] as const) {
+      t.ok(md.includes(`| ${formatMs(rawP(s, k))} |`), `MD: ${s.id} ${k}`)
+      t.ok(html.includes(`>${formatMs(rawP(s, k))}<`), `HTML: ${s.id} ${k}`)
+    }
+  }
+  const peer = rawRps(scenario(base, 'echo:node-net:64B:c8:keep-alive'))
+  const ratio = formatRatio(rawRps(scenario(base, 'echo:fork:64B:c8:keep-alive')) / peer)
+  t.ok(html.includes(`>${ratio}<`), `HTML: fork vs node-net ${ratio}`)
+  t.ok(md.includes(`| ${ratio} |`), `MD: fork vs node-net ${ratio}`)
+  const pss = formatBytes(scenario(base, 'echo:fork:64B:c8:keep-alive').summary!.pssPerConnectionBytes!.median)
+  t.ok(html.includes(pss) && md.includes(pss), `PSS per connection ${pss}`)
+
+  // environment block
+  for (const s of [base.environment.cpuModel, base.environment.kernel, base.environment.node, base.environment.commit!]) t.ok(html.includes(s), `environment: ${s}`)
+  t.match(html, /cannot pre-empt a handler that never returns/)
+  t.match(md, /cannot pre-empt a handler that never returns/)
+  t.match(md, /^## Verdicts$/m)
+  t.match(md, /^\| category \| winner \| margin \| runner-up \|/m)
+  t.notMatch(md, /<[a-z]+[ >]/, 'plain Markdown: no HTML tags')
+})
+
+t.test('HTML is self-contained, with non-empty SVG charts, and deterministic', async (t) => {
+  const m = buildReport([base])
+  const html = renderReportHtml(m)
+  t.match(html, /^<!doctype html>/)
+  const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? []
+  t.ok(svgs.length >= 2 * m.groups.length, `${svgs.length} charts`)
+  for (const svg of svgs) {
+    t.ok(/<(rect|path|circle)\b/.test(svg), 'chart has marks')
+    t.match(svg, /<text[^>]*>[^<]*(req\/s|ms|bytes)[^<]*<\/text>/, 'axis label with unit')
+  }
+  t.equal((html.match(/class="chart line-chart"/g) ?? []).length, m.groups.length, 'a latency chart per group')
+  t.notMatch(html, /src="http|href="http|src='http|href='http|url\(http|@import|<script[^>]+src=|<link[^>]+href=/i)
+  t.equal(renderReportHtml(buildReport([readResults(BASE)])), html, 'same input, same bytes')
+})
+
+t.test('a failed scenario is marked, never hidden', async (t) => {
+  const m = buildReport([failedRun])
+  const html = renderReportHtml(m)
+  const md = renderReportMarkdown(m)
+  t.same(m.problems.map((p) => [p.group, p.target, p.status]), [['work 64B c8 keep-alive', 'event-loop', 'failed']])
+  const row = m.groups[2]!.rows.find((r) => r.target === 'event-loop')!
+  t.equal(row.status, 'failed')
+  t.equal(row.mismatches, 16, 'mismatches summed over both repetitions')
+  t.equal(row.latency.p50, null, 'no request completed: no latency shown')
+  t.match(html, /<tr class="failed"><td>work 64B c8 keep-alive<\/td><td class="target">event-loop<\/td><td><span class="status-failed">FAILED<\/span>/)
+  t.match(html, /1 scenario\(s\) not ok/)
+  t.match(html, /FAILED — 2\/2 repetition\(s\) failed: 8 mismatched replies/)
+  t.match(html, /FAILED<\/text>/, 'marked in the chart too')
+  t.match(md, /- \*\*FAILED\*\* work 64B c8 keep-alive @ event-loop: 2\/2 repetition\(s\) failed: 8 mismatched replies/)
+  t.match(md, /\| work 64B c8 keep-alive \| event-loop \| \*\*FAILED\*\* \|/)
+  t.match(md, /8 scenario\(s\): 7 ok, 1 failed/)
+})
+
+t.test('several results files: one report, groups kept apart', async (t) => {
+  const m = buildReport([base, readResults(HEAD)])
+  t.equal(m.runs.length, 2)
+  t.equal(m.groups.length, 6)
+  t.equal(new Set(m.groups.map((g) => g.label)).size, 6, 'labels are distinct')
+  t.match(m.groups[3]!.label, /\(report-fixture #2\)$/)
+  const html = renderReportHtml(m)
+  t.match(html, /run 2: report-fixture/)
+})
+
+t.test('writeReport writes report.html and report.md', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'echoplex-report-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const out = writeReport([BASE], join(dir, 'nested', 'out'))
+  t.same(out, { html: join(dir, 'nested', 'out', 'report.html'), md: join(dir, 'nested', 'out', 'report.md') })
+  t.ok(existsSync(out.html) && existsSync(out.md))
+  t.ok(readFileSync(out.html, 'utf8').includes(BASE), 'names its input')
+  t.throws(() => writeReport([join(dir, 'nope.json')], dir), { name: 'ResultsError', message: /nope\.json: no such file/ })
+})
