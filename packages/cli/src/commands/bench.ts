@@ -1,10 +1,11 @@
-import { resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
   createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
   RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
 } from '@echoplex/bench'
+import { writeReport } from '@echoplex/report'
 import { parseDuration, parseInteger, parseSize } from '../parse.js'
 
 interface BenchFlags {
@@ -22,6 +23,7 @@ interface BenchFlags {
   loadThreads?: number
   out?: string
   quiet?: boolean
+  report?: boolean
   list?: boolean
 }
 
@@ -68,6 +70,7 @@ export function benchCommand (): Command {
     .option('--load-threads <n>', 'load generator threads', parseInteger(1, 64))
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
+    .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
     .option('--list', 'list the suites and exit')
     .action(async (flags: BenchFlags & { handlers?: string[] }) => { await bench(flags) })
 }
@@ -138,6 +141,11 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   writeResults(outPath, results)
   if (!quiet) process.stdout.write(`${formatSummaryTable(results)}\n\n`)
   process.stdout.write(`results: ${outPath}\n`)
+  if (flags.report === true) {
+    // a report of a run with failures (or a partial one) is still worth reading: failed scenarios are marked in it
+    const { html, md } = writeReport([outPath], join(dirname(outPath), basename(outPath).replace(/\.json$/i, '')))
+    process.stdout.write(`report: ${html}\n        ${md}\n`)
+  }
   const failed = results.scenarios.filter((s) => s.status === 'failed').length
   if (!results.complete) {
     process.stderr.write(`echoplex: interrupted (${results.interrupted ?? 'signal'}): partial results written\n`)
