@@ -3,6 +3,9 @@ import { describeError, exitProcess, isEchoplexError } from '@echoplex/core'
 import { serveCommand } from './commands/serve.js'
 import { benchCommand } from './commands/bench.js'
 import { psCommand } from './commands/ps.js'
+import { reportCommand } from './commands/report.js'
+import { compareCommand } from './commands/compare.js'
+import { dashboardCommand } from './commands/dashboard.js'
 
 const program = new Command('echoplex')
   .description('concurrent TCP servers with pluggable concurrency models, and benchmarks that compare them')
@@ -11,6 +14,9 @@ const program = new Command('echoplex')
   .addCommand(serveCommand())
   .addCommand(benchCommand())
   .addCommand(psCommand())
+  .addCommand(reportCommand())
+  .addCommand(compareCommand())
+  .addCommand(dashboardCommand())
 
 /** Every user error ends as one line on stderr and a non-zero exit: never a stack trace. */
 function fail (err: unknown): never {
@@ -22,6 +28,6 @@ function fail (err: unknown): never {
 }
 
 // commander's own errors (unknown option, bad value) get the same one-line shape as ours
-const output = { outputError: (text: string, write: (s: string) => void) => write(`echoplex: ${text.replace(/^error: /, '')}`) }
+const output = { outputError: (text: string, write: (s: string) => void) => write(`echoplex: ${text.replace(/^error: /, '').replace(/\n(?=.)/g, ' ')}`) }
 for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output)
 program.parseAsync(process.argv).catch(fail)

@@ -14,8 +14,7 @@ export function formatAddress (server: Server, target: ListenTarget): string {
   return formatTarget({ host: (addr as AddressInfo).address, port: (addr as AddressInfo).port })
 }
 
-export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost'])
-export const isLoopback = (host: string): boolean => LOOPBACK_HOSTS.has(host) || host.startsWith('127.')
+export { isLoopback } from '@echoplex/core'
 
 /** True when something accepts connections on the UNIX socket at `path`. */
 function socketIsLive (path: string): Promise<boolean> {

@@ -1,0 +1,8 @@
+export { default as dashboardApp, options as dashboardServerOptions } from './app.js'
+export type { DashboardOptions } from './app.js'
+export { buildDashboard, startDashboard, isLoopback } from './server.js'
+export type { StartDashboardOptions, RunningDashboard } from './server.js'
+export { ResultsStore, NAME_PATTERN, isResultsName, NotFoundError, InvalidResultsError } from './results-store.js'
+export type { ResultsEntry } from './results-store.js'
+export { RunManager, Run, BusyError } from './runs.js'
+export type { RunEvent, RunInfo, RunState } from './runs.js'
