@@ -1,36 +1,13 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { readResults } from '@echoplex/bench'
+import { runCli } from '../../server/test/helpers/server.js'
 
-const BIN = fileURLToPath(new URL('../bin/echoplex.js', import.meta.url))
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
-/** The environment without tap's hooks (they must not ride into echoplex and the servers it starts). */
-function cleanEnv (): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'NODE_OPTIONS' || k.startsWith('TAP') || k.startsWith('_TAPJS') || k.startsWith('TS_NODE')) continue
-    env[k] = v
-  }
-  return env
-}
-
-async function echoplex (args: string[], timeoutMs = 60_000): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const [code] = await once(child, 'exit') as [number | null]
-  clearTimeout(timer)
-  return { code, stdout, stderr }
-}
+/** `echoplex …` to completion, with tap's hooks kept out of its environment. */
+const echoplex = async (args: string[], timeoutMs = 60_000): ReturnType<typeof runCli> => await runCli(args, timeoutMs)
 
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-bench-cli-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -7,26 +7,16 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ECHOPLEX_BIN, REPO_ROOT, runCli, serverEnv } from '../../server/test/helpers/server.js'
 
-const BIN = fileURLToPath(new URL('../bin/echoplex.js', import.meta.url))
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const FIXTURES = fileURLToPath(new URL('../../dashboard/test/fixtures/', import.meta.url))
 const FIXTURE = readdirSync(join(FIXTURES, 'results')).find((f) => f.endsWith('.json'))!
-
-function cleanEnv (): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'NODE_OPTIONS' || k.startsWith('TAP') || k.startsWith('_TAPJS') || k.startsWith('TS_NODE') || k.startsWith('ECHOPLEX_')) continue
-    env[k] = v
-  }
-  return env
-}
 
 interface Started { child: ChildProcess, url: string, line: string, stdout: () => string, stderr: () => string, exit: Promise<number | null> }
 
 /** Starts `echoplex dashboard ARGS` and waits for its `dashboard URL …` line. */
 async function start (t: { teardown (fn: () => unknown): void }, args: string[]): Promise<Started> {
-  const child = spawn(process.execPath, [BIN, 'dashboard', ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [ECHOPLEX_BIN, 'dashboard', ...args], { cwd: REPO_ROOT, env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   const exit = once(child, 'exit').then(([code]) => code as number | null)
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   let stdout = ''
@@ -45,17 +35,7 @@ async function start (t: { teardown (fn: () => unknown): void }, args: string[])
   return { child, url, line, stdout: () => stdout, stderr: () => stderr, exit }
 }
 
-async function run (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-  const [code] = await once(child, 'exit') as [number | null]
-  clearTimeout(timer)
-  return { code, stdout, stderr }
-}
+const run = async (args: string[]): ReturnType<typeof runCli> => await runCli(args, 20_000)
 
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-dashboard-cli-'))
 copyFileSync(join(FIXTURES, 'results', FIXTURE), join(dir, FIXTURE))

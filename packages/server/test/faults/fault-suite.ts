@@ -44,6 +44,21 @@ async function rootCpuSeconds (pid: number): Promise<number> {
 
 interface Outcome { injected: number, detail: string }
 
+/** One line echoed on a fresh connection within 2 s. */
+async function probe (port: number): Promise<boolean> {
+  let c: Client | undefined
+  try {
+    c = await Client.open(port)
+    c.write('probe\n')
+    await c.waitBytes(6, 2000)
+    return c.data().toString() === 'probe\n'
+  } catch {
+    return false
+  } finally {
+    c?.destroy()
+  }
+}
+
 export function faultSuite (model: string): void {
   const ledger = new Ledger(model)
   const multiProcessWorkers = model === 'cluster'
@@ -253,15 +268,18 @@ export function faultSuite (model: string): void {
     t.ok(cpuSpent < 0.5, `no busy accept loop (the accepting process used ${cpuSpent.toFixed(2)} CPU s in 1 s)`)
     t.equal(server.child.exitCode, null, 'the server did not crash')
     for (const c of holders) c.destroy()
-    await sleep(500)
+    const released = Date.now()
     // fork still hands each of those (now dead) connections to a child of its own before it can know
     if (model === 'fork') await waitFor(async () => (await modelStats(server)).extra.waiting === 0, 120_000, 'the queue of dead connections to be worked off')
+    // service must come back: a fresh connection gets its reply (the time it took is the figure)
+    await waitFor(async () => await probe(server.port), 30_000, 'a fresh connection to be served')
+    const resumedMs = Date.now() - released
     const steady = new Steady(server.port)
     await sleep(500)
     const s = await steady.stop()
     t.equal(s.lostBytes, 0)
     t.ok(s.exchanged > 0, 'service resumed once descriptors were free')
-    ledger.add({ name: 'file descriptors exhausted (ulimit -n 96, 150 clients)', kind: 'hostile client', injected: 150, survived: s.exchanged > 0 && s.lostBytes === 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: `no crash; ${cpuSpent.toFixed(2)} CPU s/s while saturated (no busy loop); served again after they closed` })
+    ledger.add({ name: 'file descriptors exhausted (ulimit -n 96, 150 clients)', kind: 'hostile client', injected: 150, survived: s.exchanged > 0 && s.lostBytes === 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: `no crash; the accepting process used ${cpuSpent.toFixed(2)} CPU s/s while saturated (no busy loop); served again ${(resumedMs / 1000).toFixed(1)} s after they closed` })
   })
 
   if (model === 'cluster' || model === 'pool') {
