@@ -21,19 +21,8 @@ import type { Run, RunEvent } from '../runs.js'
 const SUITE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'
 const RUN_ID_PATTERN = '^[0-9a-f]{12}$'
 
-export interface StartBody {
-  suite: string
-  models?: string[]
-  workloads?: string[]
-  peers?: boolean | string[]
-  durationMs?: number
-  warmupMs?: number
-  connections?: number[]
-  payloadBytes?: number[]
-  modes?: Mode[]
-  repetitions?: number
-  workers?: number
-}
+/** The body of POST /api/runs: a suite by name and the same overrides as `echoplex bench`'s flags. */
+export type StartBody = { suite: string } & Omit<SuiteOverrides, 'loadThreads'>
 
 const BODY_FIELDS = ['suite', 'models', 'workloads', 'peers', 'durationMs', 'warmupMs', 'connections', 'payloadBytes', 'modes', 'repetitions', 'workers'] as const
 
@@ -71,19 +60,9 @@ const idParams = {
 } as const
 const idHints = { 'params/id': 'must be a run id (12 hex digits)' }
 
-function overridesOf (body: StartBody): SuiteOverrides {
-  const o: SuiteOverrides = {}
-  if (body.models !== undefined) o.models = body.models
-  if (body.workloads !== undefined) o.workloads = body.workloads
-  if (body.peers !== undefined) o.peers = body.peers
-  if (body.durationMs !== undefined) o.durationMs = body.durationMs
-  if (body.warmupMs !== undefined) o.warmupMs = body.warmupMs
-  if (body.connections !== undefined) o.connections = body.connections
-  if (body.payloadBytes !== undefined) o.payloadBytes = body.payloadBytes
-  if (body.modes !== undefined) o.modes = body.modes
-  if (body.repetitions !== undefined) o.repetitions = body.repetitions
-  if (body.workers !== undefined) o.workers = body.workers
-  return o
+/** The body's overrides: the schema admits only SuiteOverrides' own field names (BODY_FIELDS). */
+function overridesOf ({ suite: _suite, ...overrides }: StartBody): SuiteOverrides {
+  return overrides
 }
 
 const badRequest = (message: string): Error => Object.assign(new Error(message), { statusCode: 400 })
