@@ -199,7 +199,8 @@ export function faultSuite (model: string): void {
         const c = await Client.open(server.port)
         c.write('loop\n')
         await c.waitClose(15_000)
-        return { injected: 1, detail: 'the stuck worker missed its heartbeat (1.5 s) and was replaced; its connection closed' }
+        const what = { cluster: 'its worker missed its heartbeat (1.5 s), was killed and respawned', fork: 'its connection child missed its heartbeat (1.5 s) and was killed', pool: 'its task ran past the heartbeat (1.5 s); the thread was stopped and replaced' }[model]
+        return { injected: 1, detail: `${what ?? 'replaced'}; only its connection closed${model === 'cluster' ? ' (with the others on that worker)' : ''}` }
       }, { steadyMayReconnect: multiProcessWorkers })
     }
 
