@@ -62,3 +62,20 @@ export function bootError (message: Extract<ChildToPrimary, { t: 'boot-failed' }
     ? new EchoplexError(message.code, message.error)
     : errors.MODEL_FAILED(who, `failed while booting: ${message.error}`)
 }
+
+/**
+ * Calls `onSilent` for each watched child that sent no heartbeat for `heartbeatMs`: a handler stuck in
+ * a loop blocks its process's event loop, and the heartbeat with it. The timer is unref'd; none when
+ * the heartbeat is disabled (0).
+ */
+export function watchHeartbeats<T extends { lastBeat: number }> (heartbeatMs: number, children: () => Iterable<T>, watched: (child: T) => boolean, onSilent: (child: T, silentMs: number) => void): NodeJS.Timeout | undefined {
+  if (heartbeatMs <= 0) return undefined
+  const timer = setInterval(() => {
+    const now = Date.now()
+    for (const child of children()) {
+      if (watched(child) && now - child.lastBeat > heartbeatMs) onSilent(child, now - child.lastBeat)
+    }
+  }, Math.max(50, heartbeatMs / 2))
+  timer.unref()
+  return timer
+}

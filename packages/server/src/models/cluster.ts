@@ -5,7 +5,7 @@ import type { ConcurrencyModel, ListenTarget, ModelStats, ServeOptions, StopResu
 import { clearStaleSocket, formatTarget } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
 import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
-import { ChildBook, bootError } from '../ipc/children.js'
+import { ChildBook, bootError, watchHeartbeats } from '../ipc/children.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from '../ipc/protocol.js'
 
 /** More crashes than this within CRASH_WINDOW_MS is a crash loop: halt instead of respawning. */
@@ -62,11 +62,12 @@ export class ClusterModel implements ConcurrencyModel {
     this.listeningAt = addresses[0] ?? formatTarget(this.options.listen)
     const port = /:(\d+)$/.exec(this.listeningAt)?.[1]
     if ('host' in this.options.listen && port !== undefined) this.boundTarget = { host: this.options.listen.host, port: Number(port) }
-    const hb = this.options.heartbeatMs ?? 0
-    if (hb > 0) {
-      this.heartbeatTimer = setInterval(() => this.checkHeartbeats(hb), Math.max(50, hb / 2))
-      this.heartbeatTimer.unref()
-    }
+    this.heartbeatTimer = watchHeartbeats(this.options.heartbeatMs ?? 0, () => this.workers.values(), (w) => w.ready && !w.worker.isDead(), (w, silentMs) => {
+      this.stuckKilled++
+      this.logger.warn({ worker: w.worker.process.pid, silentMs }, 'worker missed its heartbeat; killing it')
+      w.ready = false
+      w.worker.process.kill('SIGKILL')
+    })
     return this.listeningAt
   }
 
@@ -186,18 +187,6 @@ export class ClusterModel implements ConcurrencyModel {
     this.respawns++
     // a worker that cannot boot now (handler file broken since start, port gone) would fail forever
     this.spawn().catch((err: Error) => this.halt(err))
-  }
-
-  private checkHeartbeats (heartbeatMs: number): void {
-    const now = Date.now()
-    for (const state of this.workers.values()) {
-      if (state.ready && now - state.lastBeat > heartbeatMs && !state.worker.isDead()) {
-        this.stuckKilled++
-        this.logger.warn({ worker: state.worker.process.pid, silentMs: now - state.lastBeat }, 'worker missed its heartbeat; killing it')
-        state.ready = false
-        state.worker.process.kill('SIGKILL')
-      }
-    }
   }
 
   private halt (err: Error): void {

@@ -9,7 +9,7 @@ import { listen } from '../listen.js'
 import { ACCEPT_LINGER_MS } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
 import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
-import { ChildBook, bootError } from '../ipc/children.js'
+import { ChildBook, bootError, watchHeartbeats } from '../ipc/children.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
 
@@ -86,11 +86,12 @@ export class ForkModel implements ConcurrencyModel {
     // start serving once the spares are warm, so the first connections do not pay for a boot; with no
     // spares one child still boots first: it proves the handler loads in a child, then serves the first connection
     await Promise.all(Array.from({ length: Math.max(1, this.spares) }, async () => await this.spawn()))
-    const hb = this.options.heartbeatMs ?? 0
-    if (hb > 0) {
-      this.heartbeatTimer = setInterval(() => this.checkHeartbeats(hb), Math.max(50, hb / 2))
-      this.heartbeatTimer.unref()
-    }
+    this.heartbeatTimer = watchHeartbeats(this.options.heartbeatMs ?? 0, () => this.children.values(), (c) => c.state !== 'booting' && c.proc.exitCode === null, (c, silentMs) => {
+      this.killedStuck++
+      this.logger.warn({ child: c.proc.pid, silentMs }, 'child missed its heartbeat; killing it')
+      c.lastBeat = Date.now()
+      c.proc.kill('SIGKILL')
+    })
     return this.listeningAt
   }
 
@@ -301,18 +302,6 @@ export class ForkModel implements ConcurrencyModel {
   private recordWait (ms: number): void {
     if (this.waits.length >= WAITS_KEPT) this.waits.shift()
     this.waits.push(ms)
-  }
-
-  private checkHeartbeats (heartbeatMs: number): void {
-    const now = Date.now()
-    for (const child of this.children.values()) {
-      if (child.state !== 'booting' && now - child.lastBeat > heartbeatMs && child.proc.exitCode === null) {
-        this.killedStuck++
-        this.logger.warn({ child: child.proc.pid, silentMs: now - child.lastBeat }, 'child missed its heartbeat; killing it')
-        child.lastBeat = now
-        child.proc.kill('SIGKILL')
-      }
-    }
   }
 
   private halt (err: Error): void {
