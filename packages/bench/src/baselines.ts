@@ -7,11 +7,11 @@
  * exactly one line `listening 127.0.0.1:<port> model=<name> pid=<pid>` when ready, and exits 0 on
  * SIGTERM/SIGINT.
  */
-import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { scanAllStats } from './proc/procfs.js'
+import { spawnServer, type RunningServer, type ServerSpec } from './runner/server.js'
 
 /** benchmarks/baselines/ of this repository (same from src/ and dist/). */
 export const BASELINES_DIR = fileURLToPath(new URL('../../../benchmarks/baselines/', import.meta.url))
@@ -223,124 +223,24 @@ export interface StartBaselineOptions {
   /** how long to wait for the listening line; default 10000 ms */
   timeoutMs?: number
   /** extra environment */
-  env?: NodeJS.ProcessEnv
+  env?: Record<string, string>
 }
 
-export interface ExitStatus {
-  code: number | null
-  signal: NodeJS.Signals | null
-}
-
-export interface StopResult extends ExitStatus {
-  /** pids still alive in its process group after it exited (killed by stop); [] when it cleaned up */
-  leftover: number[]
-}
-
-export interface RunningBaseline {
-  name: BaselineName
-  framing: BaselineFraming
-  pid: number
-  host: string
-  port: number
-  /** the listening line as printed */
-  line: string
-  child: ChildProcess
-  /** everything it wrote to stderr so far */
-  stderr (): string
-  /** resolves when it exits */
-  exited: Promise<ExitStatus>
-  /**
-   * Sends `signal` (default SIGTERM) to the server and waits up to `graceMs` (default 5000) for it
-   * to exit; then SIGKILLs whatever is left in its process group. Resolves with the exit status
-   * and the pids it left behind.
-   */
-  stop (signal?: NodeJS.Signals, graceMs?: number): Promise<StopResult>
+/** How a peer is started: its command line, unbuffered (Python) so the listening line arrives at once. */
+export function baselineSpec (peer: BaselinePeer, port = 0, env: Record<string, string> = {}): ServerSpec {
+  const { command, args } = peer.command(port)
+  return { command, args, env: { ...env, PYTHONUNBUFFERED: '1' } }
 }
 
 /**
- * Starts a peer in its own process group and waits for its listening line. Rejects (after
- * killing it) when it is unavailable, exits early or does not announce itself in time.
+ * Starts a peer the way the runner starts every server (own process group, clean environment) and
+ * waits for its listening line. Rejects (after killing it) when it is unavailable, exits early or
+ * does not announce itself in time.
  */
-export async function startBaseline (peer: BaselinePeer | BaselineName, options: StartBaselineOptions = {}): Promise<RunningBaseline> {
+export async function startBaseline (peer: BaselinePeer | BaselineName, options: StartBaselineOptions = {}): Promise<RunningServer> {
   const p = typeof peer === 'string' ? getBaseline(peer) : peer
   if (p === undefined) throw new Error(`unknown baseline: ${String(peer)}`)
   const avail = p.available()
   if (!avail.ok) throw new Error(`baseline ${p.name} unavailable: ${avail.note}`)
-  const { command, args } = p.command(options.port ?? 0)
-  const child = spawn(command, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-    env: { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' },
-  })
-  let err = ''
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (d: string) => { if (err.length < 65536) err += d })
-  const exited = new Promise<ExitStatus>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }))
-  })
-  const killGroup = (): void => {
-    if (child.pid === undefined) return
-    try { process.kill(-child.pid, 'SIGKILL') } catch { /* gone */ }
-  }
-  const timeoutMs = options.timeoutMs ?? 10000
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = ''
-    const cleanup = (): void => {
-      clearTimeout(timer)
-      child.off('error', onError)
-      child.off('exit', onExit)
-      child.stdout?.off('data', onData)
-    }
-    const fail = (e: Error): void => {
-      cleanup()
-      killGroup()
-      reject(e)
-    }
-    const onError = (e: Error): void => fail(new Error(`baseline ${p.name}: ${e.message}`))
-    const onExit = (code: number | null, signal: string | null): void =>
-      fail(new Error(`baseline ${p.name} exited (${code ?? signal}) before listening: ${err.trim().split('\n').pop() ?? ''}`))
-    const onData = (d: string): void => {
-      buf += d
-      const i = buf.indexOf('\n')
-      if (i < 0) return
-      cleanup()
-      resolve(buf.slice(0, i))
-    }
-    const timer = setTimeout(() => fail(new Error(`baseline ${p.name}: no listening line within ${timeoutMs} ms`)), timeoutMs)
-    child.once('error', onError)
-    child.once('exit', onExit)
-    child.stdout?.setEncoding('utf8')
-    child.stdout?.on('data', onData)
-  })
-  child.stdout?.resume() // keep draining anything else
-  const m = LISTENING_LINE.exec(line)
-  if (m === null) {
-    killGroup()
-    throw new Error(`baseline ${p.name}: unexpected first line: ${line}`)
-  }
-  return {
-    name: p.name,
-    framing: p.framing,
-    pid: child.pid as number,
-    host: m[1] as string,
-    port: Number(m[2]),
-    line,
-    child,
-    stderr: () => err,
-    exited,
-    async stop (signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000) {
-      if (child.exitCode === null && child.signalCode === null) {
-        try { child.kill(signal) } catch { /* gone */ }
-      }
-      const timer = setTimeout(killGroup, graceMs)
-      const status = await exited
-      clearTimeout(timer)
-      const leftover: number[] = []
-      for (const st of (await scanAllStats()).values()) {
-        if (st.pgid === child.pid && st.state !== 'Z' && st.state !== 'X') leftover.push(st.pid)
-      }
-      killGroup() // anything it left behind in its group
-      return { ...status, leftover }
-    },
-  }
+  return await spawnServer(baselineSpec(p, options.port, options.env), p.name).ready(options.timeoutMs ?? 10_000)
 }

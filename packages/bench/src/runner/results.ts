@@ -11,7 +11,7 @@ import type { LoadSummary } from './load-summary.js'
 import type { StopInfo } from './server.js'
 import type { WindowStats } from './window.js'
 import { spread, type Spread } from './stats.js'
-import type { Mode, ScenarioConfig, SuiteConfig, TargetConfig, WorkloadConfig } from './suite.js'
+import type { ScenarioConfig, SuiteConfig } from './suite.js'
 import { RESULTS_DIR } from './suite.js'
 import { checkSchema } from './validate.js'
 
@@ -116,18 +116,8 @@ export interface PeerComparison {
   ratio: number
 }
 
-export interface ScenarioResult {
-  id: string
-  group: string
-  workload: WorkloadConfig
-  target: TargetConfig
-  payloadBytes: number
-  connections: number
-  mode: Mode
-  pipeline: number
-  durationMs: number
-  warmupMs: number
-  loadTool: 'autocannon' | 'tcp'
+/** A scenario as configured, and what running it gave. */
+export interface ScenarioResult extends ScenarioConfig {
   status: ScenarioStatus
   reason: string | null
   repetitions: Repetition[]

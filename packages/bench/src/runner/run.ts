@@ -7,7 +7,7 @@
  * drifts of the machine spread over all scenarios instead of biasing one.
  */
 import { availableParallelism } from 'node:os'
-import { baselines, buildBaselines, getBaseline } from '../baselines.js'
+import { baselineSpec, baselines, buildBaselines, getBaseline } from '../baselines.js'
 import { readProcessTree } from '../proc/tree.js'
 import { startSampler, type Sampler } from '../proc/sampler.js'
 import { collectEnvironment } from './environment.js'
@@ -60,8 +60,7 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
   if (t.kind === 'peer') {
     const peer = getBaseline(t.name)
     if (peer === undefined) throw new Error(`unknown peer ${t.name}`)
-    const { command, args } = peer.command(0)
-    return { command, args, env: { PYTHONUNBUFFERED: '1' } }
+    return baselineSpec(peer)
   }
   const args = [bin, 'serve', '--model', t.name, '--handler', sc.workload.handler, '--port', '0', '--grace', '3s']
   if (t.workers !== null) args.push('--workers', String(t.workers))
