@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net'
+import { connectionBudget } from './descriptors.js'
 import { Connection, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type ServerLimits } from '@echoplex/core'
 
 export interface ConnectionServerOptions {
@@ -28,7 +29,10 @@ export class ConnectionServer {
   constructor (private readonly options: ConnectionServerOptions) {
     // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.accept(socket))
-    this.server.maxConnections = options.limits.maxConnections
+    this.server.maxConnections = connectionBudget(options.limits.maxConnections)
+    if (this.server.maxConnections < options.limits.maxConnections) {
+      options.logger.info({ maxConnections: this.server.maxConnections }, 'max connections lowered to fit the open-files limit')
+    }
     this.server.on('drop', () => { options.logger.warn('connection refused: --max-connections reached') })
     // after listening, errors are accept failures (EMFILE when descriptors run out): libuv sheds the
     // pending connection with its reserve descriptor, so logging and carrying on is all there is to do

@@ -7,6 +7,7 @@ import { createLogger, errors, type Logger } from '@echoplex/core'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { listen } from '../listen.js'
 import { ACCEPT_LINGER_MS } from '../connection-server.js'
+import { connectionBudget } from '../descriptors.js'
 import { loadHandler } from '../handler-loader.js'
 import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
 import { ChildBook, bootError, watchHeartbeats } from '../ipc/children.js'
@@ -56,6 +57,7 @@ export class ForkModel implements ConcurrencyModel {
   private readonly startedAt = Date.now()
   private readonly maxChildren: number
   private readonly spares: number
+  private readonly maxWaiting: number
   private server: Server | undefined
   private listeningAt: string | undefined
   private stopping = false
@@ -73,6 +75,8 @@ export class ForkModel implements ConcurrencyModel {
   constructor (private readonly options: ServeOptions) {
     this.maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN
     this.spares = Math.min(options.spares ?? 0, this.maxChildren)
+    // each waiting connection holds a descriptor here, and so does every child's IPC channel
+    this.maxWaiting = Math.max(1, connectionBudget(options.limits.maxConnections) - this.maxChildren)
   }
 
   async start (): Promise<string> {
@@ -157,7 +161,7 @@ export class ForkModel implements ConcurrencyModel {
 
   private onConnection (socket: Socket): void {
     socket.on('error', () => {}) // a reset while waiting only ends that connection
-    if (this.stopping || this.waiting.length >= this.options.limits.maxConnections) { socket.destroy(); return }
+    if (this.stopping || this.waiting.length >= this.maxWaiting) { socket.destroy(); return }
     this.waiting.push({ socket, acceptedAt: performance.now() })
     this.logger.debug({ waiting: this.waiting.length, children: this.children.size }, 'connection accepted')
     this.dispatch()

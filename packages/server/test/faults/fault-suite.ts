@@ -274,6 +274,7 @@ export function faultSuite (model: string): void {
     if (model === 'fork') await waitFor(async () => (await modelStats(server)).extra.waiting === 0, 120_000, 'the queue of dead connections to be worked off')
     // service must come back: a fresh connection gets its reply (the time it took is the figure)
     await waitFor(async () => await probe(server.port), 30_000, 'a fresh connection to be served')
+      .catch((err: Error) => { throw new Error(`${err.message}; server exit ${server.child.exitCode ?? 'none'}; stderr: ${server.stderr().trim().split('\n').slice(-3).join(' | ')}`) })
     const resumedMs = Date.now() - released
     const steady = new Steady(server.port)
     await sleep(500)
