@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { describeError, exitProcess, isEchoplexError } from '@echoplex/core'
+import { isModelPath, resolveModel, type ModelDescriptor } from '@echoplex/server'
 import { serveCommand } from './commands/serve.js'
 import { benchCommand } from './commands/bench.js'
 import { psCommand } from './commands/ps.js'
@@ -7,11 +8,18 @@ import { reportCommand } from './commands/report.js'
 import { compareCommand } from './commands/compare.js'
 import { dashboardCommand } from './commands/dashboard.js'
 
+/** `serve --model PATH`: the model's own options must be known before the command line is parsed. */
+async function modelsNamedByPath (argv: string[]): Promise<ModelDescriptor[]> {
+  if (argv[2] !== 'serve') return []
+  const refs = argv.flatMap((arg, i) => arg === '--model' || arg === '-m' ? [argv[i + 1] ?? ''] : arg.startsWith('--model=') ? [arg.slice(8)] : [])
+  return await Promise.all(refs.filter(isModelPath).map(async (ref) => await resolveModel(ref)))
+}
+
 const program = new Command('echoplex')
   .description('concurrent TCP servers with pluggable concurrency models, and benchmarks that compare them')
   .version('0.1.0')
   .showSuggestionAfterError(true)
-  .addCommand(serveCommand())
+  .addCommand(serveCommand(await modelsNamedByPath(process.argv).catch(fail)))
   .addCommand(benchCommand())
   .addCommand(psCommand())
   .addCommand(reportCommand())

@@ -176,7 +176,8 @@ function groupDetail (g: ReportGroup): string {
     { text: 'p50 ms', num: true }, { text: 'p90 ms', num: true }, { text: 'p99 ms', num: true }, { text: 'p99.9 ms', num: true },
     { text: 'RSS / conn', num: true }, { text: 'PSS / conn', num: true }, { text: 'RSS tree', num: true }, { text: 'PSS tree', num: true },
     { text: 'processes', num: true }, { text: 'threads', num: true }, { text: 'req per CPU-s', num: true }, { text: 'server CPU', num: true },
-    { text: g.rows.some((r) => r.name === 'fork') ? 'connect → 1st byte p50 / p99 ms (fork: spawn wait)' : 'connect → 1st byte p50 / p99 ms', num: true },
+    // a model that starts a process per connection (fork) shows its spawn wait here
+    { text: 'connect → 1st byte p50 / p99 ms (incl. any process start)', num: true },
     { text: 'errors', num: true }, { text: 'mismatches', num: true },
   ]
   const problems = g.rows.filter((r) => r.status !== 'ok' || r.warnings.length > 0 || r.generatorSaturated)

@@ -7,6 +7,7 @@
  * drifts of the machine spread over all scenarios instead of biasing one.
  */
 import { availableParallelism } from 'node:os'
+import { findModel } from '@echoplex/server'
 import { baselineSpec, baselines, buildBaselines, getBaseline } from '../baselines.js'
 import { readProcessTree } from '../proc/tree.js'
 import { startSampler, type Sampler } from '../proc/sampler.js'
@@ -64,10 +65,7 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
   }
   const args = [bin, 'serve', '--model', t.name, '--handler', sc.workload.handler, '--port', '0', '--grace', '3s']
   if (t.workers !== null) args.push('--workers', String(t.workers))
-  if (t.name === 'fork') {
-    const spares = t.spares ?? 0
-    args.push('--spares', String(spares), '--max-children', String(Math.max(64, sc.connections * 2 + spares)))
-  }
+  args.push(...findModel(t.name)?.bench.serveArgs?.(t, sc.connections) ?? [])
   for (const [k, v] of Object.entries(sc.workload.options)) args.push('--option', `${k}=${v}`)
   return { command: process.execPath, args }
 }

@@ -10,14 +10,13 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 import { fileURLToPath } from 'node:url'
 import { baselines, type BaselineName } from '../baselines.js'
 import { checkSchema } from './validate.js'
+import { findModel, isModelPath, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
 
 /** benchmarks/ of this repository (same from src/ and dist/). */
 export const BENCHMARKS_DIR = fileURLToPath(new URL('../../../../benchmarks/', import.meta.url))
 export const SUITES_DIR = join(BENCHMARKS_DIR, 'suites')
 export const RESULTS_DIR = join(BENCHMARKS_DIR, 'results')
 
-export const KNOWN_MODELS = ['event-loop', 'cluster', 'fork', 'pool'] as const
-export type ModelName = typeof KNOWN_MODELS[number]
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
 export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
 export type Framing = 'raw' | 'line' | 'length' | 'http'
@@ -60,7 +59,8 @@ export interface SuiteSpec {
   loadThreads?: number
   /** default worker count for cluster and pool: a number or "cores" */
   workers?: number | 'cores'
-  models?: ModelSpec[]
+  /** "all" (the default): every registered model; "all" may also stand in the list, beside sized entries */
+  models?: ModelSpec[] | 'all'
   /** true = every peer, false = none, or a list of peer names */
   peers?: boolean | string[]
   workloads: WorkloadSpec[]
@@ -96,6 +96,7 @@ export const suiteSchema = {
     loadThreads: { type: 'integer', minimum: 1, maximum: 64 },
     workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'cores' }] },
     models: {
+      anyOf: [{ const: 'all' }, {
       type: 'array',
       items: {
         anyOf: [
@@ -113,6 +114,7 @@ export const suiteSchema = {
           },
         ],
       },
+      }],
     },
     peers: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' }, uniqueItems: true }] },
     workloads: {
@@ -274,25 +276,48 @@ function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string):
   }
 }
 
-function normalizeModels (specs: ModelSpec[], defaultWorkers: number): TargetConfig[] {
+/** A model entry's descriptor: registered by name, or loaded before (see loadModelFiles) by path. */
+function modelOf (ref: string, baseDir: string): ModelDescriptor {
+  const found = findModel(ref, baseDir)
+  if (found !== undefined) return found
+  if (isModelPath(ref)) throw new SuiteError(`model ${ref} was not loaded (loadModelFiles first)`)
+  throw new SuiteError(`unknown model "${ref}" (expected one of: ${modelNames().join(', ')}, or a model file)`)
+}
+
+function normalizeModels (specs: ModelSpec[] | 'all', defaultWorkers: number, baseDir: string): TargetConfig[] {
   const out: TargetConfig[] = []
-  for (const s of specs) {
+  for (const s of (specs === 'all' ? ['all'] : specs).flatMap((x) => x === 'all' ? modelNames() : [x])) {
     const o = typeof s === 'string' ? { model: s } : s
-    if (!(KNOWN_MODELS as readonly string[]).includes(o.model)) {
-      throw new SuiteError(`unknown model "${o.model}" (expected one of: ${KNOWN_MODELS.join(', ')})`)
-    }
-    const sized = o.model === 'cluster' || o.model === 'pool'
-    const label = o.label ?? o.model
+    const model = modelOf(o.model, baseDir)
+    // a model file is served by its absolute path, whatever the server's working directory
+    const name = isModelPath(o.model) ? resolve(baseDir, o.model) : o.model
+    const label = o.label ?? model.name
     if (out.some((t) => t.label === label)) throw new SuiteError(`model "${label}" appears twice (give one a "label")`)
     out.push({
       kind: 'model',
-      name: o.model,
+      name,
       label,
-      workers: sized ? resolveWorkers(o.workers, defaultWorkers) : null,
-      spares: o.model === 'fork' ? (o.spares ?? 0) : null,
+      workers: model.bench.workers ? resolveWorkers(o.workers, defaultWorkers) : null,
+      spares: model.bench.spares ? (o.spares ?? 0) : null,
     })
   }
   return out
+}
+
+/** The model files a suite (and its overrides) names, loaded so that the suite can be normalized. */
+export async function loadModelFiles (data: unknown, source: string | null, overrides: SuiteOverrides = {}): Promise<void> {
+  const baseDir = source === null ? process.cwd() : dirname(source)
+  const listed = (data as { models?: unknown })?.models
+  const refs = Array.isArray(listed) ? listed.map((m) => typeof m === 'string' ? m : (m as { model?: unknown })?.model) : []
+  const files = [
+    ...refs.filter((r): r is string => typeof r === 'string' && isModelPath(r)).map((r) => resolve(baseDir, r)),
+    ...(overrides.models ?? []).filter(isModelPath).map((r) => resolve(r)),
+  ]
+  try {
+    for (const file of files) await resolveModel(file)
+  } catch (e) {
+    throw new SuiteError((e as Error).message)
+  }
 }
 
 function normalizePeers (p: boolean | string[] | undefined): string[] {
@@ -315,7 +340,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
   const baseDir = source === null ? process.cwd() : dirname(source)
   try {
     const defaultWorkers = overrides.workers ?? resolveWorkers(spec.workers, availableParallelism())
-    let models = normalizeModels(spec.models ?? [...KNOWN_MODELS], defaultWorkers)
+    let models = normalizeModels(spec.models ?? 'all', defaultWorkers, baseDir)
     if (overrides.workers !== undefined) {
       models = models.map((m) => m.workers === null ? m : { ...m, workers: overrides.workers! })
     }
@@ -324,7 +349,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       for (const name of overrides.models) {
         const found = models.filter((m) => m.label === name || m.name === name)
         if (found.length > 0) picked.push(...found.filter((f) => !picked.includes(f)))
-        else picked.push(...normalizeModels([name], defaultWorkers))
+        else picked.push(...normalizeModels([name], defaultWorkers, process.cwd()))
       }
       models = picked
     }
@@ -393,14 +418,25 @@ export function resolveSuitePath (nameOrPath: string, dir = SUITES_DIR): string 
 }
 
 /** Reads, validates and normalizes a suite by name (benchmarks/suites/NAME.json) or path. */
-export function loadSuite (nameOrPath: string, overrides: SuiteOverrides = {}): SuiteConfig {
-  const path = resolveSuitePath(nameOrPath)
-  let data: unknown
+function readSuiteFile (path: string): unknown {
   try {
-    data = JSON.parse(readFileSync(path, 'utf8'))
+    return JSON.parse(readFileSync(path, 'utf8'))
   } catch (e) {
     throw new SuiteError(`suite ${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
   }
+}
+
+/** A suite by name or path, normalized (model files it names must be loaded: see loadSuiteWithModels). */
+export function loadSuite (nameOrPath: string, overrides: SuiteOverrides = {}): SuiteConfig {
+  const path = resolveSuitePath(nameOrPath)
+  return normalizeSuite(readSuiteFile(path), path, overrides)
+}
+
+/** loadSuite, after loading the model files (`--model PATH`) the suite or its overrides name. */
+export async function loadSuiteWithModels (nameOrPath: string, overrides: SuiteOverrides = {}): Promise<SuiteConfig> {
+  const path = resolveSuitePath(nameOrPath)
+  const data = readSuiteFile(path)
+  await loadModelFiles(data, path, overrides)
   return normalizeSuite(data, path, overrides)
 }
 

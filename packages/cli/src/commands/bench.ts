@@ -2,7 +2,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
-  createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
+  createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, runSuite,
   RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
 } from '@echoplex/bench'
 import { writeReport } from '@echoplex/report'
@@ -55,7 +55,7 @@ export function benchCommand (): Command {
   return new Command('bench')
     .description('run a benchmark suite: starts each server itself, loads and samples it, writes results JSON and prints a summary table')
     .option('-s, --suite <name|path>', `suite name (${listSuites().join(', ')}) or a suite file`, 'quick')
-    .option('-m, --models <list>', 'models to run, comma-separated (replaces the suite\'s)', names)
+    .option('-m, --models <list>', 'models to run, comma-separated: registered names or model files (replaces the suite\'s)', names)
     .option('-w, --workloads <list>', 'workloads or handlers to run, comma-separated (echo, upper, http, work, a suite workload name, or a handler file)', names)
     .option('--handlers <list>', 'same as --workloads', names)
     .option('--peers <list>', `peers to run as baselines: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
@@ -103,7 +103,7 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   }
   let suite: SuiteConfig
   try {
-    suite = loadSuite(flags.suite, overridesOf(flags))
+    suite = await loadSuiteWithModels(flags.suite, overridesOf(flags))
   } catch (e) {
     // a usage error (exit 2), one line: unknown suite, invalid suite file, a bad override
     if (e instanceof SuiteError) throw errors.BAD_SUITE(e.message)

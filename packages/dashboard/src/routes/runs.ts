@@ -11,9 +11,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import {
-  BENCH_HANDLERS, KNOWN_MODELS, MODES, PEER_NAMES, listSuites, loadSuite, resolveSuitePath, SuiteError,
+  BENCH_HANDLERS, MODES, PEER_NAMES, listSuites, loadSuite, resolveSuitePath, SuiteError,
   type Mode, type SuiteConfig, type SuiteOverrides,
 } from '@echoplex/bench'
+import { modelNames } from '@echoplex/server'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 import type { Run, RunEvent } from '../runs.js'
@@ -33,7 +34,7 @@ export const startBodySchema = {
   propertyNames: { enum: BODY_FIELDS },
   properties: {
     suite: { type: 'string', pattern: SUITE_PATTERN },
-    models: { type: 'array', minItems: 1, maxItems: 8, uniqueItems: true, items: { enum: KNOWN_MODELS } },
+    models: { type: 'array', minItems: 1, maxItems: 8, uniqueItems: true, items: { enum: modelNames() } },
     // built-in handlers or workload names of the suite: never a path
     workloads: { type: 'array', minItems: 1, maxItems: 8, uniqueItems: true, items: { type: 'string', pattern: SUITE_PATTERN } },
     peers: { anyOf: [{ type: 'boolean' }, { type: 'array', maxItems: 16, uniqueItems: true, items: { enum: PEER_NAMES } }] },
@@ -212,7 +213,7 @@ export function registerRunRoutes (app: FastifyInstance, ctx: DashboardContext):
 <p class="muted" id="suite-description"></p>
 </fieldset>
 <fieldset><legend>override (optional: empty keeps the suite's)</legend>
-<div><span class="muted">models:</span> ${checks('models', KNOWN_MODELS)}</div>
+<div><span class="muted">models:</span> ${checks('models', modelNames())}</div>
 <div><span class="muted">workloads:</span> ${checks('workloads', BENCH_HANDLERS)}</div>
 <div style="display:flex;gap:1rem;flex-wrap:wrap;margin-top:.5rem">
 <label>peers<select name="peers"><option value="">suite's</option><option value="none">none</option><option value="all">all</option></select></label>

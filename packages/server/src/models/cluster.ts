@@ -1,6 +1,8 @@
 import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
 import { createLogger, errors, type Logger } from '@echoplex/core'
+import { defineModel } from '../model.js'
+import { heartbeatOption, workersOption } from './options.js'
 import type { ConcurrencyModel, ListenTarget, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { clearStaleSocket, formatTarget } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
@@ -196,3 +198,26 @@ export class ClusterModel implements ConcurrencyModel {
     else void this.stop(0)
   }
 }
+
+export default defineModel({
+  name: 'cluster',
+  summary: 'node:cluster: a primary and N worker processes sharing the listening socket',
+  create: async (options) => new ClusterModel(options),
+  options: [
+    workersOption('worker processes'),
+    { flags: '--sched <policy>', key: 'sched', description: 'scheduling policy (rr = primary round-robin, none = kernel)', value: { kind: 'choice', choices: ['rr', 'none'] }, default: 'rr' },
+    heartbeatOption('a worker silent this long is replaced'),
+  ],
+  roles: ['primary', 'worker'],
+  rollingRestart: true,
+  bench: { workers: true, spares: false },
+  suites: {
+    conformanceArgs: ['--workers', '2'],
+    faultArgs: ['--workers', '2'],
+    settled: (stats) => stats.extra.workers === 2,
+    onHandlerExit: 'its worker exited and was respawned',
+    onStuckHandler: 'its worker missed its heartbeat (1.5 s), was killed and respawned; only its connection closed (with the others on that worker)',
+    killable: { role: 'worker', what: 'a worker', outcome: 'a new worker took its place' },
+    sharesProcessesAcrossConnections: true,
+  },
+})

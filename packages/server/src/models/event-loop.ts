@@ -1,4 +1,5 @@
 import { LocalExecutor, LocalHub, createLogger, errors } from '@echoplex/core'
+import { defineModel } from '../model.js'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
@@ -50,3 +51,20 @@ export class EventLoopModel implements ConcurrencyModel {
     return { forced: await this.serving.drain(graceMs) }
   }
 }
+
+export default defineModel({
+  name: 'event-loop',
+  summary: 'one process, one thread: libuv multiplexes every non-blocking socket',
+  create: async (options) => new EventLoopModel(options),
+  options: [],
+  roles: ['primary'],
+  rollingRestart: false,
+  bench: { workers: false, spares: false },
+  suites: {
+    conformanceArgs: [],
+    faultArgs: [],
+    onHandlerExit: 'turned into an error: only its connection closed',
+    onStuckHandler: null,
+    sharesProcessesAcrossConnections: false,
+  },
+})

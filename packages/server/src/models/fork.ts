@@ -4,6 +4,8 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createLogger, errors, type Logger } from '@echoplex/core'
+import { defineModel } from '../model.js'
+import { heartbeatOption } from './options.js'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { listen } from '../listen.js'
 import { ACCEPT_LINGER_MS } from '../connection-server.js'
@@ -315,3 +317,35 @@ export class ForkModel implements ConcurrencyModel {
     else void this.stop(0)
   }
 }
+
+export default defineModel({
+  name: 'fork',
+  summary: 'a child process per connection: the primary accepts and hands each socket over',
+  create: async (options) => new ForkModel(options),
+  options: [
+    { flags: '--max-children <n>', key: 'maxChildren', description: 'most connection children at once; more connections wait to be accepted', value: { kind: 'integer', min: 1, max: 100_000 }, default: DEFAULT_MAX_CHILDREN },
+    { flags: '--spares <n>', key: 'spares', description: 'warm children started ahead of connections', value: { kind: 'integer', min: 0, max: 1024 }, default: 0 },
+    heartbeatOption('a child silent this long is killed'),
+  ],
+  roles: ['primary', 'spare', 'connection'],
+  rollingRestart: false,
+  bench: {
+    workers: false,
+    spares: true,
+    // room for every client twice over (churn reconnects before the old child is reaped)
+    serveArgs: ({ spares }, connections) => ['--spares', String(spares ?? 0), '--max-children', String(Math.max(64, connections * 2 + (spares ?? 0)))],
+  },
+  suites: {
+    // a Node child boots in ~0.2 s of CPU: warm spares keep the tests from waiting on boots
+    conformanceArgs: ['--spares', '4'],
+    faultArgs: ['--spares', '2', '--max-children', '8'],
+    faultMaxConnections: 16,
+    faultStormSize: 40,
+    // its queue (dead connections too: each still costs a child boot) has been worked off
+    settled: (stats) => stats.extra.waiting === 0,
+    onHandlerExit: 'its connection child exited',
+    onStuckHandler: 'its connection child missed its heartbeat (1.5 s) and was killed; only its connection closed',
+    killable: { role: 'connection', what: 'a connection child', outcome: 'only its connection closed' },
+    sharesProcessesAcrossConnections: false,
+  },
+})

@@ -1,5 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { LocalHub, MemorySharedStore, createLogger, localSharedStore } from '@echoplex/core'
+import { defineModel } from '../model.js'
+import { heartbeatOption, workersOption } from './options.js'
 import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
@@ -117,3 +119,24 @@ export class PoolModel implements ConcurrencyModel {
     }
   }
 }
+
+export default defineModel({
+  name: 'pool',
+  summary: 'the primary does all socket I/O; handlers run on a piscina worker-thread pool',
+  create: async (options) => new PoolModel(options),
+  options: [
+    workersOption('worker threads'),
+    { flags: '--max-queue <n>', key: 'maxQueue', description: 'tasks queued for the pool before reading from sockets pauses', value: { kind: 'integer', min: 1, max: 1_000_000 } },
+    heartbeatOption('a task running this long has its thread replaced'),
+  ],
+  roles: ['primary'],
+  rollingRestart: true,
+  bench: { workers: true, spares: false },
+  suites: {
+    conformanceArgs: ['--workers', '2'],
+    faultArgs: ['--workers', '2'],
+    onHandlerExit: 'its worker thread ended and was replaced',
+    onStuckHandler: 'its task ran past the heartbeat (1.5 s); the thread was stopped and replaced; only its connection closed',
+    sharesProcessesAcrossConnections: false,
+  },
+})
