@@ -18,14 +18,18 @@
  */
 import { Worker } from 'node:worker_threads'
 import os from 'node:os'
-import { absNow, emptyErrorCounts, LoadEngine } from './engine.js'
-import type { EngineConfig, EngineResult, ErrorCounts, LoadMode, LoadTarget, ThreadCpu } from './engine.js'
+import { absNow } from './clock.js'
+import { LoadEngine } from './engine.js'
+import type { EngineConfig, LoadMode, LoadTarget } from './engine.js'
+import { emptyErrorCounts } from './result.js'
+import type { EngineResult, ErrorCounts, ThreadCpu } from './result.js'
 import { cpuPercentOfOneCore, mergeHistograms, encodeHistogram, ratePerSecond, summarizeLatency } from './latency.js'
 import type { LatencySummary } from './latency.js'
 import type { Expect, LoadFraming } from './payload.js'
 import type { FromWorker, ToWorker } from './tcp-worker.js'
 
-export type { ErrorCounts, LoadMode, LoadTarget } from './engine.js'
+export type { LoadMode, LoadTarget } from './engine.js'
+export type { ErrorCounts } from './result.js'
 
 /** Longest measured duration a run may ask for. */
 export const MAX_DURATION_MS = 10 * 60 * 1000
