@@ -4,6 +4,7 @@ import { MODEL_NAMES, type ConcurrencyModel, type ModelName, type ServeOptions }
 export * from './model.js'
 export * from './listen.js'
 export * from './handler-loader.js'
+export * from './listening-line.js'
 export { ConnectionServer } from './connection-server.js'
 
 /** Each model lives in its own file and is imported only when chosen. */

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { Command, Option } from 'commander'
 import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, exitProcess, type ServerLimits } from '@echoplex/core'
-import { MODEL_NAMES, createModel, isLoopback, resolveHandlerPath, type ListenTarget } from '@echoplex/server'
+import { MODEL_NAMES, createModel, formatListeningLine, isLoopback, resolveHandlerPath, type ListenTarget } from '@echoplex/server'
 import { collectKeyValue, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
 
 /** Exit status when the grace period ran out and connections were closed by force. */
@@ -130,5 +130,5 @@ async function serve (flags: ServeFlags): Promise<void> {
     model.stats().then((stats) => process.stdout.write(`stats ${JSON.stringify(stats)}\n`), () => {})
   })
   const address = await model.start()
-  process.stdout.write(`listening ${address} model=${model.name} pid=${process.pid}\n`)
+  process.stdout.write(`${formatListeningLine({ address, model: model.name, pid: process.pid })}\n`)
 }
