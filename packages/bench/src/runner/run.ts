@@ -6,7 +6,6 @@
  * such and the run goes on. Repetitions are interleaved (every scenario once, then again) so slow
  * drifts of the machine spread over all scenarios instead of biasing one.
  */
-import { availableParallelism } from 'node:os'
 import { baselineSpec, baselines, buildBaselines, getBaseline } from '../baselines.js'
 import { readProcessTree } from '../proc/tree.js'
 import { startSampler, type Sampler } from '../proc/sampler.js'
@@ -318,5 +317,3 @@ function interruptReason (signal: AbortSignal | undefined): string {
 
 /** Peers known to the runner (for help texts). */
 export const PEER_NAMES = baselines.map((b) => b.name)
-/** Default worker count for cluster and pool. */
-export const DEFAULT_WORKERS = availableParallelism()
