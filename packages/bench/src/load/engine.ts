@@ -23,7 +23,7 @@ import { PayloadFactory } from './payload.js'
 import type { Expect, LoadFraming } from './payload.js'
 import { countError, emptyErrorCounts, type EngineResult, type ThreadCpu } from './result.js'
 import { newSlot, type Slot } from './slot.js'
-import { prepareThreadCpu, threadCpuSeconds } from './thread-cpu.js'
+import { threadCpuSeconds } from './thread-cpu.js'
 
 export type LoadTarget = { host?: string, port: number } | { path: string }
 export type LoadMode = 'closed' | 'open'
@@ -54,6 +54,8 @@ export interface EngineConfig {
   expect: Expect
   /** First sequence number (engines use disjoint ranges so every payload of a run differs). */
   seqBase: number
+  /** CLK_TCK, the unit of /proc CPU times (`procSysConf()`, read once by the caller's process). */
+  clockTicks: number
 }
 
 export class LoadEngine {
@@ -110,7 +112,6 @@ export class LoadEngine {
         this.lastReply = this.tNow
       }
     }
-    prepareThreadCpu() // not at the start time, where it would delay the first sends
   }
 
   /**
@@ -203,7 +204,7 @@ export class LoadEngine {
     if (this.phase === 'done') return
     this.phase = 'running'
     this.began = true
-    this.cpuStart = threadCpuSeconds()
+    this.cpuStart = threadCpuSeconds(this.cfg.clockTicks)
     this.cpuWallStart = this.now()
     for (const c of this.conns) c.onProbe = null
     if (this.remaining <= 0) { this.amountDone(); return } // this engine's share of `amount` is 0
@@ -441,7 +442,7 @@ export class LoadEngine {
     this.closeAll()
     const { scheduled, unsent } = this.began ? this.pacer.tally(this.conns, this.sent, this.cfg.amount) : { scheduled: 0, unsent: 0 }
     let cpu: ThreadCpu | null = null
-    const cpuEnd = threadCpuSeconds()
+    const cpuEnd = threadCpuSeconds(this.cfg.clockTicks)
     if (this.cpuStart !== null && cpuEnd !== null) {
       cpu = {
         userSec: cpuEnd.userSec - this.cpuStart.userSec,

@@ -22,6 +22,7 @@ import { absNow } from './clock.js'
 import { LoadEngine } from './engine.js'
 import type { EngineConfig, LoadMode, LoadTarget } from './engine.js'
 import { emptyErrorCounts } from './result.js'
+import { procSysConf } from '../proc/procfs.js'
 import type { EngineResult, ErrorCounts, ThreadCpu } from './result.js'
 import { cpuPercentOfOneCore, mergeHistograms, encodeHistogram, ratePerSecond, summarizeLatency } from './latency.js'
 import type { LatencySummary } from './latency.js'
@@ -327,6 +328,8 @@ function targetLabel (t: LoadTarget): string {
 /** Runs one load and returns its measurements. Rejects only on bad options or a broken worker. */
 export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResult> {
   const o = normalizeTcpLoadOptions(options)
+  // read once per process (a `getconf`), before this run's clocks start, and handed to every engine
+  const { clockTicks } = procSysConf()
   const wall0 = performance.now()
   const cpu0 = process.cpuUsage()
   // the measured time; an amount-only run gets a time limit instead
@@ -357,6 +360,7 @@ export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResul
       expect: o.expect,
       // 2^40 sequence numbers per engine: disjoint payloads across threads
       seqBase: i * 2 ** 40,
+      clockTicks,
     })
     first += conns[i]!
   }
