@@ -44,9 +44,6 @@ export interface BaselinePeer {
   available (): Availability
 }
 
-/** `listening <host>:<port> model=<name> pid=<pid>` */
-export const LISTENING_LINE = /^listening (\S+):(\d+) model=(\S+) pid=(\d+)$/
-
 function onPath (name: string): string | null {
   if (name.includes('/')) {
     try { accessSync(name, constants.X_OK); return name } catch { return null }

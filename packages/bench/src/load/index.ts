@@ -7,5 +7,5 @@ export {
 export type { LatencySummary, OpenLoopSchedule, CpuSeconds, Histogram } from './latency.js'
 export { PayloadFactory, ReplyVerifier, framePayload, asciiUpper, payloadTemplate, framingOverhead, SEQ_DIGITS } from './payload.js'
 export type { LoadFraming, Expect, ExpectFn, RequestBatch } from './payload.js'
-export { errorKindOf } from './engine.js'
-export type { ErrorKind } from './engine.js'
+export { errorKindOf } from './result.js'
+export type { ErrorKind } from './result.js'

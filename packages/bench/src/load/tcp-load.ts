@@ -18,14 +18,19 @@
  */
 import { Worker } from 'node:worker_threads'
 import os from 'node:os'
-import { absNow, emptyErrorCounts, LoadEngine } from './engine.js'
-import type { EngineConfig, EngineResult, ErrorCounts, LoadMode, LoadTarget, ThreadCpu } from './engine.js'
+import { absNow } from './clock.js'
+import { LoadEngine } from './engine.js'
+import type { EngineConfig, LoadMode, LoadTarget } from './engine.js'
+import { emptyErrorCounts } from './result.js'
+import { procSysConf } from '../proc/procfs.js'
+import type { EngineResult, ErrorCounts, ThreadCpu } from './result.js'
 import { cpuPercentOfOneCore, mergeHistograms, encodeHistogram, ratePerSecond, summarizeLatency } from './latency.js'
 import type { LatencySummary } from './latency.js'
 import type { Expect, LoadFraming } from './payload.js'
 import type { FromWorker, ToWorker } from './tcp-worker.js'
 
-export type { ErrorCounts, LoadMode, LoadTarget } from './engine.js'
+export type { LoadMode, LoadTarget } from './engine.js'
+export type { ErrorCounts } from './result.js'
 
 /** Longest measured duration a run may ask for. */
 export const MAX_DURATION_MS = 10 * 60 * 1000
@@ -323,6 +328,8 @@ function targetLabel (t: LoadTarget): string {
 /** Runs one load and returns its measurements. Rejects only on bad options or a broken worker. */
 export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResult> {
   const o = normalizeTcpLoadOptions(options)
+  // read once per process (a `getconf`), before this run's clocks start, and handed to every engine
+  const { clockTicks } = procSysConf()
   const wall0 = performance.now()
   const cpu0 = process.cpuUsage()
   // the measured time; an amount-only run gets a time limit instead
@@ -353,6 +360,7 @@ export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResul
       expect: o.expect,
       // 2^40 sequence numbers per engine: disjoint payloads across threads
       seqBase: i * 2 ** 40,
+      clockTicks,
     })
     first += conns[i]!
   }

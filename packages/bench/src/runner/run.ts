@@ -6,8 +6,11 @@
  * such and the run goes on. Repetitions are interleaved (every scenario once, then again) so slow
  * drifts of the machine spread over all scenarios instead of biasing one.
  */
+<<<<<<< HEAD
 import { availableParallelism } from 'node:os'
 import { findModel } from '@echoplex/server'
+=======
+>>>>>>> w-engine
 import { baselineSpec, baselines, buildBaselines, getBaseline } from '../baselines.js'
 import { readProcessTree } from '../proc/tree.js'
 import { startSampler, type Sampler } from '../proc/sampler.js'
@@ -316,5 +319,3 @@ function interruptReason (signal: AbortSignal | undefined): string {
 
 /** Peers known to the runner (for help texts). */
 export const PEER_NAMES = baselines.map((b) => b.name)
-/** Default worker count for cluster and pool. */
-export const DEFAULT_WORKERS = availableParallelism()

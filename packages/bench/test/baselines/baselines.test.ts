@@ -8,11 +8,11 @@ import {
   buildBaselines,
   getBaseline,
   startBaseline,
-  LISTENING_LINE,
   type BaselinePeer,
   type StartBaselineOptions,
 } from '../../src/baselines.js'
 import type { RunningServer } from '../../src/runner/server.js'
+import { parseListeningLine, tcpHostPort } from '@echoplex/server'
 import { readProcessTree } from '../../src/proc/index.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -111,9 +111,10 @@ for (const peer of baselines) {
       return
     }
     const server = await start(t, peer)
-    const m = LISTENING_LINE.exec(server.line)
-    t.ok(m, `line: ${server.line}`)
-    t.equal(m?.[3], peer.name, 'model=<name>')
+    const listening = parseListeningLine(server.line)
+    t.ok(listening, `line: ${server.line}`)
+    t.equal(listening?.model, peer.name, 'model=<name>')
+    t.same(tcpHostPort(listening?.address ?? ''), { host: '127.0.0.1', port: server.port }, '<host>:<port>')
     t.equal(server.host, '127.0.0.1')
     t.ok(server.port > 0)
     t.equal(server.pid, server.child.pid, 'pid= is the process we started')

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander'
 import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, exitProcess, type ServerLimits } from '@echoplex/core'
 import {
-  BUILTIN_MODELS, isLoopback, modelNames, resolveHandlerPath, resolveModel,
+  BUILTIN_MODELS, formatListeningLine, isLoopback, modelNames, resolveHandlerPath, resolveModel,
   type ListenTarget, type ModelDescriptor, type ModelOption, type OptionValue, type ServeOptions,
 } from '@echoplex/server'
 import { collectKeyValue, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
@@ -157,5 +157,5 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
     model.stats().then((stats) => process.stdout.write(`stats ${JSON.stringify({ ...stats, model: descriptor.name })}\n`), () => {})
   })
   const address = await model.start()
-  process.stdout.write(`listening ${address} model=${descriptor.name} pid=${process.pid}\n`)
+  process.stdout.write(`${formatListeningLine({ address, model: descriptor.name, pid: process.pid })}\n`)
 }
