@@ -6,11 +6,7 @@
  * such and the run goes on. Repetitions are interleaved (every scenario once, then again) so slow
  * drifts of the machine spread over all scenarios instead of biasing one.
  */
-<<<<<<< HEAD
-import { availableParallelism } from 'node:os'
 import { findModel } from '@echoplex/server'
-=======
->>>>>>> w-engine
 import { baselineSpec, baselines, buildBaselines, getBaseline } from '../baselines.js'
 import { readProcessTree } from '../proc/tree.js'
 import { startSampler, type Sampler } from '../proc/sampler.js'
