@@ -1,4 +1,3 @@
-export * from './proc/index.js'
 export * from './load/index.js'
 export * from './baselines.js'
 export * from './runner/index.js'

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import type { SamplerSummary } from '../proc/sampler.js'
+import type { SamplerSummary } from '@echoplex/proc'
 import type { Environment } from './environment.js'
 import type { LoadSummary } from './load-summary.js'
 import type { StopInfo } from './server.js'

@@ -8,8 +8,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { baselineSpec, baselines, buildBaselines, getBaseline } from '../baselines.js'
-import { readProcessTree } from '../proc/tree.js'
-import { startSampler, type Sampler } from '../proc/sampler.js'
+import { readProcessTree, startSampler, type Sampler } from '@echoplex/proc'
 import { collectEnvironment } from './environment.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workRoundsOf } from './load.js'
 import {

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { scanAllStats } from '../proc/procfs.js'
+import { scanAllStats } from '@echoplex/proc'
 import { REPO_ROOT } from './environment.js'
 
 /** packages/cli/bin/echoplex.js of this repository (same from src/ and dist/). */

@@ -8,8 +8,7 @@
  * each sampling interval overlaps it, and memory/process/thread figures come from the samples
  * taken inside it.
  */
-import type { SamplePoint } from '../proc/sampler.js'
-import type { ProcessTree } from '../proc/tree.js'
+import type { ProcessTree, SamplePoint } from '@echoplex/proc'
 
 export interface SampleRecord {
   /** epoch ms of the /proc scan */

@@ -13,7 +13,7 @@ import {
   type StartBaselineOptions,
 } from '../../src/baselines.js'
 import type { RunningServer } from '../../src/runner/server.js'
-import { readProcessTree } from '../../src/proc/index.js'
+import { readProcessTree } from '@echoplex/proc'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -4,7 +4,7 @@
  *   GET /api/ps?port=N | ?pid=N
  */
 import type { FastifyInstance } from 'fastify'
-import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/bench'
+import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 
