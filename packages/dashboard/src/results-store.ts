@@ -5,7 +5,7 @@
  */
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs'
 import { join, sep } from 'node:path'
-import { readResults, ResultsError, type Results } from '@echoplex/bench'
+import { readResults, ResultsError, type Results } from '@echoplex/results'
 
 /** A results file name: letters, digits, `.`, `_`, `-`, not starting with a dot, ending in `.json`. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\\.json$'

@@ -6,10 +6,8 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
-import {
-  defaultResultsPath, formatEta, killAllServers, runSuite, scenarioLabel,
-  type ProgressEvent, type Results, type SuiteConfig,
-} from '@echoplex/bench'
+import { formatEta, killAllServers, runSuite, scenarioLabel, type ProgressEvent } from '@echoplex/bench'
+import { defaultResultsPath, type Results, type SuiteConfig } from '@echoplex/results'
 
 export type RunState = 'running' | 'done' | 'failed'
 

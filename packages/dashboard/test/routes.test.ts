@@ -5,7 +5,7 @@ import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readResults } from '@echoplex/bench'
+import { readResults } from '@echoplex/results'
 import { childrenOf, dashboard, FIXTURE_NAME, FIXTURE_PATH, parseSse, sleep } from './helpers/app.js'
 
 const SECRET = 'TOP-SECRET-DO-NOT-SERVE'

@@ -9,7 +9,7 @@
  */
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { readResults, RESULTS_DIR, type Results } from '@echoplex/bench'
+import { readResults, RESULTS_DIR, type Results } from '@echoplex/results'
 import { compareResults, type CompareOptions, type Comparison } from './compare.js'
 import { renderCompareHtml, renderReportHtml } from './html.js'
 import { renderCompareMarkdown, renderReportMarkdown } from './markdown.js'
@@ -29,7 +29,7 @@ export { renderReportHtml, renderCompareHtml, EVENT_LOOP_NOTE } from './html.js'
 export { renderReportMarkdown, renderCompareMarkdown } from './markdown.js'
 export * from './format.js'
 
-/** Reads (validating) every results file: throws the bench package's ResultsError with a one-line reason. */
+/** Reads (validating) every results file: throws @echoplex/results' ResultsError with a one-line reason. */
 export function readAll (paths: string[]): Results[] {
   return paths.map((p) => readResults(p))
 }

@@ -8,8 +8,7 @@ import { Worker } from 'node:worker_threads'
 import { runHttpLoad } from '../autocannon/index.js'
 import { runTcpLoad, type TcpLoadResult } from '../load/tcp-load.js'
 import { PayloadFactory, type Expect, type LoadFraming } from '../load/payload.js'
-import type { LoadSummary } from './load-summary.js'
-import type { ScenarioConfig } from './suite.js'
+import type { LoadSummary, ScenarioConfig } from '@echoplex/results'
 
 /** sha256 applied `rounds` times (the `work` handler's reply; see packages/handlers/src/work.ts). */
 export function workDigest (payload: Uint8Array, rounds: number): Buffer {

@@ -12,12 +12,11 @@ import { readProcessTree, startSampler, type Sampler } from '@echoplex/proc'
 import { collectEnvironment } from './environment.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workRoundsOf } from './load.js'
 import {
-  comparePeers, RESULTS_SCHEMA_VERSION, scenarioResult, scenarioStatus, summarizeRepetitions, writeResults,
-  type Derived, type IdleSample, type PeerInfo, type Repetition, type Results, type ScenarioResult,
-} from './results.js'
+  comparePeers, RESULTS_SCHEMA_VERSION, scenarioResult, scenarioStatus, summarizeRepetitions, TOOL_VERSION, writeResults,
+  type Derived, type IdleSample, type PeerInfo, type Repetition, type Results, type ScenarioConfig, type ScenarioResult, type SuiteConfig,
+} from '@echoplex/results'
 import { ECHOPLEX_BIN, LaunchError, spawnServer, type ServerSpec } from './server.js'
-import { expandSuite, type ScenarioConfig, type SuiteConfig } from './suite.js'
-import { TOOL_VERSION } from './version.js'
+import { expandSuite } from './suite.js'
 import { WindowRecorder } from './window.js'
 
 export type ProgressEvent =

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { scanAllStats } from '@echoplex/proc'
+import type { ExitStatus, StopInfo } from '@echoplex/results'
 import { REPO_ROOT } from './environment.js'
 
 /** packages/cli/bin/echoplex.js of this repository (same from src/ and dist/). */
@@ -35,20 +36,6 @@ export interface ServerSpec {
   args: string[]
   env?: Record<string, string>
   cwd?: string
-}
-
-export interface ExitStatus {
-  code: number | null
-  signal: string | null
-}
-
-export interface StopInfo extends ExitStatus {
-  /** SIGTERM was not enough: the group was SIGKILLed */
-  killed: boolean
-  /** ms from the stop request to the exit */
-  stopMs: number
-  /** pids of its process group still alive after it exited (then SIGKILLed) */
-  leftover: number[]
 }
 
 export class LaunchError extends Error {

@@ -7,23 +7,14 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { baselines, type BaselineName } from '../baselines.js'
-import { checkSchema } from './validate.js'
-
-/** benchmarks/ of this repository (same from src/ and dist/). */
-export const BENCHMARKS_DIR = fileURLToPath(new URL('../../../../benchmarks/', import.meta.url))
-export const SUITES_DIR = join(BENCHMARKS_DIR, 'suites')
-export const RESULTS_DIR = join(BENCHMARKS_DIR, 'results')
+import type { Framing } from '@echoplex/core'
+import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
 
 export const KNOWN_MODELS = ['event-loop', 'cluster', 'fork', 'pool'] as const
 export type ModelName = typeof KNOWN_MODELS[number]
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
 export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
-export type Framing = 'raw' | 'line' | 'length' | 'http'
-/** What the reply to a request must be: the request itself, its ASCII upper-casing, or the work digest. */
-export type ExpectKind = 'echo' | 'upper' | 'work'
-export type Mode = 'keep-alive' | 'churn'
 export const MODES: readonly Mode[] = ['keep-alive', 'churn']
 
 /** A model entry in a suite file: a name, or an object with sizing. */
@@ -151,52 +142,6 @@ export class SuiteError extends Error {
 }
 
 // ---------------------------------------------------------------- normalized form
-
-export interface TargetConfig {
-  kind: 'model' | 'peer'
-  /** model or peer name */
-  name: string
-  /** unique name of this target in the suite (model name unless a label was given) */
-  label: string
-  /** cluster/pool: worker count; null for other targets */
-  workers: number | null
-  /** fork: warm spares; null for other targets */
-  spares: number | null
-}
-
-export interface WorkloadConfig {
-  name: string
-  /** built-in handler name, or an absolute path to a handler module */
-  handler: string
-  framing: Framing
-  expect: ExpectKind
-  options: Record<string, string>
-  peers: boolean
-  payloadBytes: number[]
-  connections: number[]
-  modes: Mode[]
-  durationMs: number
-  warmupMs: number
-  pipeline: number
-}
-
-/** A suite with every default filled in: what was actually run (recorded in results). */
-export interface SuiteConfig {
-  name: string
-  description: string
-  /** where it came from: the file path */
-  source: string | null
-  repetitions: number
-  loadThreads: number
-  models: TargetConfig[]
-  /** names of the peers asked for (available or not) */
-  peers: string[]
-  workloads: WorkloadConfig[]
-  startTimeoutMs: number
-  stopTimeoutMs: number
-  sampleIntervalMs: number
-  idleSettleMs: number
-}
 
 export interface SuiteOverrides {
   /** replace the suite's models (entries of the suite with the same name keep their sizing) */
@@ -405,23 +350,6 @@ export function loadSuite (nameOrPath: string, overrides: SuiteOverrides = {}): 
 }
 
 // ---------------------------------------------------------------- scenarios
-
-export interface ScenarioConfig {
-  /** unique: `workload:target:payloadB:cN:mode` */
-  id: string
-  /** scenarios with the same group differ only in their target (for ratios to peers): `workload:payloadB:cN:mode` */
-  group: string
-  workload: WorkloadConfig
-  target: TargetConfig
-  payloadBytes: number
-  connections: number
-  mode: Mode
-  pipeline: number
-  durationMs: number
-  warmupMs: number
-  /** 'autocannon' for http framing, 'tcp' (the raw TCP load generator) otherwise */
-  loadTool: 'autocannon' | 'tcp'
-}
 
 function peerTargets (suite: SuiteConfig, w: WorkloadConfig): TargetConfig[] {
   if (!w.peers || w.expect !== 'echo') return []

@@ -9,6 +9,7 @@
  * taken inside it.
  */
 import type { ProcessTree, SamplePoint } from '@echoplex/proc'
+import type { MaxMean, WindowStats } from '@echoplex/results'
 
 export interface SampleRecord {
   /** epoch ms of the /proc scan */
@@ -20,25 +21,6 @@ export interface SampleRecord {
   processes: number
   threads: number
   zombies: number
-}
-
-export interface MaxMean { max: number, mean: number }
-
-export interface WindowStats {
-  /** the measured window, epoch ms */
-  from: number
-  to: number
-  /** samples taken inside the window */
-  samples: number
-  /** server CPU seconds attributed to the window (all processes and threads) */
-  cpuSec: number
-  /** cpuSec over the window length, % of one core */
-  cpuPercent: number
-  rssBytes: MaxMean
-  pssBytes: MaxMean | null
-  processes: MaxMean
-  threads: MaxMean
-  zombies: { max: number }
 }
 
 export class WindowRecorder {

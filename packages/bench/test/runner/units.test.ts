@@ -3,8 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expandSuite, listSuites, loadSuite, normalizeSuite, SuiteError } from '../../src/runner/suite.js'
-import { readResults, ResultsError, validateResults, comparePeers, type ScenarioResult } from '../../src/runner/results.js'
-import { spread, quantile } from '../../src/runner/stats.js'
 import { windowStats, type SampleRecord } from '../../src/runner/window.js'
 import { workDigest } from '../../src/runner/load.js'
 import { cleanEnv } from '../../src/runner/server.js'
@@ -80,39 +78,6 @@ t.test('bad suites give one-line errors', async (t) => {
   t.throws(() => loadSuite(notJson), /not valid JSON/)
 })
 
-t.test('results: one-line errors for unreadable, foreign, wrong-version and invalid files', async (t) => {
-  const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }
-  const fails = (path: string, re: RegExp): void => {
-    const e = thrown(t, () => readResults(path))
-    t.ok(e instanceof ResultsError, `a ResultsError: ${e.message}`)
-    t.match(e.message, re)
-    t.notMatch(e.message, /\n/, 'one line')
-  }
-  fails(join(dir, 'missing.json'), /no such file/)
-  fails(file('garbage.json', 'not json'), /not valid JSON/)
-  fails(file('foreign.json', '{"hello": 1}'), /no schemaVersion/)
-  fails(file('v2.json', '{"schemaVersion": 2}'), /schemaVersion 2 is not supported \(this echoplex reads 1\)/)
-  fails(file('v1.json', '{"schemaVersion": 1}'), /invalid results: \(top level\): must have required property 'tool'/)
-  t.equal(validateResults([]), 'not a results object')
-})
-
-t.test('spread across repetitions', async (t) => {
-  t.equal(spread([]), null)
-  t.equal(spread([null, undefined, NaN]), null)
-  const one = spread([5])!
-  t.same([one.n, one.median, one.min, one.max, one.stdev, one.cv, one.iqr], [1, 5, 5, 5, 0, 0, 0])
-  const s = spread([10, 30, 20, 40])!
-  t.equal(s.median, 25)
-  t.equal(s.mean, 25)
-  t.equal(s.q1, 17.5)
-  t.equal(s.q3, 32.5)
-  t.equal(s.iqr, 15)
-  t.equal(s.stdev, Math.round(Math.sqrt(500 / 3) * 1e6) / 1e6)
-  t.equal(s.cv, Math.round(Math.sqrt(500 / 3) / 25 * 1e6) / 1e6)
-  t.same(s.values, [10, 30, 20, 40], 'values kept in repetition order')
-  t.equal(quantile([1, 2, 3], 0.5), 2)
-})
-
 t.test('the measured window is cut out of the samples', async (t) => {
   const rec = (at: number, cpuPercent: number, rssBytes: number, processes = 1): SampleRecord =>
     ({ at, cpuPercent, rssBytes, pssBytes: rssBytes / 2, processes, threads: processes * 10, zombies: 0 })
@@ -128,18 +93,6 @@ t.test('the measured window is cut out of the samples', async (t) => {
   t.same(w.pssBytes, { max: 150, mean: 125 })
   t.equal(windowStats(records.slice(0, 1), 0, 100), null, 'one sample is not enough')
   t.equal(windowStats(records, 100, 120)!.samples, 1, 'a window between two samples uses the nearest')
-})
-
-t.test('ratios to the fastest peer of the same group', async (t) => {
-  const sc = (id: string, group: string, kind: 'model' | 'peer', rps: number | null, status = 'ok'): ScenarioResult => ({
-    id, group, target: { kind, name: id, label: id, workers: null, spares: null }, status,
-    summary: rps === null ? null : { requestsPerSec: { median: rps } },
-  } as unknown as ScenarioResult)
-  const list = [sc('m', 'g', 'model', 50), sc('p1', 'g', 'peer', 100), sc('p2', 'g', 'peer', 200), sc('p3', 'g', 'peer', 400, 'failed'), sc('o', 'h', 'model', 10)]
-  comparePeers(list)
-  t.same(list[0]!.comparison, { peer: 'p2', peerScenario: 'p2', peerRequestsPerSec: 200, ratio: 0.25 })
-  t.equal(list[1]!.comparison?.ratio, 0.5)
-  t.equal(list[4]!.comparison, null, 'no peer in its group')
 })
 
 t.test('work digest and a clean environment', async (t) => {

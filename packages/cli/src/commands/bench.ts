@@ -2,9 +2,10 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
-  createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
-  RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
+  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
+  SuiteError, MODES, PEER_NAMES, type SuiteOverrides,
 } from '@echoplex/bench'
+import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode, type SuiteConfig } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
 import { parseDuration, parseInteger, parseSize } from '../parse.js'
 

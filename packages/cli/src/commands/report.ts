@@ -1,7 +1,7 @@
 import { basename, dirname, join, resolve } from 'node:path'
 import { Command } from 'commander'
 import { errors } from '@echoplex/core'
-import { RESULTS_DIR, ResultsError } from '@echoplex/bench'
+import { RESULTS_DIR, ResultsError } from '@echoplex/results'
 import { newestResultsFile, writeReport } from '@echoplex/report'
 
 /** A ResultsError (missing file, not JSON, wrong schemaVersion, schema mismatch) as a one-line usage error. */

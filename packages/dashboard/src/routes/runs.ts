@@ -12,8 +12,9 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import {
   BENCH_HANDLERS, KNOWN_MODELS, MODES, PEER_NAMES, listSuites, loadSuite, resolveSuitePath, SuiteError,
-  type Mode, type SuiteConfig, type SuiteOverrides,
+  type SuiteOverrides,
 } from '@echoplex/bench'
+import type { Mode, SuiteConfig } from '@echoplex/results'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 import type { Run, RunEvent } from '../runs.js'

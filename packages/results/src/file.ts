@@ -1,0 +1,49 @@
+/**
+ * Reading (validated, one-line errors) and writing (atomic) results files.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Results } from './results.js'
+import { RESULTS_SCHEMA_VERSION, resultsSchema } from './schema.js'
+import { checkSchema } from './validate.js'
+
+export class ResultsError extends Error {
+  override name = 'ResultsError'
+}
+
+/** Validates parsed results; returns null when valid, else a one-line reason. */
+export function validateResults (data: unknown): string | null {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return 'not a results object'
+  const v = (data as { schemaVersion?: unknown }).schemaVersion
+  if (v === undefined) return 'no schemaVersion: not an echoplex results file'
+  if (v !== RESULTS_SCHEMA_VERSION) return `schemaVersion ${JSON.stringify(v)} is not supported (this echoplex reads ${RESULTS_SCHEMA_VERSION})`
+  return checkSchema(resultsSchema, data)
+}
+
+/** Reads and validates a results file; throws a ResultsError with a one-line reason. */
+export function readResults (path: string): Results {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new ResultsError(`${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message.split('\n')[0]}`)
+  }
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (e) {
+    throw new ResultsError(`${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
+  }
+  const err = validateResults(data)
+  if (err !== null) throw new ResultsError(`${path}: invalid results: ${err}`)
+  return data as Results
+}
+
+/** Writes results atomically (temp file + rename), creating the folder. */
+export function writeResults (path: string, results: Results): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const tmp = `${path}.${process.pid}.tmp`
+  writeFileSync(tmp, `${JSON.stringify(results, null, 2)}\n`)
+  renameSync(tmp, path)
+}
