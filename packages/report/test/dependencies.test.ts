@@ -21,6 +21,7 @@ t.test('importing report loads no bench, autocannon, cli-progress or hdr-histogr
   })
   const loaded = readFileSync(record, 'utf8').split('\n').filter((l) => l !== '')
   t.ok(loaded.some((u) => u.includes('/packages/results/dist/')), 'the recorder saw @echoplex/results load')
+  t.ok(loaded.some((u) => u.includes('/packages/core/dist/')), 'and @echoplex/core (the error catalogue)')
   for (const unwanted of ['/packages/bench/', '/autocannon/', '/cli-progress/', '/hdr-histogram-js/']) {
     t.same(loaded.filter((u) => u.includes(unwanted)), [], `nothing from ${unwanted}`)
   }

@@ -3,12 +3,17 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { EchoplexError, entryOptions, errors } from '@echoplex/core'
 import type { Results } from './results.js'
 import { RESULTS_SCHEMA_VERSION, resultsSchema } from './schema.js'
 import { checkSchema } from './validate.js'
 
-export class ResultsError extends Error {
+/** A results file that cannot be read as results: EPX_BAD_RESULTS (a usage error, exit 2; HTTP 422). */
+export class ResultsError extends EchoplexError {
   override name = 'ResultsError'
+  constructor (message: string, cause?: unknown) {
+    super(errors.BAD_RESULTS.code, message, entryOptions(errors.BAD_RESULTS, cause))
+  }
 }
 
 /** Validates parsed results; returns null when valid, else a one-line reason. */
@@ -27,13 +32,13 @@ export function readResults (path: string): Results {
     text = readFileSync(path, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    throw new ResultsError(`${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message.split('\n')[0]}`)
+    throw new ResultsError(`${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message.split('\n')[0]}`, e)
   }
   let data: unknown
   try {
     data = JSON.parse(text)
   } catch (e) {
-    throw new ResultsError(`${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
+    throw new ResultsError(`${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`, e)
   }
   const err = validateResults(data)
   if (err !== null) throw new ResultsError(`${path}: invalid results: ${err}`)

@@ -23,6 +23,8 @@ t.test('results: one-line errors for unreadable, foreign, wrong-version and inva
   const fails = (path: string, re: RegExp): void => {
     const e = thrown(t, () => readResults(path))
     t.ok(e instanceof ResultsError, `a ResultsError: ${e.message}`)
+    t.equal((e as ResultsError).code, 'EPX_BAD_RESULTS')
+    t.equal((e as ResultsError).exitCode, 2, 'a usage error')
     t.match(e.message, re)
     t.notMatch(e.message, /\n/, 'one line')
   }
@@ -30,6 +32,6 @@ t.test('results: one-line errors for unreadable, foreign, wrong-version and inva
   fails(file('garbage.json', 'not json'), /not valid JSON/)
   fails(file('foreign.json', '{"hello": 1}'), /no schemaVersion/)
   fails(file('v2.json', '{"schemaVersion": 2}'), /schemaVersion 2 is not supported \(this echoplex reads 1\)/)
-  fails(file('v1.json', '{"schemaVersion": 1}'), /invalid results: \(top level\): must have required property 'tool'/)
+  fails(file('v1.json', '{"schemaVersion": 1}'), /invalid results: \(top level\): missing "tool"/)
   t.equal(validateResults([]), 'not a results object')
 })

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { EchoplexError, entryOptions, errors } from '@echoplex/core'
 import { scanAllStats } from '@echoplex/proc'
 import type { ExitStatus, StopInfo } from '@echoplex/results'
 import { REPO_ROOT } from './environment.js'
@@ -38,9 +39,12 @@ export interface ServerSpec {
   cwd?: string
 }
 
-export class LaunchError extends Error {
+/** A server that did not come up (exit, error, timeout, abort, a bad first line): EPX_LAUNCH_FAILED. */
+export class LaunchError extends EchoplexError {
   override name = 'LaunchError'
-  constructor (message: string, readonly stderrTail: string) { super(message) }
+  constructor (message: string, readonly stderrTail: string) {
+    super(errors.LAUNCH_FAILED.code, message, entryOptions(errors.LAUNCH_FAILED))
+  }
 }
 
 const active = new Set<number>()

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
 import { baselines, type BaselineName } from '../baselines.js'
-import type { Framing } from '@echoplex/core'
+import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
 
 export const KNOWN_MODELS = ['event-loop', 'cluster', 'fork', 'pool'] as const
@@ -136,9 +136,12 @@ export const suiteSchema = {
   },
 } as const
 
-/** A suite error: one line, meant for the user as-is. */
-export class SuiteError extends Error {
+/** A suite error: one line, meant for the user as-is; EPX_BAD_SUITE (a usage error, exit 2; HTTP 400). */
+export class SuiteError extends EchoplexError {
   override name = 'SuiteError'
+  constructor (message: string, cause?: unknown) {
+    super(errors.BAD_SUITE.code, message, entryOptions(errors.BAD_SUITE, cause))
+  }
 }
 
 // ---------------------------------------------------------------- normalized form
@@ -344,7 +347,7 @@ export function loadSuite (nameOrPath: string, overrides: SuiteOverrides = {}): 
   try {
     data = JSON.parse(readFileSync(path, 'utf8'))
   } catch (e) {
-    throw new SuiteError(`suite ${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
+    throw new SuiteError(`suite ${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`, e)
   }
   return normalizeSuite(data, path, overrides)
 }

@@ -61,13 +61,15 @@ t.test('bad suites give one-line errors', async (t) => {
   const bad = (data: unknown, re: RegExp): void => {
     const e = thrown(t, () => normalizeSuite(data, '/x/suite.json'))
     t.ok(e instanceof SuiteError, `a SuiteError: ${e.message}`)
+    t.equal((e as SuiteError).code, 'EPX_BAD_SUITE')
+    t.equal((e as SuiteError).exitCode, 2, 'a usage error')
     t.match(e.message, re)
     t.notMatch(e.message, /\n/, 'one line')
   }
-  bad({ workloads: [{ handler: 'echo' }] }, /suite \/x\/suite\.json: \(top level\): must have required property 'name'/)
+  bad({ workloads: [{ handler: 'echo' }] }, /suite \/x\/suite\.json: \(top level\): missing "name"/)
   bad({ name: 'x', workloads: [] }, /\/workloads: must NOT have fewer than 1 items/)
-  bad({ name: 'x', workloads: [{ handler: 'echo' }], modes: ['sometimes'] }, /\/modes\/0: must be one of "keep-alive", "churn"/)
-  bad({ name: 'x', workloads: [{ handler: 'echo' }], frobnicate: 1 }, /unknown property "frobnicate"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], modes: ['sometimes'] }, /\/modes\/0: must be one of: "keep-alive", "churn"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], frobnicate: 1 }, /\(top level\): unknown field "frobnicate"/)
   bad({ name: 'x', workloads: [{ handler: 'echo' }], models: ['threads'] }, /unknown model "threads"/)
   bad({ name: 'x', workloads: [{ handler: 'nope' }] }, /unknown handler "nope"/)
   bad({ name: 'x', workloads: [{ handler: 'chat' }] }, /cannot be benchmarked/)

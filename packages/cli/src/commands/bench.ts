@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
   createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
-  SuiteError, MODES, PEER_NAMES, type SuiteOverrides,
+  MODES, PEER_NAMES, type SuiteOverrides,
 } from '@echoplex/bench'
 import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode, type SuiteConfig } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
@@ -102,14 +102,8 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
     process.stdout.write(`${listSuites().join('\n')}\n`)
     return
   }
-  let suite: SuiteConfig
-  try {
-    suite = loadSuite(flags.suite, overridesOf(flags))
-  } catch (e) {
-    // a usage error (exit 2), one line: unknown suite, invalid suite file, a bad override
-    if (e instanceof SuiteError) throw errors.BAD_SUITE(e.message)
-    throw e
-  }
+  // a SuiteError (unknown suite, invalid suite file, a bad override) is EPX_BAD_SUITE: one line, exit 2
+  const suite = loadSuite(flags.suite, overridesOf(flags))
   const started = new Date()
   const outPath = defaultResultsPath(suite.name, started, flags.out === undefined ? RESULTS_DIR : resolve(flags.out))
   const quiet = flags.quiet === true
