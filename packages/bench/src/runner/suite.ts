@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
-import { baselines, type BaselineName } from '../baselines.js'
+import { PEERS, type PeerName } from '../peers.js'
 import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
 
@@ -244,11 +244,11 @@ function normalizeModels (specs: ModelSpec[], defaultWorkers: number): TargetCon
 }
 
 function normalizePeers (p: boolean | string[] | undefined): string[] {
-  if (p === undefined || p === true) return baselines.map((b) => b.name)
+  if (p === undefined || p === true) return PEERS.map((b) => b.name)
   if (p === false) return []
   for (const name of p) {
-    if (!baselines.some((b) => b.name === name)) {
-      throw new SuiteError(`unknown peer "${name}" (expected one of: ${baselines.map((b) => b.name).join(', ')})`)
+    if (!PEERS.some((b) => b.name === name)) {
+      throw new SuiteError(`unknown peer "${name}" (expected one of: ${PEERS.map((b) => b.name).join(', ')})`)
     }
   }
   return [...p]
@@ -357,9 +357,9 @@ export function loadSuite (nameOrPath: string, overrides: SuiteOverrides = {}): 
 function peerTargets (suite: SuiteConfig, w: WorkloadConfig): TargetConfig[] {
   if (!w.peers || w.expect !== 'echo') return []
   const want = w.framing === 'http' ? 'http' : 'raw'
-  return baselines
+  return PEERS
     .filter((b) => suite.peers.includes(b.name) && b.framing === want)
-    .map((b) => ({ kind: 'peer' as const, name: b.name as BaselineName, label: b.name, workers: null, spares: null }))
+    .map((b) => ({ kind: 'peer' as const, name: b.name as PeerName, label: b.name, workers: null, spares: null }))
 }
 
 /** Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models first, then peers). */

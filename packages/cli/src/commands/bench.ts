@@ -59,7 +59,7 @@ export function benchCommand (): Command {
     .option('-m, --models <list>', 'models to run, comma-separated (replaces the suite\'s)', names)
     .option('-w, --workloads <list>', 'workloads or handlers to run, comma-separated (echo, upper, http, work, a suite workload name, or a handler file)', names)
     .option('--handlers <list>', 'same as --workloads', names)
-    .option('--peers <list>', `peers to run as baselines: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
+    .option('--peers <list>', `peers (reference servers) to run: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
     .option('--no-peers', 'run no peers')
     .option('-d, --duration <duration>', 'measured duration of each scenario (e.g. 2s)', parseDuration)
     .option('--warmup <duration>', 'warmup before each measurement (e.g. 500ms)', parseDuration)

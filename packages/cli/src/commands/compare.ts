@@ -28,7 +28,7 @@ function positive (value: string): number {
 export function compareCommand (): Command {
   return new Command('compare')
     .description('compare two results files scenario by scenario: medians, ratio, and whether the change exceeds the noise across repetitions; writes compare.html and compare.md')
-    .argument('<base>', 'results file of the baseline run')
+    .argument('<base>', 'results file of the base run')
     .argument('<head>', 'results file of the run to judge')
     .option('-o, --out <dir>', 'folder for compare.html and compare.md (default: compare-<BASE>-vs-<HEAD> next to HEAD)')
     .option('--fail-on-regression <pct>', 'exit 1 when a significant throughput regression exceeds PCT percent (or a scenario ok in BASE failed in HEAD)', percent)
