@@ -5,7 +5,7 @@ import {
   createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
   MODES, PEER_NAMES, type SuiteOverrides,
 } from '@echoplex/bench'
-import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode, type SuiteConfig } from '@echoplex/results'
+import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
 import { parseDuration, parseInteger, parseSize } from '../parse.js'
 

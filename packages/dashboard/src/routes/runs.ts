@@ -15,7 +15,7 @@ import {
   BENCH_HANDLERS, KNOWN_MODELS, MODES, PEER_NAMES, listSuites, loadSuite, resolveSuitePath, SuiteError,
   type SuiteOverrides,
 } from '@echoplex/bench'
-import type { Mode, SuiteConfig } from '@echoplex/results'
+import type { SuiteConfig } from '@echoplex/results'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 import type { Run, RunEvent } from '../runs.js'
