@@ -25,10 +25,37 @@ export interface SchemaErrorContext {
 /** Keywords whose branches' errors ajv lists before their own: the composite is what the user got wrong. */
 const COMPOSITE = ['propertyNames', 'anyOf', 'oneOf', 'not', 'dependencies', 'dependentRequired']
 
+/** What one failed branch of an anyOf/oneOf wanted (`integer`, `"cores"`), null when it is not that simple. */
+function wanted (e: SchemaError): string | null {
+  if (e.keyword === 'type') return String(e.params.type)
+  if (e.keyword === 'const') return JSON.stringify(e.params.allowedValue)
+  if (e.keyword === 'enum') return ((e.params.allowedValues as unknown[] | undefined) ?? []).map((v) => JSON.stringify(v)).join(' or ')
+  return null
+}
+
+/**
+ * An anyOf/oneOf said as what it accepts: the branch error that got furthest into the data (the
+ * branch the user was writing) when one got past the composite's own place, else `must be A or B`.
+ */
+function alternatives (errors: readonly SchemaError[], composite: SchemaError): SchemaError | string | null {
+  const branches = errors.filter((x) => x !== composite && x.instancePath.startsWith(composite.instancePath) && !COMPOSITE.includes(x.keyword))
+  const deeper = branches.filter((x) => x.instancePath.length > composite.instancePath.length)
+  if (deeper.length > 0) return deeper.reduce((a, b) => b.instancePath.length > a.instancePath.length ? b : a)
+  const wants = branches.map(wanted)
+  if (wants.length === 0 || wants.includes(null)) return null
+  return `must be ${[...new Set(wants)].join(' or ')}`
+}
+
 /** One line for a validation error: `where: what`, e.g. `/workloads/0: missing "handler"`. */
 export function describeSchemaError (errors: readonly SchemaError[] | null | undefined, { context, hints = {} }: SchemaErrorContext = {}): string {
-  const e = errors?.find((x) => COMPOSITE.includes(x.keyword)) ?? errors?.[0]
+  let e = errors?.find((x) => COMPOSITE.includes(x.keyword)) ?? errors?.[0]
   if (e === undefined) return context === undefined ? 'does not match the schema' : `invalid ${context}`
+  let said: string | null = null
+  if ((e.keyword === 'anyOf' || e.keyword === 'oneOf') && hints[`${context ?? ''}${e.instancePath}`] === undefined) {
+    const alt = alternatives(errors!, e)
+    if (typeof alt === 'string') said = alt
+    else if (alt !== null) e = alt
+  }
   const where = context === undefined
     ? (e.instancePath === '' ? '(top level)' : e.instancePath)
     : (e.instancePath === '' ? context : e.instancePath.slice(1).replace(/\//g, '.'))
@@ -49,6 +76,6 @@ export function describeSchemaError (errors: readonly SchemaError[] | null | und
     case 'const':
       return `${where}: ${hint ?? `must be ${JSON.stringify(e.params.allowedValue)}`}`
     default:
-      return `${where}: ${hint ?? e.message ?? 'is invalid'}`
+      return `${where}: ${hint ?? said ?? e.message ?? 'is invalid'}`
   }
 }

@@ -27,3 +27,12 @@ t.test('a composite keyword is described, not the branch errors listed before it
   t.equal(describeSchemaError(errors, { context: 'body', hints: { 'body/peers': 'must be true, false, or a list of peers' } }), 'peers: must be true, false, or a list of peers')
   t.equal(describeSchemaError([err('enum', '', { allowedValues: ['id'] }), err('propertyNames', '', { propertyName: 'x' })], { context: 'querystring' }), 'querystring: unknown field "x"')
 })
+
+t.test('an anyOf without a hint says what it accepts, or what the branch the user was writing lacks', async (t) => {
+  const workers = [err('type', '/workers', { type: 'integer' }, 'must be integer'), err('const', '/workers', { allowedValue: 'cores' }, 'must be equal to constant'), err('anyOf', '/workers', {}, 'must match a schema in anyOf')]
+  t.equal(describeSchemaError(workers), '/workers: must be integer or "cores"')
+  const model = [err('type', '/models/0', { type: 'string' }, 'must be string'), err('type', '/models/0/spares', { type: 'integer' }, 'must be integer'), err('anyOf', '/models/0', {}, 'must match a schema in anyOf')]
+  t.equal(describeSchemaError(model), '/models/0/spares: must be integer')
+  const odd = [err('pattern', '/x', {}, 'must match pattern "^a"'), err('anyOf', '/x', {}, 'must match a schema in anyOf')]
+  t.equal(describeSchemaError(odd), '/x: must match a schema in anyOf', 'ajv\'s own words when the branches are not simple')
+})
