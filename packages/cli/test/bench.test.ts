@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readResults } from '@echoplex/bench'
+import { readResults } from '@echoplex/results'
 import { runCli } from '../../server/test/helpers/server.js'
 
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readResults, RESULTS_DIR } from '@echoplex/bench'
+import { readResults, RESULTS_DIR } from '@echoplex/results'
 import { BASE, FAILED_RUN, clone, load, scaleThroughput, steadiest } from '../../report/test/fixtures/synthetic.js'
 import { runCli } from '../../server/test/helpers/server.js'
 

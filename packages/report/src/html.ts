@@ -105,7 +105,7 @@ function verdictTable (verdicts: Verdict[]): string {
   }))
   const notes = verdicts.flatMap((v) => v.notes.map((n) => `${v.title}: ${n}`))
   return table(['category', 'winner', 'winner\'s value', 'runner-up', 'margin', 'lead beyond noise', 'best peer', 'based on'], rows) +
-    `<p class="muted">Derived from the data: ${esc(verdicts[0]?.metric ?? '')} for throughput categories, ${esc(verdicts[3]?.metric ?? '')} for memory. Only models are ranked (peers are baselines); only scenarios with status ok count. “Lead beyond noise” uses the same test as <code>echoplex compare</code>.</p>` +
+    `<p class="muted">Derived from the data: ${esc(verdicts[0]?.metric ?? '')} for throughput categories, ${esc(verdicts[3]?.metric ?? '')} for memory. Only models are ranked (peers are the reference); only scenarios with status ok count. “Lead beyond noise” uses the same test as <code>echoplex compare</code>.</p>` +
     (notes.length === 0 ? '' : `<details><summary>verdict notes (${notes.length})</summary><ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></details>`)
 }
 

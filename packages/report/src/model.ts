@@ -7,7 +7,7 @@
  *
  * Everything here is derived from the results (docs/RESULTS.md); nothing is written by hand.
  */
-import type { Environment, PeerInfo, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig } from '@echoplex/bench'
+import type { Environment, PeerInfo, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig } from '@echoplex/results'
 import { formatPayload } from './format.js'
 import { buildVerdicts, type Verdict } from './verdicts.js'
 

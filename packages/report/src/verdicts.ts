@@ -7,7 +7,7 @@
  * - `churn`: connection churn — a new connection per request, non-work workloads. Higher median req/s wins.
  * - `memory`: memory per connection — keep-alive groups, PSS per connection (RSS where PSS is unknown). Lower wins.
  *
- * Only models compete (peers are baselines; the best peer is shown beside the winner), and only
+ * Only models compete (peers are the reference; the best peer is shown beside the winner), and only
  * scenarios whose status is `ok` (a failed one is listed in the verdict's notes, not ranked).
  *
  * With one group in a category the margin is the winner's median over the runner-up's. With several,

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLatencyHistogram, encodeHistogram, recordLatencyMs, summarizeLatency, type LatencySummary } from '../load/latency.js'
 import { payloadTemplate } from '../load/payload.js'
-import type { GeneratorCpu, LoadSummary } from '../runner/load-summary.js'
+import type { GeneratorCpu, LoadSummary } from '@echoplex/results'
 
 export interface HttpLoadOptions {
   host?: string

@@ -3,7 +3,7 @@
  * parser and in the same CLK_TCK as the process sampler, so the two are in one unit.
  */
 import { readFileSync } from 'node:fs'
-import { parseStat } from '../proc/procfs.js'
+import { parseStat } from '@echoplex/proc'
 
 /**
  * User and system CPU seconds of the calling thread, or null off Linux. `clockTicks` is

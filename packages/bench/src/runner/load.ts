@@ -2,23 +2,14 @@
  * Runs the load of one scenario with the right tool (autocannon for http, the raw TCP generator
  * otherwise) and maps the result to the common LoadSummary.
  */
-import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { runHttpLoad } from '../autocannon/index.js'
 import { runTcpLoad, type TcpLoadResult } from '../load/tcp-load.js'
+import { DEFAULT_WORK_ROUNDS, workDigest } from '@echoplex/handlers'
 import { PayloadFactory, type Expect, type LoadFraming } from '../load/payload.js'
-import type { LoadSummary } from './load-summary.js'
-import type { ScenarioConfig } from './suite.js'
+import type { LoadSummary, ScenarioConfig } from '@echoplex/results'
 
-/** sha256 applied `rounds` times (the `work` handler's reply; see packages/handlers/src/work.ts). */
-export function workDigest (payload: Uint8Array, rounds: number): Buffer {
-  let digest = createHash('sha256').update(payload).digest()
-  for (let i = 1; i < rounds; i++) digest = createHash('sha256').update(digest).digest()
-  return digest
-}
-
-const DEFAULT_WORK_ROUNDS = 2000
 const workCache = new Map<string, Buffer>()
 const WORK_CACHE_MAX = 200_000
 
@@ -52,17 +43,10 @@ export function digestCostMs (rounds: number): number {
   return times.sort((a, b) => a - b)[2]!
 }
 
-const DIGEST_WORKER = `
-const { createHash } = require('node:crypto')
-const { parentPort, workerData } = require('node:worker_threads')
-const out = []
-for (const p of workerData.payloads) {
-  let d = createHash('sha256').update(p).digest()
-  for (let i = 1; i < workerData.rounds; i++) d = createHash('sha256').update(d).digest()
-  out.push(d)
+function digestWorkerUrl (): URL {
+  // running from TypeScript sources (tests) the sibling is .ts; compiled, it is .js
+  return new URL(import.meta.url.endsWith('.ts') ? './digest-worker.ts' : './digest-worker.js', import.meta.url)
 }
-parentPort.postMessage(out)
-`
 
 /**
  * Fills the work-digest cache for the first `count` payloads the generator will send (its payload
@@ -85,7 +69,7 @@ export async function primeWorkCache (framing: LoadFraming, payloadBytes: number
     const part = todo.slice(i * per, (i + 1) * per)
     if (part.length === 0) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
-      const w = new Worker(DIGEST_WORKER, { eval: true, workerData: { rounds, payloads: part.map((p) => p.payload) } })
+      const w = new Worker(digestWorkerUrl(), { workerData: { rounds, payloads: part.map((p) => p.payload) } })
       w.once('message', (digests: Uint8Array[]) => {
         digests.forEach((d, j) => workCache.set(part[j]!.key, Buffer.from(d)))
         resolve()

@@ -7,18 +7,16 @@
  * drifts of the machine spread over all scenarios instead of biasing one.
  */
 import { findModel } from '@echoplex/server'
-import { baselineSpec, baselines, buildBaselines, getBaseline } from '../baselines.js'
-import { readProcessTree } from '../proc/tree.js'
-import { startSampler, type Sampler } from '../proc/sampler.js'
+import { peerSpec, PEERS, buildPeers, getPeer } from '../peers.js'
+import { readProcessTree, startSampler, type Sampler } from '@echoplex/proc'
 import { collectEnvironment } from './environment.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workRoundsOf } from './load.js'
 import {
-  comparePeers, RESULTS_SCHEMA_VERSION, scenarioResult, scenarioStatus, summarizeRepetitions, writeResults,
-  type Derived, type IdleSample, type PeerInfo, type Repetition, type Results, type ScenarioResult,
-} from './results.js'
+  comparePeers, RESULTS_SCHEMA_VERSION, scenarioResult, scenarioStatus, summarizeRepetitions, TOOL_VERSION, writeResults,
+  type Derived, type IdleSample, type PeerInfo, type Repetition, type Results, type ScenarioConfig, type ScenarioResult, type SuiteConfig,
+} from '@echoplex/results'
 import { ECHOPLEX_BIN, LaunchError, spawnServer, type ServerSpec } from './server.js'
-import { expandSuite, type ScenarioConfig, type SuiteConfig } from './suite.js'
-import { TOOL_VERSION } from './version.js'
+import { expandSuite } from './suite.js'
 import { WindowRecorder } from './window.js'
 
 export type ProgressEvent =
@@ -58,9 +56,9 @@ const message = (e: unknown): string => ((e as Error)?.message ?? String(e)).spl
 export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec {
   const t = sc.target
   if (t.kind === 'peer') {
-    const peer = getBaseline(t.name)
+    const peer = getPeer(t.name)
     if (peer === undefined) throw new Error(`unknown peer ${t.name}`)
-    return baselineSpec(peer)
+    return peerSpec(peer)
   }
   const args = [bin, 'serve', '--model', t.name, '--handler', sc.workload.handler, '--port', '0', '--grace', '3s']
   if (t.workers !== null) args.push('--workers', String(t.workers))
@@ -207,7 +205,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
 
 function peerInfo (suite: SuiteConfig): PeerInfo[] {
   return suite.peers.map((name) => {
-    const p = getBaseline(name)!
+    const p = getPeer(name)!
     const a = p.available()
     return { name, framing: p.framing, available: a.ok, note: a.ok ? null : a.note }
   })
@@ -219,8 +217,8 @@ export async function runSuite (suite: SuiteConfig, options: RunOptions = {}): P
   const emit = (e: ProgressEvent): void => { try { options.onProgress?.(e) } catch { /* a broken listener must not break the run */ } }
   const started = new Date()
   const notes: string[] = []
-  if (options.buildPeers !== false && suite.peers.some((n) => getBaseline(n)?.needsBuild === true)) {
-    for (const b of await buildBaselines()) {
+  if (options.buildPeers !== false && suite.peers.some((n) => getPeer(n)?.needsBuild === true)) {
+    for (const b of await buildPeers()) {
       if (!b.ok) {
         notes.push(`peer ${b.name}: ${b.note ?? 'not built'}`)
         emit({ type: 'note', message: `peer ${b.name}: ${b.note ?? 'not built'}` })
@@ -314,4 +312,4 @@ function interruptReason (signal: AbortSignal | undefined): string {
 }
 
 /** Peers known to the runner (for help texts). */
-export const PEER_NAMES = baselines.map((b) => b.name)
+export const PEER_NAMES = PEERS.map((b) => b.name)

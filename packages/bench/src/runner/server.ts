@@ -6,8 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { EchoplexError, entryOptions, errors } from '@echoplex/core'
 import { parseListeningLine, tcpHostPort } from '@echoplex/server'
-import { scanAllStats } from '../proc/procfs.js'
+import { scanAllStats } from '@echoplex/proc'
+import type { ExitStatus, StopInfo } from '@echoplex/results'
 import { REPO_ROOT } from './environment.js'
 
 /** packages/cli/bin/echoplex.js of this repository (same from src/ and dist/). */
@@ -35,23 +37,12 @@ export interface ServerSpec {
   cwd?: string
 }
 
-export interface ExitStatus {
-  code: number | null
-  signal: string | null
-}
-
-export interface StopInfo extends ExitStatus {
-  /** SIGTERM was not enough: the group was SIGKILLed */
-  killed: boolean
-  /** ms from the stop request to the exit */
-  stopMs: number
-  /** pids of its process group still alive after it exited (then SIGKILLed) */
-  leftover: number[]
-}
-
-export class LaunchError extends Error {
+/** A server that did not come up (exit, error, timeout, abort, a bad first line): EPX_LAUNCH_FAILED. */
+export class LaunchError extends EchoplexError {
   override name = 'LaunchError'
-  constructor (message: string, readonly stderrTail: string) { super(message) }
+  constructor (message: string, readonly stderrTail: string) {
+    super(errors.LAUNCH_FAILED.code, message, entryOptions(errors.LAUNCH_FAILED))
+  }
 }
 
 const active = new Set<number>()

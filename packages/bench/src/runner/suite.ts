@@ -7,22 +7,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { baselines, type BaselineName } from '../baselines.js'
-import { checkSchema } from './validate.js'
+import { PEERS, type PeerName } from '../peers.js'
+import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
+import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
 import { findModel, isModelPath, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
-
-/** benchmarks/ of this repository (same from src/ and dist/). */
-export const BENCHMARKS_DIR = fileURLToPath(new URL('../../../../benchmarks/', import.meta.url))
-export const SUITES_DIR = join(BENCHMARKS_DIR, 'suites')
-export const RESULTS_DIR = join(BENCHMARKS_DIR, 'results')
 
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
 export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
-export type Framing = 'raw' | 'line' | 'length' | 'http'
-/** What the reply to a request must be: the request itself, its ASCII upper-casing, or the work digest. */
-export type ExpectKind = 'echo' | 'upper' | 'work'
-export type Mode = 'keep-alive' | 'churn'
 export const MODES: readonly Mode[] = ['keep-alive', 'churn']
 
 /** A model entry in a suite file: a name, or an object with sizing. */
@@ -147,58 +138,15 @@ export const suiteSchema = {
   },
 } as const
 
-/** A suite error: one line, meant for the user as-is. */
-export class SuiteError extends Error {
+/** A suite error: one line, meant for the user as-is; EPX_BAD_SUITE (a usage error, exit 2; HTTP 400). */
+export class SuiteError extends EchoplexError {
   override name = 'SuiteError'
+  constructor (message: string, cause?: unknown) {
+    super(errors.BAD_SUITE.code, message, entryOptions(errors.BAD_SUITE, cause))
+  }
 }
 
 // ---------------------------------------------------------------- normalized form
-
-export interface TargetConfig {
-  kind: 'model' | 'peer'
-  /** model or peer name */
-  name: string
-  /** unique name of this target in the suite (model name unless a label was given) */
-  label: string
-  /** cluster/pool: worker count; null for other targets */
-  workers: number | null
-  /** fork: warm spares; null for other targets */
-  spares: number | null
-}
-
-export interface WorkloadConfig {
-  name: string
-  /** built-in handler name, or an absolute path to a handler module */
-  handler: string
-  framing: Framing
-  expect: ExpectKind
-  options: Record<string, string>
-  peers: boolean
-  payloadBytes: number[]
-  connections: number[]
-  modes: Mode[]
-  durationMs: number
-  warmupMs: number
-  pipeline: number
-}
-
-/** A suite with every default filled in: what was actually run (recorded in results). */
-export interface SuiteConfig {
-  name: string
-  description: string
-  /** where it came from: the file path */
-  source: string | null
-  repetitions: number
-  loadThreads: number
-  models: TargetConfig[]
-  /** names of the peers asked for (available or not) */
-  peers: string[]
-  workloads: WorkloadConfig[]
-  startTimeoutMs: number
-  stopTimeoutMs: number
-  sampleIntervalMs: number
-  idleSettleMs: number
-}
 
 export interface SuiteOverrides {
   /** replace the suite's models (entries of the suite with the same name keep their sizing) */
@@ -321,11 +269,11 @@ export async function loadModelFiles (data: unknown, source: string | null, over
 }
 
 function normalizePeers (p: boolean | string[] | undefined): string[] {
-  if (p === undefined || p === true) return baselines.map((b) => b.name)
+  if (p === undefined || p === true) return PEERS.map((b) => b.name)
   if (p === false) return []
   for (const name of p) {
-    if (!baselines.some((b) => b.name === name)) {
-      throw new SuiteError(`unknown peer "${name}" (expected one of: ${baselines.map((b) => b.name).join(', ')})`)
+    if (!PEERS.some((b) => b.name === name)) {
+      throw new SuiteError(`unknown peer "${name}" (expected one of: ${PEERS.map((b) => b.name).join(', ')})`)
     }
   }
   return [...p]
@@ -422,7 +370,7 @@ function readSuiteFile (path: string): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'))
   } catch (e) {
-    throw new SuiteError(`suite ${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
+    throw new SuiteError(`suite ${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`, e)
   }
 }
 
@@ -442,29 +390,12 @@ export async function loadSuiteWithModels (nameOrPath: string, overrides: SuiteO
 
 // ---------------------------------------------------------------- scenarios
 
-export interface ScenarioConfig {
-  /** unique: `workload:target:payloadB:cN:mode` */
-  id: string
-  /** scenarios with the same group differ only in their target (for ratios to peers): `workload:payloadB:cN:mode` */
-  group: string
-  workload: WorkloadConfig
-  target: TargetConfig
-  payloadBytes: number
-  connections: number
-  mode: Mode
-  pipeline: number
-  durationMs: number
-  warmupMs: number
-  /** 'autocannon' for http framing, 'tcp' (the raw TCP load generator) otherwise */
-  loadTool: 'autocannon' | 'tcp'
-}
-
 function peerTargets (suite: SuiteConfig, w: WorkloadConfig): TargetConfig[] {
   if (!w.peers || w.expect !== 'echo') return []
   const want = w.framing === 'http' ? 'http' : 'raw'
-  return baselines
+  return PEERS
     .filter((b) => suite.peers.includes(b.name) && b.framing === want)
-    .map((b) => ({ kind: 'peer' as const, name: b.name as BaselineName, label: b.name, workers: null, spares: null }))
+    .map((b) => ({ kind: 'peer' as const, name: b.name as PeerName, label: b.name, workers: null, spares: null }))
 }
 
 /** Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models first, then peers). */

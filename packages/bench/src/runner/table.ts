@@ -1,7 +1,7 @@
 /**
  * The plain-text summary table of a results file (what `echoplex bench` prints at the end).
  */
-import type { Results, ScenarioResult } from './results.js'
+import type { Results, ScenarioResult } from '@echoplex/results'
 
 const MiB = 1024 * 1024
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { threadCpuSeconds } from '../../src/load/thread-cpu.js'
-import { parseStat, procSysConf } from '../../src/proc/procfs.js'
+import { parseStat, procSysConf } from '@echoplex/proc'
 
 t.test('thread CPU: this thread\'s /proc times in the sampler\'s CLK_TCK unit', async (t) => {
   const before = threadCpuSeconds(procSysConf().clockTicks)

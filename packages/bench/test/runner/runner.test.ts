@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { normalizeSuite, type SuiteSpec } from '../../src/runner/suite.js'
 import { runSuite, type ProgressEvent } from '../../src/runner/run.js'
-import { readResults, validateResults, type Results } from '../../src/runner/results.js'
+import { readResults, validateResults, type Results } from '@echoplex/results'
 import { groupMembers } from '../../src/runner/server.js'
 import { formatSummaryTable } from '../../src/runner/table.js'
 

@@ -2,9 +2,10 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
-  createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, runSuite,
-  RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
+  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, runSuite,
+  MODES, PEER_NAMES, type SuiteOverrides,
 } from '@echoplex/bench'
+import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
 import { parseDuration, parseInteger, parseSize } from '../parse.js'
 
@@ -58,7 +59,7 @@ export function benchCommand (): Command {
     .option('-m, --models <list>', 'models to run, comma-separated: registered names or model files (replaces the suite\'s)', names)
     .option('-w, --workloads <list>', 'workloads or handlers to run, comma-separated (echo, upper, http, work, a suite workload name, or a handler file)', names)
     .option('--handlers <list>', 'same as --workloads', names)
-    .option('--peers <list>', `peers to run as baselines: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
+    .option('--peers <list>', `peers (reference servers) to run: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
     .option('--no-peers', 'run no peers')
     .option('-d, --duration <duration>', 'measured duration of each scenario (e.g. 2s)', parseDuration)
     .option('--warmup <duration>', 'warmup before each measurement (e.g. 500ms)', parseDuration)
@@ -101,14 +102,8 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
     process.stdout.write(`${listSuites().join('\n')}\n`)
     return
   }
-  let suite: SuiteConfig
-  try {
-    suite = await loadSuiteWithModels(flags.suite, overridesOf(flags))
-  } catch (e) {
-    // a usage error (exit 2), one line: unknown suite, invalid suite file, a bad override
-    if (e instanceof SuiteError) throw errors.BAD_SUITE(e.message)
-    throw e
-  }
+  // a SuiteError (unknown suite, invalid suite file, a bad override) is EPX_BAD_SUITE: one line, exit 2
+  const suite = await loadSuiteWithModels(flags.suite, overridesOf(flags))
   const started = new Date()
   const outPath = defaultResultsPath(suite.name, started, flags.out === undefined ? RESULTS_DIR : resolve(flags.out))
   const quiet = flags.quiet === true

@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { errors } from '@echoplex/core'
-import { findServerPid, formatTree, readProcessTreeWithCpu } from '@echoplex/bench'
+import { findServerPid, formatTree, readProcessTreeWithCpu } from '@echoplex/proc'
 import { parseDuration, parseInteger, parsePort } from '../parse.js'
 
 interface PsFlags { pid?: number, port?: number, unix?: string, watch?: number, json?: boolean }

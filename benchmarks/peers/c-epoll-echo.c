@@ -1,5 +1,5 @@
 /*
- * Peer baseline: single-threaded, level-triggered epoll echo server in C.
+ * Peer: single-threaded, level-triggered epoll echo server in C.
  *
  *   cc -O2 -o bin/c-epoll-echo c-epoll-echo.c
  *   bin/c-epoll-echo [PORT]        (or env PORT; 0 = any free port). Binds 127.0.0.1.
@@ -11,7 +11,7 @@
  * byte is dropped or reordered. After the client's EOF the remaining bytes are flushed, then the
  * connection is closed. SIGTERM/SIGINT (via signalfd) end the process with status 0.
  *
- * With ECHOPLEX_BASELINE_STATS=1 a line of counters is written to stderr at exit.
+ * With ECHOPLEX_PEER_STATS=1 a line of counters is written to stderr at exit.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -220,7 +220,7 @@ int main(int argc, char **argv) {
       } else if (tag == &sfd_tag) {
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-          if (getenv("ECHOPLEX_BASELINE_STATS") != NULL) {
+          if (getenv("ECHOPLEX_PEER_STATS") != NULL) {
             fprintf(stderr, "stats accepted=%llu bytes=%llu partial_writes=%llu eagain=%llu\n", n_accepted, n_bytes,
                     n_partial, n_eagain);
           }

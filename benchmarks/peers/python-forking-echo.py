@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Peer baseline: socketserver.ThreadingTCPServer echo — a thread per connection.
-Usage: python3 python-threading-echo.py [PORT]  (or env PORT; 0 = any free port)."""
+"""Peer: socketserver.ForkingTCPServer echo — a process per connection, as in the seeds'
+multiprocessing servers. Usage: python3 python-forking-echo.py [PORT]  (or env PORT; 0 = any)."""
 import os
 import signal
 import socketserver
@@ -21,12 +21,18 @@ class Echo(socketserver.BaseRequestHandler):
             sock.sendall(data)
 
 
-class Server(socketserver.ThreadingTCPServer):
+class Server(socketserver.ForkingTCPServer):
     allow_reuse_address = True
-    daemon_threads = True
+    max_children = 4096
+
+
+MAIN_PID = os.getpid()
 
 
 def on_signal(signum, frame):
+    if os.getpid() != MAIN_PID:
+        # a connection child: just go (the parent reaps us)
+        os._exit(0)
     raise Stop()
 
 
@@ -35,7 +41,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server = Server(('127.0.0.1', port), Echo)
-    print(f'listening 127.0.0.1:{server.server_address[1]} model=py-threading pid={os.getpid()}', flush=True)
+    print(f'listening 127.0.0.1:{server.server_address[1]} model=py-forking pid={os.getpid()}', flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except Stop:
@@ -43,9 +49,13 @@ def main():
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        server.server_close()
-    sys.stdout.flush()
-    os._exit(0)  # daemon connection threads end with the process
+        for pid in list(server.active_children or ()):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        server.server_close()  # reaps every child (block_on_close)
+    sys.exit(0)
 
 
 if __name__ == '__main__':

@@ -4,24 +4,24 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import {
-  baselines,
-  buildBaselines,
-  getBaseline,
-  startBaseline,
-  type BaselinePeer,
-  type StartBaselineOptions,
-} from '../../src/baselines.js'
+  PEERS,
+  buildPeers,
+  getPeer,
+  startPeer,
+  type Peer,
+  type StartPeerOptions,
+} from '../../src/peers.js'
 import type { RunningServer } from '../../src/runner/server.js'
+import { readProcessTree } from '@echoplex/proc'
 import { parseListeningLine, tcpHostPort } from '@echoplex/server'
-import { readProcessTree } from '../../src/proc/index.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Teardownable { teardown (fn: () => unknown): void }
 
 /** Starts a peer; whatever happens, its process group is killed at teardown. */
-async function start (t: Teardownable, peer: BaselinePeer, options: StartBaselineOptions = {}): Promise<RunningServer> {
-  const server = await startBaseline(peer, options)
+async function start (t: Teardownable, peer: Peer, options: StartPeerOptions = {}): Promise<RunningServer> {
+  const server = await startPeer(peer, options)
   t.teardown(async () => {
     try { process.kill(-server.pid, 'SIGKILL') } catch { /* already gone */ }
     await Promise.race([server.exited, sleep(3000)])
@@ -78,15 +78,15 @@ async function echoInPieces (port: number, payload: Buffer): Promise<Buffer> {
   }
 }
 
-let built: Awaited<ReturnType<typeof buildBaselines>> = []
-t.before(async () => { built = await buildBaselines() })
+let built: Awaited<ReturnType<typeof buildPeers>> = []
+t.before(async () => { built = await buildPeers() })
 
 t.test('registry', async (t) => {
-  t.same(baselines.map((b) => b.name).sort(), ['c-epoll', 'node-http', 'node-net', 'py-forking', 'py-threading'])
-  t.equal(getBaseline('node-http')?.framing, 'http')
-  for (const name of ['node-net', 'c-epoll', 'py-forking', 'py-threading']) t.equal(getBaseline(name)?.framing, 'raw', name)
-  t.equal(getBaseline('nope'), undefined)
-  for (const b of baselines) {
+  t.same(PEERS.map((b) => b.name).sort(), ['c-epoll', 'node-http', 'node-net', 'py-forking', 'py-threading'])
+  t.equal(getPeer('node-http')?.framing, 'http')
+  for (const name of ['node-net', 'c-epoll', 'py-forking', 'py-threading']) t.equal(getPeer(name)?.framing, 'raw', name)
+  t.equal(getPeer('nope'), undefined)
+  for (const b of PEERS) {
     t.equal(b.model, b.name)
     t.ok(isAbsolute(b.source) && existsSync(b.source), `${b.name} source ${b.source}`)
     const cmd = b.command(7123)
@@ -98,11 +98,11 @@ t.test('registry', async (t) => {
   const c = built.find((r) => r.name === 'c-epoll')
   t.ok(c, 'build reported the C peer')
   t.ok(c?.ok === true || c?.skipped === true, `c-epoll build: ${c?.note ?? 'built'}`)
-  if (c?.ok === true) t.same(getBaseline('c-epoll')?.available(), { ok: true })
-  t.same((await buildBaselines())[0]?.note, c?.ok === true ? 'up to date' : c?.note, 'second build is a no-op')
+  if (c?.ok === true) t.same(getPeer('c-epoll')?.available(), { ok: true })
+  t.same((await buildPeers())[0]?.note, c?.ok === true ? 'up to date' : c?.note, 'second build is a no-op')
 })
 
-for (const peer of baselines) {
+for (const peer of PEERS) {
   t.test(peer.name, async (t) => {
     // checked here, after t.before has built the C peer
     const a = peer.available()
@@ -154,13 +154,13 @@ for (const peer of baselines) {
 }
 
 t.test('c-epoll: 1 MiB to a slow reader comes back complete and in order', async (t) => {
-  const peer = getBaseline('c-epoll') as BaselinePeer
+  const peer = getPeer('c-epoll') as Peer
   const a = peer.available()
   if (!a.ok) {
     t.skip(`c-epoll unavailable: ${a.note}`)
     return
   }
-  const server = await start(t, peer, { env: { ECHOPLEX_BASELINE_STATS: '1' } })
+  const server = await start(t, peer, { env: { ECHOPLEX_PEER_STATS: '1' } })
 
   const slowEcho = async (size: number, stallMs: number): Promise<Buffer> => {
     const payload = randomBytes(size)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { startSampler, procSysConf, parseStat } from '../../src/proc/index.js'
+import { startSampler, procSysConf, parseStat } from '../src/index.js'
 import { spawnGroup, firstLine, sleep } from './fixtures/helpers.js'
 
 t.test('sampler over ~1 s of a CPU-busy child', async (t) => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Peer baseline: the smallest possible Node echo server — net + socket.pipe(socket).
+// Peer: the smallest possible Node echo server — net + socket.pipe(socket).
 // Usage: node node-net-echo.mjs [PORT]   (or env PORT; 0 = any free port). Binds 127.0.0.1.
 import net from 'node:net'
 

@@ -14,7 +14,7 @@ import {
   roleFrom,
   roleOf,
   type ProcessInfo,
-} from '../../src/proc/index.js'
+} from '../src/index.js'
 import { spawnGroup, firstLine, waitFor } from './fixtures/helpers.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))

@@ -1,3 +1,4 @@
+/** The /proc inspector: process trees (with role names), a sampler over a run, and their text form. */
 export * from './tree.js'
 export * from './sampler.js'
 export * from './format.js'
@@ -7,6 +8,8 @@ export {
   parseTcpTable,
   parseUnixTable,
   readSocketTable,
+  readStat,
+  scanAllStats,
   type SysConf,
   type ProcStat,
   type SocketEntry,

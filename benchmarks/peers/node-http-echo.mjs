@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Peer baseline: node:http server answering 200 with the request body echoed back (empty body →
+// Peer: node:http server answering 200 with the request body echoed back (empty body →
 // empty reply), keep-alive. Usage: node node-http-echo.mjs [PORT]  (or env PORT; 0 = any free port).
 import http from 'node:http'
 

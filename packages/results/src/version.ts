@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 
-/** The version of @echoplex/bench (recorded in results as the tool version). */
+/** The echoplex version recorded in results (the workspace packages are versioned together). */
 export const TOOL_VERSION: string = (() => {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }

@@ -1,5 +1,5 @@
 /**
- * Registry of the peer baseline servers in benchmarks/baselines/: minimal echo servers written
+ * Registry of the peer servers in benchmarks/peers/: minimal echo servers written
  * without echoplex (Node net, Node http, C epoll, Python socketserver forking/threading) that run
  * in the same suites so every result can also be read as a ratio to them.
  *
@@ -13,33 +13,33 @@ import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { spawnServer, type RunningServer, type ServerSpec } from './runner/server.js'
 
-/** benchmarks/baselines/ of this repository (same from src/ and dist/). */
-export const BASELINES_DIR = fileURLToPath(new URL('../../../benchmarks/baselines/', import.meta.url))
+/** benchmarks/peers/ of this repository (same from src/ and dist/). */
+export const PEERS_DIR = fileURLToPath(new URL('../../../benchmarks/peers/', import.meta.url))
 /** where compiled peers go (gitignored) */
-export const BASELINES_BIN_DIR = join(BASELINES_DIR, 'bin')
+export const PEERS_BIN_DIR = join(PEERS_DIR, 'bin')
 
-export type BaselineName = 'node-net' | 'node-http' | 'c-epoll' | 'py-forking' | 'py-threading'
+export type PeerName = 'node-net' | 'node-http' | 'c-epoll' | 'py-forking' | 'py-threading'
 /** what a peer can serve: a raw byte echo, or HTTP (200 with the request body echoed) */
-export type BaselineFraming = 'raw' | 'http'
+export type PeerFraming = 'raw' | 'http'
 export type Availability = { ok: true } | { ok: false, note: string }
 
-export interface BaselineCommand {
+export interface PeerCommand {
   command: string
   args: string[]
 }
 
-export interface BaselinePeer {
-  name: BaselineName
+export interface Peer {
+  name: PeerName
   /** the `model=` its listening line prints (same as name) */
   model: string
-  framing: BaselineFraming
+  framing: PeerFraming
   description: string
   /** absolute path of its source file */
   source: string
-  /** true for peers that buildBaselines() compiles */
+  /** true for peers that buildPeers() compiles */
   needsBuild: boolean
   /** the command line that starts it on `port` (0 = any free port) */
-  command (port?: number): BaselineCommand
+  command (port?: number): PeerCommand
   /** whether it can run here (interpreter/compiler present, build done) */
   available (): Availability
 }
@@ -79,7 +79,7 @@ function probe (candidates: string[]): string | null {
   return found
 }
 
-/** The C compiler buildBaselines() uses: $CC, else cc, gcc, clang; null when none runs. */
+/** The C compiler buildPeers() uses: $CC, else cc, gcc, clang; null when none runs. */
 export function findCCompiler (): string | null {
   const cands = [process.env.CC, 'cc', 'gcc', 'clang'].filter((c): c is string => c !== undefined && c !== '')
   return probe(cands)
@@ -105,11 +105,11 @@ export function findPython (): string | null {
   return pythonExe
 }
 
-const src = (file: string): string => join(BASELINES_DIR, file)
-const C_EPOLL_BIN = join(BASELINES_BIN_DIR, 'c-epoll-echo')
+const src = (file: string): string => join(PEERS_DIR, file)
+const C_EPOLL_BIN = join(PEERS_BIN_DIR, 'c-epoll-echo')
 const C_EPOLL_SRC = src('c-epoll-echo.c')
 
-function nodePeer (name: BaselineName, file: string, framing: BaselineFraming, description: string): BaselinePeer {
+function nodePeer (name: PeerName, file: string, framing: PeerFraming, description: string): Peer {
   return {
     name,
     model: name,
@@ -122,7 +122,7 @@ function nodePeer (name: BaselineName, file: string, framing: BaselineFraming, d
   }
 }
 
-function pythonPeer (name: BaselineName, file: string, description: string): BaselinePeer {
+function pythonPeer (name: PeerName, file: string, description: string): Peer {
   return {
     name,
     model: name,
@@ -145,7 +145,7 @@ function cBuilt (): boolean {
   }
 }
 
-export const baselines: readonly BaselinePeer[] = Object.freeze<BaselinePeer[]>([
+export const PEERS: readonly Peer[] = Object.freeze<Peer[]>([
   nodePeer('node-net', 'node-net-echo.mjs', 'raw', 'Node net echo: socket.pipe(socket), one event loop'),
   nodePeer('node-http', 'node-http-echo.mjs', 'http', 'node:http server echoing the request body, keep-alive'),
   {
@@ -159,19 +159,19 @@ export const baselines: readonly BaselinePeer[] = Object.freeze<BaselinePeer[]>(
     available: () => {
       if (cBuilt()) return { ok: true }
       if (findCCompiler() === null) return { ok: false, note: 'skipped: no C compiler found (cc, gcc, clang; or set CC)' }
-      return { ok: false, note: 'not built: run buildBaselines() first' }
+      return { ok: false, note: 'not built: run buildPeers() first' }
     },
   },
   pythonPeer('py-forking', 'python-forking-echo.py', 'Python socketserver.ForkingTCPServer: a process per connection'),
   pythonPeer('py-threading', 'python-threading-echo.py', 'Python socketserver.ThreadingTCPServer: a thread per connection'),
 ])
 
-export function getBaseline (name: string): BaselinePeer | undefined {
-  return baselines.find((b) => b.name === name)
+export function getPeer (name: string): Peer | undefined {
+  return PEERS.find((b) => b.name === name)
 }
 
 export interface BuildResult {
-  name: BaselineName
+  name: PeerName
   ok: boolean
   /** true when it could not be built here (no compiler) */
   skipped: boolean
@@ -187,16 +187,16 @@ export interface BuildOptions {
 }
 
 /**
- * Compiles the peers that need it (the C epoll echo, `cc -O2`) into benchmarks/baselines/bin/.
+ * Compiles the peers that need it (the C epoll echo, `cc -O2`) into benchmarks/peers/bin/.
  * Without a compiler the peer is reported as skipped; a compile error is reported, not thrown.
  */
-export async function buildBaselines (options: BuildOptions = {}): Promise<BuildResult[]> {
+export async function buildPeers (options: BuildOptions = {}): Promise<BuildResult[]> {
   const cc = findCCompiler()
   if (cc === null) {
     return [{ name: 'c-epoll', ok: false, skipped: true, note: 'skipped: no C compiler found (cc, gcc, clang; or set CC)' }]
   }
   if (!options.force && cBuilt()) return [{ name: 'c-epoll', ok: true, skipped: false, note: 'up to date', path: C_EPOLL_BIN }]
-  mkdirSync(BASELINES_BIN_DIR, { recursive: true })
+  mkdirSync(PEERS_BIN_DIR, { recursive: true })
   // compile to a private name and rename, so concurrent builds never run a half-written binary
   const tmp = `${C_EPOLL_BIN}.${process.pid}.${Date.now()}.tmp`
   const result = await new Promise<BuildResult>((resolve) => {
@@ -214,7 +214,7 @@ export async function buildBaselines (options: BuildOptions = {}): Promise<Build
   return [result]
 }
 
-export interface StartBaselineOptions {
+export interface StartPeerOptions {
   /** default 0 (any free port) */
   port?: number
   /** how long to wait for the listening line; default 10000 ms */
@@ -224,7 +224,7 @@ export interface StartBaselineOptions {
 }
 
 /** How a peer is started: its command line, unbuffered (Python) so the listening line arrives at once. */
-export function baselineSpec (peer: BaselinePeer, port = 0, env: Record<string, string> = {}): ServerSpec {
+export function peerSpec (peer: Peer, port = 0, env: Record<string, string> = {}): ServerSpec {
   const { command, args } = peer.command(port)
   return { command, args, env: { ...env, PYTHONUNBUFFERED: '1' } }
 }
@@ -234,10 +234,10 @@ export function baselineSpec (peer: BaselinePeer, port = 0, env: Record<string, 
  * waits for its listening line. Rejects (after killing it) when it is unavailable, exits early or
  * does not announce itself in time.
  */
-export async function startBaseline (peer: BaselinePeer | BaselineName, options: StartBaselineOptions = {}): Promise<RunningServer> {
-  const p = typeof peer === 'string' ? getBaseline(peer) : peer
-  if (p === undefined) throw new Error(`unknown baseline: ${String(peer)}`)
+export async function startPeer (peer: Peer | PeerName, options: StartPeerOptions = {}): Promise<RunningServer> {
+  const p = typeof peer === 'string' ? getPeer(peer) : peer
+  if (p === undefined) throw new Error(`unknown peer: ${String(peer)}`)
   const avail = p.available()
-  if (!avail.ok) throw new Error(`baseline ${p.name} unavailable: ${avail.note}`)
-  return await spawnServer(baselineSpec(p, options.port, options.env), p.name).ready(options.timeoutMs ?? 10_000)
+  if (!avail.ok) throw new Error(`peer ${p.name} unavailable: ${avail.note}`)
+  return await spawnServer(peerSpec(p, options.port, options.env), p.name).ready(options.timeoutMs ?? 10_000)
 }

@@ -115,7 +115,7 @@ export function descendantsOf (rootPid: number, stats: Map<number, ProcStat>): A
 }
 
 const ROLE_ARGV = /(?:^|\s)(?:--)?echoplex[-_]role[=:\s]+([A-Za-z0-9_-]+)/i
-const ROLE_TITLE = /^\s*echoplex[\s:-]+(primary|worker|connection|spare)\b/i
+export const ROLE_TITLE = /^\s*echoplex[\s:-]+(primary|worker|connection|spare)\b/i
 const ROLE_ENV = /(?:^|\0)ECHOPLEX_ROLE=([^\0]*)/
 
 /**

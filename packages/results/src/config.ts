@@ -1,0 +1,78 @@
+/**
+ * A suite as it ran (normalized, every default filled in) and the scenarios it expands into: what a
+ * results file records next to the measurements. bench's suite loader produces these.
+ */
+import type { Framing } from '@echoplex/core'
+import type { LoadTool } from './measures.js'
+
+/** What the reply to a request must be: the request itself, its ASCII upper-casing, or the work digest. */
+export type ExpectKind = 'echo' | 'upper' | 'work'
+
+/** Connections kept open for many requests, or one connection per request. */
+export type Mode = 'keep-alive' | 'churn'
+
+/** A model or peer as a suite runs it. */
+export interface TargetConfig {
+  kind: 'model' | 'peer'
+  /** model or peer name */
+  name: string
+  /** unique name of this target in the suite (model name unless a label was given) */
+  label: string
+  /** cluster/pool: worker count; null for other targets */
+  workers: number | null
+  /** fork: warm spares; null for other targets */
+  spares: number | null
+}
+
+/** A workload with every default filled in. */
+export interface WorkloadConfig {
+  name: string
+  /** built-in handler name, or an absolute path to a handler module */
+  handler: string
+  framing: Framing
+  expect: ExpectKind
+  options: Record<string, string>
+  peers: boolean
+  payloadBytes: number[]
+  connections: number[]
+  modes: Mode[]
+  durationMs: number
+  warmupMs: number
+  pipeline: number
+}
+
+/** A suite with every default filled in: what was actually run (recorded in results). */
+export interface SuiteConfig {
+  name: string
+  description: string
+  /** where it came from: the file path */
+  source: string | null
+  repetitions: number
+  loadThreads: number
+  models: TargetConfig[]
+  /** names of the peers asked for (available or not) */
+  peers: string[]
+  workloads: WorkloadConfig[]
+  startTimeoutMs: number
+  stopTimeoutMs: number
+  sampleIntervalMs: number
+  idleSettleMs: number
+}
+
+/** One scenario of a suite: a target under one workload, payload size, connection count and mode. */
+export interface ScenarioConfig {
+  /** unique: `workload:target:payloadB:cN:mode` */
+  id: string
+  /** scenarios with the same group differ only in their target (for ratios to peers): `workload:payloadB:cN:mode` */
+  group: string
+  workload: WorkloadConfig
+  target: TargetConfig
+  payloadBytes: number
+  connections: number
+  mode: Mode
+  pipeline: number
+  durationMs: number
+  warmupMs: number
+  /** 'autocannon' for http framing, 'tcp' (the raw TCP load generator) otherwise */
+  loadTool: LoadTool
+}

@@ -1,0 +1,193 @@
+/**
+ * JSON Schema of a results file (schemaVersion 1), as ajv 8 reads it.
+ */
+import type { ScenarioMetrics } from './results.js'
+
+export const RESULTS_SCHEMA_VERSION = 1
+
+const num = { type: 'number' }
+const int = { type: 'integer' }
+const str = { type: 'string' }
+const bool = { type: 'boolean' }
+const nullable = (s: object): object => ({ anyOf: [s, { type: 'null' }] })
+const obj = (required: string[], properties: Record<string, object>): object => ({ type: 'object', required, properties })
+const all = (properties: Record<string, object>): object => obj(Object.keys(properties), properties)
+
+const latency = { $ref: '#/$defs/latency' }
+const statRef = nullable({ $ref: '#/$defs/stat' })
+const cpu = all({ userSec: num, systemSec: num, totalSec: num, wallSec: num, percentOfOneCore: num })
+const metricNames: Array<keyof ScenarioMetrics> = [
+  'requestsPerSec', 'latencyMeanMs', 'latencyP50Ms', 'latencyP90Ms', 'latencyP99Ms', 'latencyP999Ms', 'serverCpuSec',
+  'serverCpuPercent', 'requestsPerCpuSec', 'rssBytes', 'pssBytes', 'rssPerConnectionBytes', 'pssPerConnectionBytes',
+  'processes', 'threads', 'connectP50Ms', 'connectP99Ms', 'generatorCpuPercent', 'mismatches', 'errors',
+]
+const maxMean = all({ max: num, mean: num })
+
+/** JSON Schema (draft 2020-12 subset, as ajv 8 reads it) of a results file, schemaVersion 1. */
+export const resultsSchema = {
+  $id: 'https://echoplex.dev/schemas/results-v1.json',
+  type: 'object',
+  required: ['schemaVersion', 'tool', 'suite', 'environment', 'startedAt', 'finishedAt', 'durationMs', 'complete', 'interrupted', 'peers', 'notes', 'scenarios'],
+  properties: {
+    schemaVersion: { const: 1 },
+    tool: all({ name: { const: 'echoplex' }, version: str }),
+    suite: obj(['name', 'repetitions', 'models', 'peers', 'workloads'], {
+      name: str,
+      description: str,
+      source: nullable(str),
+      repetitions: int,
+      loadThreads: int,
+      models: { type: 'array', items: { $ref: '#/$defs/target' } },
+      peers: { type: 'array', items: str },
+      workloads: { type: 'array', items: { $ref: '#/$defs/workload' } },
+    }),
+    environment: all({
+      cpuModel: str,
+      cores: int,
+      availableParallelism: int,
+      cpuMHz: num,
+      memoryBytes: num,
+      freeMemoryBytes: num,
+      node: str,
+      v8: str,
+      platform: str,
+      arch: str,
+      kernel: str,
+      os: str,
+      loadAverage: num,
+      commit: nullable({ type: 'string', pattern: '^[0-9a-f]{40}$' }),
+      dirty: nullable(bool),
+    }),
+    startedAt: str,
+    finishedAt: str,
+    durationMs: num,
+    complete: bool,
+    interrupted: nullable(str),
+    peers: { type: 'array', items: all({ name: str, framing: { enum: ['raw', 'http'] }, available: bool, note: nullable(str) }) },
+    notes: { type: 'array', items: str },
+    scenarios: { type: 'array', items: { $ref: '#/$defs/scenario' } },
+  },
+  $defs: {
+    latency: all({ count: num, min: num, mean: num, stdev: num, p50: num, p90: num, p99: num, p999: num, max: num }),
+    stat: all({ n: int, median: num, mean: num, min: num, max: num, stdev: num, cv: num, q1: num, q3: num, iqr: num, values: { type: 'array', items: num } }),
+    target: all({
+      kind: { enum: ['model', 'peer'] },
+      name: str,
+      label: str,
+      workers: nullable(int),
+      spares: nullable(int),
+    }),
+    workload: all({
+      name: str,
+      handler: str,
+      framing: { enum: ['raw', 'line', 'length', 'http'] },
+      expect: { enum: ['echo', 'upper', 'work'] },
+      options: { type: 'object', additionalProperties: str },
+      peers: bool,
+      payloadBytes: { type: 'array', items: int },
+      connections: { type: 'array', items: int },
+      modes: { type: 'array', items: { enum: ['keep-alive', 'churn'] } },
+      durationMs: num,
+      warmupMs: num,
+      pipeline: int,
+    }),
+    load: all({
+      tool: { enum: ['autocannon', 'tcp'] },
+      aborted: nullable(str),
+      startedAt: str,
+      windowMs: num,
+      requests: all({ sent: num, completed: num }),
+      throughput: all({ requestsPerSec: num, bytesPerSec: num }),
+      latency,
+      connectLatency: nullable(latency),
+      mismatches: num,
+      errors: all({
+        total: num,
+        timeouts: num,
+        non2xx: num,
+        byKind: { type: 'object', additionalProperties: num },
+        byCode: { type: 'object', additionalProperties: num },
+      }),
+      connectionsOpened: nullable(num),
+      generator: all({ threads: int, process: cpu, loadThreads: nullable(cpu) }),
+      histograms: all({ latency: nullable(str), connectLatency: nullable(str) }),
+    }),
+    tree: obj(['rootPid', 'samples', 'durationMs', 'rootExited', 'processes', 'threads', 'rssBytes', 'pssBytes', 'cpu', 'ctxSwitches', 'zombies', 'series'], {
+      rootPid: int,
+      intervalMs: num,
+      startedAt: str,
+      durationMs: num,
+      samples: int,
+      rootExited: bool,
+      processes: all({ max: num, mean: num, seen: int, exited: int }),
+      threads: maxMean,
+      rssBytes: maxMean,
+      pssBytes: nullable(maxMean),
+      cpu: all({ userSec: num, systemSec: num, totalSec: num, meanPercent: num, maxPercent: num, fromExitedSec: num }),
+      ctxSwitches: all({ voluntary: num, involuntary: num }),
+      zombies: all({ max: num }),
+      connections: nullable(maxMean),
+      series: { type: 'array', items: all({ t: num, processes: num, threads: num, rssBytes: num, cpuPercent: num, zombies: num }) },
+    }),
+    repetition: all({
+      repetition: { type: 'integer', minimum: 1 },
+      status: { enum: ['ok', 'failed', 'interrupted'] },
+      problems: { type: 'array', items: str },
+      warnings: { type: 'array', items: str },
+      startedAt: str,
+      wallMs: num,
+      server: all({
+        command: { type: 'array', items: str },
+        pid: nullable(int),
+        pgid: nullable(int),
+        address: nullable(str),
+        startMs: nullable(num),
+        died: bool,
+        stop: nullable(all({ code: nullable(int), signal: nullable(str), killed: bool, stopMs: num, leftover: { type: 'array', items: int } })),
+        stderrTail: str,
+      }),
+      idle: nullable(all({ processes: num, threads: num, rssBytes: num, pssBytes: nullable(num) })),
+      load: nullable({ $ref: '#/$defs/load' }),
+      tree: nullable({ $ref: '#/$defs/tree' }),
+      window: nullable(all({
+        from: num,
+        to: num,
+        samples: int,
+        cpuSec: num,
+        cpuPercent: num,
+        rssBytes: maxMean,
+        pssBytes: nullable(maxMean),
+        processes: maxMean,
+        threads: maxMean,
+        zombies: all({ max: num }),
+      })),
+      derived: nullable(all({
+        requestsPerCpuSec: nullable(num),
+        serverCpuPercent: nullable(num),
+        rssPerConnectionBytes: nullable(num),
+        pssPerConnectionBytes: nullable(num),
+        connectToFirstByteMs: nullable(all({ count: num, mean: num, p50: num, p99: num, max: num })),
+        generatorCpuPercent: num,
+        generatorSaturated: bool,
+      })),
+    }),
+    scenario: all({
+      id: str,
+      group: str,
+      workload: { $ref: '#/$defs/workload' },
+      target: { $ref: '#/$defs/target' },
+      payloadBytes: int,
+      connections: int,
+      mode: { enum: ['keep-alive', 'churn'] },
+      pipeline: int,
+      durationMs: num,
+      warmupMs: num,
+      loadTool: { enum: ['autocannon', 'tcp'] },
+      status: { enum: ['ok', 'failed', 'skipped', 'interrupted', 'not-run'] },
+      reason: nullable(str),
+      repetitions: { type: 'array', items: { $ref: '#/$defs/repetition' } },
+      summary: nullable(all(Object.fromEntries(metricNames.map((k) => [k, statRef])))),
+      comparison: nullable(all({ peer: str, peerScenario: str, peerRequestsPerSec: num, ratio: num })),
+    }),
+  },
+} as const
