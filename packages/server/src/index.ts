@@ -5,6 +5,9 @@ export * from './model.js'
 export * from './listen.js'
 export * from './handler-loader.js'
 export { ConnectionServer } from './connection-server.js'
+export { BaseModel } from './model-base.js'
+export type { SocketSource, Accept } from './sources/socket-source.js'
+export { ListenerSource, type ListenerOptions } from './sources/listener.js'
 
 /** Each model lives in its own file and is imported only when chosen. */
 const loaders: Record<ModelName, () => Promise<new (options: ServeOptions) => ConcurrencyModel>> = {
