@@ -4,3 +4,7 @@ export * from './listen.js'
 export * from './handler-loader.js'
 export * from './listening-line.js'
 export { ConnectionServer } from './connection-server.js'
+export { BaseModel } from './model-base.js'
+export type { SocketSource, Accept } from './sources/socket-source.js'
+export { ListenerSource, type ListenerOptions } from './sources/listener.js'
+
