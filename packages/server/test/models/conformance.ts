@@ -148,6 +148,23 @@ export function conformance (model: string): void {
       t.match(c.data().toString(), /^HTTP\/1\.1 400 /)
     })
 
+    await t.test('RFC 9112 refusals: CONNECT → 501, HTTP/1.1 without Host → 400; each closes the connection', async (t) => {
+      const cases: Array<[string, RegExp]> = [
+        ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', /^HTTP\/1\.1 501 [^]*\r\nConnection: close\r\n[^]*EPX_HTTP_UNSUPPORTED/],
+        ['GET / HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 [^]*\r\nConnection: close\r\n[^]*EPX_HTTP_BAD_REQUEST/],
+      ]
+      for (const [request, reply] of cases) {
+        const c = await Client.open(server.port)
+        t.teardown(() => c.destroy())
+        // a request the server would answer follows: it must not be (the connection is done)
+        c.write(request + 'GET /after HTTP/1.1\r\nHost: x\r\n\r\n')
+        await c.waitClose()
+        const text = c.data().toString('latin1')
+        t.match(text, reply, JSON.stringify(request))
+        t.equal(text.match(/^HTTP\/1\.1 \d{3} /gm)?.length, 1, 'one response, then closed')
+      }
+    })
+
     await t.test('pipelined requests are answered in order', async (t) => {
       const c = await Client.open(server.port)
       t.teardown(() => c.destroy())
