@@ -77,6 +77,7 @@ export const errors = {
   NOT_BUILT: define('EPX_NOT_BUILT', (what: string) => `${what} is not built: run pnpm run build`),
   // benchmarks
   LAUNCH_FAILED: define('EPX_LAUNCH_FAILED', (why: string) => why),
+  LOAD_SCRIPT: define('EPX_LOAD_SCRIPT', (path: string, why: string) => `load script ${path}: ${why}`, 2),
   // dashboard (the HTTP status is the entry's)
   RESULTS_NOT_FOUND: define('EPX_RESULTS_NOT_FOUND', (name: string) => `no results file named ${JSON.stringify(name)}`, 1, 404),
   BAD_RUN_REQUEST: define('EPX_BAD_RUN_REQUEST', (why: string) => why, 2, 400),

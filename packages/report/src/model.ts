@@ -7,7 +7,7 @@
  *
  * Everything here is derived from the results (docs/RESULTS.md); nothing is written by hand.
  */
-import type { Environment, PeerInfo, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig } from '@echoplex/results'
+import type { Environment, ExpectKind, PeerInfo, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig } from '@echoplex/results'
 import { formatPayload } from './format.js'
 import { buildVerdicts, type Verdict } from './verdicts.js'
 
@@ -92,7 +92,7 @@ export interface ReportGroup {
   workload: string
   handler: string
   /** echo | upper | work: what the handler does (work = CPU-bound) */
-  expect: 'echo' | 'upper' | 'work'
+  expect: ExpectKind
   framing: string
   options: Record<string, string>
   payloadBytes: number

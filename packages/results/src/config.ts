@@ -5,8 +5,11 @@
 import type { Framing } from '@echoplex/core'
 import type { LoadTool } from './measures.js'
 
-/** What the reply to a request must be: the request itself, its ASCII upper-casing, or the work digest. */
-export type ExpectKind = 'echo' | 'upper' | 'work'
+/**
+ * What the reply to a request must be: the request itself, its ASCII upper-casing, the work digest, or
+ * what the workload's load script says.
+ */
+export type ExpectKind = 'echo' | 'upper' | 'work' | 'script'
 
 /** Connections kept open for many requests, or one connection per request. */
 export type Mode = 'keep-alive' | 'churn'
@@ -31,6 +34,8 @@ export interface WorkloadConfig {
   handler: string
   framing: Framing
   expect: ExpectKind
+  /** absolute path of the load script that builds requests and checks replies (expect: 'script') */
+  loadScript?: string
   options: Record<string, string>
   peers: boolean
   payloadBytes: number[]

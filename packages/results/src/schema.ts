@@ -77,11 +77,12 @@ export const resultsSchema = {
       workers: nullable(int),
       spares: nullable(int),
     }),
-    workload: all({
+    workload: obj(['name', 'handler', 'framing', 'expect', 'options', 'peers', 'payloadBytes', 'connections', 'modes', 'durationMs', 'warmupMs', 'pipeline'], {
       name: str,
       handler: str,
       framing: { enum: ['raw', 'line', 'length', 'http'] },
-      expect: { enum: ['echo', 'upper', 'work'] },
+      expect: { enum: ['echo', 'upper', 'work', 'script'] },
+      loadScript: str,
       options: { type: 'object', additionalProperties: str },
       peers: bool,
       payloadBytes: { type: 'array', items: int },

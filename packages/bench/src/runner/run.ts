@@ -174,8 +174,15 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
       rep.problems.push(`server exited during the run (${st?.code ?? st?.signal})${why === '' ? '' : `: ${why}`}`)
     }
     const l = rep.load
-    if (l !== null) {
-      if (l.mismatches > 0) rep.problems.push(`${l.mismatches} mismatched repl${l.mismatches === 1 ? 'y' : 'ies'}`)
+    if (l !== null && l.aborted !== null && l.requests.sent === 0) {
+      // the connect phase failed: its one line says why (what came back, or that nothing did)
+      rep.problems.push(`load ended early: ${l.aborted}`)
+    } else if (l !== null) {
+      if (l.mismatches > 0) {
+        const first = l.firstMismatch === undefined ? '' : ` (first: ${l.firstMismatch})`
+        const hint = sc.workload.expect === 'script' ? '' : `; a handler that is not ${sc.workload.expect === 'echo' ? 'an echo' : `"${sc.workload.expect}"`} needs a load script (--load-script)`
+        rep.problems.push(`${l.mismatches} mismatched repl${l.mismatches === 1 ? 'y' : 'ies'}${first}${sc.loadTool === 'tcp' ? hint : ''}`)
+      }
       if (l.errors.total > 0) {
         const kinds = Object.entries(l.errors.byKind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')
         rep.problems.push(`${l.errors.total} error(s)${kinds === '' ? '' : ` (${kinds})`}`)

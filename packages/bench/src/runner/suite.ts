@@ -10,7 +10,8 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 import { PEERS, type PeerName } from '../peers.js'
 import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
-import { findModel, isModelPath, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
+import { findModel, isModelPath, loadHandler, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
+import { loadLoadScript } from '../load/script.js'
 
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
 export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
@@ -22,8 +23,11 @@ export type ModelSpec = string | { model: string, label?: string, workers?: numb
 export interface WorkloadSpec {
   name?: string
   handler: string
+  /** default: the handler's own (a handler file is loaded to read it) */
   framing?: Framing
-  expect?: ExpectKind
+  expect?: Exclude<ExpectKind, 'script'>
+  /** a load script (path relative to the suite file) that builds requests and checks replies */
+  loadScript?: string
   options?: Record<string, string | number>
   peers?: boolean
   payloadBytes?: number[]
@@ -120,6 +124,7 @@ export const suiteSchema = {
           handler: { type: 'string', minLength: 1 },
           framing: { enum: ['raw', 'line', 'length', 'http'] },
           expect: { enum: ['echo', 'upper', 'work'] },
+          loadScript: { type: 'string', minLength: 1 },
           options: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
           peers: { type: 'boolean' },
           payloadBytes: sizeList,
@@ -146,6 +151,27 @@ export class SuiteError extends EchoplexError {
   }
 }
 
+/**
+ * A bad command-line override: its message names the flag (`--models: …`), not the suite file, since the
+ * suite is not what is wrong.
+ */
+export class FlagError extends SuiteError {
+  override name = 'FlagError'
+  constructor (readonly flag: string, message: string, cause?: unknown) {
+    super(`${flag}: ${message}`, cause)
+  }
+}
+
+/** Runs `f`; a SuiteError it throws becomes a FlagError naming `flag`. */
+function asFlag<T> (flag: string, f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    if (e instanceof SuiteError && !(e instanceof FlagError)) throw new FlagError(flag, e.message, e)
+    throw e
+  }
+}
+
 // ---------------------------------------------------------------- normalized form
 
 export interface SuiteOverrides {
@@ -163,6 +189,8 @@ export interface SuiteOverrides {
   /** workers for cluster and pool */
   workers?: number
   loadThreads?: number
+  /** a load script for every workload of the run (absolute, or relative to the working directory) */
+  loadScript?: string
 }
 
 const DEFAULTS = {
@@ -192,17 +220,27 @@ function isBuiltin (handler: string): boolean {
   return (BENCH_HANDLERS as readonly string[]).includes(handler)
 }
 
+/** Framings of handler files, read by loading them (loadHandlerFiles), by absolute path. */
+const handlerFramings = new Map<string, Framing>()
+
+function looksLikeHandlerPath (handler: string): boolean {
+  return handler.includes('/') || handler.includes('\\') || /\.(m?js|cjs|m?ts)$/.test(handler)
+}
+
 function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string): WorkloadConfig {
   let handler = w.handler
-  if (handler === 'chat') throw new SuiteError('handler "chat" cannot be benchmarked (no request → reply contract to verify)')
+  if (handler === 'chat') throw new SuiteError('handler "chat" cannot be benchmarked (no request → reply contract to verify: what a connection gets depends on the others)')
   if (!isBuiltin(handler)) {
-    const looksLikePath = handler.includes('/') || handler.includes('\\') || /\.(m?js|cjs|ts)$/.test(handler)
-    if (!looksLikePath) throw new SuiteError(`unknown handler "${handler}" (expected one of: ${BENCH_HANDLERS.join(', ')}, or a handler file path)`)
+    if (!looksLikeHandlerPath(handler)) throw new SuiteError(`unknown handler "${handler}" (expected one of: ${BENCH_HANDLERS.join(', ')}, or a handler file path)`)
     handler = isAbsolute(handler) ? handler : resolve(baseDir, handler)
-    if (w.framing === undefined) throw new SuiteError(`workload with handler file ${w.handler} needs "framing"`)
+    if (w.framing === undefined && !handlerFramings.has(handler)) {
+      throw new SuiteError(`workload with handler file ${w.handler} needs "framing" (or load the file first: loadSuiteWithModels)`)
+    }
   }
-  const framing = w.framing ?? BUILTIN_FRAMING[handler]!
-  const expect = w.expect ?? BUILTIN_EXPECT[handler] ?? 'echo'
+  const framing = w.framing ?? BUILTIN_FRAMING[handler] ?? handlerFramings.get(handler)!
+  const loadScript = w.loadScript === undefined ? undefined : (isAbsolute(w.loadScript) ? w.loadScript : resolve(baseDir, w.loadScript))
+  if (loadScript !== undefined && framing === 'http') throw new SuiteError(`workload ${w.name ?? w.handler}: http workloads are driven by autocannon; a load script drives raw, line and length handlers`)
+  const expect = loadScript !== undefined ? 'script' : (w.expect ?? BUILTIN_EXPECT[handler] ?? 'echo')
   if (framing === 'http' && expect !== 'echo') throw new SuiteError(`workload ${w.name ?? w.handler}: http workloads can only expect "echo"`)
   if (expect === 'work' && framing === 'raw') throw new SuiteError(`workload ${w.name ?? w.handler}: "work" replies need line or length framing`)
   const name = w.name ?? (isBuiltin(handler) ? handler : basename(handler, extname(handler)))
@@ -213,6 +251,7 @@ function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string):
     handler,
     framing,
     expect,
+    ...(loadScript === undefined ? {} : { loadScript }),
     options,
     peers: w.peers ?? expect === 'echo',
     payloadBytes: w.payloadBytes ?? suite.payloadBytes ?? DEFAULTS.payloadBytes,
@@ -259,13 +298,48 @@ export async function loadModelFiles (data: unknown, source: string | null, over
   const refs = Array.isArray(listed) ? listed.map((m) => typeof m === 'string' ? m : (m as { model?: unknown })?.model) : []
   const files = [
     ...refs.filter((r): r is string => typeof r === 'string' && isModelPath(r)).map((r) => resolve(baseDir, r)),
-    ...(overrides.models ?? []).filter(isModelPath).map((r) => resolve(r)),
   ]
   try {
     for (const file of files) await resolveModel(file)
   } catch (e) {
     throw new SuiteError((e as Error).message)
   }
+  for (const file of (overrides.models ?? []).filter(isModelPath).map((r) => resolve(r))) {
+    try {
+      await resolveModel(file)
+    } catch (e) {
+      throw new FlagError('--models', (e as Error).message)
+    }
+  }
+}
+
+async function loadHandlerFramings (files: string[], flag: string | null): Promise<void> {
+  for (const file of files) {
+    if (handlerFramings.has(file)) continue
+    if (!existsSync(file)) {
+      const msg = `handler file not found: ${file}`
+      throw flag === null ? new SuiteError(msg) : new FlagError(flag, msg)
+    }
+    try {
+      handlerFramings.set(file, (await loadHandler(file)).framing)
+    } catch (e) {
+      throw flag === null ? new SuiteError((e as Error).message) : new FlagError(flag, (e as Error).message)
+    }
+  }
+}
+
+/** Loads the handler files a suite (and its overrides) names, to read their framing (a workload's default). */
+export async function loadHandlerFiles (data: unknown, source: string | null, overrides: SuiteOverrides = {}): Promise<void> {
+  const baseDir = source === null ? process.cwd() : dirname(source)
+  const listed = (data as { workloads?: unknown })?.workloads
+  const inSuite = Array.isArray(listed)
+    ? listed.filter((w) => typeof w?.handler === 'string' && w.framing === undefined && !isBuiltin(w.handler) && looksLikeHandlerPath(w.handler))
+      .map((w) => resolve(baseDir, w.handler as string))
+    : []
+  await loadHandlerFramings(inSuite, null)
+  const names = new Set((Array.isArray(listed) ? listed : []).flatMap((w) => [w?.name, w?.handler]))
+  const fromFlags = (overrides.workloads ?? []).filter((w) => !names.has(w) && !isBuiltin(w) && looksLikeHandlerPath(w)).map((w) => resolve(w))
+  await loadHandlerFramings(fromFlags, '--workloads')
 }
 
 function normalizePeers (p: boolean | string[] | undefined): string[] {
@@ -289,6 +363,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
   try {
     const defaultWorkers = overrides.workers ?? resolveWorkers(spec.workers, availableParallelism())
     let models = normalizeModels(spec.models ?? 'all', defaultWorkers, baseDir)
+    const flagModels = (names: string[]): TargetConfig[] => asFlag('--models', () => normalizeModels(names, defaultWorkers, process.cwd()))
     if (overrides.workers !== undefined) {
       models = models.map((m) => m.workers === null ? m : { ...m, workers: overrides.workers! })
     }
@@ -297,7 +372,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       for (const name of overrides.models) {
         const found = models.filter((m) => m.label === name || m.name === name)
         if (found.length > 0) picked.push(...found.filter((f) => !picked.includes(f)))
-        else picked.push(...normalizeModels([name], defaultWorkers, process.cwd()))
+        else picked.push(...flagModels([name]))
       }
       models = picked
     }
@@ -307,9 +382,18 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       for (const name of overrides.workloads) {
         const found = workloads.filter((w) => w.name === name || w.handler === name)
         if (found.length > 0) picked.push(...found.filter((f) => !picked.includes(f)))
-        else picked.push(normalizeWorkload({ handler: name, ...(isBuiltin(name) ? {} : { framing: 'raw' as const }) }, spec, process.cwd()))
+        else picked.push(asFlag('--workloads', () => normalizeWorkload({ handler: name }, spec, process.cwd())))
       }
       workloads = picked
+    }
+    if (overrides.loadScript !== undefined) {
+      const loadScript = resolve(overrides.loadScript)
+      workloads = workloads.map((w) => {
+        if (w.framing === 'http') {
+          throw new FlagError('--load-script', `workload ${w.name} is HTTP (driven by autocannon); a load script drives raw, line and length handlers (pick workloads with -w)`)
+        }
+        return { ...w, expect: 'script' as const, loadScript, peers: false }
+      })
     }
     workloads = workloads.map((w) => ({
       ...w,
@@ -331,7 +415,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       repetitions: overrides.repetitions ?? spec.repetitions ?? DEFAULTS.repetitions,
       loadThreads: overrides.loadThreads ?? spec.loadThreads ?? DEFAULTS.loadThreads,
       models,
-      peers: normalizePeers(overrides.peers ?? spec.peers),
+      peers: overrides.peers === undefined ? normalizePeers(spec.peers) : asFlag('--peers', () => normalizePeers(overrides.peers)),
       workloads,
       startTimeoutMs: spec.startTimeoutMs ?? DEFAULTS.startTimeoutMs,
       stopTimeoutMs: spec.stopTimeoutMs ?? DEFAULTS.stopTimeoutMs,
@@ -339,7 +423,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       idleSettleMs: spec.idleSettleMs ?? DEFAULTS.idleSettleMs,
     }
   } catch (e) {
-    if (e instanceof SuiteError) throw new SuiteError(`${where}: ${e.message}`)
+    if (e instanceof SuiteError && !(e instanceof FlagError)) throw new SuiteError(`${where}: ${e.message}`)
     throw e
   }
 }
@@ -385,7 +469,18 @@ export async function loadSuiteWithModels (nameOrPath: string, overrides: SuiteO
   const path = resolveSuitePath(nameOrPath)
   const data = readSuiteFile(path)
   await loadModelFiles(data, path, overrides)
-  return normalizeSuite(data, path, overrides)
+  await loadHandlerFiles(data, path, overrides)
+  const suite = normalizeSuite(data, path, overrides)
+  // a load script is checked here, once, before any server starts (each load thread loads it again)
+  for (const w of suite.workloads) {
+    if (w.loadScript === undefined) continue
+    if (!existsSync(w.loadScript)) {
+      const msg = `load script not found: ${w.loadScript}`
+      throw overrides.loadScript !== undefined ? new FlagError('--load-script', msg) : new SuiteError(`suite ${path}: ${msg}`)
+    }
+    await loadLoadScript(w.loadScript, w.framing as 'raw' | 'line' | 'length')
+  }
+  return suite
 }
 
 // ---------------------------------------------------------------- scenarios

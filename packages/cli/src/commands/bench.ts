@@ -22,6 +22,7 @@ interface BenchFlags {
   repetitions?: number
   workers?: number
   loadThreads?: number
+  loadScript?: string
   out?: string
   quiet?: boolean
   report?: boolean
@@ -59,6 +60,7 @@ export function benchCommand (): Command {
     .option('-m, --models <list>', 'models to run, comma-separated: registered names or model files (replaces the suite\'s)', names)
     .option('-w, --workloads <list>', 'workloads or handlers to run, comma-separated (echo, upper, http, work, a suite workload name, or a handler file)', names)
     .option('--handlers <list>', 'same as --workloads', names)
+    .option('--load-script <file>', 'a module saying how to build request n and check its reply (export default { request (n), reply (n, req) | check (reply, n, req) }), for handlers that are not an echo')
     .option('--peers <list>', `peers (reference servers) to run: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
     .option('--no-peers', 'run no peers')
     .option('-d, --duration <duration>', 'measured duration of each scenario (e.g. 2s)', parseDuration)
@@ -94,6 +96,7 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
   if (flags.repetitions !== undefined) o.repetitions = flags.repetitions
   if (flags.workers !== undefined) o.workers = flags.workers
   if (flags.loadThreads !== undefined) o.loadThreads = flags.loadThreads
+  if (flags.loadScript !== undefined) o.loadScript = resolve(flags.loadScript)
   return o
 }
 
