@@ -7,7 +7,7 @@
 import type { Results, ScenarioResult, ScenarioStatus, Spread } from '@echoplex/results'
 import { formatMs, formatPct, formatRate, formatRatio } from './format.js'
 import { groupLabel, runInfo, type RunInfo } from './model.js'
-import { DEFAULT_ALPHA, DEFAULT_NOISE_FACTOR, noiseTest, TEST_DESCRIPTION, type NoiseTest, type NoiseTestOptions } from './stats.js'
+import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_NOISE_FACTOR, MIN_REPETITIONS, noiseTest, TEST_DESCRIPTION, type NoiseTest, type NoiseTestOptions } from './stats.js'
 
 export interface CompareOptions extends NoiseTestOptions {
   /** a significant throughput regression larger than this (percent) fails the gate; null/undefined: no gate */
@@ -33,12 +33,13 @@ export interface MetricChange {
   direction: Direction
 }
 
-export type Change = 'improvement' | 'regression' | 'no significant change' | 'not comparable' | 'newly failed' | 'fixed'
+export type Change = 'improvement' | 'regression' | 'no significant change' | 'too few repetitions' | 'not comparable' | 'newly failed' | 'fixed'
 
 export const MARKERS: Record<Change, string> = {
   improvement: '▲',
   regression: '▼',
   'no significant change': '=',
+  'too few repetitions': '?',
   'not comparable': '·',
   'newly failed': '✗',
   fixed: '✓',
@@ -72,6 +73,11 @@ export interface Comparison {
   method: string
   alpha: number
   noiseFactor: number
+  minEffect: number
+  /** repetitions each side needs for a change to be called significant */
+  minRepetitions: number
+  /** set when some matched scenario had fewer: "too few repetitions to tell …" */
+  tooFew: string | null
   rows: ComparedScenario[]
   onlyInBase: OneSided[]
   onlyInHead: OneSided[]
@@ -143,7 +149,7 @@ function envDiff (a: Results, b: Results): Array<{ field: string, base: string, 
 
 /** Compares two runs scenario by scenario (see the module comment). */
 export function compareResults (base: Results, head: Results, options: CompareOptions = {}): Comparison {
-  const test: NoiseTestOptions = { alpha: options.alpha ?? DEFAULT_ALPHA, noiseFactor: options.noiseFactor ?? DEFAULT_NOISE_FACTOR }
+  const test: NoiseTestOptions = { alpha: options.alpha ?? DEFAULT_ALPHA, noiseFactor: options.noiseFactor ?? DEFAULT_NOISE_FACTOR, minEffect: options.minEffect ?? DEFAULT_MIN_EFFECT }
   const pct = options.failOnRegressionPct ?? null
   const headById = new Map(head.scenarios.map((s) => [s.id, s]))
   const baseIds = new Set(base.scenarios.map((s) => s.id))
@@ -171,6 +177,8 @@ export function compareResults (base: Results, head: Results, options: CompareOp
       note = `BASE ${b.status}, HEAD ${h.status}${h.reason !== null ? `: ${h.reason}` : b.reason !== null ? `: ${b.reason}` : ''}`
     } else if (throughput.direction === 'improvement' || throughput.direction === 'regression') {
       change = throughput.direction
+    } else if (throughput.direction === 'untested' && throughput.test?.needRepetitions != null) {
+      change = 'too few repetitions'
     } else if (throughput.direction === 'untested') {
       change = 'not comparable'
       note = throughput.test?.why ?? 'no throughput measured'
@@ -207,6 +215,9 @@ export function compareResults (base: Results, head: Results, options: CompareOp
     method: TEST_DESCRIPTION,
     alpha: test.alpha!,
     noiseFactor: test.noiseFactor!,
+    minEffect: test.minEffect!,
+    minRepetitions: MIN_REPETITIONS,
+    tooFew: tooFewNote(rows),
     rows,
     onlyInBase: base.scenarios.filter((s) => !headById.has(s.id)).map(oneSided),
     onlyInHead: head.scenarios.filter((s) => !baseIds.has(s.id)).map(oneSided),
@@ -215,6 +226,15 @@ export function compareResults (base: Results, head: Results, options: CompareOp
     gate: { failed: reasons.length > 0, reasons },
     environmentDiffers: envDiff(base, head),
   }
+}
+
+/** One line for the comparison when some scenarios had too few repetitions to test. */
+function tooFewNote (rows: ComparedScenario[]): string | null {
+  const few = rows.filter((r) => r.change === 'too few repetitions')
+  if (few.length === 0) return null
+  const reps = (side: 'base' | 'head'): number => Math.min(...few.map((r) => r.throughput[side]?.n ?? 0))
+  return `too few repetitions to tell for ${few.length} of ${rows.length} scenario(s) (BASE ${reps('base')}, HEAD ${reps('head')} repetition(s)): ` +
+    `a change is only called with ≥ ${MIN_REPETITIONS} repetitions on each side — run both with -r ${MIN_REPETITIONS} or more`
 }
 
 /** `14 req/s` or `-` */
@@ -232,7 +252,7 @@ export function compareCells (r: ComparedScenario): Record<'scenario' | 'target'
     head: med(t.head, formatRate),
     ratio: formatRatio(t.ratio),
     change: formatPct(t.changePct),
-    test: t.test === null ? '-' : t.test.method === 'none' ? 'n/a (1 rep)' : t.test.why,
+    test: t.test === null ? '-' : t.test.method === 'none' ? `too few repetitions (${t.base?.n ?? 0} vs ${t.head?.n ?? 0}; need ${MIN_REPETITIONS})` : t.test.why,
     p99: `${med(l.base, formatMs)} → ${med(l.head, formatMs)}${l.ratio === null ? '' : ` (${formatPct(l.changePct)})`}${lmark}`,
     result: `${r.marker} ${r.change}`,
   }
@@ -252,6 +272,7 @@ export function formatCompareTable (c: Comparison): string {
   if (c.onlyInHead.length > 0) out.push('', `only in HEAD (${c.onlyInHead.length}): ${c.onlyInHead.map((s) => `${s.label} @ ${s.target} [${s.status}]`).join('; ')}`)
   if (c.environmentDiffers.length > 0) out.push('', `warning: the runs come from different environments: ${c.environmentDiffers.map((d) => `${d.field} ${d.base} → ${d.head}`).join('; ')}`)
   out.push('', `${c.rows.length} matched: ${(Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ') || 'none'}`)
+  if (c.tooFew !== null) out.push(c.tooFew)
   out.push(`test: ${c.method}`)
   if (c.failOnRegressionPct !== null) {
     out.push(c.gate.failed

@@ -219,13 +219,15 @@ const CHANGE_CLASS: Record<Change, string> = {
   improvement: 'improvement',
   regression: 'regression',
   'no significant change': 'same',
+  'too few repetitions': 'na',
   'not comparable': 'na',
   'newly failed': 'newly-failed',
   fixed: 'fixed',
 }
 
 function changeChart (c: Comparison): string | null {
-  const rows = c.rows.filter((r) => r.throughput.changePct !== null && r.change !== 'not comparable')
+  // untested changes are left out: a bar would read as a finding
+  const rows = c.rows.filter((r) => r.throughput.changePct !== null && r.change !== 'not comparable' && r.change !== 'too few repetitions')
   if (rows.length === 0) return null
   return barChart({
     title: 'Throughput change, HEAD vs BASE',
@@ -279,6 +281,7 @@ export function renderCompareHtml (c: Comparison): string {
   }
   const counts = (Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ')
   parts.push(`<p>${c.rows.length} scenario(s) matched by id${counts === '' ? '' : `: ${esc(counts)}`}.</p>`)
+  if (c.tooFew !== null) parts.push(`<div class="banner">${esc(c.tooFew)}</div>`)
   parts.push(`<p class="note"><strong>Test.</strong> ${esc(c.method)} Markers: ${(Object.keys(MARKERS) as Change[]).map((k) => `${MARKERS[k]} ${k}`).join(', ')}. Throughput decides the result; p99 latency is tested the same way (▲/▼ beside it).</p>`)
   parts.push(table(['scenario', 'target', { text: 'BASE req/s', num: true }, { text: 'HEAD req/s', num: true }, { text: 'ratio', num: true }, { text: 'change', num: true }, 'result', 'p99 ms BASE → HEAD', 'test'], c.rows.map(compareRow)))
   const chart = changeChart(c)

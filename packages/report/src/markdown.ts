@@ -96,6 +96,7 @@ export function renderCompareMarkdown (c: Comparison): string {
   ))
   const counts = (Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ')
   out.push('', `${c.rows.length} matched${counts === '' ? '' : `: ${counts}`}.`, '')
+  if (c.tooFew !== null) out.push(`**Note:** ${c.tooFew}`, '')
   for (const [label, xs] of [['BASE', c.onlyInBase], ['HEAD', c.onlyInHead]] as const) {
     if (xs.length === 0) continue
     out.push(`**Only in ${label}** (${xs.length}):`, '', ...xs.map((s) => `- ${s.label} @ ${s.target} (${s.status})`), '')
