@@ -39,8 +39,16 @@ export interface BarChartOptions {
   caption?: string
   /** ticks at round multiples of a binary unit (bytes: 1024^k) instead of decimal ones */
   binaryTicks?: boolean
+  /** how tick values are written (default: `format`), e.g. numbers in the axis title's unit */
+  tickFormat?: (v: number) => string
   width?: number
 }
+
+/**
+ * Charts are drawn this wide (px) and scaled to their box by CSS (`width: 100%`): two side by side
+ * fill the report's page width.
+ */
+export const CHART_WIDTH = 660
 
 /** 1, 2, 2.5, 5 × 10^k steps for about `count` ticks over [lo, hi]. */
 export function niceTicks (lo: number, hi: number, count = 5): number[] {
@@ -55,7 +63,7 @@ export function niceTicks (lo: number, hi: number, count = 5): number[] {
 
 /** Horizontal bars, one per target, with min–max whiskers and a dot per repetition. */
 export function barChart (o: BarChartOptions): string {
-  const width = o.width ?? 720
+  const width = o.width ?? CHART_WIDTH
   const rowH = 30
   const longest = Math.max(0, ...o.data.map((d) => d.label.length + (d.peer === true ? 7 : 0)))
   const left = Math.min(360, Math.max(110, Math.ceil(longest * 6.6) + 16))
@@ -81,7 +89,7 @@ export function barChart (o: BarChartOptions): string {
   for (const t of ticks) {
     const tx = r1(x(t))
     parts.push(`<line x1="${tx}" y1="${top}" x2="${tx}" y2="${top + plotH}" stroke="#e5e7eb"/>`)
-    parts.push(`<text x="${tx}" y="${top + plotH + 16}" text-anchor="middle" fill="#374151">${esc(o.format(t))}</text>`)
+    parts.push(`<text x="${tx}" y="${top + plotH + 16}" text-anchor="middle" fill="#374151">${esc((o.tickFormat ?? o.format)(t))}</text>`)
   }
   parts.push(`<line x1="${r1(x(0))}" y1="${top}" x2="${r1(x(0))}" y2="${top + plotH}" stroke="#6b7280"/>`)
   parts.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#6b7280"/>`)
@@ -133,7 +141,7 @@ export interface LineChartOptions {
 
 /** Lines over categorical x positions on a log10 y axis (latencies span decades). */
 export function logLineChart (o: LineChartOptions): string {
-  const width = o.width ?? 720
+  const width = o.width ?? CHART_WIDTH
   const left = 70
   const right = 170
   const top = 34
@@ -241,11 +249,18 @@ export function latencyChart (g: ReportGroup): string {
 export function memoryChart (g: ReportGroup): string | null {
   if (!g.rows.some((r) => r.pssPerConnection !== null || r.rssPerConnection !== null)) return null
   const usePss = g.rows.some((r) => r.pssPerConnection !== null)
+  // the axis states one unit, and its ticks are numbers in it
+  const biggest = Math.max(0, ...g.rows.flatMap((r) => {
+    const s = usePss ? r.pssPerConnection : r.rssPerConnection
+    return s === null ? [] : [Math.abs(s.max), Math.abs(s.min)]
+  }))
+  const [unit, unitName] = biggest >= 1024 * 1024 ? [1024 * 1024, 'MiB'] : biggest >= 1024 ? [1024, 'KiB'] : [1, 'bytes']
   return barChart({
     title: `Memory per connection — ${g.label}`,
-    axisLabel: `${usePss ? 'PSS' : 'RSS'} per connection under load, above idle (bytes)`,
+    axisLabel: `${usePss ? 'PSS' : 'RSS'} per connection under load, above idle (${unitName})`,
     caption: 'bar = median, whisker = min–max over repetitions; whole process tree',
     format: formatBytes,
+    tickFormat: (v) => String(Number((v / unit).toFixed(2))),
     binaryTicks: true,
     data: g.rows.map((r, i) => {
       const s = usePss ? r.pssPerConnection : r.rssPerConnection

@@ -6,6 +6,7 @@ import { compareCells, MARKERS, type Change, type Comparison } from './compare.j
 import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, mdTable } from './format.js'
 import { EVENT_LOOP_NOTE } from './html.js'
 import type { ReportModel, RunInfo, TargetRow } from './model.js'
+import { winMatrix } from './matrix.js'
 
 function envLine (r: RunInfo): string {
   const e = r.environment
@@ -33,6 +34,22 @@ export function renderReportMarkdown (model: ReportModel): string {
     out.push('**Not ok:**', '')
     for (const p of model.problems) out.push(`- **${p.status.toUpperCase()}** ${p.group} @ ${p.target}${p.reason === null ? '' : `: ${p.reason}`}`)
     out.push('')
+  }
+  const m = winMatrix(model)
+  if (m.rows.length > 0) {
+    out.push('## Which model wins where', '')
+    const cols = [...m.models, ...m.peers]
+    out.push(mdTable(['workload', 'winner', ...cols.map((c) => m.peers.includes(c) ? `${c} (peer)` : c)], m.rows.map((r) => [
+      r.label,
+      r.winner === null ? '-' : `**${r.winner}**${r.margin === null ? '' : ` (${formatRatio(r.margin)} the next)`}`,
+      ...cols.map((c) => {
+        const x = r.cells[c]
+        if (x === undefined) return '-'
+        if (x.value === null) return x.status === 'ok' ? '-' : `**${x.status.toUpperCase()}**`
+        return `${x.best ? '**' : ''}${formatRate(x.value)}${x.best ? '**' : ''} (${formatRatio(x.ratio)})`
+      }),
+    ])))
+    out.push('', 'Each cell: median req/s over the repetitions, and (its ratio to the best model of the row).', '')
   }
   out.push('## Verdicts', '')
   out.push(mdTable(['category', 'winner', 'margin', 'runner-up', 'lead beyond noise', 'best peer'], model.verdicts.map((v) => [
