@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander'
-import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, exitProcess, type ServerLimits } from '@echoplex/core'
+import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, exitProcess, removeStatsFile, writeStatsFile, type ServerLimits } from '@echoplex/core'
 import {
   BUILTIN_MODELS, formatListeningLine, isLoopback, modelNames, resolveHandlerPath, resolveModel,
   type ListenTarget, type ModelDescriptor, type ModelOption, type OptionValue, type ServeOptions,
@@ -153,9 +153,15 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
     model.restart().then((n) => process.stdout.write(`restarted ${n} worker(s)\n`), (err: Error) => process.stderr.write(`echoplex: restart failed: ${err.message}\n`))
   })
   // a live look at the model's own counters (fork spawn waits, respawns…) without stopping it
+  // (also left in a file for processes that did not start it: the dashboard's live view)
   process.on('SIGUSR2', () => {
-    model.stats().then((stats) => process.stdout.write(`stats ${JSON.stringify({ ...stats, model: descriptor.name })}\n`), () => {})
+    model.stats().then((stats) => {
+      const all = { ...stats, model: descriptor.name }
+      writeStatsFile(process.pid, all)
+      process.stdout.write(`stats ${JSON.stringify(all)}\n`)
+    }, () => {})
   })
+  process.on('exit', () => removeStatsFile(process.pid))
   const address = await model.start()
   process.stdout.write(`${formatListeningLine({ address, model: descriptor.name, pid: process.pid })}\n`)
 }
