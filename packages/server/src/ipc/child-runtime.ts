@@ -20,14 +20,18 @@ export class ChildRuntime {
   /** This process's end of the IPC channel to the primary. */
   readonly primary: PrimaryPeer
   readonly hub: ChildHub
+  /** Logs with this process's current role (a fork child is a spare, then a connection: as `ps` shows). */
   readonly logger: Logger
+  private roleLogger: Logger
   serving!: ConnectionServer
   private stopping = false
 
   constructor (role: string) {
     this.config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
     process.env.ECHOPLEX_ROLE = role
-    this.logger = createLogger({ model: this.config.model, role })
+    this.roleLogger = createLogger({ model: this.config.model, role })
+    const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger[name] as (...a: unknown[]) => void)(...args) }) as never
+    this.logger = { fatal: to('fatal'), error: to('error'), warn: to('warn'), info: to('info'), debug: to('debug') }
     this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
     this.hub = new ChildHub(this.primary)
     process.on('disconnect', () => this.orphaned())
@@ -48,6 +52,13 @@ export class ChildRuntime {
       this.logger.debug({ graceMs: message.graceMs, connections: this.serving?.connections.size }, 'shutdown requested')
       void this.shutdown(message.graceMs)
     })
+  }
+
+  /** This process now has `role`: its title (what `ps` reads) and its log lines say so. */
+  setRole (role: string): void {
+    process.title = `echoplex ${role}`
+    process.env.ECHOPLEX_ROLE = role
+    this.roleLogger = createLogger({ model: this.config.model, role })
   }
 
   /** Loads the handler; on failure tells the primary why (so it can halt instead of respawning) and exits. */

@@ -17,7 +17,7 @@ runtime.primary.on('socket', (_message, handle) => {
   const socket = handle as Socket
   if (served) { socket.destroy(); return }
   served = true
-  process.title = 'echoplex connection'
+  runtime.setRole('connection')
   const conn = source.take(socket)
   if (conn === undefined) { done(); return }
   runtime.primary.send({ type: 'serving', connection: conn.id })
