@@ -75,6 +75,12 @@ export interface HandlerDefinition<F extends Framing = Framing> {
   onConnect? (ctx: ConnectionContext): void | Promise<void>
   onMessage (message: MessageOf[F], ctx: ConnectionContext): ReplyOf<F> | Promise<ReplyOf<F>>
   onClose? (ctx: ConnectionContext): void | Promise<void>
+  /**
+   * Whether this connection gets other connections' `ctx.broadcast`s now (default: every connection
+   * does), e.g. only once logged in. Runs where the connection's socket is, synchronously (in `pool`:
+   * the primary, with `ctx.state` as the last message left it).
+   */
+  receivesBroadcast? (ctx: ConnectionContext): boolean
 }
 
 export function defineHandler<F extends Framing> (definition: HandlerDefinition<F>): HandlerDefinition<F> {
@@ -89,7 +95,7 @@ export function validateHandler (value: unknown): string | undefined {
   if (!FRAMINGS.includes(h.framing as Framing)) return `"framing" must be one of ${FRAMINGS.join(', ')}`
   if (typeof h.onMessage !== 'function') return 'missing an "onMessage" function'
   if (h.options !== undefined && (h.options === null || typeof h.options !== 'object')) return '"options" must be an object of { description, check? }'
-  for (const hook of ['onConnect', 'onClose'] as const) {
+  for (const hook of ['onConnect', 'onClose', 'receivesBroadcast'] as const) {
     if (h[hook] !== undefined && typeof h[hook] !== 'function') return `"${hook}" must be a function`
   }
   return undefined

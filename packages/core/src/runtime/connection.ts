@@ -75,7 +75,7 @@ export class Connection implements HubMember {
     this.codec = codecFor(executor.framing)
     this.decoder = this.codec.decoder(limits)
     this.closedPromise = new Promise((resolve) => { this.resolveClosed = resolve })
-    const push = (data: string | Uint8Array): void => this.push(toBuffer(data))
+    const push = (data: string | Uint8Array): void => this.pushOut(toBuffer(data))
     this.ctx = {
       id: this.id,
       remoteAddress: socket.remoteAddress ?? 'unix',
@@ -122,8 +122,14 @@ export class Connection implements HubMember {
   /** Resolves once the connection is closed and its `onClose` hook has run. */
   get done (): Promise<void> { return this.closedPromise }
 
-  /** Bytes pushed from outside a reply: `ctx.send` and broadcasts from other connections. */
+  /** A broadcast from another connection (the hub's delivery): sent unless the handler says this one does not get them now. */
   push (data: Buffer): void {
+    if (this.options.executor.receivesBroadcast?.(this.ctx) === false) return
+    this.pushOut(data)
+  }
+
+  /** Bytes pushed from outside a reply: `ctx.send` and broadcasts from other connections. */
+  private pushOut (data: Buffer): void {
     if (this.reached('ended') || this.socket.destroyed) return
     if (this.socket.writableLength > this.options.limits.maxWriteBufferBytes) {
       // a client that never reads must not grow our memory: drop it rather than buffer without bound

@@ -126,6 +126,9 @@ export class PoolExecutor implements HandlerExecutor {
   /** Pools replaced by a rolling restart, finishing the tasks they were given. */
   private readonly retiring = new Set<Piscina>()
 
+  /** The handler's broadcast filter runs here, in the primary, where the connection's socket and state are. */
+  receivesBroadcast (ctx: ConnectionContext): boolean { return this.handler.receivesBroadcast?.(ctx) ?? true }
+
   constructor (private readonly options: PoolExecutorOptions) {
     this.handler = options.handler
     this.handlerPath = options.handlerPath
