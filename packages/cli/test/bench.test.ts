@@ -39,6 +39,14 @@ t.test('echoplex bench --suite FILE --out DIR runs it, prints a table and writes
   t.match(r.stderr, /\[2\/2\] echo 64B c4 keep-alive @ node-net #1: ok/, 'plain progress lines when stderr is not a TTY')
 })
 
+t.test('bench --list: every suite with what it runs', async (t) => {
+  const r = await echoplex(['bench', '--list'], 15_000)
+  t.equal(r.code, 0)
+  t.match(r.stdout, /^churn\s+Connection churn/m)
+  t.match(r.stdout, /^quick\s+A first look: every model and every available peer/m)
+  t.match(r.stdout, /^standard\s+The full picture/m)
+})
+
 t.test('bad input: one line on stderr, non-zero exit, no stack trace', async (t) => {
   for (const [args, re] of [
     [['bench', '--suite', 'no-such-suite'], /^echoplex: unknown suite "no-such-suite" \(expected one of: churn, cpu, quick, standard, or a suite file path\)$/],

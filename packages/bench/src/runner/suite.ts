@@ -434,6 +434,35 @@ export function listSuites (dir = SUITES_DIR): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()
 }
 
+/** Each suite of `dir` with its description (or why it cannot be read). */
+export function describeSuites (dir = SUITES_DIR): Array<{ name: string, description: string }> {
+  return listSuites(dir).map((name) => {
+    try {
+      const d = (JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { description?: unknown }).description
+      return { name, description: typeof d === 'string' ? d : '' }
+    } catch (e) {
+      return { name, description: `(unreadable: ${(e as Error).message.split('\n')[0]})` }
+    }
+  })
+}
+
+/** `bench --list`: a name per line and its description beside it, wrapped to `width`. */
+export function formatSuiteList (suites: Array<{ name: string, description: string }>, width?: number): string {
+  const nameW = Math.max(0, ...suites.map((s) => s.name.length))
+  const room = width === undefined ? Infinity : Math.max(20, width - nameW - 2)
+  const out: string[] = []
+  for (const s of suites) {
+    const lines: string[] = []
+    let line = ''
+    for (const word of s.description.split(/\s+/).filter((w) => w !== '')) {
+      if (line !== '' && line.length + 1 + word.length > room) { lines.push(line); line = word } else line = line === '' ? word : `${line} ${word}`
+    }
+    if (line !== '' || lines.length === 0) lines.push(line)
+    lines.forEach((l, i) => out.push(`${(i === 0 ? s.name : '').padEnd(nameW)}  ${l}`.trimEnd()))
+  }
+  return `${out.join('\n')}\n`
+}
+
 /** The file a suite name or path refers to; throws a SuiteError when there is none. */
 export function resolveSuitePath (nameOrPath: string, dir = SUITES_DIR): string {
   const looksLikePath = nameOrPath.includes('/') || nameOrPath.includes('\\') || nameOrPath.endsWith('.json')

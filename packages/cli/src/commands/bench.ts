@@ -2,7 +2,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
-  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, runSuite,
+  createProgressReporter, describeSuites, formatSuiteList, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, runSuite,
   MODES, PEER_NAMES, type SuiteOverrides,
 } from '@echoplex/bench'
 import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
@@ -50,6 +50,11 @@ function peers (value: string): boolean | string[] {
   return names(value)
 }
 
+/** Columns of the terminal stdout goes to; undefined for a pipe or file: nothing is narrowed. */
+function terminalWidth (): number | undefined {
+  return process.stdout.isTTY === true && process.stdout.columns > 0 ? process.stdout.columns : undefined
+}
+
 /** Exit status of an interrupted run: 128 + the signal number, as shells report it. */
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 
@@ -74,7 +79,7 @@ export function benchCommand (): Command {
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
-    .option('--list', 'list the suites and exit')
+    .option('--list', 'list the suites, with what each runs, and exit')
     .action(async (flags: BenchFlags & { handlers?: string[] }) => { await bench(flags) })
 }
 
@@ -102,7 +107,7 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
 
 async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void> {
   if (flags.list === true) {
-    process.stdout.write(`${listSuites().join('\n')}\n`)
+    process.stdout.write(formatSuiteList(describeSuites(), terminalWidth()))
     return
   }
   // a SuiteError (unknown suite, invalid suite file, a bad override) is EPX_BAD_SUITE: one line, exit 2
@@ -137,7 +142,7 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   })
   progress?.stop()
   writeResults(outPath, results)
-  if (!quiet) process.stdout.write(`${formatSummaryTable(results)}\n\n`)
+  if (!quiet) process.stdout.write(`${formatSummaryTable(results, { width: terminalWidth() })}\n\n`)
   process.stdout.write(`results: ${outPath}\n`)
   if (flags.report === true) {
     // a report of a run with failures (or a partial one) is still worth reading: failed scenarios are marked in it
