@@ -124,7 +124,7 @@ t.test('pool: a closed connection\'s queued tasks are dropped, not run', async (
       return entry.msg === 'cancelled a task of a closed connection' ? [entry.where] : []
     } catch { return [] }
   })
-  t.same(cancels.sort(), ['executor FIFO', 'piscina queue'], 'one task was taken out of piscina\'s queue, one out of the FIFO')
+  t.same(cancels.sort(), ['executor FIFO', 'thread queue'], 'one task was dropped from a thread\'s queue, one out of the FIFO')
 })
 
 t.test('pool: a task running past --heartbeat loses its thread, and a new thread serves the rest', async (t) => {
