@@ -13,8 +13,8 @@ export interface ServeOptions {
   limits: ServerLimits
   /** cluster: processes; pool: threads. */
   workers?: number
-  /** cluster: Node's scheduling policy. */
-  sched?: 'rr' | 'none'
+  /** cluster: who spreads connections over the workers (default: reuseport where this Node supports it, else rr). */
+  sched?: 'rr' | 'none' | 'reuseport'
   /** fork: most connection children alive at once; more connections wait in the accept queue. */
   maxChildren?: number
   /** fork: warm children kept ready. */
