@@ -28,6 +28,7 @@ import { cpuPercentOfOneCore, mergeHistograms, encodeHistogram, ratePerSecond, s
 import type { LatencySummary } from './latency.js'
 import type { Expect, LoadFraming } from './payload.js'
 import type { FromWorker, ToWorker } from './tcp-worker.js'
+import { mergeSeconds, type EngineSeconds, type LoadSeconds } from './per-second.js'
 
 export type { LoadMode, LoadTarget } from './engine.js'
 export type { ErrorCounts } from './result.js'
@@ -140,6 +141,8 @@ export interface TcpLoadResult {
   connectLatency: LatencySummary
   /** Encoded HDR histograms (µs, compressed base64) for merging runs later. */
   histograms: { latency: string, connectLatency: string }
+  /** Per second since the load started (warmup included): completions and p99; null when an engine did not record them. */
+  seconds: LoadSeconds | null
   cpu: {
     /** The whole generator process over the whole call (includes anything else running in it). */
     process: CpuUsageSummary
@@ -480,6 +483,9 @@ function mergeResults (
     latency: summarizeLatency(latency),
     connectLatency: summarizeLatency(connectLatency),
     histograms: { latency: encodeHistogram(latency), connectLatency: encodeHistogram(connectLatency) },
+    seconds: got.length > 0 && got.every((r) => r.seconds !== undefined)
+      ? mergeSeconds(got.map((r) => r.seconds as EngineSeconds), startedAtAbs, o.warmupMs)
+      : null,
     cpu: { process: cpu.process, threads, cores: os.availableParallelism() },
   }
   return result

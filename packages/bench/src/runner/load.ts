@@ -122,6 +122,8 @@ function fromTcp (r: TcpLoadResult): LoadSummary {
         : { userSec: r.cpu.threads.userSec, systemSec: r.cpu.threads.systemSec, totalSec: r.cpu.threads.totalSec, wallSec: r.cpu.threads.wallSec, percentOfOneCore: r.cpu.threads.percentOfOneCore },
     },
     histograms: { latency: r.histograms.latency, connectLatency: r.histograms.connectLatency },
+    ...(r.seconds == null ? {} : { seconds: r.seconds }),
+    ...(r.options.rate === null ? {} : { openLoop: { rate: r.options.rate, scheduled: r.requests.scheduled, unsent: r.requests.unsent } }),
   }
 }
 
@@ -136,8 +138,12 @@ function unlessAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Prom
   })
 }
 
-/** Loads the server of `scenario` at `address`; null when interrupted. Rejects on a broken load tool only. */
-export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTargetAddress, loadThreads: number, signal?: AbortSignal): Promise<LoadSummary | null> {
+/**
+ * Loads the server of `scenario` at `address`; null when interrupted. Rejects on a broken load tool
+ * only. `rate` (raw TCP only): an open loop at that many requests per second, latency measured from
+ * each request's intended send time (coordinated-omission corrected); else a closed loop.
+ */
+export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTargetAddress, loadThreads: number, signal?: AbortSignal, rate?: number): Promise<LoadSummary | null> {
   const churn = scenario.mode === 'churn'
   const w = scenario.workload
   if (scenario.loadTool === 'autocannon') {
@@ -164,6 +170,7 @@ export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTa
     durationMs: scenario.durationMs,
     warmupMs: scenario.warmupMs,
     churn,
+    ...(rate !== undefined ? { mode: 'open' as const, rate } : {}),
     // a function cannot cross threads: `work` verification runs on the calling thread
     threads: typeof expect === 'function' ? 0 : loadThreads,
     expect,

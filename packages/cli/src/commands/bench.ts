@@ -2,8 +2,8 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
-  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, runSuite,
-  MODES, PEER_NAMES, type SuiteOverrides,
+  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, parsePinChoice, runSuite,
+  MODES, PEER_NAMES, type PinChoice, type SuiteOverrides,
 } from '@echoplex/bench'
 import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
@@ -26,6 +26,16 @@ interface BenchFlags {
   quiet?: boolean
   report?: boolean
   list?: boolean
+  pin?: PinChoice
+  profile?: boolean
+}
+
+function pinChoice (value: string): PinChoice {
+  try {
+    return parsePinChoice(value)
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message)
+  }
 }
 
 /** `a,b,c` → items, each checked by `item`. */
@@ -72,6 +82,8 @@ export function benchCommand (): Command {
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
+    .option('--pin <cpus>', 'CPU pinning: auto (default: the server tree and the load generator on disjoint CPU halves when there are ≥ 2 CPUs), none, or SERVER_CPUS:LOAD_CPUS (e.g. 0:1, 0-1:2-3)', pinChoice)
+    .option('--profile', 'record V8 CPU profiles of every serving process and thread (next to the results, in <results>.profiles/); the report draws a flame graph per target. Profiling slows the servers: rank with an unprofiled run')
     .option('--list', 'list the suites and exit')
     .action(async (flags: BenchFlags & { handlers?: string[] }) => { await bench(flags) })
 }
@@ -130,6 +142,8 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   const results = await runSuite(suite, {
     signal: controller.signal,
     outPath,
+    ...(flags.pin === undefined ? {} : { pin: flags.pin }),
+    ...(flags.profile === true ? { profileDir: outPath.replace(/\.json$/i, '.profiles') } : {}),
     ...(progress === null ? {} : { onProgress: (e) => progress.onProgress(e) }),
   })
   progress?.stop()
