@@ -5,7 +5,7 @@
  * the matching closed-loop group, which runs first. Latency runs from each request's intended send
  * time, so a stalled server is charged for the requests it held up (coordinated omission corrected).
  */
-import { summarizeRepetitions, type FixedRate, type ScenarioConfig, type ScenarioResult } from '@echoplex/results'
+import { spread, type FixedRate, type ScenarioConfig, type ScenarioResult } from '@echoplex/results'
 
 /** Default share of the slowest model's closed-loop throughput. */
 export const DEFAULT_FIXED_RATE_FRACTION = 0.5
@@ -15,7 +15,7 @@ export function deriveRate (fixed: FixedRate, scenarios: readonly ScenarioResult
   const inGroup = scenarios.filter((s) => s.group === fixed.of && s.fixedRate == null)
   const measured = (kind: 'model' | 'peer'): Array<{ label: string, rps: number }> => inGroup
     .filter((s) => s.target.kind === kind && s.repetitions.length > 0 && s.repetitions.every((r) => r.status === 'ok'))
-    .map((s) => ({ label: s.target.label, rps: summarizeRepetitions(s.repetitions)?.requestsPerSec?.median ?? 0 }))
+    .map((s) => ({ label: s.target.label, rps: spread(s.repetitions.map((r) => r.load?.throughput.requestsPerSec))?.median ?? 0 }))
     .filter((x) => x.rps > 0)
   // the models decide; peers only when no model ran ok
   const pool = measured('model').length > 0 ? measured('model') : measured('peer')

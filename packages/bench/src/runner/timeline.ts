@@ -28,11 +28,12 @@ export function buildTimeline (load: LoadSummary, records: readonly SampleRecord
     const a = origin + i * step
     const b = a + step
     const p: TimelinePoint = { t: i * step }
-    if (sec !== null && i >= 0) {
-      // the last interval may be cut short by the end of the load: its rate is over what it covered
-      const covered = Math.min(b, end) - a
+    // the last interval may be cut short by the end of the load: its rate is over what it covered
+    // (the drain after the end is not drawn)
+    const covered = Math.min(b, end) - a
+    if (sec !== null && i >= 0 && covered >= step / 10) {
       const n = sec.completed[i] ?? 0
-      p.requestsPerSec = covered >= step / 10 ? round(n * 1000 / Math.min(step, covered), 1) : null
+      p.requestsPerSec = round(n * 1000 / Math.min(step, covered), 1)
       p.p99Ms = sec.p99Ms[i] ?? null
     }
     const inside = records.filter((r) => r.at >= a && r.at < b)
