@@ -36,7 +36,7 @@ export interface FlameOptions {
 /** The icicle SVG of a flame tree (root = all samples, not drawn as a frame of its own). */
 export function flameGraph (root: FlameNode, o: FlameOptions): string {
   const width = o.width ?? 1100
-  const maxDepth = o.maxDepth ?? 40
+  const maxDepth = o.maxDepth ?? 28
   const top = 24
   const rects: string[] = []
   let deepest = 0
