@@ -110,7 +110,8 @@ async function idleSample (pid: number): Promise<IdleSample | null> {
   return { processes: tree.processes.length, threads, rssBytes: rss, pssBytes: anyPss ? pss : null }
 }
 
-function derive (sc: ScenarioConfig, rep: Repetition): Derived | null {
+/** `loadCpus`: CPUs the generator is pinned to (null: not pinned) — a pinned generator saturates when they are all busy, whichever of its threads does the work. */
+function derive (sc: ScenarioConfig, rep: Repetition, loadCpus: number | null = null): Derived | null {
   const { load, window: w, idle } = rep
   if (load === null) return null
   const rps = load.throughput.requestsPerSec
@@ -128,7 +129,8 @@ function derive (sc: ScenarioConfig, rep: Repetition): Derived | null {
     pssPerConnectionBytes: perConn(w?.pssBytes?.mean, idle?.pssBytes),
     connectToFirstByteMs: c === null || c.count === 0 ? null : { count: c.count, mean: c.mean, p50: c.p50, p99: c.p99, max: c.max },
     generatorCpuPercent: gen,
-    generatorSaturated: gen >= 90 * Math.max(1, load.generator.threads),
+    generatorSaturated: gen >= 90 * Math.max(1, load.generator.threads) ||
+      (loadCpus !== null && load.generator.process.percentOfOneCore >= 90 * loadCpus),
   }
 }
 
@@ -221,7 +223,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
       }
       if (l.aborted !== null) rep.problems.push(`load ended early: ${l.aborted}`)
       if (l.requests.completed === 0) rep.problems.push('no request completed')
-      rep.derived = derive(sc, rep)
+      rep.derived = derive(sc, rep, plan.pin === null ? null : plan.pin.load.length)
       if (rep.derived?.generatorSaturated === true) {
         rep.warnings.push(`the load generator used ${rep.derived.generatorCpuPercent}% of a core per thread: it may have been the bottleneck`)
       }
