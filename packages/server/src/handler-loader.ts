@@ -12,15 +12,23 @@ export function resolveHandlerPath (nameOrPath: string, cwd = process.cwd()): st
   return path
 }
 
-/** Imports and checks a handler module. Every process and thread that serves calls this itself. */
-export async function loadHandler (path: string): Promise<HandlerDefinition> {
+/**
+ * Imports a module by path and checks its default export: a failed import is `loadFailed`, an export
+ * `validate` objects to is `invalid` (both one line, with the path). Handlers and model files load so.
+ */
+export async function importDefault<T> (path: string, validate: (value: unknown) => string | undefined, loadFailed: (why: string) => Error, invalid: (why: string) => Error): Promise<T> {
   let mod: { default?: unknown }
   try {
     mod = await import(pathToFileURL(path).href) as { default?: unknown }
   } catch (err) {
-    throw errors.HANDLER_LOAD(path, describeError(err))
+    throw loadFailed(describeError(err))
   }
-  const reason = validateHandler(mod.default)
-  if (reason !== undefined) throw errors.HANDLER_INVALID(path, reason)
-  return mod.default as HandlerDefinition
+  const reason = validate(mod.default)
+  if (reason !== undefined) throw invalid(reason)
+  return mod.default as T
+}
+
+/** Imports and checks a handler module. Every process and thread that serves calls this itself. */
+export async function loadHandler (path: string): Promise<HandlerDefinition> {
+  return await importDefault<HandlerDefinition>(path, validateHandler, (why) => errors.HANDLER_LOAD(path, why), (why) => errors.HANDLER_INVALID(path, why))
 }
