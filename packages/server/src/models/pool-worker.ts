@@ -7,7 +7,7 @@
  */
 import { MessageChannel, parentPort, workerData } from 'node:worker_threads'
 import { move, transferableSymbol, valueSymbol } from 'piscina'
-import { describeError, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
+import { describeError, errorStack, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
 import { loadHandler } from '../handler-loader.js'
 import {
   SHARED_PORT_KEY,
@@ -120,6 +120,7 @@ export default async function runTask (task: PoolTask): Promise<unknown> {
     }
   } catch (err) {
     result.error = describeError(err)
+    result.errorStack = errorStack(err)
   }
   settled = true
   try {

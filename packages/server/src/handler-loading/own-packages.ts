@@ -1,0 +1,39 @@
+import * as nodeModule from 'node:module'
+import { redirectOwnPackages, type RedirectData } from './redirect-hooks.js'
+
+/** What a handler outside the repository may import from echoplex. */
+export const OWN_PACKAGES = ['@echoplex/core', '@echoplex/handlers'] as const
+
+// node:module's synchronous, in-thread hooks (Node ≥ 22.15 / 23.5); @types/node 20 does not know them
+type RegisterHooks = (hooks: { resolve: ReturnType<typeof redirectOwnPackages> }) => unknown
+const registerHooks = (nodeModule as unknown as { registerHooks?: RegisterHooks }).registerHooks
+
+const ownRequire = nodeModule.createRequire(import.meta.url)
+let registered = false
+
+/**
+ * Makes `import '@echoplex/core'` in the handler at `handlerPath` load this echoplex's copy. Hooks are
+ * per thread (a worker thread does not inherit its parent's), so every process and thread that loads
+ * a handler calls this; it registers once per thread, and not at all when the handler's own directory
+ * already resolves to the same files (built-ins, handlers inside the install): a hooks thread costs
+ * boot time, which the fork model pays per connection.
+ */
+export function ensureOwnPackages (handlerPath: string): void {
+  if (registered || resolvesHere(handlerPath)) return
+  registered = true
+  const data: RedirectData = { packages: OWN_PACKAGES, anchorURL: import.meta.url }
+  if (registerHooks !== undefined) {
+    registerHooks({ resolve: redirectOwnPackages(data) })
+  } else {
+    nodeModule.register(new URL('./redirect-hooks.js', import.meta.url), { data })
+  }
+}
+
+function resolvesHere (handlerPath: string): boolean {
+  const theirs = nodeModule.createRequire(handlerPath)
+  try {
+    return OWN_PACKAGES.every((name) => theirs.resolve(name) === ownRequire.resolve(name))
+  } catch {
+    return false
+  }
+}
