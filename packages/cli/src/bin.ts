@@ -6,6 +6,7 @@ import { psCommand } from './commands/ps.js'
 import { reportCommand } from './commands/report.js'
 import { compareCommand } from './commands/compare.js'
 import { dashboardCommand } from './commands/dashboard.js'
+import { newCommand } from './commands/new.js'
 
 const program = new Command('echoplex')
   .description('concurrent TCP servers with pluggable concurrency models, and benchmarks that compare them')
@@ -17,6 +18,7 @@ const program = new Command('echoplex')
   .addCommand(reportCommand())
   .addCommand(compareCommand())
   .addCommand(dashboardCommand())
+  .addCommand(newCommand())
 
 /** Every user error ends as one line on stderr and a non-zero exit: never a stack trace. */
 function fail (err: unknown): never {
@@ -29,5 +31,6 @@ function fail (err: unknown): never {
 
 // commander's own errors (unknown option, bad value) get the same one-line shape as ours
 const output = { outputError: (text: string, write: (s: string) => void) => write(`echoplex: ${text.replace(/^error: /, '').replace(/\n(?=.)/g, ' ')}`) }
-for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output)
+const withSubcommands = (command: Command): Command[] => [command, ...command.commands.flatMap(withSubcommands)]
+for (const command of withSubcommands(program)) command.exitOverride().configureOutput(output)
 program.parseAsync(process.argv).catch(fail)

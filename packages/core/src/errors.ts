@@ -29,6 +29,7 @@ export const errors = {
   UNKNOWN_HANDLER: define('EPX_UNKNOWN_HANDLER', (name: string, known: readonly string[]) => `unknown handler "${name}": not a built-in (${known.join(', ')}) and no such file`, 2),
   HANDLER_LOAD: define('EPX_HANDLER_LOAD', (path: string, why: string) => `handler ${path} failed to load: ${why}`),
   HANDLER_INVALID: define('EPX_HANDLER_INVALID', (path: string, why: string) => `handler ${path} is not a valid handler: ${why}`),
+  FILE_EXISTS: define('EPX_FILE_EXISTS', (path: string) => `${path} already exists; not overwriting it`, 2),
   // listening
   ADDRESS_IN_USE: define('EPX_ADDRESS_IN_USE', (address: string) => `address already in use: ${address}`),
   ADDRESS_DENIED: define('EPX_ADDRESS_DENIED', (address: string) => `permission denied to listen on ${address}`),

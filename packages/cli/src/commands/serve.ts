@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Command, Option } from 'commander'
-import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, exitProcess, type ServerLimits } from '@echoplex/core'
+import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, LOG_FORMATS, errors, exitProcess, type ServerLimits } from '@echoplex/core'
 import { MODEL_NAMES, createModel, isLoopback, resolveHandlerPath, type ListenTarget } from '@echoplex/server'
 import { collectKeyValue, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
 
@@ -28,6 +28,7 @@ interface ServeFlags {
   heartbeat: number
   option: Record<string, string>
   logLevel?: string
+  logFormat: string
 }
 
 export function serveCommand (): Command {
@@ -54,6 +55,7 @@ export function serveCommand (): Command {
     .option('--heartbeat <duration>', 'cluster/pool/fork: a worker silent this long is replaced', parseDuration, 5000)
     .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
     .option('--log-level <level>', 'pino log level on stderr (fatal, error, warn, info, debug)')
+    .addOption(new Option('--log-format <format>', 'log lines on stderr: json (one object a line) or pretty (for people)').choices(LOG_FORMATS).default('json'))
     .action(async (flags: ServeFlags) => { await serve(flags) })
 }
 
@@ -66,6 +68,7 @@ async function serve (flags: ServeFlags): Promise<void> {
   // children and worker threads inherit the environment: that is how handler options and log level reach them
   process.env[HANDLER_OPTIONS_ENV] = JSON.stringify(flags.option)
   if (flags.logLevel !== undefined) process.env.ECHOPLEX_LOG_LEVEL = flags.logLevel
+  process.env.ECHOPLEX_LOG_FORMAT = flags.logFormat
   const limits: ServerLimits = {
     maxConnections: flags.maxConnections,
     maxMessageBytes: flags.maxMessage,

@@ -1,4 +1,7 @@
+import { existsSync, realpathSync } from 'node:fs'
 import * as nodeModule from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { redirectOwnPackages, type RedirectData } from './redirect-hooks.js'
 
 /** What a handler outside the repository may import from echoplex. */
@@ -8,7 +11,6 @@ export const OWN_PACKAGES = ['@echoplex/core', '@echoplex/handlers'] as const
 type RegisterHooks = (hooks: { resolve: ReturnType<typeof redirectOwnPackages> }) => unknown
 const registerHooks = (nodeModule as unknown as { registerHooks?: RegisterHooks }).registerHooks
 
-const ownRequire = nodeModule.createRequire(import.meta.url)
 let registered = false
 
 /**
@@ -30,10 +32,22 @@ export function ensureOwnPackages (handlerPath: string): void {
 }
 
 function resolvesHere (handlerPath: string): boolean {
-  const theirs = nodeModule.createRequire(handlerPath)
-  try {
-    return OWN_PACKAGES.every((name) => theirs.resolve(name) === ownRequire.resolve(name))
-  } catch {
-    return false
+  return OWN_PACKAGES.every((name) => {
+    const theirs = packageDir(name, dirname(handlerPath))
+    return theirs !== undefined && theirs === packageDir(name, HERE)
+  })
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+
+/**
+ * Where `import name` from a module in `fromDir` finds the package (symlinks resolved): the nearest
+ * node_modules/name up the tree, as ES module resolution does (it ignores NODE_PATH, unlike require).
+ */
+function packageDir (name: string, fromDir: string): string | undefined {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name)
+    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate)
+    if (dirname(dir) === dir) return undefined
   }
 }
