@@ -51,7 +51,15 @@ export function createLogger (bindings: Record<string, unknown> = {}): Logger {
 function prettyStream (): NodeJS.WritableStream {
   const pretty = require('pino-pretty') as typeof import('pino-pretty')
   const build = (pretty as unknown as { default?: typeof pretty }).default ?? pretty
-  return build({ destination: 2, sync: true, colorize: process.stderr.isTTY === true && process.stderr.hasColors?.() === true, ignore: 'hostname', translateTime: 'SYS:HH:MM:ss.l' })
+  return build({
+    destination: 2,
+    sync: true,
+    colorize: process.stderr.isTTY === true && process.stderr.hasColors?.() === true,
+    ignore: 'hostname',
+    translateTime: 'SYS:HH:MM:ss.l',
+    // a handler error's stack as it reads in a terminal: one frame a line
+    customPrettifiers: { stack: (value: unknown) => String(value).replace(/\n/g, '\n    ') },
+  })
 }
 
 /** pino's line format, written directly: used only when pino itself cannot be loaded. */
