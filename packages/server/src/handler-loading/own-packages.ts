@@ -31,10 +31,14 @@ export function ensureOwnPackages (handlerPath: string): void {
   }
 }
 
-function resolvesHere (handlerPath: string): boolean {
+/** Whether `import` from the handler's file already reaches this echoplex's own packages. */
+export function resolvesHere (handlerPath: string): boolean {
+  const file = realpathSync(handlerPath)
   return OWN_PACKAGES.every((name) => {
-    const theirs = packageDir(name, dirname(handlerPath))
-    return theirs !== undefined && theirs === packageDir(name, HERE)
+    const ours = packageDir(name, HERE)
+    // a built-in handler lives in @echoplex/handlers itself, which does not list itself as a dependency
+    if (ours !== undefined && file.startsWith(`${ours}/`)) return true
+    return ours !== undefined && packageDir(name, dirname(file)) === ours
   })
 }
 
