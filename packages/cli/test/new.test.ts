@@ -47,7 +47,7 @@ t.test('new handler NAME writes a TypeScript handler whose test passes', async (
   t.match(readFileSync(join(dir, 'greet.ts'), 'utf8'), /import \{ defineHandler \} from '@echoplex\/core'/)
   t.equal(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).type, 'module')
   const tested = await runGeneratedTest(dir, 'greet.test.ts')
-  t.equal(tested.code, 0, `the generated test passes:\n${tested.stdout}\n${tested.stderr}`)
+  t.equal(tested.code, 0, 'the generated test passes', { stdout: tested.stdout, stderr: tested.stderr })
   t.match(tested.stdout, /# \{ total: 1, pass: 1 \}/)
 })
 
@@ -58,7 +58,7 @@ t.test('new handler NAME --js writes .mjs files; its test passes, and fails when
   t.ok(existsSync(join(dir, 'shout.mjs')) && existsSync(join(dir, 'shout.test.mjs')))
   t.notOk(existsSync(join(dir, 'shout.ts')))
   const tested = await runGeneratedTest(dir, 'shout.test.mjs')
-  t.equal(tested.code, 0, `the generated test passes:\n${tested.stdout}\n${tested.stderr}`)
+  t.equal(tested.code, 0, 'the generated test passes', { stdout: tested.stdout, stderr: tested.stderr })
 
   const handler = join(dir, 'shout.mjs')
   writeFileSync(handler, readFileSync(handler, 'utf8').replace('.toUpperCase()', ''))

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { nativeTypeScript } from '../../src/handler-loading/typescript.js'
 import { startServer } from '../helpers/server.js'
 import { MODELS, ask, escapeRegExp, eventually, lineOf, outsideDir, writeFile } from './outside.js'
 
@@ -20,6 +21,8 @@ export default defineHandler({
   },
 })
 `
+
+t.comment(`Node ${process.version}: TypeScript handlers run by ${nativeTypeScript() ? "Node's type stripping" : 'tsx'}`)
 
 for (const model of MODELS) {
   t.test(`a .ts handler outside the repository, served by ${model}`, async (t) => {
