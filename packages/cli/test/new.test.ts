@@ -87,6 +87,11 @@ t.test('new handler refuses to overwrite and to take a bad name, in one line', a
     t.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr)
     t.match(bad.stderr, /invalid handler name/)
   }
+  for (const args of [['new'], ['new', 'widget']]) {
+    const kind = await echoplex(args, dir)
+    t.equal(kind.code, 2, args.join(' '))
+    t.match(kind.stderr, /^echoplex: invalid echoplex new: (no kind given|unknown kind "widget") \(expected: handler, as in echoplex new handler NAME\)\n$/)
+  }
   const missing = await echoplex(['new', 'handler'], dir)
   t.equal(missing.code, 2)
   t.equal(missing.stderr, "echoplex: missing required argument 'name'\n")

@@ -16,6 +16,11 @@ export function newCommand (): Command {
       .argument('<name>', 'handler name: letters, digits, - and _, starting with a letter')
       .option('--js', 'JavaScript (.mjs) instead of TypeScript')
       .action((name: string, flags: NewHandlerFlags) => { newHandler(name, flags, process.cwd()) }))
+    // anything but a known kind is a one-line usage error (commander would print the help page as the error)
+    .argument('[kind]')
+    .action((kind?: string) => {
+      throw errors.BAD_OPTION('echoplex new', `${kind === undefined ? 'no kind given' : `unknown kind "${kind}"`} (expected: handler, as in echoplex new handler NAME)`)
+    })
 }
 
 function newHandler (name: string, flags: NewHandlerFlags, dir: string): void {

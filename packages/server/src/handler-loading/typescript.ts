@@ -2,7 +2,8 @@ import * as nodeModule from 'node:module'
 import { extname } from 'node:path'
 import { resolve as moduleFormat } from './module-format-hooks.js'
 
-const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts'])
+// handlers are ES modules: .cts (CommonJS) is not one of them
+const TS_EXTENSIONS = new Set(['.ts', '.mts'])
 
 export function isTypeScript (path: string): boolean {
   return TS_EXTENSIONS.has(extname(path).toLowerCase())
