@@ -7,17 +7,6 @@ import { windowStats, type SampleRecord } from '../../src/runner/window.js'
 import { workExpect } from '../../src/runner/load.js'
 import { cleanEnv } from '../../src/runner/server.js'
 
-/** The error `fn` throws (fails the test when it does not throw). */
-function thrown (t: typeof import('tap').default, fn: () => unknown): Error {
-  try {
-    fn()
-  } catch (e) {
-    return e as Error
-  }
-  t.fail('expected an error')
-  return new Error('did not throw')
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-units-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -59,7 +48,7 @@ t.test('overrides', async (t) => {
 
 t.test('bad suites give one-line errors', async (t) => {
   const bad = (data: unknown, re: RegExp): void => {
-    const e = thrown(t, () => normalizeSuite(data, '/x/suite.json'))
+    const e = t.throws(() => normalizeSuite(data, '/x/suite.json')) as Error
     t.ok(e instanceof SuiteError, `a SuiteError: ${e.message}`)
     t.equal((e as SuiteError).code, 'EPX_BAD_SUITE')
     t.equal((e as SuiteError).exitCode, 2, 'a usage error')
