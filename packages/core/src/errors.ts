@@ -52,6 +52,8 @@ export const errors = {
   BAD_RESULTS: define('EPX_BAD_RESULTS', (why: string) => why, 2),
   BAD_SUITE: define('EPX_BAD_SUITE', (why: string) => why, 2),
   NOT_BUILT: define('EPX_NOT_BUILT', (what: string) => `${what} is not built: run pnpm run build`),
+  // load generator
+  NATIVE_ENGINE: define('EPX_NATIVE_ENGINE', (why: string) => `native load engine unavailable: ${why}`, 2),
 } as const
 
 export function isEchoplexError (err: unknown): err is EchoplexError {
