@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads'
 import { runHttpLoad } from '../autocannon/index.js'
 import { runTcpLoad, type TcpLoadResult } from '../load/tcp-load.js'
 import { PayloadFactory, type Expect, type LoadFraming } from '../load/payload.js'
+import type { EngineChoice } from '../load/native.js'
 import type { LoadSummary } from './load-summary.js'
 import type { ScenarioConfig } from './suite.js'
 
@@ -136,6 +137,8 @@ function fromTcp (r: TcpLoadResult): LoadSummary {
       loadThreads: r.cpu.threads === null
         ? null
         : { userSec: r.cpu.threads.userSec, systemSec: r.cpu.threads.systemSec, totalSec: r.cpu.threads.totalSec, wallSec: r.cpu.threads.wallSec, percentOfOneCore: r.cpu.threads.percentOfOneCore },
+      engine: r.engine,
+      engineNote: r.engineNote,
     },
     histograms: { latency: r.histograms.latency, connectLatency: r.histograms.connectLatency },
   }
@@ -153,7 +156,7 @@ function unlessAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Prom
 }
 
 /** Loads the server of `scenario` at `address`; null when interrupted. Rejects on a broken load tool only. */
-export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTargetAddress, loadThreads: number, signal?: AbortSignal): Promise<LoadSummary | null> {
+export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTargetAddress, loadThreads: number, signal?: AbortSignal, engine: EngineChoice = 'auto'): Promise<LoadSummary | null> {
   const churn = scenario.mode === 'churn'
   const w = scenario.workload
   if (scenario.loadTool === 'autocannon') {
@@ -185,6 +188,7 @@ export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTa
     expect,
     connectTimeoutMs: 30_000,
     drainMs: 5000,
+    engine,
   }), signal)
   return r === null ? null : fromTcp(r)
 }

@@ -10,6 +10,7 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 import { fileURLToPath } from 'node:url'
 import { baselines, type BaselineName } from '../baselines.js'
 import { checkSchema } from './validate.js'
+import type { EngineChoice } from '../load/native.js'
 
 /** benchmarks/ of this repository (same from src/ and dist/). */
 export const BENCHMARKS_DIR = fileURLToPath(new URL('../../../../benchmarks/', import.meta.url))
@@ -58,6 +59,8 @@ export interface SuiteSpec {
   pipeline?: number
   /** load generator threads (raw TCP: worker threads; autocannon: workers when > 1) */
   loadThreads?: number
+  /** raw TCP generator engine: auto (native when it can run), node or native (see load/native.ts) */
+  loadEngine?: EngineChoice
   /** default worker count for cluster and pool: a number or "cores" */
   workers?: number | 'cores'
   models?: ModelSpec[]
@@ -94,6 +97,7 @@ export const suiteSchema = {
     modes: modeList,
     pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
     loadThreads: { type: 'integer', minimum: 1, maximum: 64 },
+    loadEngine: { enum: ['auto', 'node', 'native'] },
     workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'cores' }] },
     models: {
       type: 'array',
@@ -188,6 +192,8 @@ export interface SuiteConfig {
   source: string | null
   repetitions: number
   loadThreads: number
+  /** raw TCP generator engine asked for (each result's load.generator.engine says which ran) */
+  loadEngine: EngineChoice
   models: TargetConfig[]
   /** names of the peers asked for (available or not) */
   peers: string[]
@@ -213,6 +219,7 @@ export interface SuiteOverrides {
   /** workers for cluster and pool */
   workers?: number
   loadThreads?: number
+  loadEngine?: EngineChoice
 }
 
 const DEFAULTS = {
@@ -224,6 +231,7 @@ const DEFAULTS = {
   modes: ['keep-alive'] as Mode[],
   pipeline: 1,
   loadThreads: 1,
+  loadEngine: 'auto' as EngineChoice,
   startTimeoutMs: 20_000,
   stopTimeoutMs: 5000,
   sampleIntervalMs: 250,
@@ -357,6 +365,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       source,
       repetitions: overrides.repetitions ?? spec.repetitions ?? DEFAULTS.repetitions,
       loadThreads: overrides.loadThreads ?? spec.loadThreads ?? DEFAULTS.loadThreads,
+      loadEngine: overrides.loadEngine ?? spec.loadEngine ?? DEFAULTS.loadEngine,
       models,
       peers: normalizePeers(overrides.peers ?? spec.peers),
       workloads,

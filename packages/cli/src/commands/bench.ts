@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
   createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
-  RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
+  RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, ENGINE_CHOICES, type EngineChoice, type Mode, type SuiteConfig, type SuiteOverrides,
 } from '@echoplex/bench'
 import { writeReport } from '@echoplex/report'
 import { parseDuration, parseInteger, parseSize } from '../parse.js'
@@ -21,6 +21,7 @@ interface BenchFlags {
   repetitions?: number
   workers?: number
   loadThreads?: number
+  engine?: EngineChoice
   out?: string
   quiet?: boolean
   report?: boolean
@@ -41,6 +42,11 @@ const modes = list((s): Mode => {
   if (!(MODES as readonly string[]).includes(s)) throw new InvalidArgumentError(`expected ${MODES.join(' and/or ')}`)
   return s as Mode
 })
+
+function engineChoice (value: string): EngineChoice {
+  if (!(ENGINE_CHOICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected ${ENGINE_CHOICES.join(', ')}`)
+  return value as EngineChoice
+}
 
 function peers (value: string): boolean | string[] {
   if (value === 'all') return true
@@ -68,6 +74,7 @@ export function benchCommand (): Command {
     .option('-r, --repetitions <n>', 'repetitions of every scenario', parseInteger(1, 100))
     .option('--workers <n>', 'workers of cluster and pool', parseInteger(1, 1024))
     .option('--load-threads <n>', 'load generator threads', parseInteger(1, 64))
+    .option('--engine <auto|node|native>', 'raw TCP generator engine: native (compiled C), node, or auto = native when a C compiler is present (default: the suite\'s, else auto)', engineChoice)
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
@@ -93,6 +100,7 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
   if (flags.repetitions !== undefined) o.repetitions = flags.repetitions
   if (flags.workers !== undefined) o.workers = flags.workers
   if (flags.loadThreads !== undefined) o.loadThreads = flags.loadThreads
+  if (flags.engine !== undefined) o.loadEngine = flags.engine
   return o
 }
 
