@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads'
 import { runHttpLoad } from '../autocannon/index.js'
 import { runTcpLoad, type TcpLoadResult } from '../load/tcp-load.js'
 import { PayloadFactory, type Expect, type LoadFraming } from '../load/payload.js'
-import type { EngineChoice } from '../load/native.js'
+import { nativeUnsupported, type EngineChoice } from '../load/native.js'
 import type { LoadSummary } from './load-summary.js'
 import type { ScenarioConfig } from './suite.js'
 
@@ -188,7 +188,9 @@ export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTa
     expect,
     connectTimeoutMs: 30_000,
     drainMs: 5000,
-    engine,
+    // native asked for suite-wide: scenarios it cannot run (churn, work) use the Node engine, and
+    // their results say why (load.generator.engineNote)
+    engine: engine === 'native' && nativeUnsupported({ churn, expect }) !== null ? 'auto' : engine,
   }), signal)
   return r === null ? null : fromTcp(r)
 }

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
   createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
-  RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, ENGINE_CHOICES, type EngineChoice, type Mode, type SuiteConfig, type SuiteOverrides,
+  RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, ENGINE_CHOICES, ensureNativeEngine, type EngineChoice, type Mode, type SuiteConfig, type SuiteOverrides,
 } from '@echoplex/bench'
 import { writeReport } from '@echoplex/report'
 import { parseDuration, parseInteger, parseSize } from '../parse.js'
@@ -116,6 +116,11 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
     // a usage error (exit 2), one line: unknown suite, invalid suite file, a bad override
     if (e instanceof SuiteError) throw errors.BAD_SUITE(e.message)
     throw e
+  }
+  if (suite.loadEngine === 'native') {
+    // fail before any server starts, not in the middle of the suite
+    const native = await ensureNativeEngine()
+    if (!native.ok) throw errors.NATIVE_ENGINE(native.reason)
   }
   const started = new Date()
   const outPath = defaultResultsPath(suite.name, started, flags.out === undefined ? RESULTS_DIR : resolve(flags.out))
