@@ -15,7 +15,7 @@
  * (process groups) before the script exits, also on Ctrl-C.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
@@ -183,7 +183,7 @@ async function main () {
   const engines = native.ok ? ['native', 'node'] : ['node']
 
   console.log(`generator ceiling: ${connections} connections, ${size} B raw echo, ${seconds} s (+${warmup} s warmup) per run, ${rounds} round(s)`)
-  console.log(`machine: ${cpus} CPUs; pinning: ${why}`)
+  console.log(`machine: ${cpus} CPUs, load average ${loadavg()[0].toFixed(2)} at the start; pinning: ${why}`)
   if (!native.ok) console.log(`native engine unavailable (${native.reason}): only the Node engine runs`)
 
   const peerSpec = bench.baselineSpec(bench.getBaseline('c-epoll'))
@@ -225,7 +225,7 @@ async function main () {
       console.log(`${target.name.padEnd(11)} ${loader.padEnd(20)} ${k(m).padEnd(23)} ${cell.rates.map(k).join(' ').padEnd(28)} ${ratio.toFixed(3).padEnd(11)} ${cpu}`)
     }
   }
-  console.log('')
+  console.log(`load average ${loadavg()[0].toFixed(2)} at the end (other work on the machine skews every figure)`)
   const best = engines[0]
   const r = ratios[`c-epoll|generator (${best})`]
   console.log(`generator (${best}) / C client against c-epoll: ${r.toFixed(3)} — target ≥ 0.9: ${r >= 0.9 ? 'met' : 'NOT met'}`)
