@@ -662,7 +662,9 @@ static void tick(void) {
     double at = start_at + (double)c->index * gap_ms + (double)c->next_k * interval_ms;
     if (at < next) next = at;
   }
-  next_tick = next >= stop_at ? INFINITY : next;
+  /* a request already due but held back (pipeline full, amount reached, connection down) goes out
+     when a reply or reconnect comes; meanwhile look again in 1 ms, as the Node engine does */
+  next_tick = next >= stop_at ? INFINITY : next > t_now ? next : t_now + 1;
 }
 
 static double secs(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }

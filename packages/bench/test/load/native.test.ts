@@ -151,6 +151,17 @@ t.test('open loop: the rate is kept, nothing unsent against a fast server', asyn
   t.ok(Math.abs(r.throughput.requestsPerSec - rate) / rate < 0.1, `rate ${r.throughput.requestsPerSec}`)
 })
 
+t.test('open loop past what the server can take: unsent counted, latency from the intended time, no busy wait', async (t) => {
+  const port = await serve(t, (s) => s.on('data', (chunk: Buffer) => { setTimeout(() => s.write(chunk), 20) }))
+  const r = await runNative({ target: { port }, framing: 'raw', connections: 2, mode: 'open', rate: 1000, durationMs: 600, payloadBytes: 16 })
+  t.equal(r.mismatches, 0)
+  t.ok(r.requests.unsent > r.requests.scheduled / 2, `unsent ${r.requests.unsent} of ${r.requests.scheduled}`)
+  // a request waits for the slot it was scheduled into: the wait is charged to it
+  t.ok(r.latency.p99 > 100, `p99 ${r.latency.p99} ms includes the wait behind a full pipeline`)
+  const cpu = r.cpu.threads!.percentOfOneCore
+  t.ok(cpu < 50, `the engine sleeps while its pipeline is full (${cpu}% of a core)`)
+})
+
 t.test('two engine processes split the run; sequence numbers stay disjoint', async (t) => {
   const seen = new Set<string>()
   let dup = 0
