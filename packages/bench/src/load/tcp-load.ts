@@ -334,7 +334,11 @@ function targetLabel (t: LoadTarget): string {
   return 'path' in t ? t.path : `${t.host ?? '127.0.0.1'}:${t.port}`
 }
 
-/** Runs one load and returns its measurements. Rejects only on bad options or a broken worker. */
+/**
+ * Runs one load and returns its measurements. Rejects only on bad options, a broken worker, or
+ * `engine: 'native'` when the native engine cannot run (EPX_NATIVE_ENGINE). The native engine runs
+ * one process per thread (threads 0 runs one process as well).
+ */
 export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResult> {
   const o = normalizeTcpLoadOptions(options)
   const selection = await selectEngine(o.engine, o)
