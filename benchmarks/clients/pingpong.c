@@ -8,8 +8,9 @@
  *
  * One thread, level-triggered epoll, non-blocking sockets with TCP_NODELAY. Each request differs
  * (its first bytes are a per-connection counter), so stale or reordered data is caught. Round trips
- * are counted from the end of the warmup to SECONDS later. Prints one line:
- *   pingpong connections=N size=B seconds=S roundtrips=R rate=R/s mismatches=M errors=E
+ * are counted from the end of the warmup to SECONDS later, and so is the client's CPU time (user +
+ * system seconds). Prints one line:
+ *   pingpong connections=N size=B seconds=S roundtrips=R rate=R/s cpu=C mismatches=M errors=E
  * Exits 1 on a mismatch or connection error, 2 on bad arguments.
  */
 #define _GNU_SOURCE
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,12 @@ struct conn {
 };
 
 static size_t size;
+
+static double cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now_s(void) {
   struct timespec ts;
@@ -101,9 +109,10 @@ int main(int argc, char **argv) {
     }
   }
   unsigned long long counted = 0, mismatches = 0, errors = 0;
-  double t0 = now_s(), from = t0 + warmup, until = from + seconds, t = t0;
+  double t0 = now_s(), from = t0 + warmup, until = from + seconds, t = t0, cpu0 = -1;
   struct epoll_event events[256];
   while ((t = now_s()) < until && mismatches == 0 && errors == 0) {
+    if (cpu0 < 0 && t >= from) cpu0 = cpu_s();
     int n = epoll_wait(ep, events, 256, 100);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; i++) {
@@ -141,8 +150,9 @@ int main(int argc, char **argv) {
     }
   }
   double measured = (t < until ? t : until) - from;
-  printf("pingpong connections=%d size=%zu seconds=%.3f roundtrips=%llu rate=%.0f mismatches=%llu errors=%llu\n", nconn, size,
-         measured, counted, measured > 0 ? (double)counted / measured : 0.0, mismatches, errors);
+  double cpu = cpu0 < 0 ? 0 : cpu_s() - cpu0;
+  printf("pingpong connections=%d size=%zu seconds=%.3f roundtrips=%llu rate=%.0f cpu=%.6f mismatches=%llu errors=%llu\n", nconn,
+         size, measured, counted, measured > 0 ? (double)counted / measured : 0.0, cpu, mismatches, errors);
   for (int i = 0; i < nconn; i++) close(conns[i].fd);
   return mismatches == 0 && errors == 0 ? 0 : 1;
 }
