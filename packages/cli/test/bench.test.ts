@@ -46,6 +46,7 @@ t.test('bad input: one line on stderr, non-zero exit, no stack trace', async (t)
     [['bench', '--models', 'threads'], /^echoplex: suite .*quick\.json: unknown model "threads"/],
     [['bench', '--connections', 'many'], /^echoplex: option '-c, --connections <list>' argument 'many' is invalid/],
     [['bench', '--modes', 'sometimes'], /expected keep-alive and\/or churn/],
+    [['bench', '--engine', 'turbo'], /^echoplex: option '--engine <auto\|node\|native>' argument 'turbo' is invalid\. expected auto, node, native$/],
   ] as Array<[string[], RegExp]>) {
     const r = await echoplex(args, 15_000)
     t.equal(r.code, 2, `${args.join(' ')}: exit 2`)

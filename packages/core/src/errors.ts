@@ -86,6 +86,8 @@ export const errors = {
   DASHBOARD_STOPPING: define('EPX_DASHBOARD_STOPPING', () => 'the dashboard is stopping', 1, 503),
   CROSS_ORIGIN: define('EPX_CROSS_ORIGIN', (origin: string) => `cross-origin request from ${origin} refused`, 1, 403),
   NO_SERVER: define('EPX_NO_SERVER', (why: string) => why, 1, 404),
+  // load generator
+  NATIVE_ENGINE: define('EPX_NATIVE_ENGINE', (why: string) => `native load engine unavailable: ${why}`, 2),
 } as const
 
 export function isEchoplexError (err: unknown): err is EchoplexError {

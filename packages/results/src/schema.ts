@@ -37,6 +37,7 @@ export const resultsSchema = {
       source: nullable(str),
       repetitions: int,
       loadThreads: int,
+      loadEngine: { enum: ['auto', 'node', 'native'] },
       models: { type: 'array', items: { $ref: '#/$defs/target' } },
       peers: { type: 'array', items: str },
       workloads: { type: 'array', items: { $ref: '#/$defs/workload' } },
@@ -109,7 +110,7 @@ export const resultsSchema = {
         byCode: { type: 'object', additionalProperties: num },
       }),
       connectionsOpened: nullable(num),
-      generator: all({ threads: int, process: cpu, loadThreads: nullable(cpu) }),
+      generator: obj(['threads', 'process', 'loadThreads'], { threads: int, process: cpu, loadThreads: nullable(cpu), engine: { enum: ['node', 'native'] }, engineNote: nullable(str) }),
       histograms: all({ latency: nullable(str), connectLatency: nullable(str) }),
     }),
     tree: obj(['rootPid', 'samples', 'durationMs', 'rootExited', 'processes', 'threads', 'rssBytes', 'pssBytes', 'cpu', 'ctxSwitches', 'zombies', 'series'], {

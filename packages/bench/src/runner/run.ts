@@ -155,7 +155,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
     const onAbort = (): void => server.kill()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      rep.load = await runScenarioLoad(sc, { host: server.host, port: server.port }, suite.loadThreads, signal)
+      rep.load = await runScenarioLoad(sc, { host: server.host, port: server.port }, suite.loadThreads, signal, suite.loadEngine)
     } catch (e) {
       rep.problems.push(`load failed: ${message(e)}`)
     } finally {

@@ -44,6 +44,9 @@ t.test('overrides', async (t) => {
   const w = loadSuite('quick', { workers: 3 })
   t.equal(w.models.find((m) => m.name === 'cluster')?.workers, 3)
   t.equal(w.models.find((m) => m.name === 'fork')?.workers, null)
+  t.equal(w.loadEngine, 'auto', 'the generator engine defaults to auto')
+  t.equal(loadSuite('quick', { loadEngine: 'node' }).loadEngine, 'node')
+  t.equal(normalizeSuite({ name: 'x', workloads: [{ handler: 'echo' }], loadEngine: 'native' }, '/x/suite.json').loadEngine, 'native')
 })
 
 t.test('bad suites give one-line errors', async (t) => {
@@ -63,6 +66,7 @@ t.test('bad suites give one-line errors', async (t) => {
   bad({ name: 'x', workloads: [{ handler: 'nope' }] }, /unknown handler "nope"/)
   bad({ name: 'x', workloads: [{ handler: 'chat' }] }, /cannot be benchmarked/)
   bad({ name: 'x', workloads: [{ handler: 'echo' }], peers: ['node-nett'] }, /unknown peer "node-nett"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], loadEngine: 'turbo' }, /\/loadEngine: must be one of: "auto", "node", "native"/)
   t.throws(() => loadSuite('no-such-suite'), /unknown suite "no-such-suite" \(expected one of: churn, cpu, quick, standard/)
   const notJson = join(dir, 'bad.json')
   writeFileSync(notJson, '{ nope')
