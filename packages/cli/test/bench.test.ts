@@ -48,6 +48,7 @@ t.test('bad input: one line on stderr, non-zero exit, no stack trace', async (t)
     [['bench', '--modes', 'sometimes'], /expected keep-alive and\/or churn/],
     [['bench', '--pin', 'fast'], /^echoplex: option '--pin <cpus>' argument 'fast' is invalid\. expected auto, none, or SERVER_CPUS:LOAD_CPUS/],
     [['bench', '--pin', '0:0'], /overlap/],
+    [['bench', '--engine', 'turbo'], /^echoplex: option '--engine <auto\|node\|native>' argument 'turbo' is invalid\. expected auto, node, native$/],
   ] as Array<[string[], RegExp]>) {
     const r = await echoplex(args, 15_000)
     t.equal(r.code, 2, `${args.join(' ')}: exit 2`)

@@ -54,6 +54,8 @@ export interface SuiteConfig {
   source: string | null
   repetitions: number
   loadThreads: number
+  /** raw TCP generator engine asked for: auto (native where it can), node or native; each result's load.generator.engine says which ran */
+  loadEngine: 'auto' | 'node' | 'native'
   models: TargetConfig[]
   /** names of the peers asked for (available or not) */
   peers: string[]

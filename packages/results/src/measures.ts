@@ -220,6 +220,10 @@ export interface LoadSummary {
     process: GeneratorCpu
     /** the load threads only (raw TCP on Linux), else null */
     loadThreads: GeneratorCpu | null
+    /** raw TCP: the engine that ran (native: compiled C, one process per thread; node: worker threads) */
+    engine?: 'node' | 'native'
+    /** raw TCP: why the Node engine ran although native was possible to ask for (e.g. no C compiler) */
+    engineNote?: string | null
   }
   /** encoded HDR histograms (µs, compressed base64) for merging or re-deriving percentiles; null when not available */
   histograms: { latency: string | null, connectLatency: string | null }

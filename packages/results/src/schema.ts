@@ -44,6 +44,7 @@ export const resultsSchema = {
       source: nullable(str),
       repetitions: int,
       loadThreads: int,
+      loadEngine: { enum: ['auto', 'node', 'native'] },
       models: { type: 'array', items: { $ref: '#/$defs/target' } },
       peers: { type: 'array', items: str },
       workloads: { type: 'array', items: { $ref: '#/$defs/workload' } },
@@ -124,7 +125,7 @@ export const resultsSchema = {
         byCode: { type: 'object', additionalProperties: num },
       }),
       connectionsOpened: nullable(num),
-      generator: all({ threads: int, process: cpu, loadThreads: nullable(cpu) }),
+      generator: obj(['threads', 'process', 'loadThreads'], { threads: int, process: cpu, loadThreads: nullable(cpu), engine: { enum: ['node', 'native'] }, engineNote: nullable(str) }),
       histograms: all({ latency: nullable(str), connectLatency: nullable(str) }),
     }, {
       openLoop: nullable(all({ rate: num, scheduled: num, unsent: num })),

@@ -4,24 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readResults, ResultsError, validateResults } from '../src/file.js'
 
-/** The error `fn` throws (fails the test when it does not throw). */
-function thrown (t: typeof import('tap').default, fn: () => unknown): Error {
-  try {
-    fn()
-  } catch (e) {
-    return e as Error
-  }
-  t.fail('expected an error')
-  return new Error('did not throw')
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-results-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
 t.test('results: one-line errors for unreadable, foreign, wrong-version and invalid files', async (t) => {
   const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }
   const fails = (path: string, re: RegExp): void => {
-    const e = thrown(t, () => readResults(path))
+    const e = t.throws(() => readResults(path)) as Error
     t.ok(e instanceof ResultsError, `a ResultsError: ${e.message}`)
     t.equal((e as ResultsError).code, 'EPX_BAD_RESULTS')
     t.equal((e as ResultsError).exitCode, 2, 'a usage error')

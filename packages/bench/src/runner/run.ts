@@ -193,7 +193,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
     const onAbort = (): void => server.kill()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      rep.load = await runScenarioLoad(sc, { host: server.host, port: server.port }, suite.loadThreads, signal, plan.rate)
+      rep.load = await runScenarioLoad(sc, { host: server.host, port: server.port }, suite.loadThreads, signal, suite.loadEngine, plan.rate)
     } catch (e) {
       rep.problems.push(`load failed: ${message(e)}`)
     } finally {

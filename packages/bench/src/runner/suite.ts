@@ -12,6 +12,7 @@ import { DEFAULT_FIXED_RATE_FRACTION } from './fixed-rate.js'
 import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
 import { findModel, isModelPath, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
+import type { EngineChoice } from '../load/native.js'
 
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
 export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
@@ -53,6 +54,8 @@ export interface SuiteSpec {
   fixedRate?: boolean | number
   /** load generator threads (raw TCP: worker threads; autocannon: workers when > 1) */
   loadThreads?: number
+  /** raw TCP generator engine: auto (native when it can run), node or native (see load/native.ts) */
+  loadEngine?: EngineChoice
   /** default worker count for cluster and pool: a number or "cores" */
   workers?: number | 'cores'
   /** "all" (the default): every registered model; "all" may also stand in the list, beside sized entries */
@@ -92,6 +95,7 @@ export const suiteSchema = {
     pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
     fixedRate,
     loadThreads: { type: 'integer', minimum: 1, maximum: 64 },
+    loadEngine: { enum: ['auto', 'node', 'native'] },
     workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'cores' }] },
     models: {
       anyOf: [{ const: 'all' }, {
@@ -171,6 +175,7 @@ export interface SuiteOverrides {
   /** workers for cluster and pool */
   workers?: number
   loadThreads?: number
+  loadEngine?: EngineChoice
 }
 
 const DEFAULTS = {
@@ -182,6 +187,7 @@ const DEFAULTS = {
   modes: ['keep-alive'] as Mode[],
   pipeline: 1,
   loadThreads: 1,
+  loadEngine: 'auto' as EngineChoice,
   startTimeoutMs: 20_000,
   stopTimeoutMs: 5000,
   sampleIntervalMs: 250,
@@ -344,6 +350,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       source,
       repetitions: overrides.repetitions ?? spec.repetitions ?? DEFAULTS.repetitions,
       loadThreads: overrides.loadThreads ?? spec.loadThreads ?? DEFAULTS.loadThreads,
+      loadEngine: overrides.loadEngine ?? spec.loadEngine ?? DEFAULTS.loadEngine,
       models,
       peers: normalizePeers(overrides.peers ?? spec.peers),
       workloads,

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
   createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, parsePinChoice, runSuite,
-  MODES, PEER_NAMES, type PinChoice, type SuiteOverrides,
+  MODES, PEER_NAMES, ENGINE_CHOICES, ensureNativeEngine, type EngineChoice, type PinChoice, type SuiteOverrides,
 } from '@echoplex/bench'
 import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
@@ -22,6 +22,7 @@ interface BenchFlags {
   repetitions?: number
   workers?: number
   loadThreads?: number
+  engine?: EngineChoice
   out?: string
   quiet?: boolean
   report?: boolean
@@ -53,6 +54,11 @@ const modes = list((s): Mode => {
   return s as Mode
 })
 
+function engineChoice (value: string): EngineChoice {
+  if (!(ENGINE_CHOICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected ${ENGINE_CHOICES.join(', ')}`)
+  return value as EngineChoice
+}
+
 function peers (value: string): boolean | string[] {
   if (value === 'all') return true
   if (value === 'none') return false
@@ -79,6 +85,7 @@ export function benchCommand (): Command {
     .option('-r, --repetitions <n>', 'repetitions of every scenario', parseInteger(1, 100))
     .option('--workers <n>', 'workers of cluster and pool', parseInteger(1, 1024))
     .option('--load-threads <n>', 'load generator threads', parseInteger(1, 64))
+    .option('--engine <auto|node|native>', 'raw TCP generator engine: native (compiled C), node, or auto = native when a C compiler is present (default: the suite\'s, else auto)', engineChoice)
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
@@ -106,6 +113,7 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
   if (flags.repetitions !== undefined) o.repetitions = flags.repetitions
   if (flags.workers !== undefined) o.workers = flags.workers
   if (flags.loadThreads !== undefined) o.loadThreads = flags.loadThreads
+  if (flags.engine !== undefined) o.loadEngine = flags.engine
   return o
 }
 
@@ -116,6 +124,11 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   }
   // a SuiteError (unknown suite, invalid suite file, a bad override) is EPX_BAD_SUITE: one line, exit 2
   const suite = await loadSuiteWithModels(flags.suite, overridesOf(flags))
+  if (suite.loadEngine === 'native') {
+    // fail before any server starts, not in the middle of the suite
+    const native = await ensureNativeEngine()
+    if (!native.ok) throw errors.NATIVE_ENGINE(native.reason)
+  }
   const started = new Date()
   const outPath = defaultResultsPath(suite.name, started, flags.out === undefined ? RESULTS_DIR : resolve(flags.out))
   const quiet = flags.quiet === true
