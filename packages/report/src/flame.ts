@@ -112,5 +112,5 @@ export function flameSection (g: ReportGroup): string | null {
   if (rows.length === 0) return null
   return `<details class="flames" open><summary>CPU profiles (flame graphs, callers above callees; width = share of samples)</summary>` +
     rows.map((r) => profileBlock(r, r.profile!)).join('\n') +
-    `<p class="muted">${esc(OPEN_PROFILE_HOWTO)} Profiled runs are slower than unprofiled ones: rank targets with a run without <code>--profile</code>.</p></details>`
+    `<p class="muted">${esc(OPEN_PROFILE_HOWTO)} V8 samples a thread blocked inside JavaScript as if it worked: pool's <code>atomicsWaitLoop</code> is a worker thread waiting for its next task (the hand-off), not CPU. Profiled runs are slower than unprofiled ones: rank targets with a run without <code>--profile</code>.</p></details>`
 }

@@ -38,6 +38,8 @@ export interface TimeChartOptions {
   warmupSec?: number
   width?: number
   height?: number
+  /** the x range in seconds (charts of one group share it); default: the data's, from 0 or earlier */
+  xRange?: [number, number]
 }
 
 /** A small line chart over seconds (linear axes, y from 0), one line per series. */
@@ -59,8 +61,8 @@ export function timeChart (o: TimeChartOptions): string {
     parts.push(`<text x="${r1(left + plotW / 2)}" y="${r1(top + plotH / 2)}" text-anchor="middle" fill="#6b7280">not recorded</text></svg>`)
     return parts.join('')
   }
-  const t0 = Math.min(0, ...all.map((p) => p[0]))
-  const t1 = Math.max(t0 + 1, ...all.map((p) => p[0] + 1))
+  const t0 = o.xRange?.[0] ?? Math.min(0, ...all.map((p) => p[0]))
+  const t1 = o.xRange?.[1] ?? Math.max(t0 + 1, ...all.map((p) => p[0] + 1))
   const yMax = Math.max(...all.map((p) => p[1]))
   const yTicks = niceTicks(0, yMax > 0 ? yMax : 1, 4)
   const yTop = Math.max(yTicks[yTicks.length - 1]!, yMax > 0 ? yMax : 1)
@@ -102,7 +104,11 @@ export function timelineCharts (g: ReportGroup): string | null {
   const rows = g.rows.map((r, i) => ({ r, color: PALETTE[i % PALETTE.length]! })).filter(({ r }) => r.timeline !== null)
   if (rows.length === 0) return null
   const warmupSec = (rows[0]!.r.timeline!.warmupMs) / 1000
+  // one x range for the group's charts, so that the connect phase lines up across them
+  const ts = rows.flatMap(({ r }) => r.timeline!.points.map((p) => p.t / 1000))
+  const xRange: [number, number] = [Math.min(0, ...ts), Math.max(1, ...ts.map((t) => t + 1))]
   const charts = METRICS.map((m) => timeChart({
+    xRange,
     title: m.title,
     yLabel: m.yLabel,
     format: m.format,
