@@ -1,5 +1,6 @@
 import {
   errors,
+  remoteError,
   type ConnectionContext,
   type Framing,
   type HandlerDefinition,
@@ -388,7 +389,7 @@ export class PoolExecutor implements HandlerExecutor {
       else if (action.type === 'broadcast') ctx.broadcast(action.data)
       else ctx.close()
     }
-    if (result.error !== undefined) throw new Error(result.error)
+    if (result.error !== undefined) throw remoteError(result.error, result.errorStack)
     return result.reply
   }
 

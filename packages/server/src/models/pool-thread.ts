@@ -275,7 +275,11 @@ export class PoolThread {
       const flags = head[h + R_FLAGS]!
       const result: PoolResult = {}
       if ((flags & SKIPPED) !== 0) result.skipped = true
-      if ((flags & HAS_ERROR) !== 0) result.error = extras[x++] as string
+      if ((flags & HAS_ERROR) !== 0) {
+        result.error = extras[x++] as string
+        const stack = extras[x++] as string | null
+        if (stack !== null) result.errorStack = stack
+      }
       if ((flags & HAS_ACTIONS) !== 0) result.actions = extras[x++] as PoolAction[]
       if ((flags & R_HAS_STATE) !== 0) result.state = extras[x++]
       if ((flags & REPLY_BYTES) !== 0) {

@@ -7,7 +7,7 @@
  * thread's loop (a batch of synchronous handlers: all of them), or sooner when a batch runs long.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { describeError, errors, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
+import { describeError, errorStack, errors, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
 import { loadHandler } from '../handler-loader.js'
 import { portChannel } from '../ipc/channel.js'
 import { Peer } from '../ipc/peer.js'
@@ -86,6 +86,7 @@ interface Outcome {
   token: number
   skipped?: boolean
   error?: string
+  errorStack?: string
   actions?: PoolAction[]
   /** The state to send back; `empty` when it is an empty plain object (sent as nothing). */
   state?: unknown
@@ -196,7 +197,7 @@ function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): Batch 
     const o = list[i]!
     let bits = 0
     if (o.skipped === true) bits |= SKIPPED
-    if (o.error !== undefined) { bits |= HAS_ERROR; extras.push(o.error) }
+    if (o.error !== undefined) { bits |= HAS_ERROR; extras.push(o.error, o.errorStack ?? null) }
     if (o.actions !== undefined && o.actions.length > 0) { bits |= HAS_ACTIONS; extras.push(o.actions) }
     if (o.skipped !== true && o.empty !== true) { bits |= R_HAS_STATE; extras.push(o.state) }
     if (o.hasExtra === true) {
@@ -252,6 +253,7 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
     if (isEmptyState(state)) outcome.empty = true
     if (error !== undefined) {
       outcome.error = describeError(error)
+      outcome.errorStack = errorStack(error)
     } else {
       try {
         replyOut(outcome, reply, handler.framing, message)
