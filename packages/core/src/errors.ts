@@ -52,11 +52,13 @@ export const errors = {
   HANDLER_INVALID: define('EPX_HANDLER_INVALID', (path: string, why: string) => `handler ${path} is not a valid handler: ${why}`),
   MODEL_LOAD: define('EPX_MODEL_LOAD', (path: string, why: string) => `model ${path} failed to load: ${why}`, 2),
   MODEL_INVALID: define('EPX_MODEL_INVALID', (path: string, why: string) => `model ${path} is not a valid model descriptor: ${why}`, 2),
+  FILE_EXISTS: define('EPX_FILE_EXISTS', (path: string) => `${path} already exists; not overwriting it`, 2),
   // listening
   ADDRESS_IN_USE: define('EPX_ADDRESS_IN_USE', (address: string) => `address already in use: ${address}`),
   ADDRESS_DENIED: define('EPX_ADDRESS_DENIED', (address: string) => `permission denied to listen on ${address}`),
   SOCKET_IN_USE: define('EPX_SOCKET_IN_USE', (path: string) => `UNIX socket ${path} belongs to a live server; not replacing it`),
   LISTEN_FAILED: define('EPX_LISTEN_FAILED', (address: string, why: string) => `cannot listen on ${address}: ${why}`),
+  REUSEPORT_UNSUPPORTED: define('EPX_REUSEPORT_UNSUPPORTED', (why: string) => `--sched reuseport is not available: ${why}`, 2),
   // framing (one connection's problem, never the server's)
   LINE_TOO_LONG: define('EPX_LINE_TOO_LONG', (max: number) => `line longer than ${max} bytes`),
   FRAME_TOO_LARGE: define('EPX_FRAME_TOO_LARGE', (size: number, max: number) => `frame of ${size} bytes exceeds the limit of ${max}`),
@@ -77,6 +79,7 @@ export const errors = {
   NOT_BUILT: define('EPX_NOT_BUILT', (what: string) => `${what} is not built: run pnpm run build`),
   // benchmarks
   LAUNCH_FAILED: define('EPX_LAUNCH_FAILED', (why: string) => why),
+  NODE_RUNTIME: define('EPX_NODE_RUNTIME', (spec: string, why: string) => `--node ${spec}: ${why}`, 2),
   LOAD_SCRIPT: define('EPX_LOAD_SCRIPT', (path: string, why: string) => `load script ${path}: ${why}`, 2),
   // dashboard (the HTTP status is the entry's)
   RESULTS_NOT_FOUND: define('EPX_RESULTS_NOT_FOUND', (name: string) => `no results file named ${JSON.stringify(name)}`, 1, 404),
@@ -86,6 +89,8 @@ export const errors = {
   DASHBOARD_STOPPING: define('EPX_DASHBOARD_STOPPING', () => 'the dashboard is stopping', 1, 503),
   CROSS_ORIGIN: define('EPX_CROSS_ORIGIN', (origin: string) => `cross-origin request from ${origin} refused`, 1, 403),
   NO_SERVER: define('EPX_NO_SERVER', (why: string) => why, 1, 404),
+  // load generator
+  NATIVE_ENGINE: define('EPX_NATIVE_ENGINE', (why: string) => `native load engine unavailable: ${why}`, 2),
 } as const
 
 export function isEchoplexError (err: unknown): err is EchoplexError {

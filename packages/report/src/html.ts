@@ -10,6 +10,10 @@ import {
 import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
 import { ratioColor, winMatrix } from './matrix.js'
 import type { Verdict } from './verdicts.js'
+import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
+import { timelineCharts } from './timeline-chart.js'
+import { flameSection } from './flame.js'
+import { pinningLine } from './pinning-line.js'
 
 const CSS = `
 :root { --fg:#111827; --muted:#6b7280; --line:#e5e7eb; --bad:#b91c1c; --badbg:#fef2f2; --good:#15803d; --goodbg:#f0fdf4; --warnbg:#fffbeb; }
@@ -96,6 +100,7 @@ function environmentBlock (run: RunInfo): string {
     ['Node.js', `${e.node} (V8 ${e.v8})`],
     ['commit', e.commit === null ? 'unknown' : `${e.commit}${e.dirty === true ? ' (with uncommitted changes)' : ''}`],
     ['echoplex', `${run.tool.name} ${run.tool.version}`],
+    ['CPU pinning', pinningLine(e)],
     ['peers', run.peers.length === 0 ? 'none' : run.peers.map((p) => `${p.name}: ${p.available ? 'available' : `unavailable${p.note === null ? '' : ` (${p.note})`}`}`).join('; ')],
   ]
   if (run.notes.length > 0) rows.push(['notes', run.notes.join('; ')])
@@ -197,7 +202,7 @@ function summaryTable (model: ReportModel): string {
       formatCount(r.processes?.median),
       formatCount(r.threads?.median),
       formatCpuPct(r.serverCpuPercent?.median),
-      formatRate(r.requestsPerCpuSec?.median),
+      efficiencyCell(r),
       formatBytes(r.pssPerConnection?.median ?? r.rssPerConnection?.median),
       formatCount(r.errors + r.mismatches),
     ] as Cell[],
@@ -207,13 +212,13 @@ function summaryTable (model: ReportModel): string {
     'scenario', 'target', 'status',
     { ...h('req/s', `(${ofN})`), num: true }, { ...h('CV', '(spread)'), num: true }, { ...h('vs peer', '(fastest)'), num: true },
     { ...h('p99', 'ms'), num: true }, { text: 'processes', num: true }, { text: 'threads', num: true },
-    { ...h('server CPU', '% of a core'), num: true }, { ...h('req per', 'CPU-s'), num: true }, { ...h('PSS', 'per conn.'), num: true },
+    { ...h('server CPU', '% of a core'), num: true }, { ...h('req per', 'server CPU-s'), num: true }, { ...h('PSS', 'per conn.'), num: true },
     { ...h('errors', '+ mismatches'), num: true },
   ], rows, 'compact summary')
 }
 
 function targetCell (r: TargetRow): Cell {
-  return { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}`, cls: 'target' }
+  return { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}${r.runtime !== null ? ` <span class="muted">node ${esc(r.runtime)}</span>` : ''}`, cls: 'target' }
 }
 
 const rowClass = (r: TargetRow): string | undefined => [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined
@@ -262,16 +267,19 @@ function groupDetail (g: ReportGroup, open: boolean): string {
   const problems = g.rows.filter((r) => r.status !== 'ok' || r.warnings.length > 0 || r.generatorSaturated)
   const opts = Object.entries(g.options).map(([k, v]) => `${k}=${v}`).join(', ')
   const charts = [throughputChart(g), latencyChart(g), memoryChart(g)].filter((c): c is string => c !== null)
+  const extras = [timelineCharts(g), flameSection(g)].filter((c): c is string => c !== null)
   const best = g.rows.filter((r) => r.kind === 'model' && r.status === 'ok' && r.throughput !== null).sort((a, b) => b.throughput!.median - a.throughput!.median)[0]
   return `<details class="group" id="g-${esc(g.key.replace(/[^A-Za-z0-9_-]/g, '-'))}"${open ? ' open' : ''}>
 <summary>${esc(g.label)} <span class="sub">${best === undefined ? 'no model ran ok' : `fastest model: ${esc(best.target)}, ${esc(formatRate(best.throughput!.median))} req/s`}${problems.some((r) => r.status !== 'ok') ? ' · <span class="bad">not all ok</span>' : ''}</span></summary>
 <p class="meta">handler <code>${esc(g.handler)}</code> (${esc(g.framing)} framing${opts === '' ? '' : `, ${esc(opts)}`}) · ${g.payloadBytes} B payload · ${g.connections} ${g.mode === 'churn' ? 'concurrent connect→request→close loops' : 'keep-alive connections'} · pipeline ${g.pipeline} · ${formatDuration(g.durationMs)} measured per repetition · load: ${esc(g.loadTool)}</p>
 ${problems.length === 0 ? '' : `<ul>${problems.map((r) => `<li class="${r.status === 'ok' ? 'muted' : 'bad'}">${esc(r.target)}: ${esc(r.status === 'ok' ? '' : `${r.status.toUpperCase()}${r.reason === null ? '' : ` — ${r.reason}`}`)}${r.generatorSaturated ? esc(`${r.status === 'ok' ? '' : '; '}load generator saturated (the number is a lower bound)`) : ''}${r.warnings.length > 0 ? esc(`${r.status === 'ok' && !r.generatorSaturated ? '' : '; '}warnings: ${r.warnings.join('; ')}`) : ''}</li>`).join('')}</ul>`}
+${g.fixedRate === null ? '' : `<p class="note">Fixed rate (open loop): every target got ${g.fixedRate.requestsPerSec === null ? 'the same rate' : `${formatRate(g.fixedRate.requestsPerSec)} req/s`}${g.fixedRate.basis === null ? '' : ` — ${esc(g.fixedRate.basis)}`}. Latencies here are compared at equal load and measured from each request's intended send time (corrected for coordinated omission).</p>`}
 <div class="charts">${charts.join('\n')}</div>
 <h4>Speed</h4>
 ${table(speedHead, speed, 'compact')}
 <h4>What it costs</h4>
 ${table(costHead, cost, 'compact')}
+${extras.join('\n')}
 </details>`
 }
 
@@ -290,7 +298,7 @@ export function renderReportHtml (model: ReportModel): string {
   parts.push('<h2>Verdicts</h2>', verdictTable(model.verdicts))
   parts.push(`<div class="note"><strong>Note:</strong> ${esc(EVENT_LOOP_NOTE)}</div>`)
   parts.push('<h2>Summary</h2>', summaryTable(model))
-  parts.push('<p class="muted">Medians over repetitions. CV: the spread of req/s over the repetitions (stdev ÷ mean). vs peer: this target\'s median req/s ÷ the fastest peer\'s that ran ok in the same group. p99: the median over repetitions of each repetition\'s 99th percentile. processes, threads: the whole server process tree, median over repetitions of the most seen at once under load. server CPU: % of one core, all its processes and threads. req per CPU-s: requests served per second of server CPU. PSS per conn.: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable; keep-alive only).</p>')
+  parts.push('<p class="muted">Medians over repetitions, which run in rounds (every scenario once per round) so that drifts of the machine hit every target alike. CV: the spread of req/s over the repetitions (stdev ÷ mean). vs peer: this target\'s median req/s ÷ the fastest peer\'s that ran ok in the same group. p99: the median over repetitions of each repetition\'s 99th percentile. processes, threads: the whole server process tree, median over repetitions of the most seen at once under load. server CPU: % of one core, all its processes and threads. req per server CPU-s: requests served per second of server CPU (all processes and threads): where the load generator saturated, the verdicts rank by it. PSS per conn.: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable; keep-alive only).</p>')
   parts.push('<h2>Scenarios</h2><p class="muted">One folded section per scenario: charts, then speed and cost tables. The first is open.</p>', ...model.groups.map((g, i) => groupDetail(g, i === 0)))
   parts.push('<h2>Environment</h2>', ...model.runs.map((r) => `${model.runs.length > 1 ? `<h3>run ${r.index + 1}: ${esc(r.suite)}</h3>` : ''}${environmentBlock(r)}`))
   parts.push(`<footer class="muted"><p>Units: req/s = completed, verified requests per second of the measured window; latency in ms (churn: connect → request → reply); memory in binary units (KiB = 1024 B); CPU in % of one core. Generated by echoplex from ${model.runs.length} results file(s); data as of ${esc(model.generatedAt)}.</p></footer>`)

@@ -25,6 +25,17 @@ export interface TargetConfig {
   workers: number | null
   /** fork: warm spares; null for other targets */
   spares: number | null
+  /** The Node it ran under when the run chose one (`bench --node`, a suite's `runtimes`); absent: the bench's own (environment.node). */
+  runtime?: RuntimeConfig
+}
+
+/** A Node runtime targets run under: what was asked for, the version the binary reported, and the binary. */
+export interface RuntimeConfig {
+  /** as given: `current`, `24`, a path */
+  spec: string
+  /** what `node --version` printed, e.g. `v24.22.3` */
+  node: string
+  path: string
 }
 
 /** A workload with every default filled in. */
@@ -44,6 +55,11 @@ export interface WorkloadConfig {
   durationMs: number
   warmupMs: number
   pipeline: number
+  /**
+   * Also run one fixed-rate scenario (first payload size and connection count, keep-alive) at this
+   * share of the slowest model's closed-loop req/s; null: none (schemaVersion 2; absent in older files)
+   */
+  fixedRate?: number | null
 }
 
 /** A suite with every default filled in: what was actually run (recorded in results). */
@@ -54,7 +70,11 @@ export interface SuiteConfig {
   source: string | null
   repetitions: number
   loadThreads: number
+  /** raw TCP generator engine asked for: auto (native where it can), node or native; each result's load.generator.engine says which ran */
+  loadEngine: 'auto' | 'node' | 'native'
   models: TargetConfig[]
+  /** The Node runtimes models and Node peers ran under, each target once per runtime; absent: the bench's own. */
+  runtimes?: RuntimeConfig[]
   /** names of the peers asked for (available or not) */
   peers: string[]
   workloads: WorkloadConfig[]
@@ -80,4 +100,17 @@ export interface ScenarioConfig {
   warmupMs: number
   /** 'autocannon' for http framing, 'tcp' (the raw TCP load generator) otherwise */
   loadTool: LoadTool
+  /**
+   * A fixed-rate (open-loop) scenario: its rate is `fraction` of the lowest median req/s of the models
+   * in the closed-loop group `of`, measured first; latency is corrected for coordinated omission.
+   * Absent or null: a closed-loop scenario.
+   */
+  fixedRate?: FixedRate | null
+}
+
+export interface FixedRate {
+  /** the closed-loop group the rate derives from */
+  of: string
+  /** of the slowest model's median req/s there */
+  fraction: number
 }

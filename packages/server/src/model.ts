@@ -13,8 +13,8 @@ export interface ServeOptions {
   limits: ServerLimits
   /** cluster: processes; pool: threads. */
   workers?: number
-  /** cluster: Node's scheduling policy. */
-  sched?: 'rr' | 'none'
+  /** cluster: who spreads connections over the workers (default: reuseport where this Node supports it, else rr). */
+  sched?: 'rr' | 'none' | 'reuseport'
   /** fork: most connection children alive at once; more connections wait in the accept queue. */
   maxChildren?: number
   /** fork: warm children kept ready. */
@@ -116,6 +116,16 @@ export interface SuiteTraits {
   killable?: { role: string, what: string, outcome: string }
   /** connections of other clients may share a process that a handler fault ends (they reconnect) */
   sharesProcessesAcrossConnections: boolean
+  /** Ways of serving the suites also run, each by name (`conformance(model, variant)`), e.g. cluster's `--sched reuseport`. */
+  variants?: readonly SuiteVariant[]
+}
+
+/** A variant of a model the suites run: the model with some `serve` flags. */
+export interface SuiteVariant {
+  name: string
+  args: readonly string[]
+  /** Why it cannot run with this Node or on this machine (then the suite checks it is refused in one line); undefined: it can. */
+  unavailable?: () => Promise<string | undefined>
 }
 
 /**

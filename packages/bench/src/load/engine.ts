@@ -26,6 +26,7 @@ import type { Expect, LoadFraming, RequestSource } from './payload.js'
 import { ScriptRequests, type LoadScript } from './script.js'
 import { countError, emptyErrorCounts, type EngineResult, type ThreadCpu } from './result.js'
 import { newSlot, type Slot } from './slot.js'
+import { SecondBuckets } from './per-second.js'
 import { threadCpuSeconds } from './thread-cpu.js'
 
 export type LoadTarget = { host?: string, port: number } | { path: string }
@@ -75,6 +76,8 @@ export class LoadEngine {
   private readonly conns: Slot[] = []
   private readonly latency: Histogram = createLatencyHistogram()
   private readonly connectLatency: Histogram = createLatencyHistogram()
+  /** completions per second since the load started, warmup included (timelines) */
+  private readonly seconds = new SecondBuckets()
   private readonly errors = emptyErrorCounts()
   private phase: Phase = 'idle'
   private seq: number
@@ -124,6 +127,8 @@ export class LoadEngine {
     }
     this.onComplete = (start: number, bytes: number) => {
       this.inflight--
+      // (probes start at -Infinity: not load)
+      if (start > -Infinity) this.seconds.record(this.tNow - this.timeline.startAt, this.tNow - start)
       if (start >= this.timeline.measureStart) {
         this.completed++
         this.bytesReceived += bytes
@@ -536,6 +541,7 @@ export class LoadEngine {
       lastReply: (Number.isNaN(this.lastReply) ? measureStart : this.lastReply) + origin,
       cpu,
       aborted: this.aborted,
+      seconds: this.seconds.result(),
     }
     const resolve = this.resolveRun
     this.resolveRun = null

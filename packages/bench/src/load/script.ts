@@ -14,7 +14,6 @@
  * (any framing, any split of the reply); `check` gets each reply decoded with the handler's framing and
  * returns true, or false / a reason for a mismatch. A script is loaded by path in every load thread.
  */
-import { pathToFileURL } from 'node:url'
 import { codecFor, errors } from '@echoplex/core'
 import { framePayload, framingOverhead, preview, ReplyVerifier, unframe, type LoadFraming, type RequestSource, type Verifier } from './payload.js'
 
@@ -50,17 +49,14 @@ export function validateLoadScript (value: unknown, framing: LoadFraming): strin
   return undefined
 }
 
-/** Imports a load script by absolute path and checks it; throws EPX_LOAD_SCRIPT. */
+/**
+ * Imports a load script by absolute path and checks it; throws EPX_LOAD_SCRIPT. It loads like a
+ * handler file (TypeScript, `@echoplex/*` imports from anywhere), in whichever thread runs the load.
+ */
 export async function loadLoadScript (path: string, framing: LoadFraming): Promise<LoadScript> {
-  let mod: { default?: unknown }
-  try {
-    mod = await import(pathToFileURL(path).href) as { default?: unknown }
-  } catch (e) {
-    throw errors.LOAD_SCRIPT(path, (e as Error)?.message?.split('\n')[0] ?? String(e))
-  }
-  const reason = validateLoadScript(mod.default, framing)
-  if (reason !== undefined) throw errors.LOAD_SCRIPT(path, reason)
-  return mod.default as LoadScript
+  // loaded only when a script is used: the loader brings the handler-loading hooks with it
+  const { importDefault } = await import('@echoplex/server')
+  return await importDefault<LoadScript>(path, (v) => validateLoadScript(v, framing), (why) => errors.LOAD_SCRIPT(path, why), (why) => errors.LOAD_SCRIPT(path, why))
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import { errors } from '@echoplex/core'
 import { echoplexRoleOf, findServerPid, formatTree, readProcessTreeWithCpu } from '@echoplex/proc'
+import { modelRoles } from '@echoplex/server'
 import { parseDuration, parseInteger, parsePort } from '../parse.js'
 
 interface PsFlags { pid?: number, port?: number, unix?: string, watch?: number, json?: boolean }
@@ -11,7 +12,7 @@ async function resolveRoot (flags: PsFlags): Promise<number> {
   if (given !== 1) throw errors.BAD_OPTION('ps', 'give exactly one of --pid, --port or --unix')
   if (flags.pid !== undefined) {
     // a pid is typed by hand: refuse one that is not (part of) an echoplex server rather than show any process
-    if (await echoplexRoleOf(flags.pid) === null) {
+    if (await echoplexRoleOf(flags.pid, modelRoles()) === null) {
       throw errors.BAD_OPTION('--pid', `process ${flags.pid} is not an echoplex server (no such process, or not started by \`echoplex serve\`)`)
     }
     return flags.pid
@@ -32,7 +33,7 @@ export function psCommand (): Command {
     .action(async (flags: PsFlags) => {
       const root = await resolveRoot(flags)
       const show = async (): Promise<boolean> => {
-        const tree = await readProcessTreeWithCpu(root, 200, { connections: true })
+        const tree = await readProcessTreeWithCpu(root, 200, { connections: true, roles: modelRoles() })
         if (tree.processes.length === 0) throw errors.BAD_OPTION('--pid', `no process ${root}`)
         const text = flags.json === true ? JSON.stringify(tree, null, 2) + '\n' : formatTree(tree)
         if (flags.watch !== undefined && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H')

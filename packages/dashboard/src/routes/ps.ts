@@ -10,6 +10,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errors, readStatsFile } from '@echoplex/core'
 import { echoplexRoleOf, findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
+import { modelRoles } from '@echoplex/server'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 
@@ -59,7 +60,7 @@ const STATS_FRESH_MS = 10_000
  * for the next call. Only an echoplex primary is signalled: SIGUSR2 would kill another process.
  */
 async function serverStats (root: number): Promise<{ stats: Record<string, unknown> | null, statsNote: string | null }> {
-  const role = await echoplexRoleOf(root)
+  const role = await echoplexRoleOf(root, modelRoles())
   if (role !== 'primary') return { stats: null, statsNote: 'requests/s: not an echoplex server (only its processes are shown)' }
   const file = readStatsFile(root)
   try { process.kill(root, 'SIGUSR2') } catch { /* gone: the tree read says so */ }
@@ -72,7 +73,7 @@ async function serverStats (root: number): Promise<{ stats: Record<string, unkno
 }
 
 async function snapshot (root: number): Promise<Record<string, unknown>> {
-  const tree = await readProcessTreeWithCpu(root, 200, { connections: true })
+  const tree = await readProcessTreeWithCpu(root, 200, { connections: true, roles: modelRoles() })
   if (tree.processes.length === 0) throw errors.NO_SERVER(`no process ${root} (the server is gone)`)
   return {
     rootPid: root,

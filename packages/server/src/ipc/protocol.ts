@@ -31,6 +31,8 @@ export interface ChildConfig {
   limits: ServerLimits
   /** cluster workers listen themselves (cluster shares the handle); fork children receive sockets. */
   listen?: ListenTarget
+  /** cluster with `--sched reuseport`: each worker binds its own socket on the port (SO_REUSEPORT). */
+  reusePort?: boolean
   heartbeatMs: number
 }
 

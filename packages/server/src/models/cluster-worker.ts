@@ -6,8 +6,8 @@ process.title = 'echoplex worker'
 const runtime = new ChildRuntime('worker')
 await runtime.boot()
 try {
-  const { listen, limits } = runtime.config
-  const address = await runtime.serving.serve(new ListenerSource({ target: listen!, limits, logger: runtime.logger, clusterShared: true }))
+  const { listen, limits, reusePort } = runtime.config
+  const address = await runtime.serving.serve(new ListenerSource({ target: listen!, limits, logger: runtime.logger, clusterShared: true, reusePort }))
   runtime.primary.send({ type: 'ready', address })
 } catch (err) {
   await runtime.bootFailed(err)
