@@ -590,10 +590,37 @@ static void on_connected(struct conn *c) {
   pump(c);
 }
 
+/* The first mismatch, as the Node engine words it: `expected "…", got "…"` (JSON-escaped, shortened). */
+static char first_mismatch[400];
+
+static size_t json_preview(char *out, size_t room, const unsigned char *b, size_t n) {
+  size_t k = 0, shown = n < 40 ? n : 40;
+  k += (size_t)snprintf(out + k, room - k, "\\\"");
+  for (size_t i = 0; i < shown && k + 8 < room; i++) {
+    unsigned char ch = b[i];
+    if (ch == '"' || ch == '\\') k += (size_t)snprintf(out + k, room - k, "\\\\\\%c", ch);
+    else if (ch == '\n') k += (size_t)snprintf(out + k, room - k, "\\\\n");
+    else if (ch < 0x20 || ch >= 0x7f) k += (size_t)snprintf(out + k, room - k, "\\\\u%04x", ch);
+    else out[k++] = (char)ch;
+  }
+  if (n > shown) k += (size_t)snprintf(out + k, room - k, "…\\\" (%zu B)", n);
+  else k += (size_t)snprintf(out + k, room - k, "\\\"");
+  out[k < room ? k : room - 1] = 0;
+  return k;
+}
+
+static void note_mismatch(const unsigned char *want, size_t want_n, const unsigned char *got, size_t got_n) {
+  if (first_mismatch[0]) return;
+  size_t k = (size_t)snprintf(first_mismatch, sizeof first_mismatch, "expected ");
+  k += json_preview(first_mismatch + k, sizeof first_mismatch - k, want, want_n);
+  if (k < sizeof first_mismatch) k += (size_t)snprintf(first_mismatch + k, sizeof first_mismatch - k, ", got ");
+  if (k < sizeof first_mismatch) json_preview(first_mismatch + k, sizeof first_mismatch - k, got, got_n);
+}
+
 /* Checks received bytes against the expected replies, oldest first; 0 on the first difference. */
 static int feed(struct conn *c, const unsigned char *p, size_t len) {
   while (len > 0) {
-    if (c->size == 0) return 0; /* bytes nobody asked for */
+    if (c->size == 0) { note_mismatch((const unsigned char *)"", 0, p, len); return 0; } /* bytes nobody asked for */
     if (!c->exp_valid) {
       if (c->exp == NULL && (c->exp = malloc(wire)) == NULL) fail("out of memory");
       memcpy(c->exp, exp_template, wire);
@@ -601,7 +628,7 @@ static int feed(struct conn *c, const unsigned char *p, size_t len) {
       c->exp_valid = 1;
     }
     size_t n = wire - c->off < len ? wire - c->off : len;
-    if (memcmp(p, c->exp + c->off, n) != 0) return 0;
+    if (memcmp(p, c->exp + c->off, n) != 0) { note_mismatch(c->exp + c->off, wire - c->off, p, len); return 0; }
     p += n;
     len -= n;
     c->off += n;
@@ -735,7 +762,9 @@ static void print_result(double scheduled, double unsent) {
   printf("\"errors\":{\"total\":%lld,\"refused\":%lld,\"reset\":%lld,\"timeout\":%lld,\"closed\":%lld,\"mismatch\":%lld,\"other\":%lld,\"byCode\":{",
          errs.total, errs.refused, errs.reset, errs.timeout, errs.closed, errs.mismatch, errs.other);
   for (int i = 0; i < errs.ncodes; i++) printf("%s\"%s\":%lld", i ? "," : "", errs.code[i], errs.count[i]);
-  printf("}},\"latency\":");
+  printf("}},");
+  if (first_mismatch[0]) printf("\"firstMismatch\":\"%s\",", first_mismatch);
+  printf("\"latency\":");
   hist_print(&latency);
   printf(",\"connectLatency\":");
   hist_print(&connect_latency);

@@ -58,7 +58,7 @@ export interface TableOptions {
 }
 
 /** Columns dropped, in this order, while the table is too wide (the cost and answer columns stay). */
-const DROPPABLE: Array<keyof TableRow> = ['p50', 'cpuSec', 'vsPeer']
+const DROPPABLE: Array<keyof TableRow> = ['p50', 'cpuSec', 'vsPeer', 'reqPerCpuSec']
 
 /** Wraps `text` to `width` columns, continuation lines indented by `indent`. */
 function wrap (text: string, width: number | undefined, indent = '  '): string[] {

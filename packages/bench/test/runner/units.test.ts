@@ -126,7 +126,7 @@ t.test('a suite workload with a handler file takes the handler\'s framing; loadS
   t.same(expandSuite(suite).filter((s) => s.workload.name === 'scripted').map((s) => s.target.kind), ['model'], 'no peers for a script workload')
   const other = join(sub, 'other.json')
   writeFileSync(other, JSON.stringify({ name: 'other', workloads: [{ handler: './never-loaded.mjs' }] }))
-  t.match(thrown(t, () => loadSuite(other)), { code: 'EPX_BAD_SUITE', message: /needs "framing"/ })
+  t.throws(() => loadSuite(other), { code: 'EPX_BAD_SUITE', message: /needs "framing"/ })
   writeFileSync(join(sub, 'bad-load.mjs'), 'export default { request () { return "x" } }\n')
   writeFileSync(other, JSON.stringify({ name: 'other', models: ['event-loop'], workloads: [{ handler: './len.mjs', loadScript: './bad-load.mjs' }] }))
   await t.rejects(loadSuiteWithModels(other), { code: 'EPX_LOAD_SCRIPT', message: /needs reply\(n, request\) or check/ })
