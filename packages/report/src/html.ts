@@ -196,13 +196,13 @@ function summaryTable (model: ReportModel): string {
       { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}`, cls: 'target' },
       statusCell(r.status),
       formatRate(r.throughput?.median),
+      efficiencyCell(r),
       r.throughput === null ? '-' : `${(r.throughput.cv * 100).toFixed(0)}%`,
       vsBestPeer(r),
       formatMs(r.latency.p99?.median),
       formatCount(r.processes?.median),
       formatCount(r.threads?.median),
       formatCpuPct(r.serverCpuPercent?.median),
-      efficiencyCell(r),
       formatBytes(r.pssPerConnection?.median ?? r.rssPerConnection?.median),
       formatCount(r.errors + r.mismatches),
     ] as Cell[],
@@ -210,9 +210,10 @@ function summaryTable (model: ReportModel): string {
   const h = (text: string, unit: string): { html: string } => ({ html: `${esc(text)} <span class="unit">${esc(unit)}</span>` })
   return table([
     'scenario', 'target', 'status',
-    { ...h('req/s', `(${ofN})`), num: true }, { ...h('CV', '(spread)'), num: true }, { ...h('vs peer', '(fastest)'), num: true },
+    // efficiency right beside req/s: a server fast because it is cheap, or because it burns every core
+    { ...h('req/s', `(${ofN})`), num: true }, { text: EFFICIENCY_HEAD, num: true }, { ...h('CV', '(spread)'), num: true }, { ...h('vs peer', '(fastest)'), num: true },
     { ...h('p99', 'ms'), num: true }, { text: 'processes', num: true }, { text: 'threads', num: true },
-    { ...h('server CPU', '% of a core'), num: true }, { ...h('req per', 'server CPU-s'), num: true }, { ...h('PSS', 'per conn.'), num: true },
+    { ...h('server CPU', '% of a core'), num: true }, { ...h('PSS', 'per conn.'), num: true },
     { ...h('errors', '+ mismatches'), num: true },
   ], rows, 'compact summary')
 }
@@ -246,7 +247,7 @@ function groupDetail (g: ReportGroup, open: boolean): string {
     cells: [
       targetCell(r),
       formatCount(r.processes?.median), formatCount(r.threads?.median),
-      formatCpuPct(r.serverCpuPercent?.median), formatRate(r.requestsPerCpuSec?.median),
+      formatCpuPct(r.serverCpuPercent?.median), efficiencyCell(r),
       formatBytes(r.rssPerConnection?.median), formatBytes(r.pssPerConnection?.median),
       formatBytes(r.rss?.median), formatBytes(r.pss?.median),
       r.connectP50Ms === null ? '-' : `${formatMs(r.connectP50Ms.median)} / ${formatMs(r.connectP99Ms?.median)}`,
@@ -259,7 +260,7 @@ function groupDetail (g: ReportGroup, open: boolean): string {
     { text: 'errors', num: true }, { text: 'mismatches', num: true },
   ]
   const costHead: Head[] = [
-    'target', { text: 'processes', num: true }, { text: 'threads', num: true }, { text: 'server CPU', num: true }, { text: 'req per CPU-s', num: true },
+    'target', { text: 'processes', num: true }, { text: 'threads', num: true }, { text: 'server CPU', num: true }, { text: EFFICIENCY_HEAD, num: true },
     { text: 'RSS / conn', num: true }, { text: 'PSS / conn', num: true }, { text: 'RSS tree', num: true }, { text: 'PSS tree', num: true },
     // a model that starts a process per connection (fork) shows its spawn wait here
     { text: 'connect → 1st byte p50 / p99 ms (incl. any process start)', num: true },

@@ -75,7 +75,7 @@ if (!existsSync(CHROMIUM)) {
     t.ok(fit.right <= 1400, `summary right edge ${Math.round(fit.right)} px ≤ 1400`)
     t.ok(fit.scroll <= fit.client, `no horizontal scroll in the summary (${fit.scroll} ≤ ${fit.client})`)
     t.ok(fit.page <= 1400, `the page itself does not scroll sideways (${fit.page})`)
-    for (const col of ['processes', 'threads', 'server CPU', 'req per', 'PSS', 'p99']) {
+    for (const col of ['processes', 'threads', '% of a core', 'req per server CPU-s', 'PSS', 'p99']) {
       const th = page.locator('table.summary thead th', { hasText: col }).first()
       const box = (await th.boundingBox())!
       t.ok(box.x >= 0 && box.x + box.width <= 1400, `${col} column visible at x ${Math.round(box.x)}–${Math.round(box.x + box.width)}`)
