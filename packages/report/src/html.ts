@@ -3,7 +3,7 @@
  * fetched when it is opened (no external URL in any src or href).
  */
 import { barChart, latencyChart, memoryChart, throughputChart } from './charts.js'
-import { compareCells, MARKERS, type Change, type Comparison, type ComparedScenario } from './compare.js'
+import { compareCells, driftLine, MARKERS, type Change, type Comparison, type ComparedScenario } from './compare.js'
 import {
   escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio,
 } from './format.js'
@@ -375,6 +375,8 @@ export function renderCompareHtml (c: Comparison): string {
   const counts = (Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ')
   parts.push(`<p>${c.rows.length} scenario(s) matched by id${counts === '' ? '' : `: ${esc(counts)}`}.</p>`)
   if (c.tooFew !== null) parts.push(`<div class="banner">${esc(c.tooFew)}</div>`)
+  const drift = driftLine(c)
+  if (drift !== null) parts.push(`<p class="note">${esc(drift)}</p>`)
   parts.push(`<p class="note"><strong>Test.</strong> ${esc(c.method)} Markers: ${(Object.keys(MARKERS) as Change[]).map((k) => `${MARKERS[k]} ${k}`).join(', ')}. Throughput decides the result; p99 latency is tested the same way (▲/▼ beside it).</p>`)
   parts.push(table(['scenario', 'target', { text: 'BASE req/s', num: true }, { text: 'HEAD req/s', num: true }, { text: 'ratio', num: true }, { text: 'change', num: true }, 'result', 'p99 ms BASE → HEAD', 'test'], c.rows.map(compareRow)))
   const chart = changeChart(c)

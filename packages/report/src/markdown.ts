@@ -2,7 +2,7 @@
  * report.md and compare.md: plain Markdown (GitHub-flavoured tables, no HTML) for READMEs and pull
  * requests — the verdicts, the summary, what failed, and the environment.
  */
-import { compareCells, MARKERS, type Change, type Comparison } from './compare.js'
+import { compareCells, driftLine, MARKERS, type Change, type Comparison } from './compare.js'
 import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, mdTable } from './format.js'
 import { EVENT_LOOP_NOTE } from './html.js'
 import type { ReportModel, RunInfo, TargetRow } from './model.js'
@@ -129,6 +129,8 @@ export function renderCompareMarkdown (c: Comparison): string {
   const counts = (Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ')
   out.push('', `${c.rows.length} matched${counts === '' ? '' : `: ${counts}`}.`, '')
   if (c.tooFew !== null) out.push(`**Note:** ${c.tooFew}`, '')
+  const drift = driftLine(c)
+  if (drift !== null) out.push(`**Note:** ${drift}`, '')
   for (const [label, xs] of [['BASE', c.onlyInBase], ['HEAD', c.onlyInHead]] as const) {
     if (xs.length === 0) continue
     out.push(`**Only in ${label}** (${xs.length}):`, '', ...xs.map((s) => `- ${s.label} @ ${s.target} (${s.status})`), '')

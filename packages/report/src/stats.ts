@@ -51,7 +51,8 @@ export const DEFAULT_MIN_EFFECT = 0.05
 export const TEST_DESCRIPTION = `With ≥ ${MIN_REPETITIONS} repetitions on both sides: significant when the exact two-sided Mann–Whitney U test gives p ≤ α (0.1; ` +
   'with 3 vs 3 repetitions that means their ranges do not overlap) and the change of the median exceeds both 2 × the larger ' +
   'coefficient of variation of the two sides and 5 %. ' +
-  `With fewer than ${MIN_REPETITIONS} repetitions on a side there is too little to tell noise from change: nothing is called significant.`
+  `With fewer than ${MIN_REPETITIONS} repetitions on a side there is too little to tell noise from change: nothing is called significant. ` +
+  'With 3 or more scenarios tested, each is tested relative to the run-wide drift (the median HEAD ÷ BASE ratio over them), which is reported, never flagged.'
 
 export function median (values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b)

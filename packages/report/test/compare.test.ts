@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readResults } from '@echoplex/results'
+import { readResults, summarizeRepetitions } from '@echoplex/results'
 import {
   compareResults, formatCompareTable, formatPct, formatRate, mannWhitneyP, noiseTest, renderCompareHtml, renderCompareMarkdown,
 } from '../src/index.js'
@@ -152,4 +152,38 @@ t.test('different handler options are not compared as a change', async (t) => {
   const row = compareResults(base, h).rows.find((r) => r.id === s.id)!
   t.equal(row.change, 'not comparable')
   t.match(row.note, /different workload: handler options none → rounds=200/)
+})
+
+t.test('fixed-rate scenarios run at different rates are not compared as a change', async (t) => {
+  const b = JSON.parse(JSON.stringify(base)) as typeof base
+  const s = b.scenarios.find((x) => x.status === 'ok')!
+  s.fixedRate = { of: s.group, fraction: 0.5 }
+  s.rate = { requestsPerSec: 1000, basis: 'test' }
+  const h = JSON.parse(JSON.stringify(b)) as typeof base
+  const hs = h.scenarios.find((x) => x.id === s.id)!
+  hs.rate = { requestsPerSec: 1400, basis: 'test' }
+  for (const rep of hs.repetitions) if (rep.load !== null) rep.load.throughput.requestsPerSec *= 1.4
+  hs.summary = summarizeRepetitions(hs.repetitions)
+  const row = compareResults(b, h).rows.find((r) => r.id === s.id)!
+  t.equal(row.change, 'not comparable')
+  t.match(row.note, /fixed rate 1,000 → 1,400 req\/s/)
+  // at the same rate they are compared as usual
+  t.equal(compareResults(b, b).rows.find((r) => r.id === s.id)!.change, 'no significant change')
+})
+
+t.test('a whole run slower (the machine busier) is reported as drift, not as a regression of every scenario', async (t) => {
+  let slow = base
+  for (const s of base.scenarios) if (s.summary?.requestsPerSec != null) slow = scaleThroughput(slow, s.id, 0.7)
+  const c = compareResults(base, slow, { failOnRegressionPct: 10 })
+  t.ok(Math.abs(c.drift.requestsPerSec - 0.7) < 1e-6, `drift ${c.drift.requestsPerSec}`)
+  t.equal(c.counts.regression, 0, 'no scenario flagged for the run-wide shift')
+  t.equal(c.gate.failed, false)
+  t.match(formatCompareTable(c), /run-wide drift: HEAD runs at 0\.70× BASE's req\/s \(median over \d+ scenarios/)
+  // one scenario halved beyond the drift is still a regression
+  const s = steadiest(base)
+  const worse = scaleThroughput(slow, s.id, 0.5)
+  const row = compareResults(base, worse).rows.find((r) => r.id === s.id)!
+  t.equal(row.change, 'regression')
+  t.ok(Math.abs(row.throughput.adjustedRatio! - 0.5) < 1e-6, 'tested relative to the drift: 0.35 ÷ 0.7')
+  t.match(renderCompareMarkdown(c), /\*\*Note:\*\* run-wide drift/)
 })
