@@ -232,9 +232,10 @@ export class PoolExecutor implements HandlerExecutor {
       const old = this.pool
       this.retiring.add(old)
       this.pool = fresh
-      // piscina's close waits for its running batches; results of async handlers may still follow
-      await old.close()
+      // the old pool closes once every task given to it was answered: its queued batches too (piscina's
+      // close waits for running tasks only, and drops queued ones), and async handlers' late results
       await new Promise<void>((resolve) => { if (!this.holds(old)) resolve(); else this.retired.push(resolve) })
+      await old.close()
       this.retiring.delete(old)
       return this.workers
     } finally {
