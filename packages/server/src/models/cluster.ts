@@ -4,15 +4,15 @@ import { createLogger, errors } from '@echoplex/core'
 import type { ListenTarget, ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
-import { heartbeatOption, workersOption } from './options.js'
+import { heartbeatOption, recycleOptions, recyclePolicy, workersOption } from './options.js'
 import { clearStaleSocket, formatTarget } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
 import { clusterSpawner } from '../ipc/spawner.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 
-/** A worker, and what it asked cluster to listen on. */
-type Worker = Child<'ready', ListenTarget>
+/** A worker, and what it asked cluster to listen on; retiring once it is being replaced (recycled). */
+type Worker = Child<'ready' | 'retiring', ListenTarget>
 
 /**
  * node:cluster: the primary forks N workers that share one listening socket (handed out round-robin
@@ -23,7 +23,7 @@ type Worker = Child<'ready', ListenTarget>
  */
 export class ClusterModel extends BaseModel {
   readonly name = 'cluster' as const
-  private arbiter: Arbiter<'ready', ListenTarget> | undefined
+  private arbiter: Arbiter<'ready' | 'retiring', ListenTarget> | undefined
   private started = false
   private respawns = 0
   private restarting = false
@@ -37,7 +37,7 @@ export class ClusterModel extends BaseModel {
     await loadHandler(this.options.handlerPath)
     if ('path' in this.options.listen) await clearStaleSocket(this.options.listen.path)
     cluster.schedulingPolicy = this.options.sched === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
-    this.arbiter = new Arbiter({
+    this.arbiter = new Arbiter<'ready' | 'retiring', ListenTarget>({
       model: 'cluster',
       noun: 'worker',
       spawner: clusterSpawner(fileURLToPath(new URL('./cluster-worker.js', import.meta.url))),
@@ -47,6 +47,7 @@ export class ClusterModel extends BaseModel {
       onFatal: this.options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
       onExit: (worker, code, signal) => this.onExit(worker, code, signal),
+      onRecycle: (worker) => { void this.replace(worker) },
     })
     const count = this.options.workers ?? 1
     const addresses = await Promise.all(Array.from({ length: count }, async () => await this.spawn()))
@@ -63,7 +64,7 @@ export class ClusterModel extends BaseModel {
     const ready = (w: Worker): boolean => w.state === 'ready'
     const counters = await arbiter.collect(ready)
     const workers = [...arbiter.children.values()].filter(ready)
-    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, restarting: this.restarting, sched: this.options.sched ?? 'rr' })
+    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, restarting: this.restarting, sched: this.options.sched ?? 'rr', recycled: { ...arbiter.recycled }, perChild: arbiter.perChild() })
   }
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
@@ -80,12 +81,8 @@ export class ClusterModel extends BaseModel {
     try {
       for (const old of [...arbiter.children.values()].filter((w) => w.state === 'ready')) {
         if (arbiter.stopping) break
-        // the new worker serves before the old one stops taking connections: capacity never dips
-        await this.spawn()
-        this.retiring.add(old.pid)
-        const exited = new Promise<void>((resolve) => old.process.onExit(() => resolve()))
-        old.peer.send({ type: 'shutdown', graceMs: this.options.limits.graceMs })
-        await exited
+        if (old.state !== 'ready') continue // recycled meanwhile
+        await this.replace(old)
         replaced++
       }
     } finally {
@@ -93,6 +90,27 @@ export class ClusterModel extends BaseModel {
     }
     arbiter.logger.info({ replaced }, 'rolling restart done')
     return replaced
+  }
+
+  /**
+   * Replaces one worker with no dip in capacity (a rolling restart's step, and recycling): the new
+   * worker serves before the old one stops taking connections; resolves once the old one has exited.
+   */
+  private async replace (old: Worker): Promise<void> {
+    const arbiter = this.arbiter!
+    if (old.state !== 'ready' || arbiter.stopping) return
+    old.state = 'retiring'
+    try {
+      await this.spawn()
+    } catch (err) {
+      // the old worker still serves; a worker that cannot boot now never will (see onExit)
+      arbiter.halt(err as Error)
+      return
+    }
+    this.retiring.add(old.pid)
+    const exited = new Promise<void>((resolve) => old.process.onExit(() => resolve()))
+    old.peer.send({ type: 'shutdown', graceMs: this.options.limits.graceMs })
+    await exited
   }
 
   /** Forks one worker and resolves with its listening address once it is serving. */
@@ -110,6 +128,7 @@ export class ClusterModel extends BaseModel {
       limits: { ...this.options.limits, maxConnections: Math.ceil(this.options.limits.maxConnections / (this.options.workers ?? 1)) },
       listen: target,
       heartbeatMs: this.options.heartbeatMs ?? 0,
+      recycle: recyclePolicy(this.options),
     }
     const worker = await arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' }, target)
     return worker.address ?? formatTarget(this.options.listen)
@@ -117,7 +136,8 @@ export class ClusterModel extends BaseModel {
 
   private onExit (worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     const arbiter = this.arbiter!
-    if (this.retiring.delete(worker.pid)) return
+    // replaced on purpose (restart, recycling), or recycled and its replacement already on its way
+    if (this.retiring.delete(worker.pid) || worker.state === 'retiring') return
     if (arbiter.stopping || !this.started) return
     arbiter.logger.warn({ worker: worker.pid, code, signal }, 'worker died; respawning')
     if (arbiter.crashes.record()) {
@@ -137,6 +157,7 @@ export default defineModel({
   options: [
     workersOption('worker processes'),
     { flags: '--sched <policy>', key: 'sched', description: 'scheduling policy (rr = primary round-robin, none = kernel)', value: { kind: 'choice', choices: ['rr', 'none'] }, default: 'rr' },
+    ...recycleOptions('worker'),
     heartbeatOption('a worker silent this long is replaced'),
   ],
   roles: ['primary', 'worker'],
