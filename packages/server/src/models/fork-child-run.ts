@@ -1,14 +1,17 @@
 import type { Socket } from 'node:net'
-import type { HandlerDefinition } from '@echoplex/core'
+import type { Connection, HandlerDefinition } from '@echoplex/core'
 import { ChildRuntime } from '../ipc/child-runtime.js'
+import { RECYCLE_CHECK_MS } from '../ipc/recycler.js'
+import type { RecycleReason } from '../ipc/protocol.js'
 import { HandoffSource } from '../sources/handoff.js'
 
 /**
  * What a fork child does, whichever entry started it: boots as a spare, then serves the sockets the
  * primary hands it, one connection at a time. Strict (--connections-per-child 1) it exits after its
  * one connection, like a forked child of the seeds' server; with reuse it says `idle` and waits for
- * the next, until it has served its quota or is over a recycling limit (then it exits, and the
- * primary starts another). A new connection gets a new `ctx` (and `ctx.state`); what the handler
+ * the next, until it has served its quota or is over a recycling limit: over --max-requests or
+ * --max-memory while serving, its connection drains (as in a graceful stop: what was received is
+ * answered, HTTP says `Connection: close`), then it exits and the primary starts another. A new connection gets a new `ctx` (and `ctx.state`); what the handler
  * module keeps at module level stays in the process between connections.
  */
 export async function serveForkChild (bundled: Readonly<Record<string, HandlerDefinition>> = {}): Promise<void> {
@@ -21,39 +24,53 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
   await runtime.serving.serve(source)
 
   let served = 0
-  let busy = false
+  let current: Connection | undefined
+  let recycled: RecycleReason | undefined
   let leaving = false
+  const recycle = (reason: RecycleReason): void => {
+    recycled = reason
+    runtime.primary.send({ type: 'recycle', reason, served })
+  }
   const leave = (): void => {
     leaving = true
     runtime.sendAndExit({ type: 'bye', counters: runtime.serving.counters, forced: 0 }, 0)
   }
   const finished = (): void => {
-    busy = false
+    current = undefined
     if (leaving) return
-    if (perChild > 0 && served >= perChild) {
+    if (recycled === undefined && perChild > 0 && served >= perChild) {
       // strict children simply end; a reused one that served its quota is recycled
-      if (perChild > 1) runtime.primary.send({ type: 'recycle', reason: 'connections', served })
-      leave()
-      return
+      if (perChild === 1) { leave(); return }
+      recycle('connections')
     }
-    const reason = runtime.recycler.over()
-    if (reason !== undefined) {
-      runtime.primary.send({ type: 'recycle', reason, served })
+    const over = recycled ?? runtime.recycler.over()
+    if (over !== undefined) {
+      if (recycled === undefined) recycle(over)
       leave()
       return
     }
     runtime.title('spare')
     runtime.primary.send({ type: 'idle', served })
   }
+  if (runtime.recycler.active) {
+    // a limit passed mid-connection: the connection drains, and the child leaves once it closed
+    setInterval(() => {
+      if (current === undefined || recycled !== undefined) return
+      const reason = runtime.recycler.over()
+      if (reason === undefined) return
+      recycle(reason)
+      current.shutdown()
+    }, RECYCLE_CHECK_MS).unref()
+  }
   runtime.primary.on('socket', (_message, handle) => {
     if (handle === undefined) return
     const socket = handle as Socket
     // two connections never share a process: the primary hands a socket only to an idle child
-    if (busy || leaving) { socket.destroy(); return }
-    busy = true
+    if (current !== undefined || leaving || recycled !== undefined) { socket.destroy(); return }
     served++
     const conn = source.take(socket)
     if (conn === undefined) { finished(); return }
+    current = conn
     runtime.title('connection')
     runtime.primary.send({ type: 'serving', connection: conn.id })
     void conn.done.then(finished)
