@@ -119,7 +119,9 @@ export class ClusterModel extends BaseModel {
     // cluster shares one socket per requested (address, port): a new worker must ask for what the live
     // workers asked for (port 0 included) to join their socket; if none is alive, cluster has closed
     // it, and asking for the port actually bound keeps the address (port 0 would reopen elsewhere)
-    const live = [...arbiter.children.values()].find((w) => w.state === 'ready')
+    // (a worker being replaced still listens until it is asked to stop: it counts as live)
+    const listening = [...arbiter.children.values()].filter((w) => w.state === 'ready' || (w.state === 'retiring' && !this.retiring.has(w.pid)))
+    const live = listening.find((w) => w.state === 'ready') ?? listening[0]
     const target = live?.data ?? this.boundTarget ?? this.options.listen
     const config: ChildConfig = {
       model: 'cluster',

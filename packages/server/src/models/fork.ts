@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -21,8 +21,7 @@ import { summarizeWaits } from '../wait-stats.js'
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
 /** The bundled child (one CommonJS file, see fork-child-bundle.ts) when the build made it; else the module entry. */
-const BUNDLED_CHILD = fileURLToPath(new URL('./fork-child.cjs', import.meta.url))
-const CHILD_ENTRY = existsSync(BUNDLED_CHILD) ? BUNDLED_CHILD : fileURLToPath(new URL('./fork-child.js', import.meta.url))
+const CHILD_ENTRY = childEntry()
 /** With reuse, extra idle children retire one per this long (httpd's idle maintenance runs once a second). */
 const RETIRE_IDLE_EVERY_MS = 1000
 /** Spawn waits kept for the stats (a ring: the most recent ones). */
@@ -311,6 +310,21 @@ export class ForkModel extends BaseModel {
   private recordWait (ms: number): void {
     if (this.waits.length >= WAITS_KEPT) this.waits.shift()
     this.waits.push(ms)
+  }
+}
+
+/**
+ * The bundled child when it exists and is no older than the code it bundles (a `tsc -b` without the
+ * bundling step leaves a stale one: the module entry is then the right one), else the module entry.
+ */
+function childEntry (): string {
+  const bundled = fileURLToPath(new URL('./fork-child.cjs', import.meta.url))
+  const modules = fileURLToPath(new URL('./fork-child.js', import.meta.url))
+  const source = fileURLToPath(new URL('./fork-child-run.js', import.meta.url))
+  try {
+    return existsSync(bundled) && statSync(bundled).mtimeMs >= statSync(source).mtimeMs ? bundled : modules
+  } catch {
+    return modules
   }
 }
 
