@@ -76,6 +76,9 @@ export class ChildRuntime {
     beat.unref()
   }
 
+  /** A shutdown is under way (the primary asked, or SIGTERM): the child takes nothing new. */
+  get shuttingDown (): boolean { return this.stopping }
+
   /** The process title `echoplex ps` reads: the role, and the connections this child has served. */
   title (role: string): void {
     process.title = `echoplex ${role} served=${this.serving?.counters.connectionsTotal ?? 0}`

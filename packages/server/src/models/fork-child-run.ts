@@ -37,7 +37,8 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
   }
   const finished = (): void => {
     current = undefined
-    if (leaving) return
+    // shutting down (the primary is stopping): the runtime says bye once drained; never announce idle
+    if (leaving || runtime.shuttingDown) return
     if (recycled === undefined && perChild > 0 && served >= perChild) {
       // strict children simply end; a reused one that served its quota is recycled
       if (perChild === 1) { leave(); return }
@@ -66,7 +67,7 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
     if (handle === undefined) return
     const socket = handle as Socket
     // two connections never share a process: the primary hands a socket only to an idle child
-    if (current !== undefined || leaving || recycled !== undefined) { socket.destroy(); return }
+    if (current !== undefined || leaving || recycled !== undefined || runtime.shuttingDown) { socket.destroy(); return }
     served++
     const conn = source.take(socket)
     if (conn === undefined) { finished(); return }
