@@ -8,3 +8,4 @@ export { BaseModel } from './model-base.js'
 export type { SocketSource, Accept } from './sources/socket-source.js'
 export { ListenerSource, type ListenerOptions } from './sources/listener.js'
 
+export { FORK_CHILD_ENTRY, forkChildEnvironment } from './models/fork.js'

@@ -21,7 +21,7 @@ import { summarizeWaits } from '../wait-stats.js'
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
 /** The bundled child (one CommonJS file, see fork-child-bundle.ts) when the build made it; else the module entry. */
-const CHILD_ENTRY = childEntry()
+export const FORK_CHILD_ENTRY = childEntry()
 /** With reuse, extra idle children retire one per this long (httpd's idle maintenance runs once a second). */
 const RETIRE_IDLE_EVERY_MS = 1000
 /** Spawn waits kept for the stats (a ring: the most recent ones). */
@@ -63,7 +63,6 @@ export class ForkModel extends BaseModel {
   private readonly spares: number
   private readonly maxSpares: number
   private readonly perChild: number
-  private readonly builtinHandler: string | undefined
   private readonly maxWaiting: number
   private server: Server | undefined
   private stopping = false
@@ -81,15 +80,13 @@ export class ForkModel extends BaseModel {
     this.spares = Math.min(options.spares ?? 0, this.maxChildren)
     this.maxSpares = Math.max(this.spares, options.maxSpares ?? defaultMaxSpares(this.spares))
     this.perChild = options.connectionsPerChild ?? STRICT
-    // a built-in handler is compiled into the bundled child: it need not import the file
-    this.builtinHandler = BUILTIN_HANDLERS.find((h) => builtinHandlerPath(h) === options.handlerPath)
     // each waiting connection holds a descriptor here, and so does every child's IPC channel
     this.maxWaiting = Math.max(1, connectionBudget(options.limits.maxConnections) - this.maxChildren)
     const logger = createLogger({ model: name, role: 'primary' })
     this.arbiter = new Arbiter<ForkState, HandOff>({
       model: 'fork',
       noun: 'child',
-      spawner: processSpawner(CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }),
+      spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }),
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
       readyState: 'idle',
@@ -269,16 +266,7 @@ export class ForkModel extends BaseModel {
 
   /** Starts a child; resolves when it is idle and ready for a socket. */
   private async spawn (): Promise<ForkChild> {
-    const config: ChildConfig = {
-      model: 'fork',
-      handlerPath: this.options.handlerPath,
-      limits: this.options.limits,
-      heartbeatMs: this.options.heartbeatMs ?? 0,
-      connectionsPerChild: this.perChild,
-      recycle: recyclePolicy(this.options),
-      builtinHandler: this.builtinHandler,
-    }
-    return await this.arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }, {})
+    return await this.arbiter.spawn(forkChildEnvironment(this.options), {})
   }
 
   /**
@@ -311,6 +299,24 @@ export class ForkModel extends BaseModel {
     if (this.waits.length >= WAITS_KEPT) this.waits.shift()
     this.waits.push(ms)
   }
+}
+
+/**
+ * What a fork child is started with, added to the primary's environment (its config, and its role
+ * until it serves): also how `echoplex boot-cost` boots one exactly as the model does.
+ */
+export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory'>): Record<string, string> {
+  const config: ChildConfig = {
+    model: 'fork',
+    handlerPath: options.handlerPath,
+    limits: options.limits,
+    heartbeatMs: options.heartbeatMs ?? 0,
+    connectionsPerChild: options.connectionsPerChild ?? STRICT,
+    recycle: recyclePolicy(options),
+    // a built-in handler is compiled into the bundled child: it need not import the file
+    builtinHandler: BUILTIN_HANDLERS.find((h) => builtinHandlerPath(h) === options.handlerPath),
+  }
+  return { [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }
 }
 
 /**

@@ -31,6 +31,6 @@ export const recycleOptions = (noun: string): ModelOption[] => [
 ]
 
 /** The recycling limits a model passes to its children. */
-export function recyclePolicy (options: ServeOptions): RecyclePolicy {
+export function recyclePolicy (options: Pick<ServeOptions, 'maxRequests' | 'maxRequestsJitter' | 'maxMemory'>): RecyclePolicy {
   return { maxRequests: options.maxRequests ?? 0, maxRequestsJitter: options.maxRequestsJitter ?? 0, maxMemoryBytes: options.maxMemory ?? 0 }
 }
