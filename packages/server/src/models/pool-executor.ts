@@ -3,6 +3,7 @@ import { Piscina } from 'piscina'
 import {
   describeError,
   errors,
+  remoteError,
   type ConnectionContext,
   type Framing,
   type HandlerDefinition,
@@ -348,7 +349,7 @@ export class PoolExecutor implements HandlerExecutor {
       else if (action.type === 'broadcast') ctx.broadcast(action.data)
       else ctx.close()
     }
-    if (result.error !== undefined) throw new Error(result.error)
+    if (result.error !== undefined) throw remoteError(result.error, result.errorStack)
     return bytesFromWire(result.reply)
   }
 

@@ -43,6 +43,8 @@ export interface PoolResult {
   reply?: unknown
   /** The handler threw or rejected (one line); state and actions up to that point are still here. */
   error?: string
+  /** The stack of that error, from the worker thread where it was thrown. */
+  errorStack?: string
 }
 
 /**

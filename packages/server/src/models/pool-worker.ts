@@ -7,7 +7,7 @@
  */
 import { MessageChannel, parentPort, workerData } from 'node:worker_threads'
 import { move, transferableSymbol, valueSymbol } from 'piscina'
-import { describeError, errors, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
+import { describeError, errorStack, errors, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
 import { loadHandler } from '../handler-loader.js'
 import { portChannel } from '../ipc/channel.js'
 import { Peer } from '../ipc/peer.js'
@@ -110,6 +110,7 @@ export default async function runTask (task: PoolTask): Promise<unknown> {
     }
   } catch (err) {
     result.error = describeError(err)
+    result.errorStack = errorStack(err)
   }
   settled = true
   try {
