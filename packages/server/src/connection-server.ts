@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { connectionBudget } from './descriptors.js'
-import { Connection, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type ServerLimits } from '@echoplex/core'
+import { Connection, ProxyProtocolGate, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type Peer, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
 
 export interface ConnectionServerOptions {
   executor: HandlerExecutor
@@ -8,6 +8,8 @@ export interface ConnectionServerOptions {
   limits: ServerLimits
   model: string
   logger: Logger
+  /** Every connection opens with a PROXY protocol header from an allowed balancer (`serve --proxy-protocol`). */
+  proxyProtocol?: ProxyProtocolOptions
 }
 
 /** How long a graceful stop keeps accepting, to take connections already queued in the kernel. */
@@ -25,10 +27,12 @@ export class ConnectionServer {
   readonly server: Server
   private draining = false
   private lingering = false
+  private readonly proxyGate: ProxyProtocolGate | undefined
 
   constructor (private readonly options: ConnectionServerOptions) {
     // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.accept(socket))
+    this.proxyGate = options.proxyProtocol === undefined ? undefined : new ProxyProtocolGate(options.proxyProtocol, options.logger, this.counters)
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => { void this.admit(socket) })
     this.server.maxConnections = connectionBudget(options.limits.maxConnections)
     if (this.server.maxConnections < options.limits.maxConnections) {
       options.logger.info({ maxConnections: this.server.maxConnections }, 'max connections lowered to fit the open-files limit')
@@ -43,10 +47,25 @@ export class ConnectionServer {
     })
   }
 
-  accept (socket: Socket): Connection | undefined {
+  /**
+   * Serves a socket fresh from a listener or a primary. Behind a PROXY-protocol balancer, only once
+   * its header is read (no handler hook runs for a socket the gate refuses).
+   */
+  async admit (socket: Socket): Promise<Connection | undefined> {
+    if (this.proxyGate === undefined) return this.accept(socket)
+    const peer = await this.proxyGate.admit(socket)
+    if (peer === undefined) return undefined
+    const conn = this.accept(socket, peer)
+    // the gate paused the socket to hand over the bytes after the header intact
+    if (conn !== undefined) socket.resume()
+    return conn
+  }
+
+  accept (socket: Socket, peer?: Peer): Connection | undefined {
     if (this.draining) { socket.destroy(); return undefined }
     const conn = new Connection({
       socket,
+      peer,
       executor: this.options.executor,
       hub: this.options.hub,
       limits: this.options.limits,

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os'
 import { Command, Option } from 'commander'
-import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, exitProcess, type ServerLimits } from '@echoplex/core'
+import { DEFAULT_LIMITS, DEFAULT_PROXY_ALLOW_FROM, HANDLER_OPTIONS_ENV, ProxyAllowList, errors, exitProcess, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
 import { MODEL_NAMES, createModel, isLoopback, resolveHandlerPath, type ListenTarget } from '@echoplex/server'
-import { collectKeyValue, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
+import { collectKeyValue, collectList, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
 
 /** Exit status when the grace period ran out and connections were closed by force. */
 export const EXIT_FORCED_STOP = 3
@@ -28,6 +28,8 @@ interface ServeFlags {
   heartbeat: number
   option: Record<string, string>
   logLevel?: string
+  proxyProtocol?: boolean
+  proxyAllowFrom?: string[]
 }
 
 export function serveCommand (): Command {
@@ -53,6 +55,8 @@ export function serveCommand (): Command {
     .option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed', parseDuration, d.graceMs)
     .option('--heartbeat <duration>', 'cluster/pool/fork: a worker silent this long is replaced', parseDuration, 5000)
     .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
+    .option('--proxy-protocol', 'behind a load balancer: every connection opens with a PROXY protocol v1/v2 header, and handlers see the client it names')
+    .option('--proxy-allow-from <cidr...>', 'with --proxy-protocol: balancer addresses/CIDR blocks trusted to send the header (default 127.0.0.0/8 ::1/128); others are refused', collectList)
     .option('--log-level <level>', 'pino log level on stderr (fatal, error, warn, info, debug)')
     .action(async (flags: ServeFlags) => { await serve(flags) })
 }
@@ -76,6 +80,7 @@ async function serve (flags: ServeFlags): Promise<void> {
     maxWriteBufferBytes: flags.maxWriteBuffer,
     graceMs: flags.grace,
   }
+  const proxyProtocol = proxyOptions(flags)
   let stopping = false
   const model = await createModel(flags.model, {
     handlerPath: resolveHandlerPath(flags.handler),
@@ -87,6 +92,7 @@ async function serve (flags: ServeFlags): Promise<void> {
     spares: flags.spares,
     maxQueue: flags.maxQueue,
     heartbeatMs: flags.heartbeat,
+    proxyProtocol,
     onFatal: (err) => {
       if (stopping) return
       stopping = true
@@ -131,4 +137,14 @@ async function serve (flags: ServeFlags): Promise<void> {
   })
   const address = await model.start()
   process.stdout.write(`listening ${address} model=${model.name} pid=${process.pid}\n`)
+}
+
+/** `--proxy-protocol [--proxy-allow-from …]`, checked here so a bad CIDR is one line before anything starts. */
+function proxyOptions (flags: ServeFlags): ProxyProtocolOptions | undefined {
+  if (flags.proxyProtocol !== true) {
+    if (flags.proxyAllowFrom !== undefined) throw errors.BAD_OPTION('--proxy-allow-from', 'needs --proxy-protocol')
+    return undefined
+  }
+  const allowFrom = new ProxyAllowList(flags.proxyAllowFrom ?? DEFAULT_PROXY_ALLOW_FROM).cidrs
+  return { allowFrom: [...allowFrom] }
 }

@@ -1,4 +1,4 @@
-import type { ConnectionCounters, ServerLimits, SharedOp } from '@echoplex/core'
+import type { ConnectionCounters, ProxyProtocolOptions, ServerLimits, SharedOp } from '@echoplex/core'
 import type { ListenTarget } from '../model.js'
 
 /**
@@ -31,6 +31,8 @@ export interface ChildConfig {
   /** cluster workers listen themselves (cluster shares the handle); fork children receive sockets. */
   listen?: ListenTarget
   heartbeatMs: number
+  /** `serve --proxy-protocol`: the child reads each connection's header itself. */
+  proxyProtocol?: ProxyProtocolOptions
 }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'

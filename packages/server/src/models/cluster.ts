@@ -141,6 +141,7 @@ export class ClusterModel implements ConcurrencyModel {
       limits: { ...this.options.limits, maxConnections: Math.ceil(this.options.limits.maxConnections / (this.options.workers ?? 1)) },
       listen: target,
       heartbeatMs: this.options.heartbeatMs ?? 0,
+      proxyProtocol: this.options.proxyProtocol,
     }
     const worker = cluster.fork({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' })
     const channel: ChildChannel = {

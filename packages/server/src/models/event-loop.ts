@@ -28,6 +28,7 @@ export class EventLoopModel implements ConcurrencyModel {
       limits: this.options.limits,
       model: this.name,
       logger: createLogger({ model: this.name }),
+      proxyProtocol: this.options.proxyProtocol,
     })
     this.listeningAt = await listen(this.serving.server, this.options.listen)
     return this.listeningAt

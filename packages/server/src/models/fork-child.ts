@@ -7,13 +7,13 @@ const runtime = new ChildRuntime('spare')
 await runtime.boot()
 
 let served = false
-runtime.onSocket = (socket) => {
+runtime.onSocket = async (socket) => {
   if (served) { socket.destroy(); return }
   served = true
   process.title = 'echoplex connection'
   // the handle arrives as a plain socket; replies owed after the client's FIN must still go out
   socket.allowHalfOpen = true
-  const conn = runtime.serving.accept(socket)
+  const conn = await runtime.serving.admit(socket)
   if (conn === undefined) { runtime.sendAndExit({ t: 'bye', counters: runtime.serving.counters, forced: 0 }, 0); return }
   sendToPrimary({ t: 'serving', connection: conn.id })
   void conn.done.then(() => runtime.sendAndExit({ t: 'bye', counters: runtime.serving.counters, forced: 0 }, 0))

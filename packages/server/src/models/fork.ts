@@ -230,7 +230,7 @@ export class ForkModel implements ConcurrencyModel {
 
   /** Starts a child; resolves when it is idle and ready for a socket. */
   private async spawn (): Promise<Child> {
-    const config: ChildConfig = { model: 'fork', handlerPath: this.options.handlerPath, limits: this.options.limits, heartbeatMs: this.options.heartbeatMs ?? 0 }
+    const config: ChildConfig = { model: 'fork', handlerPath: this.options.handlerPath, limits: this.options.limits, heartbeatMs: this.options.heartbeatMs ?? 0, proxyProtocol: this.options.proxyProtocol }
     const proc = fork(CHILD_ENTRY, [], {
       serialization: 'advanced',
       env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' },

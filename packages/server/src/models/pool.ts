@@ -61,6 +61,7 @@ export class PoolModel implements ConcurrencyModel {
         limits,
         model: this.name,
         logger,
+        proxyProtocol: this.options.proxyProtocol,
       })
       this.listeningAt = await listen(this.serving.server, this.options.listen)
     } catch (err) {
