@@ -304,7 +304,7 @@ export const resultsSchema = {
     latency: all({ count: num, min: num, mean: num, stdev: num, p50: num, p90: num, p99: num, p999: num, max: num }),
     stat: all({ n: int, median: num, mean: num, min: num, max: num, stdev: num, cv: num, q1: num, q3: num, iqr: num, values: { type: 'array', items: num } }),
     target: all({
-      kind: { enum: ['model', 'peer'] },
+      kind: { enum: ['model', 'peer', 'external'] },
       name: str,
       label: str,
       workers: nullable(int),

@@ -8,13 +8,14 @@
  */
 import { availableParallelism } from 'node:os'
 import { baselineSpec, baselines, buildBaselines, getBaseline } from '../baselines.js'
-import { readProcessTree } from '../proc/tree.js'
 import { startSampler, type Sampler } from '../proc/sampler.js'
 import { collectEnvironment } from './environment.js'
+import { runExternalRepetition } from './external.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workRoundsOf } from './load.js'
+import { idleSample, judgeLoad } from './measure.js'
 import {
   comparePeers, RESULTS_SCHEMA_VERSION, scenarioResult, scenarioStatus, summarizeRepetitions, writeResults,
-  type Derived, type IdleSample, type PeerInfo, type Repetition, type Results, type ScenarioResult,
+  type PeerInfo, type Repetition, type Results, type ScenarioResult,
 } from './results.js'
 import { ECHOPLEX_BIN, LaunchError, spawnServer, type ServerSpec } from './server.js'
 import { expandSuite, type ScenarioConfig, type SuiteConfig } from './suite.js'
@@ -72,47 +73,12 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
   return { command: process.execPath, args }
 }
 
-async function idleSample (pid: number): Promise<IdleSample | null> {
-  const tree = await readProcessTree(pid, { pss: true, connections: false, roles: false, threadCtxSwitches: false })
-  if (tree.processes.length === 0) return null
-  let threads = 0
-  let rss = 0
-  let pss = 0
-  let anyPss = false
-  for (const p of tree.processes) {
-    threads += p.threads
-    rss += p.rssBytes
-    if (p.pssBytes !== null) { pss += p.pssBytes; anyPss = true }
-  }
-  return { processes: tree.processes.length, threads, rssBytes: rss, pssBytes: anyPss ? pss : null }
-}
-
-function derive (sc: ScenarioConfig, rep: Repetition): Derived | null {
-  const { load, window: w, idle } = rep
-  if (load === null) return null
-  const rps = load.throughput.requestsPerSec
-  const cores = w === null ? 0 : w.cpuPercent / 100
-  const perConn = (under: number | undefined, before: number | null | undefined): number | null =>
-    sc.mode !== 'keep-alive' || under === undefined || before === null || before === undefined
-      ? null
-      : Math.round((under - before) / sc.connections)
-  const c = load.connectLatency
-  const gen = load.generator.loadThreads?.percentOfOneCore ?? load.generator.process.percentOfOneCore
-  return {
-    requestsPerCpuSec: cores > 0 ? Math.round(rps / cores * 100) / 100 : null,
-    serverCpuPercent: w === null ? null : w.cpuPercent,
-    rssPerConnectionBytes: perConn(w?.rssBytes.mean, idle?.rssBytes),
-    pssPerConnectionBytes: perConn(w?.pssBytes?.mean, idle?.pssBytes),
-    connectToFirstByteMs: c === null || c.count === 0 ? null : { count: c.count, mean: c.mean, p50: c.p50, p99: c.p99, max: c.max },
-    generatorCpuPercent: gen,
-    generatorSaturated: gen >= 90 * Math.max(1, load.generator.threads),
-  }
-}
-
 const digestMs = new Map<number, number>()
 
 /** Runs one repetition of one scenario: start, idle sample, load + sampling, stop. Never throws. */
 export async function runRepetition (sc: ScenarioConfig, repetition: number, suite: SuiteConfig, options: RunOptions = {}): Promise<Repetition> {
+  // a server echoplex did not start: nothing to spawn or stop (runner/external.ts)
+  if (sc.target.kind === 'external') return await runExternalRepetition(sc, repetition, suite, options.signal)
   const signal = options.signal
   const t0 = Date.now()
   const spec = serverSpec(sc, options.echoplexBin)
@@ -178,20 +144,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
       rep.server.died = true
       rep.problems.push(`server exited during the run (${st?.code ?? st?.signal})${why === '' ? '' : `: ${why}`}`)
     }
-    const l = rep.load
-    if (l !== null) {
-      if (l.mismatches > 0) rep.problems.push(`${l.mismatches} mismatched repl${l.mismatches === 1 ? 'y' : 'ies'}`)
-      if (l.errors.total > 0) {
-        const kinds = Object.entries(l.errors.byKind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')
-        rep.problems.push(`${l.errors.total} error(s)${kinds === '' ? '' : ` (${kinds})`}`)
-      }
-      if (l.aborted !== null) rep.problems.push(`load ended early: ${l.aborted}`)
-      if (l.requests.completed === 0) rep.problems.push('no request completed')
-      rep.derived = derive(sc, rep)
-      if (rep.derived?.generatorSaturated === true) {
-        rep.warnings.push(`the load generator used ${rep.derived.generatorCpuPercent}% of a core per thread: it may have been the bottleneck`)
-      }
-    }
+    judgeLoad(sc, rep)
     return rep
   } finally {
     if (sampler !== null && rep.tree === null) await (sampler as Sampler).stop().catch(() => null)

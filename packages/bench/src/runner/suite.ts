@@ -153,8 +153,9 @@ export class SuiteError extends Error {
 // ---------------------------------------------------------------- normalized form
 
 export interface TargetConfig {
-  kind: 'model' | 'peer'
-  /** model or peer name */
+  /** external: a server echoplex did not start (`bench --target`, runner/external.ts) */
+  kind: 'model' | 'peer' | 'external'
+  /** model or peer name; for an external target, its HOST:PORT */
   name: string
   /** unique name of this target in the suite (model name unless a label was given) */
   label: string
@@ -162,6 +163,8 @@ export interface TargetConfig {
   workers: number | null
   /** fork: warm spares; null for other targets */
   spares: number | null
+  /** external targets only: where it listens, and its pid when it runs on this machine (sampled then) */
+  external?: { host: string, port: number, pid: number | null }
 }
 
 export interface WorkloadConfig {
@@ -189,6 +192,8 @@ export interface SuiteConfig {
   repetitions: number
   loadThreads: number
   models: TargetConfig[]
+  /** servers echoplex did not start (`bench --target`); absent when none */
+  external?: TargetConfig[]
   /** names of the peers asked for (available or not) */
   peers: string[]
   workloads: WorkloadConfig[]
@@ -431,11 +436,11 @@ function peerTargets (suite: SuiteConfig, w: WorkloadConfig): TargetConfig[] {
     .map((b) => ({ kind: 'peer' as const, name: b.name as BaselineName, label: b.name, workers: null, spares: null }))
 }
 
-/** Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models first, then peers). */
+/** Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models, external targets, peers). */
 export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
   const out: ScenarioConfig[] = []
   for (const w of suite.workloads) {
-    const targets = [...suite.models, ...peerTargets(suite, w)]
+    const targets = [...suite.models, ...(suite.external ?? []), ...peerTargets(suite, w)]
     for (const payloadBytes of w.payloadBytes) {
       for (const connections of w.connections) {
         for (const mode of w.modes) {

@@ -33,7 +33,7 @@ export function tableRows (results: Results): TableRow[] {
     const m = s.summary
     return {
       scenario: scenarioLabel(s),
-      target: s.target.kind === 'peer' ? `${s.target.label} (peer)` : s.target.label,
+      target: s.target.kind === 'model' ? s.target.label : `${s.target.label} (${s.target.kind})`,
       reqPerSec: fmt(m?.requestsPerSec?.median, 0),
       p50: fmt(m?.latencyP50Ms?.median, 3),
       p99: fmt(m?.latencyP99Ms?.median, 3),

@@ -3,10 +3,10 @@ import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
   createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
-  RESULTS_DIR, SuiteError, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
+  RESULTS_DIR, SuiteError, withExternalTargets, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
 } from '@echoplex/bench'
 import { writeReport } from '@echoplex/report'
-import { parseDuration, parseInteger, parseSize } from '../parse.js'
+import { collectList, parseDuration, parseInteger, parseSize } from '../parse.js'
 
 interface BenchFlags {
   suite: string
@@ -25,6 +25,8 @@ interface BenchFlags {
   quiet?: boolean
   report?: boolean
   list?: boolean
+  target?: string[]
+  targetPid?: number[]
 }
 
 /** `a,b,c` → items, each checked by `item`. */
@@ -48,12 +50,14 @@ function peers (value: string): boolean | string[] {
   return names(value)
 }
 
+const collectPids = (value: string, previous: number[] = []): number[] => [...previous, ...collectList(value).map(parseInteger(1, 4_194_304))]
+
 /** Exit status of an interrupted run: 128 + the signal number, as shells report it. */
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 
 export function benchCommand (): Command {
   return new Command('bench')
-    .description('run a benchmark suite: starts each server itself, loads and samples it, writes results JSON and prints a summary table')
+    .description('run a benchmark suite: starts each server itself (or loads --target servers it did not start), loads and samples it, writes results JSON and prints a summary table')
     .option('-s, --suite <name|path>', `suite name (${listSuites().join(', ')}) or a suite file`, 'quick')
     .option('-m, --models <list>', 'models to run, comma-separated (replaces the suite\'s)', names)
     .option('-w, --workloads <list>', 'workloads or handlers to run, comma-separated (echo, upper, http, work, a suite workload name, or a handler file)', names)
@@ -71,6 +75,8 @@ export function benchCommand (): Command {
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
+    .option('-t, --target <host:port...>', 'load a server echoplex did not start (another host, a balancer, a container), with every workload and mode of the suite; repeatable or a list; the suite\'s models and peers then run only if --models/--peers name them')
+    .option('--target-pid <pid...>', 'pid on this machine of each --target, in the same order: its process tree is sampled like a started server\'s', collectPids)
     .option('--list', 'list the suites and exit')
     .action(async (flags: BenchFlags & { handlers?: string[] }) => { await bench(flags) })
 }
@@ -104,6 +110,12 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   let suite: SuiteConfig
   try {
     suite = loadSuite(flags.suite, overridesOf(flags))
+    const targets = flags.target?.flatMap((t) => t.split(',')).map((t) => t.trim()).filter((t) => t !== '') ?? []
+    if (targets.length > 0) {
+      suite = withExternalTargets(suite, targets, flags.targetPid, { models: flags.models !== undefined, peers: flags.peers !== undefined })
+    } else if (flags.targetPid !== undefined) {
+      throw errors.BAD_OPTION('--target-pid', 'needs --target')
+    }
   } catch (e) {
     // a usage error (exit 2), one line: unknown suite, invalid suite file, a bad override
     if (e instanceof SuiteError) throw errors.BAD_SUITE(e.message)
