@@ -22,7 +22,10 @@ const fail = (message, code = 1) => {
 
 let flags
 try {
+  // `pnpm run rig -- --hosts 3` passes the `--` on: it is not an end of options here
+  const argv = process.argv.slice(2)
   flags = parseArgs({
+    args: argv[0] === '--' ? argv.slice(1) : argv,
     options: {
       hosts: { type: 'string', default: '3' },
       model: { type: 'string', default: 'event-loop' },
