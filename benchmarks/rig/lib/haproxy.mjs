@@ -16,6 +16,8 @@ export const BALANCER_PORT = 7000
 export const CHECK_INTER_MS = 500
 export const CHECK_FALL = 2
 export const CHECK_RISE = 2
+/** A connect to a host that does not answer in this long is retried on another host. */
+export const CONNECT_TIMEOUT_MS = 500
 
 /** haproxy.cfg for `hosts` behind `bind`. */
 export function haproxyConfig ({ bind, hosts, socket, maxconn = 4000 }) {
@@ -26,7 +28,7 @@ global
 
 defaults
   mode tcp
-  timeout connect 1s
+  timeout connect ${CONNECT_TIMEOUT_MS}ms
   timeout client 60s
   timeout server 60s
   # a connection a host refuses (it is draining, its link is cut) is retried on another host
