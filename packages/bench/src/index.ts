@@ -1,6 +1,5 @@
-export * from './proc/index.js'
 export * from './load/index.js'
-export * from './baselines.js'
+export * from './peers.js'
 export * from './runner/index.js'
 export { runHttpLoad, churnSetupClient } from './autocannon/index.js'
 export type { HttpLoadOptions } from './autocannon/index.js'

@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readResults } from '@echoplex/bench'
+import { readResults } from '@echoplex/results'
 import { runCli, startServer } from '../../server/test/helpers/server.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-bench-target-'))

@@ -17,7 +17,7 @@ async function expectUserError (t: typeof import('tap').default, args: string[],
 }
 
 t.test('bad input gives one line and a non-zero exit', async (t) => {
-  await expectUserError(t, ['serve', '--model', 'threads'], /Allowed choices are event-loop, cluster, fork, pool/)
+  await expectUserError(t, ['serve', '--model', 'threads'], /unknown model "threads" \(expected one of: event-loop, cluster, fork, pool\)/)
   await expectUserError(t, ['serve', '--port', 'seventy'], /--port/)
   await expectUserError(t, ['serve', '--port', '70000'], /0 to 65535/)
   await expectUserError(t, ['serve', '--handler', 'no-such-handler'], /unknown handler "no-such-handler"/)

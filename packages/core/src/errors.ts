@@ -2,23 +2,44 @@
  * Every error echoplex raises on purpose carries a stable code (like fastify's FST_ERR_*), so callers
  * and tests match on `code`, never on message text. Messages are one line: the CLI prints them as-is.
  */
+export interface ErrorOptions {
+  cause?: unknown
+  /** Exit status the CLI uses when this error ends a command (default 1). */
+  exitCode?: number
+  /** HTTP status the dashboard answers with (default 500). */
+  statusCode?: number
+}
+
 export class EchoplexError extends Error {
   readonly code: string
   /** Exit status the CLI uses when this error ends a command. */
   readonly exitCode: number
-  constructor (code: string, message: string, options: { cause?: unknown, exitCode?: number } = {}) {
+  /** HTTP status the dashboard answers with; undefined: an internal error (500). */
+  readonly statusCode: number | undefined
+  constructor (code: string, message: string, options: ErrorOptions = {}) {
     super(message.replace(/\s*\n\s*/g, ' '), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'EchoplexError'
     this.code = code
     this.exitCode = options.exitCode ?? 1
+    this.statusCode = options.statusCode
   }
 }
 
-type Factory<A extends unknown[]> = ((...args: A) => EchoplexError) & { code: string }
+/** A catalogue entry: call it for an error; its code, exit status and HTTP status are readable on it. */
+export type Factory<A extends unknown[]> = ((...args: A) => EchoplexError) & {
+  code: string
+  exitCode: number
+  statusCode: number | undefined
+}
 
-function define<A extends unknown[]> (code: string, format: (...args: A) => string, exitCode = 1): Factory<A> {
-  const make = (...args: A): EchoplexError => new EchoplexError(code, format(...args), { exitCode })
-  return Object.assign(make, { code })
+function define<A extends unknown[]> (code: string, format: (...args: A) => string, exitCode = 1, statusCode?: number): Factory<A> {
+  const make = (...args: A): EchoplexError => new EchoplexError(code, format(...args), { exitCode, statusCode })
+  return Object.assign(make, { code, exitCode, statusCode })
+}
+
+/** Options that make an error of a subclass (SuiteError, ResultsError …) carry an entry's code and statuses. */
+export function entryOptions (entry: { exitCode: number, statusCode: number | undefined }, cause?: unknown): ErrorOptions {
+  return { exitCode: entry.exitCode, statusCode: entry.statusCode, ...(cause === undefined ? {} : { cause }) }
 }
 
 /** The catalogue. Codes never change once released; add new ones at the end of a group. */
@@ -29,6 +50,9 @@ export const errors = {
   UNKNOWN_HANDLER: define('EPX_UNKNOWN_HANDLER', (name: string, known: readonly string[]) => `unknown handler "${name}": not a built-in (${known.join(', ')}) and no such file`, 2),
   HANDLER_LOAD: define('EPX_HANDLER_LOAD', (path: string, why: string) => `handler ${path} failed to load: ${why}`),
   HANDLER_INVALID: define('EPX_HANDLER_INVALID', (path: string, why: string) => `handler ${path} is not a valid handler: ${why}`),
+  MODEL_LOAD: define('EPX_MODEL_LOAD', (path: string, why: string) => `model ${path} failed to load: ${why}`, 2),
+  MODEL_INVALID: define('EPX_MODEL_INVALID', (path: string, why: string) => `model ${path} is not a valid model descriptor: ${why}`, 2),
+  FILE_EXISTS: define('EPX_FILE_EXISTS', (path: string) => `${path} already exists; not overwriting it`, 2),
   // listening
   ADDRESS_IN_USE: define('EPX_ADDRESS_IN_USE', (address: string) => `address already in use: ${address}`),
   ADDRESS_DENIED: define('EPX_ADDRESS_DENIED', (address: string) => `permission denied to listen on ${address}`),
@@ -51,10 +75,22 @@ export const errors = {
   SHUTDOWN_TIMEOUT: define('EPX_SHUTDOWN_TIMEOUT', (open: number, graceMs: number) => `${open} connection(s) still open after the ${graceMs} ms grace period; closed them`),
   MODEL_FAILED: define('EPX_MODEL_FAILED', (model: string, why: string) => `${model} model failed: ${why}`),
   SHARED_FAILED: define('EPX_SHARED_FAILED', (why: string) => `shared store: ${why}`),
-  // results files (bench, report, compare, dashboard)
-  BAD_RESULTS: define('EPX_BAD_RESULTS', (why: string) => why, 2),
-  BAD_SUITE: define('EPX_BAD_SUITE', (why: string) => why, 2),
+  // results files and suites (bench, report, compare, dashboard)
+  BAD_RESULTS: define('EPX_BAD_RESULTS', (why: string) => why, 2, 422),
+  BAD_SUITE: define('EPX_BAD_SUITE', (why: string) => why, 2, 400),
   NOT_BUILT: define('EPX_NOT_BUILT', (what: string) => `${what} is not built: run pnpm run build`),
+  // benchmarks
+  LAUNCH_FAILED: define('EPX_LAUNCH_FAILED', (why: string) => why),
+  // dashboard (the HTTP status is the entry's)
+  RESULTS_NOT_FOUND: define('EPX_RESULTS_NOT_FOUND', (name: string) => `no results file named ${JSON.stringify(name)}`, 1, 404),
+  BAD_RUN_REQUEST: define('EPX_BAD_RUN_REQUEST', (why: string) => why, 2, 400),
+  RUN_NOT_FOUND: define('EPX_RUN_NOT_FOUND', (id: string, note = '') => `no run ${id}${note === '' ? '' : ` (${note})`}`, 1, 404),
+  RUN_IN_PROGRESS: define('EPX_RUN_IN_PROGRESS', (id: string, suite: string, percent: number) => `a run is already in progress: ${id} (suite ${suite}, ${percent}% done); one run at a time`, 1, 409),
+  DASHBOARD_STOPPING: define('EPX_DASHBOARD_STOPPING', () => 'the dashboard is stopping', 1, 503),
+  CROSS_ORIGIN: define('EPX_CROSS_ORIGIN', (origin: string) => `cross-origin request from ${origin} refused`, 1, 403),
+  NO_SERVER: define('EPX_NO_SERVER', (why: string) => why, 1, 404),
+  // load generator
+  NATIVE_ENGINE: define('EPX_NATIVE_ENGINE', (why: string) => `native load engine unavailable: ${why}`, 2),
 } as const
 
 export function isEchoplexError (err: unknown): err is EchoplexError {

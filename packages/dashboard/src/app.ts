@@ -12,7 +12,7 @@
 import { resolve } from 'node:path'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { RESULTS_DIR, SUITES_DIR } from '@echoplex/bench'
+import { RESULTS_DIR, SUITES_DIR } from '@echoplex/results'
 import { isLoopback } from '@echoplex/core'
 import type { DashboardContext } from './context.js'
 import { installErrorHandling, sendError } from './errors.js'

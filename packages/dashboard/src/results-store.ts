@@ -5,7 +5,8 @@
  */
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs'
 import { join, sep } from 'node:path'
-import { readResults, ResultsError, type Results } from '@echoplex/bench'
+import { EchoplexError, entryOptions, errors } from '@echoplex/core'
+import { readResults, ResultsError, type Results } from '@echoplex/results'
 
 /** A results file name: letters, digits, `.`, `_`, `-`, not starting with a dot, ending in `.json`. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\\.json$'
@@ -13,14 +14,20 @@ const NAME_RE = new RegExp(NAME_PATTERN)
 
 export const isResultsName = (name: string): boolean => NAME_RE.test(name) && !name.includes('..')
 
-export class NotFoundError extends Error {
+/** No such results file (or one outside the folder): EPX_RESULTS_NOT_FOUND, 404. */
+export class NotFoundError extends EchoplexError {
   override name = 'NotFoundError'
-  readonly statusCode = 404
+  constructor (name: string) {
+    super(errors.RESULTS_NOT_FOUND.code, errors.RESULTS_NOT_FOUND(name).message, entryOptions(errors.RESULTS_NOT_FOUND))
+  }
 }
 
-export class InvalidResultsError extends Error {
+/** A results file that does not read as results: EPX_BAD_RESULTS, 422. */
+export class InvalidResultsError extends EchoplexError {
   override name = 'InvalidResultsError'
-  readonly statusCode = 422
+  constructor (message: string, cause?: unknown) {
+    super(errors.BAD_RESULTS.code, message, entryOptions(errors.BAD_RESULTS, cause))
+  }
 }
 
 export interface ResultsEntry {
@@ -68,7 +75,7 @@ export class ResultsStore {
    * the folder. Throws NotFoundError otherwise (without saying why: nothing outside is disclosed).
    */
   resolve (name: string): string {
-    const missing = new NotFoundError(`no results file named ${JSON.stringify(name)}`)
+    const missing = new NotFoundError(name)
     if (!isResultsName(name)) throw missing
     const dir = this.realDir()
     if (dir === null) throw missing
@@ -99,7 +106,7 @@ export class ResultsStore {
     try {
       return readResults(path)
     } catch (e) {
-      if (e instanceof ResultsError) throw new InvalidResultsError(`${name}: ${e.message.slice(e.message.indexOf(': ') + 2)}`)
+      if (e instanceof ResultsError) throw new InvalidResultsError(`${name}: ${e.message.slice(e.message.indexOf(': ') + 2)}`, e)
       throw e
     }
   }

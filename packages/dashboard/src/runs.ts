@@ -6,10 +6,9 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
-import {
-  defaultResultsPath, formatEta, killAllServers, runSuite, scenarioLabel,
-  type ProgressEvent, type Results, type SuiteConfig,
-} from '@echoplex/bench'
+import { EchoplexError, entryOptions, errors } from '@echoplex/core'
+import { formatEta, killAllServers, runSuite, scenarioLabel, type ProgressEvent } from '@echoplex/bench'
+import { defaultResultsPath, type Results, type SuiteConfig } from '@echoplex/results'
 
 export type RunState = 'running' | 'done' | 'failed'
 
@@ -139,11 +138,11 @@ export interface StartOptions {
   echoplexBin?: string
 }
 
-export class BusyError extends Error {
+/** Another run is in progress: EPX_RUN_IN_PROGRESS, 409. */
+export class BusyError extends EchoplexError {
   override name = 'BusyError'
-  readonly statusCode = 409
   constructor (readonly run: Run) {
-    super(`a run is already in progress: ${run.id} (suite ${run.suite.name}, ${run.percent}% done); one run at a time`)
+    super(errors.RUN_IN_PROGRESS.code, errors.RUN_IN_PROGRESS(run.id, run.suite.name, run.percent).message, entryOptions(errors.RUN_IN_PROGRESS))
   }
 }
 
@@ -163,7 +162,7 @@ export class RunManager {
 
   /** Starts a suite in the background; throws BusyError while another runs. */
   start (suite: SuiteConfig): Run {
-    if (this.closing) throw Object.assign(new Error('the dashboard is stopping'), { statusCode: 503 })
+    if (this.closing) throw errors.DASHBOARD_STOPPING()
     if (this.active !== null) throw new BusyError(this.active)
     let outPath = defaultResultsPath(suite.name, new Date(), this.options.resultsDir)
     // two runs of a suite in the same second: the second gets a suffix instead of overwriting

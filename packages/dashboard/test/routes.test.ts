@@ -5,7 +5,7 @@ import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readResults } from '@echoplex/bench'
+import { readResults } from '@echoplex/results'
 import { childrenOf, dashboard, FIXTURE_NAME, FIXTURE_PATH, parseSse, sleep } from './helpers/app.js'
 
 const SECRET = 'TOP-SECRET-DO-NOT-SERVE'
@@ -140,10 +140,11 @@ t.test('a results file outside the folder is never read', async (t) => {
 
 t.test('an invalid results file: 422 with the reason', async (t) => {
   const { app, dir } = await dashboard(t)
-  writeFileSync(join(dir, 'other.json'), JSON.stringify({ schemaVersion: 2 }))
+  writeFileSync(join(dir, 'other.json'), JSON.stringify({ schemaVersion: 3 }))
   const res = await app.inject('/api/results/other.json')
   t.equal(res.statusCode, 422)
-  t.match(res.json().message, /schemaVersion 2 is not supported/)
+  t.match(res.json().message, /schemaVersion 3 is not supported/)
+  t.equal(res.json().code, 'EPX_BAD_RESULTS', 'the catalogue code, whose entry gives the 422')
   t.notMatch(res.json().message, dir)
   const page = await app.inject('/runs/other.json')
   t.equal(page.statusCode, 422)
@@ -168,11 +169,11 @@ t.test('POST /api/runs validates its body with a clear message', async (t) => {
     [{}, /^body: missing "suite" \(must be the name of a suite/],
     [{ suite: '../../etc/passwd' }, /^suite: must be the name of a suite/],
     [{ suite: 'nope' }, /^unknown suite "nope" \(expected one of: tiny\)/],
-    [{ suite: 'tiny', models: ['threads'] }, /^models\.0 must be one of: "event-loop", "cluster", "fork", "pool"/],
-    [{ suite: 'tiny', models: [] }, /^models must NOT have fewer than 1 items/],
-    [{ suite: 'tiny', durationMs: 5 }, /^durationMs must be >= 100/],
-    [{ suite: 'tiny', durationMs: 'long' }, /^durationMs must be integer/],
-    [{ suite: 'tiny', connections: [0] }, /^connections\.0 must be >= 1/],
+    [{ suite: 'tiny', models: ['threads'] }, /^models\.0: must be one of: "event-loop", "cluster", "fork", "pool"/],
+    [{ suite: 'tiny', models: [] }, /^models: must NOT have fewer than 1 items/],
+    [{ suite: 'tiny', durationMs: 5 }, /^durationMs: must be >= 100/],
+    [{ suite: 'tiny', durationMs: 'long' }, /^durationMs: must be integer/],
+    [{ suite: 'tiny', connections: [0] }, /^connections\.0: must be >= 1/],
     [{ suite: 'tiny', peers: 'some' }, /^peers: must be true, false, or a list of peers/],
     [{ suite: 'tiny', workloads: ['/etc/passwd'] }, /^workloads\.0: must be built-in handlers/],
     [{ suite: 'tiny', workloads: ['chat'] }, /^workload "chat" is neither a built-in handler/],
@@ -185,7 +186,7 @@ t.test('POST /api/runs validates its body with a clear message', async (t) => {
   }
   const text = await app.inject({ method: 'POST', url: '/api/runs', payload: 'suite=tiny', headers: { 'content-type': 'text/plain' } })
   t.equal(text.statusCode, 400, 'only JSON objects')
-  t.match(text.json().message, /^body must be object/)
+  t.match(text.json().message, /^body: must be object/)
   const form = await app.inject({ method: 'POST', url: '/api/runs', payload: 'suite=tiny', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
   t.equal(form.statusCode, 415, 'no form posts')
   const broken = await app.inject({ method: 'POST', url: '/api/runs', payload: '{"suite":', headers: { 'content-type': 'application/json' } })
@@ -206,7 +207,7 @@ t.test('POST /api/runs starts a run: one at a time (409), live events, results, 
 
   const second = await app.inject({ method: 'POST', url: '/api/runs', payload: body })
   t.equal(second.statusCode, 409)
-  t.match(second.json(), { statusCode: 409, error: 'Conflict', message: /a run is already in progress/ })
+  t.match(second.json(), { statusCode: 409, error: 'Conflict', code: 'EPX_RUN_IN_PROGRESS', message: /a run is already in progress/ })
   t.match((await app.inject('/api/results')).json().running, { id: run.id })
 
   // the event stream ends after `done`; inject resolves then
@@ -238,7 +239,9 @@ t.test('POST /api/runs starts a run: one at a time (409), live events, results, 
   t.match(report.body, /<svg[\s>]/)
   t.match((await app.inject(`/api/runs/${run.id}`)).json(), { state: 'done', percent: 100 })
   t.equal((await app.inject('/api/runs')).json().running, null, 'no longer busy')
-  t.equal((await app.inject('/api/runs/0123456789ab/events')).statusCode, 404)
+  const noRun = await app.inject('/api/runs/0123456789ab/events')
+  t.equal(noRun.statusCode, 404)
+  t.match(noRun.json(), { statusCode: 404, error: 'Not Found', code: 'EPX_RUN_NOT_FOUND', message: 'no run 0123456789ab' })
   const badId = await app.inject('/api/runs/..%2F/events')
   t.equal(badId.statusCode, 400)
   t.match(badId.json().message, /^id: must be a run id/)
@@ -310,6 +313,7 @@ t.test('GET /api/ps and /ps: the live process tree, validated', async (t) => {
     const r = await app.inject({ url, query })
     t.equal(r.statusCode, code, `${url} ${JSON.stringify(query)}`)
     t.match(r.json().message, message, `${url} ${JSON.stringify(query)}`)
+    if (code === 404) t.equal(r.json().code, 'EPX_NO_SERVER')
   }
   server.close()
   await sleep(50)

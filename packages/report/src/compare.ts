@@ -4,7 +4,7 @@
  * test). Throughput decides improvements and regressions; p99 latency is compared with the same test
  * and shown beside it. Scenarios present on one side only are listed, never dropped.
  */
-import type { Results, ScenarioResult, ScenarioStatus, Spread } from '@echoplex/bench'
+import type { Results, ScenarioResult, ScenarioStatus, Spread } from '@echoplex/results'
 import { formatMs, formatPct, formatRate, formatRatio, kindNote } from './format.js'
 import { groupLabel, runInfo, type RunInfo } from './model.js'
 import { DEFAULT_ALPHA, DEFAULT_NOISE_FACTOR, noiseTest, TEST_DESCRIPTION, type NoiseTest, type NoiseTestOptions } from './stats.js'

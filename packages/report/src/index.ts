@@ -9,7 +9,7 @@
  */
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { readResults, RESULTS_DIR, type Results } from '@echoplex/bench'
+import { readResults, ResultsError, RESULTS_DIR, type Results } from '@echoplex/results'
 import { compareResults, type CompareOptions, type Comparison } from './compare.js'
 import { renderCompareHtml, renderReportHtml } from './html.js'
 import { renderCompareMarkdown, renderReportMarkdown } from './markdown.js'
@@ -29,7 +29,7 @@ export { renderReportHtml, renderCompareHtml, EVENT_LOOP_NOTE } from './html.js'
 export { renderReportMarkdown, renderCompareMarkdown } from './markdown.js'
 export * from './format.js'
 
-/** Reads (validating) every results file: throws the bench package's ResultsError with a one-line reason. */
+/** Reads (validating) every results file: throws @echoplex/results' ResultsError with a one-line reason. */
 export function readAll (paths: string[]): Results[] {
   return paths.map((p) => readResults(p))
 }
@@ -39,7 +39,7 @@ export function readAll (paths: string[]): Results[] {
  * (created). Returns the two paths. Throws ResultsError (one line) for a missing or invalid file.
  */
 export function writeReport (resultsPaths: string[], outDir: string, options: BuildOptions = {}): { html: string, md: string } {
-  if (resultsPaths.length === 0) throw new Error('no results file given')
+  if (resultsPaths.length === 0) throw new ResultsError('no results file given')
   const results = readAll(resultsPaths)
   const model = buildReport(results, { paths: resultsPaths.map((p) => resolve(p)), ...options })
   mkdirSync(outDir, { recursive: true })

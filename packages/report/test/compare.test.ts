@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readResults } from '@echoplex/bench'
+import { readResults } from '@echoplex/results'
 import {
   compareResults, formatCompareTable, formatPct, formatRate, mannWhitneyP, noiseTest, renderCompareHtml, renderCompareMarkdown,
 } from '../src/index.js'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readResults, type Results } from '@echoplex/bench'
+import { readResults, type Results } from '@echoplex/results'
 import { buildReport, renderReportHtml, renderReportMarkdown } from '../src/index.js'
 import { BASE, clone } from './fixtures/synthetic.js'
 

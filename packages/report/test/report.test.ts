@@ -2,7 +2,7 @@ import t from 'tap'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readResults, type Results, type ScenarioResult } from '@echoplex/bench'
+import { readResults, type Results, type ScenarioResult } from '@echoplex/results'
 import {
   buildReport, formatBytes, formatMs, formatRate, formatRatio, NOT_MEASURED, renderReportHtml, renderReportMarkdown, writeReport,
 } from '../src/index.js'

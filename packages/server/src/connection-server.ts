@@ -1,6 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net'
-import { connectionBudget } from './descriptors.js'
+import type { Socket } from 'node:net'
 import { Connection, ProxyProtocolGate, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type Peer, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
+import type { SocketSource } from './sources/socket-source.js'
 
 export interface ConnectionServerOptions {
   executor: HandlerExecutor
@@ -16,52 +16,45 @@ export interface ConnectionServerOptions {
 export const ACCEPT_LINGER_MS = 100
 
 /**
- * The part every model's serving process shares: a set of live connections over one handler, and a
- * graceful drain. Models differ in where sockets come from (a listener of their own, cluster's shared
- * handle, a socket handed over IPC) and where the handler runs, not in how a connection is served.
+ * The part every model's serving process shares: the set of live connections over one handler, and a
+ * graceful drain. Where sockets come from (a listener of its own, cluster's shared handle, a socket
+ * handed over IPC) is a SocketSource's business; where the handler runs, the executor's.
  */
 export class ConnectionServer {
   readonly counters: ConnectionCounters = newCounters()
   readonly connections = new Set<Connection>()
-  /** A listener feeding `accept`; models that receive sockets from elsewhere may ignore it. */
-  readonly server: Server
+  private readonly sources: SocketSource[] = []
   private draining = false
   private lingering = false
   private readonly proxyGate: ProxyProtocolGate | undefined
 
   constructor (private readonly options: ConnectionServerOptions) {
-    // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
     this.proxyGate = options.proxyProtocol === undefined ? undefined : new ProxyProtocolGate(options.proxyProtocol, options.logger, this.counters)
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => { void this.admit(socket) })
-    this.server.maxConnections = connectionBudget(options.limits.maxConnections)
-    if (this.server.maxConnections < options.limits.maxConnections) {
-      options.logger.info({ maxConnections: this.server.maxConnections }, 'max connections lowered to fit the open-files limit')
-    }
-    this.server.on('drop', () => { options.logger.warn('connection refused: --max-connections reached') })
-    // after listening, errors are accept failures (EMFILE when descriptors run out): libuv sheds the
-    // pending connection with its reserve descriptor, so logging and carrying on is all there is to do
-    this.server.on('listening', () => {
-      this.server.on('error', (err: NodeJS.ErrnoException) => {
-        options.logger.error({ code: err.code }, 'accept failed; still serving')
-      })
-    })
+  }
+
+  /** Serves the sockets `source` feeds; resolves with the address it listens on, if it listens. */
+  async serve (source: SocketSource): Promise<string | undefined> {
+    this.sources.push(source)
+    return await source.open((socket) => this.admit(socket))
   }
 
   /**
-   * Serves a socket fresh from a listener or a primary. Behind a PROXY-protocol balancer, only once
-   * its header is read (no handler hook runs for a socket the gate refuses).
+   * Every socket a source feeds comes through here. Behind a PROXY-protocol balancer it is served
+   * only once its header is read (no handler hook runs for a socket the gate refuses), so the result
+   * is then a promise; without one, the socket is served at once.
    */
-  async admit (socket: Socket): Promise<Connection | undefined> {
+  admit (socket: Socket): Connection | undefined | Promise<Connection | undefined> {
     if (this.proxyGate === undefined) return this.accept(socket)
-    const peer = await this.proxyGate.admit(socket)
-    if (peer === undefined) return undefined
-    const conn = this.accept(socket, peer)
-    // the gate paused the socket to hand over the bytes after the header intact
-    if (conn !== undefined) socket.resume()
-    return conn
+    return this.proxyGate.admit(socket).then((peer) => {
+      if (peer === undefined) return undefined
+      const conn = this.accept(socket, peer)
+      // the gate paused the socket to hand over the bytes after the header intact
+      if (conn !== undefined) socket.resume()
+      return conn
+    })
   }
 
-  accept (socket: Socket, peer?: Peer): Connection | undefined {
+  private accept (socket: Socket, peer?: Peer): Connection | undefined {
     if (this.draining) { socket.destroy(); return undefined }
     const conn = new Connection({
       socket,
@@ -86,7 +79,7 @@ export class ConnectionServer {
     this.lingering = true
     await new Promise((resolve) => setTimeout(resolve, ACCEPT_LINGER_MS))
     this.draining = true
-    if (this.server.listening) this.server.close()
+    for (const source of this.sources) source.close()
     for (const conn of this.connections) conn.shutdown()
     const all = Promise.all([...this.connections].map(async (c) => await c.done))
     let timer: NodeJS.Timeout | undefined

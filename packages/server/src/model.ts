@@ -1,7 +1,7 @@
 import type { ConnectionCounters, ProxyProtocolOptions, ServerLimits } from '@echoplex/core'
 
-export const MODEL_NAMES = ['event-loop', 'cluster', 'fork', 'pool'] as const
-export type ModelName = typeof MODEL_NAMES[number]
+/** A model's name as the registry knows it (`event-loop`, `cluster`, … or a model loaded by path). */
+export type ModelName = string
 
 /** Where a server listens: TCP host/port, or a UNIX socket path. */
 export type ListenTarget = { host: string, port: number } | { path: string }
@@ -66,4 +66,89 @@ export interface ConcurrencyModel {
    * one that is serving before the old one drains, so no request fails. Resolves with the count replaced.
    */
   restart? (): Promise<number>
+}
+
+/**
+ * A `serve` option a model takes beyond the common ones. Models that share a flag (`--workers` for
+ * cluster and pool) declare it each; the CLI shows it once, with each model's description.
+ */
+export interface ModelOption {
+  /** commander flags, e.g. `-w, --workers <n>` */
+  flags: string
+  /** the ServeOptions field it fills */
+  key: keyof ServeOptions
+  /** what it means for this model (the CLI prefixes the model's name) */
+  description: string
+  /** how its text is read (the CLI turns a bad value into one line naming the flag) */
+  value: OptionValue
+  default?: unknown
+  /** how the default reads in --help, when it is computed (e.g. "number of cores") */
+  defaultDescription?: string
+}
+
+export type OptionValue =
+  | { kind: 'integer', min: number, max: number }
+  | { kind: 'duration' }
+  | { kind: 'size' }
+  | { kind: 'choice', choices: readonly string[] }
+
+/** Target sizing a benchmark passes to `serve` (see @echoplex/bench's suites). */
+export interface BenchSizing {
+  workers: number | null
+  spares: number | null
+}
+
+/** What the conformance and fault suites need to know about a model; nothing else in the tests asks its name. */
+export interface SuiteTraits {
+  /** `serve` flags the conformance suite adds (small enough for a 2-core CI machine) */
+  conformanceArgs: readonly string[]
+  /** `serve` flags the fault suite adds */
+  faultArgs: readonly string[]
+  /** the fault suite's --max-connections (its floods are twice this); default 40 */
+  faultMaxConnections?: number
+  /** clients in the fault suite's reset storm; default 100 */
+  faultStormSize?: number
+  /** true once the server is whole again between fault cases (workers back, no queue); default: always */
+  settled?: (stats: ModelStats) => boolean
+  /** what a handler calling process.exit does to this model */
+  onHandlerExit: string
+  /** what a handler that never returns does; null when the model cannot pre-empt it (all connections stall) */
+  onStuckHandler: string | null
+  /** a process role whose SIGKILL under load the model survives, and what follows */
+  killable?: { role: string, what: string, outcome: string }
+  /** connections of other clients may share a process that a handler fault ends (they reconnect) */
+  sharesProcessesAcrossConnections: boolean
+}
+
+/**
+ * Everything echoplex knows about a model, in one place (gunicorn's SUPPORTED_WORKERS, with a class
+ * loadable by path): the CLI, bench, dashboard, `ps`, report and tests read it from the registry.
+ * A module that default-exports one can be passed as `--model PATH`.
+ */
+export interface ModelDescriptor {
+  name: ModelName
+  /** one line: how it serves */
+  summary: string
+  /** builds the model (import heavy parts here, so listing models stays cheap) */
+  create: (options: ServeOptions) => Promise<ConcurrencyModel>
+  /** `serve` options it takes beyond the common ones */
+  options: readonly ModelOption[]
+  /** roles its processes show in `ps` (process titles `echoplex <role>`), the root first */
+  roles: readonly string[]
+  /** SIGHUP replaces its workers one by one (rolling restart) */
+  rollingRestart: boolean
+  bench: {
+    /** the suite's `workers` applies (processes or threads) */
+    workers: boolean
+    /** the suite's `spares` applies */
+    spares: boolean
+    /** extra `serve` flags for a benchmark target serving `connections` concurrent clients */
+    serveArgs?: (sizing: BenchSizing, connections: number) => string[]
+  }
+  suites: SuiteTraits
+}
+
+/** Identity, typed: `export default defineModel({ … })`. */
+export function defineModel (descriptor: ModelDescriptor): ModelDescriptor {
+  return descriptor
 }

@@ -6,22 +6,11 @@
  */
 import hdr from 'hdr-histogram-js'
 import type { Histogram } from 'hdr-histogram-js'
+import type { LatencySummary } from '@echoplex/results'
 
 export type { Histogram }
-
-/** A latency distribution in milliseconds (values are recorded in whole microseconds). */
-export interface LatencySummary {
-  /** Number of recorded values. */
-  count: number
-  min: number
-  mean: number
-  stdev: number
-  p50: number
-  p90: number
-  p99: number
-  p999: number
-  max: number
-}
+/** A latency distribution in milliseconds (values are recorded in whole microseconds); results record it as is. */
+export type { LatencySummary }
 
 /** Highest value tracked without resizing: 1 hour in µs (the histogram auto-resizes beyond it anyway). */
 const HIGHEST_TRACKABLE_US = 3_600_000_000

@@ -10,12 +10,14 @@
  * and `length`.
  */
 
-export type LoadFraming = 'raw' | 'line' | 'length'
+import { LENGTH_HEADER_BYTES, type Framing } from '@echoplex/core'
+
+/** The framings the raw TCP generator speaks (http goes through autocannon). */
+export type LoadFraming = Exclude<Framing, 'http'>
 /** Computes the expected reply PAYLOAD for a request payload (without `\n` or length header). */
 export type ExpectFn = (payload: Buffer) => Buffer | Uint8Array | string
 export type Expect = 'echo' | 'upper' | ExpectFn
 
-export const LENGTH_HEADER_BYTES = 4
 const LF = 0x0a
 const LOWER_HEX = Buffer.from('0123456789abcdef', 'latin1')
 const UPPER_HEX = Buffer.from('0123456789ABCDEF', 'latin1')

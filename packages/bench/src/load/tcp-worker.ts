@@ -10,7 +10,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { LoadEngine } from './engine.js'
-import type { EngineConfig, EngineResult } from './engine.js'
+import type { EngineConfig } from './engine.js'
+import type { EngineResult } from './result.js'
 
 export type ToWorker = { type: 'start', startAt: number } | { type: 'stop' } | { type: 'abort' }
 export type FromWorker =

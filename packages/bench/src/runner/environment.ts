@@ -5,38 +5,10 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
+import type { Environment } from '@echoplex/results'
 
 /** The repository root (same from src/ and dist/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
-
-export interface Environment {
-  /** CPU model name of the first core */
-  cpuModel: string
-  /** logical CPUs (os.cpus().length) */
-  cores: number
-  /** CPUs this process may use (os.availableParallelism(); affinity, cgroups) */
-  availableParallelism: number
-  /** nominal clock of the first core, MHz (0 when unknown) */
-  cpuMHz: number
-  memoryBytes: number
-  /** free memory when the run started */
-  freeMemoryBytes: number
-  /** Node version (process.version) */
-  node: string
-  v8: string
-  platform: string
-  arch: string
-  /** kernel release (uname -r) */
-  kernel: string
-  /** OS name: PRETTY_NAME of /etc/os-release, else os.version() */
-  os: string
-  /** 1-minute load average when the run started */
-  loadAverage: number
-  /** `git rev-parse HEAD` of the repository, null when not a git checkout or no git */
-  commit: string | null
-  /** uncommitted changes to tracked files (`git status --porcelain --untracked-files=no`), null when unknown */
-  dirty: boolean | null
-}
 
 function git (args: string[], cwd: string): string | null {
   try {

@@ -7,12 +7,13 @@
  */
 import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
+import { startSampler, type Sampler } from '@echoplex/proc'
+import type { Repetition, ScenarioConfig, SuiteConfig, TargetConfig } from '@echoplex/results'
 import { PayloadFactory, type Expect } from '../load/payload.js'
-import { startSampler, type Sampler } from '../proc/sampler.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workExpect, workRoundsOf } from './load.js'
 import { idleSample, judgeLoad } from './measure.js'
-import type { Repetition } from './results.js'
-import { SuiteError, type ScenarioConfig, type SuiteConfig, type TargetConfig } from './suite.js'
+import { SuiteError } from './suite.js'
+import { buildTimeline } from './timeline.js'
 import { WindowRecorder } from './window.js'
 
 /** How long the pre-load check waits to connect and for its one reply. */
@@ -145,8 +146,12 @@ export async function probeTarget (sc: ScenarioConfig, host: string, port: numbe
   })
 }
 
-/** Runs one repetition of a scenario against an external target: check, load (+ sampling with a pid). Never throws. */
-export async function runExternalRepetition (sc: ScenarioConfig, repetition: number, suite: SuiteConfig, signal?: AbortSignal): Promise<Repetition> {
+/**
+ * Runs one repetition of a scenario against an external target: check, load (+ sampling with a pid).
+ * `rate`: a fixed-rate scenario's requests per second. `loadCpus`: CPUs the generator is pinned to
+ * (null: not pinned). Never throws.
+ */
+export async function runExternalRepetition (sc: ScenarioConfig, repetition: number, suite: SuiteConfig, signal?: AbortSignal, rate?: number, loadCpus: number | null = null): Promise<Repetition> {
   const t0 = Date.now()
   // (a function, so TypeScript does not narrow `aborted` across awaits)
   const aborted = (): boolean => signal?.aborted === true
@@ -165,6 +170,10 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
     tree: null,
     window: null,
     derived: null,
+    round: repetition,
+    timeline: null,
+    // a profile needs the server's command line, which echoplex does not own here
+    profile: null,
   }
   const finish = (): Repetition => {
     if (rep.status === 'ok' && rep.problems.length > 0) rep.status = 'failed'
@@ -194,14 +203,18 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
     sampler = startSampler(pid, { intervalMs: suite.sampleIntervalMs, pss: true, onSample: recorder.onSample })
   }
   try {
-    rep.load = await runScenarioLoad(sc, { host: ext.host, port: ext.port }, suite.loadThreads, signal)
+    rep.load = await runScenarioLoad(sc, { host: ext.host, port: ext.port }, suite.loadThreads, signal, suite.loadEngine, rate)
   } catch (e) {
     rep.problems.push(`${who}: load failed: ${((e as Error)?.message ?? String(e)).split('\n')[0]}`)
   }
   if (sampler !== null) rep.tree = await sampler.stop()
-  if (rep.load !== null && sampler !== null) {
+  if (rep.load !== null) {
     const from = Date.parse(rep.load.startedAt)
-    rep.window = recorder.stats(from, from + rep.load.windowMs)
+    if (sampler !== null) rep.window = recorder.stats(from, from + rep.load.windowMs)
+    // without a pid the timeline holds the load's side only (completions, latency)
+    rep.timeline = buildTimeline(rep.load, recorder.records, sc.warmupMs)
+    // (moved into the timeline)
+    delete rep.load.seconds
   }
   if (aborted()) { rep.status = 'interrupted'; return finish() }
   if (pid !== null && !existsSync(`/proc/${pid}`)) {
@@ -209,7 +222,7 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
     rep.problems.push(`${who}: process ${pid} exited during the run`)
   }
   const before = rep.problems.length
-  judgeLoad(sc, rep)
+  judgeLoad(sc, rep, loadCpus)
   // say which target each load problem belongs to (a run may load several)
   for (let i = before; i < rep.problems.length; i++) rep.problems[i] = `${who}: ${rep.problems[i]}`
   return finish()

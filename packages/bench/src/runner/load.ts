@@ -2,23 +2,15 @@
  * Runs the load of one scenario with the right tool (autocannon for http, the raw TCP generator
  * otherwise) and maps the result to the common LoadSummary.
  */
-import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { runHttpLoad } from '../autocannon/index.js'
 import { runTcpLoad, type TcpLoadResult } from '../load/tcp-load.js'
+import { DEFAULT_WORK_ROUNDS, workDigest } from '@echoplex/handlers'
 import { PayloadFactory, type Expect, type LoadFraming } from '../load/payload.js'
-import type { LoadSummary } from './load-summary.js'
-import type { ScenarioConfig } from './suite.js'
+import type { LoadSummary, ScenarioConfig } from '@echoplex/results'
+import { nativeUnsupported, type EngineChoice } from '../load/native.js'
 
-/** sha256 applied `rounds` times (the `work` handler's reply; see packages/handlers/src/work.ts). */
-export function workDigest (payload: Uint8Array, rounds: number): Buffer {
-  let digest = createHash('sha256').update(payload).digest()
-  for (let i = 1; i < rounds; i++) digest = createHash('sha256').update(digest).digest()
-  return digest
-}
-
-const DEFAULT_WORK_ROUNDS = 2000
 const workCache = new Map<string, Buffer>()
 const WORK_CACHE_MAX = 200_000
 
@@ -52,17 +44,10 @@ export function digestCostMs (rounds: number): number {
   return times.sort((a, b) => a - b)[2]!
 }
 
-const DIGEST_WORKER = `
-const { createHash } = require('node:crypto')
-const { parentPort, workerData } = require('node:worker_threads')
-const out = []
-for (const p of workerData.payloads) {
-  let d = createHash('sha256').update(p).digest()
-  for (let i = 1; i < workerData.rounds; i++) d = createHash('sha256').update(d).digest()
-  out.push(d)
+function digestWorkerUrl (): URL {
+  // running from TypeScript sources (tests) the sibling is .ts; compiled, it is .js
+  return new URL(import.meta.url.endsWith('.ts') ? './digest-worker.ts' : './digest-worker.js', import.meta.url)
 }
-parentPort.postMessage(out)
-`
 
 /**
  * Fills the work-digest cache for the first `count` payloads the generator will send (its payload
@@ -85,7 +70,7 @@ export async function primeWorkCache (framing: LoadFraming, payloadBytes: number
     const part = todo.slice(i * per, (i + 1) * per)
     if (part.length === 0) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
-      const w = new Worker(DIGEST_WORKER, { eval: true, workerData: { rounds, payloads: part.map((p) => p.payload) } })
+      const w = new Worker(digestWorkerUrl(), { workerData: { rounds, payloads: part.map((p) => p.payload) } })
       w.once('message', (digests: Uint8Array[]) => {
         digests.forEach((d, j) => workCache.set(part[j]!.key, Buffer.from(d)))
         resolve()
@@ -136,8 +121,12 @@ function fromTcp (r: TcpLoadResult): LoadSummary {
       loadThreads: r.cpu.threads === null
         ? null
         : { userSec: r.cpu.threads.userSec, systemSec: r.cpu.threads.systemSec, totalSec: r.cpu.threads.totalSec, wallSec: r.cpu.threads.wallSec, percentOfOneCore: r.cpu.threads.percentOfOneCore },
+      engine: r.engine,
+      engineNote: r.engineNote,
     },
     histograms: { latency: r.histograms.latency, connectLatency: r.histograms.connectLatency },
+    ...(r.seconds == null ? {} : { seconds: r.seconds }),
+    ...(r.options.rate === null ? {} : { openLoop: { rate: r.options.rate, scheduled: r.requests.scheduled, unsent: r.requests.unsent } }),
   }
 }
 
@@ -152,8 +141,12 @@ function unlessAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Prom
   })
 }
 
-/** Loads the server of `scenario` at `address`; null when interrupted. Rejects on a broken load tool only. */
-export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTargetAddress, loadThreads: number, signal?: AbortSignal): Promise<LoadSummary | null> {
+/**
+ * Loads the server of `scenario` at `address`; null when interrupted. Rejects on a broken load tool
+ * only. `rate` (raw TCP only): an open loop at that many requests per second, latency measured from
+ * each request's intended send time (coordinated-omission corrected); else a closed loop.
+ */
+export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTargetAddress, loadThreads: number, signal?: AbortSignal, engine: EngineChoice = 'auto', rate?: number): Promise<LoadSummary | null> {
   const churn = scenario.mode === 'churn'
   const w = scenario.workload
   if (scenario.loadTool === 'autocannon') {
@@ -180,11 +173,15 @@ export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTa
     durationMs: scenario.durationMs,
     warmupMs: scenario.warmupMs,
     churn,
+    ...(rate !== undefined ? { mode: 'open' as const, rate } : {}),
     // a function cannot cross threads: `work` verification runs on the calling thread
     threads: typeof expect === 'function' ? 0 : loadThreads,
     expect,
     connectTimeoutMs: 30_000,
     drainMs: 5000,
+    // native asked for suite-wide: scenarios it cannot run (churn, work) use the Node engine, and
+    // their results say why (load.generator.engineNote)
+    engine: engine === 'native' && nativeUnsupported({ churn, expect }) !== null ? 'auto' : engine,
   }), signal)
   return r === null ? null : fromTcp(r)
 }

@@ -3,9 +3,8 @@
  * the idle footprint of a process tree, figures derived from load + samples, and the problems that
  * fail a repetition.
  */
-import { readProcessTree } from '../proc/tree.js'
-import type { Derived, IdleSample, Repetition } from './results.js'
-import type { ScenarioConfig } from './suite.js'
+import { readProcessTree } from '@echoplex/proc'
+import type { Derived, IdleSample, Repetition, ScenarioConfig } from '@echoplex/results'
 
 /** The process tree of `pid` at rest: processes, threads, RSS and PSS summed. */
 export async function idleSample (pid: number): Promise<IdleSample | null> {
@@ -23,7 +22,8 @@ export async function idleSample (pid: number): Promise<IdleSample | null> {
   return { processes: tree.processes.length, threads, rssBytes: rss, pssBytes: anyPss ? pss : null }
 }
 
-export function derive (sc: ScenarioConfig, rep: Repetition): Derived | null {
+/** `loadCpus`: CPUs the generator is pinned to (null: not pinned) — a pinned generator saturates when they are all busy, whichever of its threads does the work. */
+export function derive (sc: ScenarioConfig, rep: Repetition, loadCpus: number | null = null): Derived | null {
   const { load, window: w, idle } = rep
   if (load === null) return null
   const rps = load.throughput.requestsPerSec
@@ -41,12 +41,13 @@ export function derive (sc: ScenarioConfig, rep: Repetition): Derived | null {
     pssPerConnectionBytes: perConn(w?.pssBytes?.mean, idle?.pssBytes),
     connectToFirstByteMs: c === null || c.count === 0 ? null : { count: c.count, mean: c.mean, p50: c.p50, p99: c.p99, max: c.max },
     generatorCpuPercent: gen,
-    generatorSaturated: gen >= 90 * Math.max(1, load.generator.threads),
+    generatorSaturated: gen >= 90 * Math.max(1, load.generator.threads) ||
+      (loadCpus !== null && load.generator.process.percentOfOneCore >= 90 * loadCpus),
   }
 }
 
-/** Records what the load says is wrong (mismatches, errors, an early end, nothing completed) and the derived figures. */
-export function judgeLoad (sc: ScenarioConfig, rep: Repetition): void {
+/** Records what the load says is wrong (mismatches, errors, an early end, nothing completed) and the derived figures (`loadCpus`: see derive). */
+export function judgeLoad (sc: ScenarioConfig, rep: Repetition, loadCpus: number | null = null): void {
   const l = rep.load
   if (l === null) return
   if (l.mismatches > 0) rep.problems.push(`${l.mismatches} mismatched repl${l.mismatches === 1 ? 'y' : 'ies'}`)
@@ -56,7 +57,7 @@ export function judgeLoad (sc: ScenarioConfig, rep: Repetition): void {
   }
   if (l.aborted !== null) rep.problems.push(`load ended early: ${l.aborted}`)
   if (l.requests.completed === 0) rep.problems.push('no request completed')
-  rep.derived = derive(sc, rep)
+  rep.derived = derive(sc, rep, loadCpus)
   if (rep.derived?.generatorSaturated === true) {
     rep.warnings.push(`the load generator used ${rep.derived.generatorCpuPercent}% of a core per thread: it may have been the bottleneck`)
   }

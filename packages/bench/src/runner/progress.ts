@@ -5,8 +5,7 @@
 import cliProgress from 'cli-progress'
 import type { ProgressEvent } from './run.js'
 import { scenarioLabel } from './table.js'
-import type { ScenarioConfig } from './suite.js'
-import type { Repetition } from './results.js'
+import type { Repetition, ScenarioConfig } from '@echoplex/results'
 
 export interface ProgressReporter {
   onProgress (event: ProgressEvent): void

@@ -6,14 +6,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { scanAllStats } from '../proc/procfs.js'
+import { EchoplexError, entryOptions, errors } from '@echoplex/core'
+import { parseListeningLine, tcpHostPort } from '@echoplex/server'
+import { scanAllStats } from '@echoplex/proc'
+import type { ExitStatus, StopInfo } from '@echoplex/results'
 import { REPO_ROOT } from './environment.js'
 
 /** packages/cli/bin/echoplex.js of this repository (same from src/ and dist/). */
 export const ECHOPLEX_BIN = fileURLToPath(new URL('../../../cli/bin/echoplex.js', import.meta.url))
-
-/** `listening <address> model=<m> pid=<pid>` */
-const LISTENING = /^listening (\S+) model=(\S+) pid=(\d+)$/
 
 /**
  * The environment for a server under test: the runner's own, minus whatever a test runner or a
@@ -37,23 +37,12 @@ export interface ServerSpec {
   cwd?: string
 }
 
-export interface ExitStatus {
-  code: number | null
-  signal: string | null
-}
-
-export interface StopInfo extends ExitStatus {
-  /** SIGTERM was not enough: the group was SIGKILLed */
-  killed: boolean
-  /** ms from the stop request to the exit */
-  stopMs: number
-  /** pids of its process group still alive after it exited (then SIGKILLed) */
-  leftover: number[]
-}
-
-export class LaunchError extends Error {
+/** A server that did not come up (exit, error, timeout, abort, a bad first line): EPX_LAUNCH_FAILED. */
+export class LaunchError extends EchoplexError {
   override name = 'LaunchError'
-  constructor (message: string, readonly stderrTail: string) { super(message) }
+  constructor (message: string, readonly stderrTail: string) {
+    super(errors.LAUNCH_FAILED.code, message, entryOptions(errors.LAUNCH_FAILED))
+  }
 }
 
 const active = new Set<number>()
@@ -182,20 +171,20 @@ export class RunningServer {
       child.once('exit', onExit)
       child.stdout?.on('data', onData)
     })
-    const m = LISTENING.exec(line)
-    if (m === null) {
+    const listening = parseListeningLine(line)
+    if (listening === null) {
       this.stopping = true
       killGroup(this.pgid)
       throw new LaunchError(`unexpected first line: ${line.slice(0, 200)}`, this.err)
     }
     this.line = line
-    this.address = m[1]!
-    this.model = m[2]!
-    this.pid = Number(m[3])
-    const port = /^(?:\[(.*)\]|([^:]*)):(\d+)$/.exec(this.address)
-    if (port !== null) {
-      this.host = port[1] ?? port[2] ?? '127.0.0.1'
-      this.port = Number(port[3])
+    this.address = listening.address
+    this.model = listening.model
+    this.pid = listening.pid
+    const tcp = tcpHostPort(this.address)
+    if (tcp !== null) {
+      this.host = tcp.host
+      this.port = tcp.port
     }
     this.startMs = Date.now() - this.startedAt
     return this

@@ -7,23 +7,15 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { baselines, type BaselineName } from '../baselines.js'
-import { checkSchema } from './validate.js'
+import { PEERS, type PeerName } from '../peers.js'
+import { DEFAULT_FIXED_RATE_FRACTION } from './fixed-rate.js'
+import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
+import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
+import { findModel, isModelPath, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
+import type { EngineChoice } from '../load/native.js'
 
-/** benchmarks/ of this repository (same from src/ and dist/). */
-export const BENCHMARKS_DIR = fileURLToPath(new URL('../../../../benchmarks/', import.meta.url))
-export const SUITES_DIR = join(BENCHMARKS_DIR, 'suites')
-export const RESULTS_DIR = join(BENCHMARKS_DIR, 'results')
-
-export const KNOWN_MODELS = ['event-loop', 'cluster', 'fork', 'pool'] as const
-export type ModelName = typeof KNOWN_MODELS[number]
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
 export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
-export type Framing = 'raw' | 'line' | 'length' | 'http'
-/** What the reply to a request must be: the request itself, its ASCII upper-casing, or the work digest. */
-export type ExpectKind = 'echo' | 'upper' | 'work'
-export type Mode = 'keep-alive' | 'churn'
 export const MODES: readonly Mode[] = ['keep-alive', 'churn']
 
 /** A model entry in a suite file: a name, or an object with sizing. */
@@ -42,6 +34,8 @@ export interface WorkloadSpec {
   durationMs?: number
   warmupMs?: number
   pipeline?: number
+  /** a fixed-rate scenario too: true (half the slowest model's closed-loop req/s), a share from 0.05 to 1, or false */
+  fixedRate?: boolean | number
 }
 
 /** The shape of a suite file. */
@@ -56,11 +50,16 @@ export interface SuiteSpec {
   connections?: number[]
   modes?: Mode[]
   pipeline?: number
+  /** default of every workload's fixedRate (default false) */
+  fixedRate?: boolean | number
   /** load generator threads (raw TCP: worker threads; autocannon: workers when > 1) */
   loadThreads?: number
+  /** raw TCP generator engine: auto (native when it can run), node or native (see load/native.ts) */
+  loadEngine?: EngineChoice
   /** default worker count for cluster and pool: a number or "cores" */
   workers?: number | 'cores'
-  models?: ModelSpec[]
+  /** "all" (the default): every registered model; "all" may also stand in the list, beside sized entries */
+  models?: ModelSpec[] | 'all'
   /** true = every peer, false = none, or a list of peer names */
   peers?: boolean | string[]
   workloads: WorkloadSpec[]
@@ -74,6 +73,7 @@ const sizeList = { type: 'array', minItems: 1, uniqueItems: true, items: { type:
 const connList = { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 100_000 } }
 const modeList = { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['keep-alive', 'churn'] } }
 const durationMs = { type: 'integer', minimum: 100, maximum: 600_000 }
+const fixedRate = { anyOf: [{ type: 'boolean' }, { type: 'number', minimum: 0.05, maximum: 1 }] }
 const warmupMs = { type: 'integer', minimum: 0, maximum: 600_000 }
 
 /** JSON Schema of a suite file. */
@@ -93,9 +93,12 @@ export const suiteSchema = {
     connections: connList,
     modes: modeList,
     pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
+    fixedRate,
     loadThreads: { type: 'integer', minimum: 1, maximum: 64 },
+    loadEngine: { enum: ['auto', 'node', 'native'] },
     workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'cores' }] },
     models: {
+      anyOf: [{ const: 'all' }, {
       type: 'array',
       items: {
         anyOf: [
@@ -113,6 +116,7 @@ export const suiteSchema = {
           },
         ],
       },
+      }],
     },
     peers: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' }, uniqueItems: true }] },
     workloads: {
@@ -135,6 +139,7 @@ export const suiteSchema = {
           durationMs,
           warmupMs,
           pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
+          fixedRate,
         },
       },
     },
@@ -145,63 +150,15 @@ export const suiteSchema = {
   },
 } as const
 
-/** A suite error: one line, meant for the user as-is. */
-export class SuiteError extends Error {
+/** A suite error: one line, meant for the user as-is; EPX_BAD_SUITE (a usage error, exit 2; HTTP 400). */
+export class SuiteError extends EchoplexError {
   override name = 'SuiteError'
+  constructor (message: string, cause?: unknown) {
+    super(errors.BAD_SUITE.code, message, entryOptions(errors.BAD_SUITE, cause))
+  }
 }
 
 // ---------------------------------------------------------------- normalized form
-
-export interface TargetConfig {
-  /** external: a server echoplex did not start (`bench --target`, runner/external.ts) */
-  kind: 'model' | 'peer' | 'external'
-  /** model or peer name; for an external target, its HOST:PORT */
-  name: string
-  /** unique name of this target in the suite (model name unless a label was given) */
-  label: string
-  /** cluster/pool: worker count; null for other targets */
-  workers: number | null
-  /** fork: warm spares; null for other targets */
-  spares: number | null
-  /** external targets only: where it listens, and its pid when it runs on this machine (sampled then) */
-  external?: { host: string, port: number, pid: number | null }
-}
-
-export interface WorkloadConfig {
-  name: string
-  /** built-in handler name, or an absolute path to a handler module */
-  handler: string
-  framing: Framing
-  expect: ExpectKind
-  options: Record<string, string>
-  peers: boolean
-  payloadBytes: number[]
-  connections: number[]
-  modes: Mode[]
-  durationMs: number
-  warmupMs: number
-  pipeline: number
-}
-
-/** A suite with every default filled in: what was actually run (recorded in results). */
-export interface SuiteConfig {
-  name: string
-  description: string
-  /** where it came from: the file path */
-  source: string | null
-  repetitions: number
-  loadThreads: number
-  models: TargetConfig[]
-  /** servers echoplex did not start (`bench --target`); absent when none */
-  external?: TargetConfig[]
-  /** names of the peers asked for (available or not) */
-  peers: string[]
-  workloads: WorkloadConfig[]
-  startTimeoutMs: number
-  stopTimeoutMs: number
-  sampleIntervalMs: number
-  idleSettleMs: number
-}
 
 export interface SuiteOverrides {
   /** replace the suite's models (entries of the suite with the same name keep their sizing) */
@@ -218,6 +175,7 @@ export interface SuiteOverrides {
   /** workers for cluster and pool */
   workers?: number
   loadThreads?: number
+  loadEngine?: EngineChoice
 }
 
 const DEFAULTS = {
@@ -229,6 +187,7 @@ const DEFAULTS = {
   modes: ['keep-alive'] as Mode[],
   pipeline: 1,
   loadThreads: 1,
+  loadEngine: 'auto' as EngineChoice,
   startTimeoutMs: 20_000,
   stopTimeoutMs: 5000,
   sampleIntervalMs: 250,
@@ -276,36 +235,65 @@ function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string):
     durationMs: w.durationMs ?? suite.durationMs ?? DEFAULTS.durationMs,
     warmupMs: w.warmupMs ?? suite.warmupMs ?? DEFAULTS.warmupMs,
     pipeline: w.pipeline ?? suite.pipeline ?? DEFAULTS.pipeline,
+    fixedRate: fixedRateOf(w.fixedRate ?? suite.fixedRate ?? false),
   }
 }
 
-function normalizeModels (specs: ModelSpec[], defaultWorkers: number): TargetConfig[] {
+function fixedRateOf (v: boolean | number): number | null {
+  if (v === false) return null
+  return v === true ? DEFAULT_FIXED_RATE_FRACTION : v
+}
+
+/** A model entry's descriptor: registered by name, or loaded before (see loadModelFiles) by path. */
+function modelOf (ref: string, baseDir: string): ModelDescriptor {
+  const found = findModel(ref, baseDir)
+  if (found !== undefined) return found
+  if (isModelPath(ref)) throw new SuiteError(`model ${ref} was not loaded (loadModelFiles first)`)
+  throw new SuiteError(`unknown model "${ref}" (expected one of: ${modelNames().join(', ')}, or a model file)`)
+}
+
+function normalizeModels (specs: ModelSpec[] | 'all', defaultWorkers: number, baseDir: string): TargetConfig[] {
   const out: TargetConfig[] = []
-  for (const s of specs) {
+  for (const s of (specs === 'all' ? ['all'] : specs).flatMap((x) => x === 'all' ? modelNames() : [x])) {
     const o = typeof s === 'string' ? { model: s } : s
-    if (!(KNOWN_MODELS as readonly string[]).includes(o.model)) {
-      throw new SuiteError(`unknown model "${o.model}" (expected one of: ${KNOWN_MODELS.join(', ')})`)
-    }
-    const sized = o.model === 'cluster' || o.model === 'pool'
-    const label = o.label ?? o.model
+    const model = modelOf(o.model, baseDir)
+    // a model file is served by its absolute path, whatever the server's working directory
+    const name = isModelPath(o.model) ? resolve(baseDir, o.model) : o.model
+    const label = o.label ?? model.name
     if (out.some((t) => t.label === label)) throw new SuiteError(`model "${label}" appears twice (give one a "label")`)
     out.push({
       kind: 'model',
-      name: o.model,
+      name,
       label,
-      workers: sized ? resolveWorkers(o.workers, defaultWorkers) : null,
-      spares: o.model === 'fork' ? (o.spares ?? 0) : null,
+      workers: model.bench.workers ? resolveWorkers(o.workers, defaultWorkers) : null,
+      spares: model.bench.spares ? (o.spares ?? 0) : null,
     })
   }
   return out
 }
 
+/** The model files a suite (and its overrides) names, loaded so that the suite can be normalized. */
+export async function loadModelFiles (data: unknown, source: string | null, overrides: SuiteOverrides = {}): Promise<void> {
+  const baseDir = source === null ? process.cwd() : dirname(source)
+  const listed = (data as { models?: unknown })?.models
+  const refs = Array.isArray(listed) ? listed.map((m) => typeof m === 'string' ? m : (m as { model?: unknown })?.model) : []
+  const files = [
+    ...refs.filter((r): r is string => typeof r === 'string' && isModelPath(r)).map((r) => resolve(baseDir, r)),
+    ...(overrides.models ?? []).filter(isModelPath).map((r) => resolve(r)),
+  ]
+  try {
+    for (const file of files) await resolveModel(file)
+  } catch (e) {
+    throw new SuiteError((e as Error).message)
+  }
+}
+
 function normalizePeers (p: boolean | string[] | undefined): string[] {
-  if (p === undefined || p === true) return baselines.map((b) => b.name)
+  if (p === undefined || p === true) return PEERS.map((b) => b.name)
   if (p === false) return []
   for (const name of p) {
-    if (!baselines.some((b) => b.name === name)) {
-      throw new SuiteError(`unknown peer "${name}" (expected one of: ${baselines.map((b) => b.name).join(', ')})`)
+    if (!PEERS.some((b) => b.name === name)) {
+      throw new SuiteError(`unknown peer "${name}" (expected one of: ${PEERS.map((b) => b.name).join(', ')})`)
     }
   }
   return [...p]
@@ -320,7 +308,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
   const baseDir = source === null ? process.cwd() : dirname(source)
   try {
     const defaultWorkers = overrides.workers ?? resolveWorkers(spec.workers, availableParallelism())
-    let models = normalizeModels(spec.models ?? [...KNOWN_MODELS], defaultWorkers)
+    let models = normalizeModels(spec.models ?? 'all', defaultWorkers, baseDir)
     if (overrides.workers !== undefined) {
       models = models.map((m) => m.workers === null ? m : { ...m, workers: overrides.workers! })
     }
@@ -329,7 +317,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       for (const name of overrides.models) {
         const found = models.filter((m) => m.label === name || m.name === name)
         if (found.length > 0) picked.push(...found.filter((f) => !picked.includes(f)))
-        else picked.push(...normalizeModels([name], defaultWorkers))
+        else picked.push(...normalizeModels([name], defaultWorkers, process.cwd()))
       }
       models = picked
     }
@@ -362,6 +350,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       source,
       repetitions: overrides.repetitions ?? spec.repetitions ?? DEFAULTS.repetitions,
       loadThreads: overrides.loadThreads ?? spec.loadThreads ?? DEFAULTS.loadThreads,
+      loadEngine: overrides.loadEngine ?? spec.loadEngine ?? DEFAULTS.loadEngine,
       models,
       peers: normalizePeers(overrides.peers ?? spec.peers),
       workloads,
@@ -398,49 +387,69 @@ export function resolveSuitePath (nameOrPath: string, dir = SUITES_DIR): string 
 }
 
 /** Reads, validates and normalizes a suite by name (benchmarks/suites/NAME.json) or path. */
+function readSuiteFile (path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    throw new SuiteError(`suite ${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`, e)
+  }
+}
+
+/** A suite by name or path, normalized (model files it names must be loaded: see loadSuiteWithModels). */
 export function loadSuite (nameOrPath: string, overrides: SuiteOverrides = {}): SuiteConfig {
   const path = resolveSuitePath(nameOrPath)
-  let data: unknown
-  try {
-    data = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (e) {
-    throw new SuiteError(`suite ${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
-  }
+  return normalizeSuite(readSuiteFile(path), path, overrides)
+}
+
+/** loadSuite, after loading the model files (`--model PATH`) the suite or its overrides name. */
+export async function loadSuiteWithModels (nameOrPath: string, overrides: SuiteOverrides = {}): Promise<SuiteConfig> {
+  const path = resolveSuitePath(nameOrPath)
+  const data = readSuiteFile(path)
+  await loadModelFiles(data, path, overrides)
   return normalizeSuite(data, path, overrides)
 }
 
 // ---------------------------------------------------------------- scenarios
 
-export interface ScenarioConfig {
-  /** unique: `workload:target:payloadB:cN:mode` */
-  id: string
-  /** scenarios with the same group differ only in their target (for ratios to peers): `workload:payloadB:cN:mode` */
-  group: string
-  workload: WorkloadConfig
-  target: TargetConfig
-  payloadBytes: number
-  connections: number
-  mode: Mode
-  pipeline: number
-  durationMs: number
-  warmupMs: number
-  /** 'autocannon' for http framing, 'tcp' (the raw TCP load generator) otherwise */
-  loadTool: 'autocannon' | 'tcp'
-}
-
 function peerTargets (suite: SuiteConfig, w: WorkloadConfig): TargetConfig[] {
   if (!w.peers || w.expect !== 'echo') return []
   const want = w.framing === 'http' ? 'http' : 'raw'
-  return baselines
+  return PEERS
     .filter((b) => suite.peers.includes(b.name) && b.framing === want)
-    .map((b) => ({ kind: 'peer' as const, name: b.name as BaselineName, label: b.name, workers: null, spares: null }))
+    .map((b) => ({ kind: 'peer' as const, name: b.name as PeerName, label: b.name, workers: null, spares: null }))
 }
 
-/** Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models, external targets, peers). */
+/**
+ * Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models,
+ * external targets, peers), then each workload's fixed-rate scenarios (raw TCP workloads with
+ * `fixedRate`: first payload size and connection count, keep-alive; see fixed-rate.ts).
+ */
 export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
   const out: ScenarioConfig[] = []
+  const fixed: ScenarioConfig[] = []
   for (const w of suite.workloads) {
     const targets = [...suite.models, ...(suite.external ?? []), ...peerTargets(suite, w)]
+    if (w.fixedRate != null && w.framing !== 'http' && w.modes.includes('keep-alive')) {
+      const payloadBytes = w.payloadBytes[0]!
+      const connections = w.connections[0]!
+      const of = `${w.name}:${payloadBytes}B:c${connections}:keep-alive`
+      for (const target of targets) {
+        fixed.push({
+          id: `${w.name}:${target.label}:${payloadBytes}B:c${connections}:keep-alive@fixed-rate`,
+          group: `${of}@fixed-rate`,
+          workload: w,
+          target,
+          payloadBytes,
+          connections,
+          mode: 'keep-alive',
+          pipeline: w.pipeline,
+          durationMs: w.durationMs,
+          warmupMs: w.warmupMs,
+          loadTool: 'tcp',
+          fixedRate: { of, fraction: w.fixedRate },
+        })
+      }
+    }
     for (const payloadBytes of w.payloadBytes) {
       for (const connections of w.connections) {
         for (const mode of w.modes) {
@@ -464,5 +473,5 @@ export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
       }
     }
   }
-  return out
+  return [...out, ...fixed]
 }

@@ -8,8 +8,8 @@
  * each sampling interval overlaps it, and memory/process/thread figures come from the samples
  * taken inside it.
  */
-import type { SamplePoint } from '../proc/sampler.js'
-import type { ProcessTree } from '../proc/tree.js'
+import type { ProcessTree, SamplePoint } from '@echoplex/proc'
+import type { MaxMean, WindowStats } from '@echoplex/results'
 
 export interface SampleRecord {
   /** epoch ms of the /proc scan */
@@ -21,25 +21,6 @@ export interface SampleRecord {
   processes: number
   threads: number
   zombies: number
-}
-
-export interface MaxMean { max: number, mean: number }
-
-export interface WindowStats {
-  /** the measured window, epoch ms */
-  from: number
-  to: number
-  /** samples taken inside the window */
-  samples: number
-  /** server CPU seconds attributed to the window (all processes and threads) */
-  cpuSec: number
-  /** cpuSec over the window length, % of one core */
-  cpuPercent: number
-  rssBytes: MaxMean
-  pssBytes: MaxMean | null
-  processes: MaxMean
-  threads: MaxMean
-  zombies: { max: number }
 }
 
 export class WindowRecorder {

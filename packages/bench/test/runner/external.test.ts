@@ -10,7 +10,7 @@ import { once } from 'node:events'
 import { normalizeSuite, SuiteError } from '../../src/runner/suite.js'
 import { runSuite } from '../../src/runner/run.js'
 import { parseTarget, withExternalTargets } from '../../src/runner/external.js'
-import { validateResults } from '../../src/runner/results.js'
+import { validateResults } from '@echoplex/results'
 import { ECHOPLEX_BIN, spawnServer } from '../../src/runner/server.js'
 import { formatSummaryTable } from '../../src/runner/table.js'
 

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { normalizeSuite, type SuiteSpec } from '../../src/runner/suite.js'
 import { runSuite, type ProgressEvent } from '../../src/runner/run.js'
-import { readResults, validateResults, type Results } from '../../src/runner/results.js'
+import { readResults, validateResults, type Results } from '@echoplex/results'
 import { groupMembers } from '../../src/runner/server.js'
 import { formatSummaryTable } from '../../src/runner/table.js'
 
@@ -55,7 +55,7 @@ t.test('every model and a peer, end to end: a valid results file with every targ
   t.ok(existsSync(out), 'results written')
   const read = readResults(out)
   t.equal(validateResults(read), null, 'the file validates')
-  t.equal(read.schemaVersion, 1)
+  t.equal(read.schemaVersion, 2)
   t.equal(read.complete, true)
   t.equal(read.interrupted, null)
   t.ok(read.environment.cores > 0 && read.environment.node === process.version, 'environment recorded')

@@ -3,22 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expandSuite, listSuites, loadSuite, normalizeSuite, SuiteError } from '../../src/runner/suite.js'
-import { readResults, ResultsError, validateResults, comparePeers, type ScenarioResult } from '../../src/runner/results.js'
-import { spread, quantile } from '../../src/runner/stats.js'
 import { windowStats, type SampleRecord } from '../../src/runner/window.js'
-import { workDigest } from '../../src/runner/load.js'
+import { workExpect } from '../../src/runner/load.js'
 import { cleanEnv } from '../../src/runner/server.js'
-
-/** The error `fn` throws (fails the test when it does not throw). */
-function thrown (t: typeof import('tap').default, fn: () => unknown): Error {
-  try {
-    fn()
-  } catch (e) {
-    return e as Error
-  }
-  t.fail('expected an error')
-  return new Error('did not throw')
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-units-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -53,64 +40,39 @@ t.test('overrides', async (t) => {
   t.same(s.peers, [])
   t.equal(s.repetitions, 2)
   t.ok(s.workloads.every((w) => w.durationMs === 700 && w.connections.join() === '1,4'))
-  t.equal(expandSuite(s).length, 4)
+  t.equal(expandSuite(s).filter((x) => x.fixedRate == null).length, 4)
+  // the quick suite asks for fixed-rate scenarios: one for the raw TCP workload (http has none)
+  t.same(expandSuite(s).filter((x) => x.fixedRate != null).map((x) => x.id), ['upper:fork:64B:c1:keep-alive@fixed-rate'])
   const w = loadSuite('quick', { workers: 3 })
   t.equal(w.models.find((m) => m.name === 'cluster')?.workers, 3)
   t.equal(w.models.find((m) => m.name === 'fork')?.workers, null)
+  t.equal(w.loadEngine, 'auto', 'the generator engine defaults to auto')
+  t.equal(loadSuite('quick', { loadEngine: 'node' }).loadEngine, 'node')
+  t.equal(normalizeSuite({ name: 'x', workloads: [{ handler: 'echo' }], loadEngine: 'native' }, '/x/suite.json').loadEngine, 'native')
 })
 
 t.test('bad suites give one-line errors', async (t) => {
   const bad = (data: unknown, re: RegExp): void => {
-    const e = thrown(t, () => normalizeSuite(data, '/x/suite.json'))
+    const e = t.throws(() => normalizeSuite(data, '/x/suite.json')) as Error
     t.ok(e instanceof SuiteError, `a SuiteError: ${e.message}`)
+    t.equal((e as SuiteError).code, 'EPX_BAD_SUITE')
+    t.equal((e as SuiteError).exitCode, 2, 'a usage error')
     t.match(e.message, re)
     t.notMatch(e.message, /\n/, 'one line')
   }
-  bad({ workloads: [{ handler: 'echo' }] }, /suite \/x\/suite\.json: \(top level\): must have required property 'name'/)
+  bad({ workloads: [{ handler: 'echo' }] }, /suite \/x\/suite\.json: \(top level\): missing "name"/)
   bad({ name: 'x', workloads: [] }, /\/workloads: must NOT have fewer than 1 items/)
-  bad({ name: 'x', workloads: [{ handler: 'echo' }], modes: ['sometimes'] }, /\/modes\/0: must be one of "keep-alive", "churn"/)
-  bad({ name: 'x', workloads: [{ handler: 'echo' }], frobnicate: 1 }, /unknown property "frobnicate"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], modes: ['sometimes'] }, /\/modes\/0: must be one of: "keep-alive", "churn"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], frobnicate: 1 }, /\(top level\): unknown field "frobnicate"/)
   bad({ name: 'x', workloads: [{ handler: 'echo' }], models: ['threads'] }, /unknown model "threads"/)
   bad({ name: 'x', workloads: [{ handler: 'nope' }] }, /unknown handler "nope"/)
   bad({ name: 'x', workloads: [{ handler: 'chat' }] }, /cannot be benchmarked/)
   bad({ name: 'x', workloads: [{ handler: 'echo' }], peers: ['node-nett'] }, /unknown peer "node-nett"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], loadEngine: 'turbo' }, /\/loadEngine: must be one of: "auto", "node", "native"/)
   t.throws(() => loadSuite('no-such-suite'), /unknown suite "no-such-suite" \(expected one of: churn, cpu, quick, standard/)
   const notJson = join(dir, 'bad.json')
   writeFileSync(notJson, '{ nope')
   t.throws(() => loadSuite(notJson), /not valid JSON/)
-})
-
-t.test('results: one-line errors for unreadable, foreign, wrong-version and invalid files', async (t) => {
-  const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }
-  const fails = (path: string, re: RegExp): void => {
-    const e = thrown(t, () => readResults(path))
-    t.ok(e instanceof ResultsError, `a ResultsError: ${e.message}`)
-    t.match(e.message, re)
-    t.notMatch(e.message, /\n/, 'one line')
-  }
-  fails(join(dir, 'missing.json'), /no such file/)
-  fails(file('garbage.json', 'not json'), /not valid JSON/)
-  fails(file('foreign.json', '{"hello": 1}'), /no schemaVersion/)
-  fails(file('v2.json', '{"schemaVersion": 2}'), /schemaVersion 2 is not supported \(this echoplex reads 1\)/)
-  fails(file('v1.json', '{"schemaVersion": 1}'), /invalid results: \(top level\): must have required property 'tool'/)
-  t.equal(validateResults([]), 'not a results object')
-})
-
-t.test('spread across repetitions', async (t) => {
-  t.equal(spread([]), null)
-  t.equal(spread([null, undefined, NaN]), null)
-  const one = spread([5])!
-  t.same([one.n, one.median, one.min, one.max, one.stdev, one.cv, one.iqr], [1, 5, 5, 5, 0, 0, 0])
-  const s = spread([10, 30, 20, 40])!
-  t.equal(s.median, 25)
-  t.equal(s.mean, 25)
-  t.equal(s.q1, 17.5)
-  t.equal(s.q3, 32.5)
-  t.equal(s.iqr, 15)
-  t.equal(s.stdev, Math.round(Math.sqrt(500 / 3) * 1e6) / 1e6)
-  t.equal(s.cv, Math.round(Math.sqrt(500 / 3) / 25 * 1e6) / 1e6)
-  t.same(s.values, [10, 30, 20, 40], 'values kept in repetition order')
-  t.equal(quantile([1, 2, 3], 0.5), 2)
 })
 
 t.test('the measured window is cut out of the samples', async (t) => {
@@ -130,22 +92,11 @@ t.test('the measured window is cut out of the samples', async (t) => {
   t.equal(windowStats(records, 100, 120)!.samples, 1, 'a window between two samples uses the nearest')
 })
 
-t.test('ratios to the fastest peer of the same group', async (t) => {
-  const sc = (id: string, group: string, kind: 'model' | 'peer', rps: number | null, status = 'ok'): ScenarioResult => ({
-    id, group, target: { kind, name: id, label: id, workers: null, spares: null }, status,
-    summary: rps === null ? null : { requestsPerSec: { median: rps } },
-  } as unknown as ScenarioResult)
-  const list = [sc('m', 'g', 'model', 50), sc('p1', 'g', 'peer', 100), sc('p2', 'g', 'peer', 200), sc('p3', 'g', 'peer', 400, 'failed'), sc('o', 'h', 'model', 10)]
-  comparePeers(list)
-  t.same(list[0]!.comparison, { peer: 'p2', peerScenario: 'p2', peerRequestsPerSec: 200, ratio: 0.25 })
-  t.equal(list[1]!.comparison?.ratio, 0.5)
-  t.equal(list[4]!.comparison, null, 'no peer in its group')
-})
-
-t.test('work digest and a clean environment', async (t) => {
-  // sha256(sha256("abc")) for 2 rounds
-  t.equal(workDigest(Buffer.from('abc'), 1).toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
-  t.equal(workDigest(Buffer.from('abc'), 2).toString('hex'), '4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358')
+t.test('expected work replies and a clean environment', async (t) => {
+  // the work handler's reply: sha256(sha256("abc")) for 2 rounds, memoized on a second ask
+  const expect = workExpect(2)
+  t.equal(Buffer.from(expect(Buffer.from('abc'))).toString('hex'), '4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358')
+  t.equal(Buffer.from(expect(Buffer.from('abc'))).toString('hex'), '4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358')
   const saved = process.env.NODE_OPTIONS
   t.teardown(() => {
     if (saved === undefined) delete process.env.NODE_OPTIONS

@@ -2,9 +2,10 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
-  createProgressReporter, defaultResultsPath, formatSummaryTable, killAllServers, listSuites, loadSuite, runSuite,
-  RESULTS_DIR, SuiteError, withExternalTargets, writeResults, MODES, PEER_NAMES, type Mode, type SuiteConfig, type SuiteOverrides,
+  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, parsePinChoice, runSuite,
+  withExternalTargets, MODES, PEER_NAMES, ENGINE_CHOICES, ensureNativeEngine, type EngineChoice, type PinChoice, type SuiteOverrides,
 } from '@echoplex/bench'
+import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
 import { collectList, parseDuration, parseInteger, parseSize } from '../parse.js'
 
@@ -21,12 +22,23 @@ interface BenchFlags {
   repetitions?: number
   workers?: number
   loadThreads?: number
+  engine?: EngineChoice
   out?: string
   quiet?: boolean
   report?: boolean
   list?: boolean
+  pin?: PinChoice
+  profile?: boolean
   target?: string[]
   targetPid?: number[]
+}
+
+function pinChoice (value: string): PinChoice {
+  try {
+    return parsePinChoice(value)
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message)
+  }
 }
 
 /** `a,b,c` → items, each checked by `item`. */
@@ -44,6 +56,11 @@ const modes = list((s): Mode => {
   return s as Mode
 })
 
+function engineChoice (value: string): EngineChoice {
+  if (!(ENGINE_CHOICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected ${ENGINE_CHOICES.join(', ')}`)
+  return value as EngineChoice
+}
+
 function peers (value: string): boolean | string[] {
   if (value === 'all') return true
   if (value === 'none') return false
@@ -59,10 +76,10 @@ export function benchCommand (): Command {
   return new Command('bench')
     .description('run a benchmark suite: starts each server itself (or loads --target servers it did not start), loads and samples it, writes results JSON and prints a summary table')
     .option('-s, --suite <name|path>', `suite name (${listSuites().join(', ')}) or a suite file`, 'quick')
-    .option('-m, --models <list>', 'models to run, comma-separated (replaces the suite\'s)', names)
+    .option('-m, --models <list>', 'models to run, comma-separated: registered names or model files (replaces the suite\'s)', names)
     .option('-w, --workloads <list>', 'workloads or handlers to run, comma-separated (echo, upper, http, work, a suite workload name, or a handler file)', names)
     .option('--handlers <list>', 'same as --workloads', names)
-    .option('--peers <list>', `peers to run as baselines: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
+    .option('--peers <list>', `peers (reference servers) to run: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
     .option('--no-peers', 'run no peers')
     .option('-d, --duration <duration>', 'measured duration of each scenario (e.g. 2s)', parseDuration)
     .option('--warmup <duration>', 'warmup before each measurement (e.g. 500ms)', parseDuration)
@@ -72,9 +89,12 @@ export function benchCommand (): Command {
     .option('-r, --repetitions <n>', 'repetitions of every scenario', parseInteger(1, 100))
     .option('--workers <n>', 'workers of cluster and pool', parseInteger(1, 1024))
     .option('--load-threads <n>', 'load generator threads', parseInteger(1, 64))
+    .option('--engine <auto|node|native>', 'raw TCP generator engine: native (compiled C), node, or auto = native when a C compiler is present (default: the suite\'s, else auto)', engineChoice)
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
+    .option('--pin <cpus>', 'CPU pinning: auto (default: the server tree and the load generator on disjoint CPU halves when there are ≥ 2 CPUs; off when every target is a --target), none, or SERVER_CPUS:LOAD_CPUS (e.g. 0:1, 0-1:2-3)', pinChoice)
+    .option('--profile', 'record V8 CPU profiles of every serving process and thread (next to the results, in <results>.profiles/); the report draws a flame graph per target. Profiling slows the servers: rank with an unprofiled run')
     .option('-t, --target <host:port...>', 'load a server echoplex did not start (another host, a balancer, a container), with every workload and mode of the suite; repeatable or a list; the suite\'s models and peers then run only if --models/--peers name them')
     .option('--target-pid <pid...>', 'pid on this machine of each --target, in the same order: its process tree is sampled like a started server\'s', collectPids)
     .option('--list', 'list the suites and exit')
@@ -99,6 +119,7 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
   if (flags.repetitions !== undefined) o.repetitions = flags.repetitions
   if (flags.workers !== undefined) o.workers = flags.workers
   if (flags.loadThreads !== undefined) o.loadThreads = flags.loadThreads
+  if (flags.engine !== undefined) o.loadEngine = flags.engine
   return o
 }
 
@@ -107,19 +128,18 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
     process.stdout.write(`${listSuites().join('\n')}\n`)
     return
   }
-  let suite: SuiteConfig
-  try {
-    suite = loadSuite(flags.suite, overridesOf(flags))
-    const targets = flags.target?.flatMap((t) => t.split(',')).map((t) => t.trim()).filter((t) => t !== '') ?? []
-    if (targets.length > 0) {
-      suite = withExternalTargets(suite, targets, flags.targetPid, { models: flags.models !== undefined, peers: flags.peers !== undefined })
-    } else if (flags.targetPid !== undefined) {
-      throw errors.BAD_OPTION('--target-pid', 'needs --target')
-    }
-  } catch (e) {
-    // a usage error (exit 2), one line: unknown suite, invalid suite file, a bad override
-    if (e instanceof SuiteError) throw errors.BAD_SUITE(e.message)
-    throw e
+  // a SuiteError (unknown suite, invalid suite file, a bad override, a bad --target) is EPX_BAD_SUITE: one line, exit 2
+  let suite = await loadSuiteWithModels(flags.suite, overridesOf(flags))
+  const targets = flags.target?.flatMap((t) => t.split(',')).map((t) => t.trim()).filter((t) => t !== '') ?? []
+  if (targets.length > 0) {
+    suite = withExternalTargets(suite, targets, flags.targetPid, { models: flags.models !== undefined, peers: flags.peers !== undefined })
+  } else if (flags.targetPid !== undefined) {
+    throw errors.BAD_OPTION('--target-pid', 'needs --target')
+  }
+  if (suite.loadEngine === 'native') {
+    // fail before any server starts, not in the middle of the suite
+    const native = await ensureNativeEngine()
+    if (!native.ok) throw errors.NATIVE_ENGINE(native.reason)
   }
   const started = new Date()
   const outPath = defaultResultsPath(suite.name, started, flags.out === undefined ? RESULTS_DIR : resolve(flags.out))
@@ -147,6 +167,8 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   const results = await runSuite(suite, {
     signal: controller.signal,
     outPath,
+    ...(flags.pin === undefined ? {} : { pin: flags.pin }),
+    ...(flags.profile === true ? { profileDir: outPath.replace(/\.json$/i, '.profiles') } : {}),
     ...(progress === null ? {} : { onProgress: (e) => progress.onProgress(e) }),
   })
   progress?.stop()

@@ -2,7 +2,7 @@ import { dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { exitProcess } from '@echoplex/core'
 import { formatCompareTable, writeCompare, DEFAULT_ALPHA, DEFAULT_NOISE_FACTOR } from '@echoplex/report'
-import { resultsError, stem } from './report.js'
+import { stem } from './report.js'
 
 interface CompareFlags { out?: string, failOnRegression?: number, alpha?: number, noiseFactor?: number }
 
@@ -28,7 +28,7 @@ function positive (value: string): number {
 export function compareCommand (): Command {
   return new Command('compare')
     .description('compare two results files scenario by scenario: medians, ratio, and whether the change exceeds the noise across repetitions; writes compare.html and compare.md')
-    .argument('<base>', 'results file of the baseline run')
+    .argument('<base>', 'results file of the base run')
     .argument('<head>', 'results file of the run to judge')
     .option('-o, --out <dir>', 'folder for compare.html and compare.md (default: compare-<BASE>-vs-<HEAD> next to HEAD)')
     .option('--fail-on-regression <pct>', 'exit 1 when a significant throughput regression exceeds PCT percent (or a scenario ok in BASE failed in HEAD)', percent)
@@ -41,16 +41,12 @@ repetition ranges do not overlap and it exceeds noise-factor × the larger coeff
 With one repetition on a side nothing is called significant (the noise is unknown).`)
     .action((base: string, head: string, flags: CompareFlags) => {
       const out = flags.out !== undefined ? resolve(flags.out) : join(dirname(resolve(head)), `compare-${stem(base)}-vs-${stem(head)}`)
-      let written: ReturnType<typeof writeCompare>
-      try {
-        written = writeCompare(base, head, out, {
-          failOnRegressionPct: flags.failOnRegression ?? null,
-          ...(flags.alpha === undefined ? {} : { alpha: flags.alpha }),
-          ...(flags.noiseFactor === undefined ? {} : { noiseFactor: flags.noiseFactor }),
-        })
-      } catch (e) {
-        throw resultsError(e)
-      }
+      // a missing or invalid file is a ResultsError: EPX_BAD_RESULTS, one line, exit 2
+      const written = writeCompare(base, head, out, {
+        failOnRegressionPct: flags.failOnRegression ?? null,
+        ...(flags.alpha === undefined ? {} : { alpha: flags.alpha }),
+        ...(flags.noiseFactor === undefined ? {} : { noiseFactor: flags.noiseFactor }),
+      })
       const c = written.comparison
       process.stdout.write(`${formatCompareTable(c)}\n\ncompare.html: ${written.html}\ncompare.md: ${written.md}\n`)
       if (c.gate.failed) {

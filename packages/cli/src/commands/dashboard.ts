@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 import { Command } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import { startDashboard } from '@echoplex/dashboard'
-import { RESULTS_DIR } from '@echoplex/bench'
+import { RESULTS_DIR } from '@echoplex/results'
 import { isLoopback } from '@echoplex/core'
 import { parsePort } from '../parse.js'
 

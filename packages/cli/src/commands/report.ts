@@ -1,13 +1,8 @@
 import { basename, dirname, join, resolve } from 'node:path'
 import { Command } from 'commander'
 import { errors } from '@echoplex/core'
-import { RESULTS_DIR, ResultsError } from '@echoplex/bench'
+import { RESULTS_DIR } from '@echoplex/results'
 import { newestResultsFile, writeReport } from '@echoplex/report'
-
-/** A ResultsError (missing file, not JSON, wrong schemaVersion, schema mismatch) as a one-line usage error. */
-export function resultsError (e: unknown): unknown {
-  return e instanceof ResultsError ? errors.BAD_RESULTS(e.message) : e
-}
 
 /** `benchmarks/results/quick-2026-…Z.json` → `quick-2026-…Z` */
 export function stem (path: string): string {
@@ -30,12 +25,8 @@ export function reportCommand (): Command {
       }
       const first = resolve(paths[0]!)
       const out = flags.out !== undefined ? resolve(flags.out) : join(dirname(first), `${stem(first)}${paths.length > 1 ? `+${paths.length - 1}` : ''}`)
-      let written: { html: string, md: string }
-      try {
-        written = writeReport(paths, out)
-      } catch (e) {
-        throw resultsError(e)
-      }
+      // a missing or invalid file is a ResultsError: EPX_BAD_RESULTS, one line, exit 2
+      const written = writeReport(paths, out)
       process.stdout.write(`report.html: ${written.html}\nreport.md: ${written.md}\n`)
     })
 }

@@ -1,7 +1,9 @@
-import { availableParallelism } from 'node:os'
 import { Command, Option } from 'commander'
-import { DEFAULT_LIMITS, DEFAULT_PROXY_ALLOW_FROM, HANDLER_OPTIONS_ENV, ProxyAllowList, errors, exitProcess, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
-import { MODEL_NAMES, createModel, isLoopback, resolveHandlerPath, type ListenTarget } from '@echoplex/server'
+import { DEFAULT_LIMITS, DEFAULT_PROXY_ALLOW_FROM, HANDLER_OPTIONS_ENV, LOG_FORMATS, ProxyAllowList, errors, exitProcess, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
+import {
+  BUILTIN_MODELS, formatListeningLine, isLoopback, modelNames, resolveHandlerPath, resolveModel,
+  type ListenTarget, type ModelDescriptor, type ModelOption, type OptionValue, type ServeOptions,
+} from '@echoplex/server'
 import { collectKeyValue, collectList, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
 
 /** Exit status when the grace period ran out and connections were closed by force. */
@@ -13,11 +15,6 @@ interface ServeFlags {
   host?: string
   port: number
   unix?: string
-  workers?: number
-  sched: 'rr' | 'none'
-  maxChildren?: number
-  spares: number
-  maxQueue?: number
   maxConnections: number
   maxMessage: number
   maxHeader: number
@@ -25,27 +22,54 @@ interface ServeFlags {
   frameTimeout: number
   maxWriteBuffer: number
   grace: number
-  heartbeat: number
   option: Record<string, string>
   logLevel?: string
-  proxyProtocol?: boolean
+  logFormat: string
+  // (`--proxy-protocol` arrives as flags.proxyProtocol: unknown here, since ServeOptions.proxyProtocol
+  // shares its name and the model options below are written by ServeOptions key)
   proxyAllowFrom?: string[]
+  /** model options (see modelOptions), by ServeOptions key */
+  [key: string]: unknown
 }
 
-export function serveCommand (): Command {
+const VALUE_PARSERS: Record<Exclude<OptionValue['kind'], 'choice'>, (v: OptionValue) => (text: string) => unknown> = {
+  integer: (v) => parseInteger((v as { min: number }).min, (v as { max: number }).max),
+  duration: () => parseDuration,
+  size: () => parseSize,
+}
+
+/**
+ * The options of every registered model (and of a model loaded by path), each flag once: a flag two
+ * models share (`--workers`) lists what it means for each. Defaults are the chosen model's, applied
+ * after parsing, since two models may differ.
+ */
+function modelOptions (descriptors: readonly ModelDescriptor[]): Option[] {
+  const byFlags = new Map<string, Array<{ model: string, option: ModelOption }>>()
+  for (const d of descriptors) {
+    for (const option of d.options) byFlags.set(option.flags, [...(byFlags.get(option.flags) ?? []), { model: d.name, option }])
+  }
+  return [...byFlags.entries()].map(([flags, uses]) => {
+    const described = uses.map(({ model, option }) => {
+      const shown = option.defaultDescription ?? (option.default === undefined ? undefined : String(option.default))
+      return `${model}: ${option.description}${shown === undefined ? '' : ` (default: ${shown})`}`
+    }).join('; ')
+    const first = uses[0]!.option
+    const cli = new Option(flags, described)
+    if (first.value.kind === 'choice') cli.choices([...new Set(uses.flatMap((u) => u.option.value.kind === 'choice' ? u.option.value.choices : []))])
+    else cli.argParser(VALUE_PARSERS[first.value.kind](first.value))
+    return cli
+  })
+}
+
+export function serveCommand (extraModels: readonly ModelDescriptor[] = []): Command {
   const d = DEFAULT_LIMITS
-  return new Command('serve')
+  const command = new Command('serve')
     .description('serve a handler with one concurrency model; prints "listening <address> model=<m> pid=<pid>" when ready')
-    .addOption(new Option('-m, --model <model>', 'concurrency model').choices(MODEL_NAMES).default('event-loop'))
+    .option('-m, --model <name|path>', `concurrency model: ${modelNames().join(', ')}, or a module that default-exports a model descriptor`, 'event-loop')
     .option('-H, --handler <name|path>', 'built-in handler (echo, upper, http, chat, work) or a handler module file', 'echo')
     .option('--host <host>', 'TCP address to bind (default 127.0.0.1; anything but loopback prints a warning)')
     .option('-p, --port <n>', 'TCP port (0 picks a free one)', parsePort, 7000)
     .option('--unix <path>', 'listen on a UNIX socket instead of TCP (a stale socket file is replaced, a live one is not)')
-    .option('-w, --workers <n>', 'cluster: worker processes; pool: worker threads (default: number of cores)', parseInteger(1, 1024))
-    .addOption(new Option('--sched <policy>', 'cluster: scheduling policy (rr = primary round-robin, none = kernel)').choices(['rr', 'none']).default('rr'))
-    .option('--max-children <n>', 'fork: most connection children at once; more connections wait to be accepted', parseInteger(1, 100_000))
-    .option('--spares <n>', 'fork: warm children started ahead of connections', parseInteger(0, 1024), 0)
-    .option('--max-queue <n>', 'pool: tasks queued for the pool before reading from sockets pauses', parseInteger(1, 1_000_000))
     .option('--max-connections <n>', 'open connections before new ones are refused', parseInteger(1, 10_000_000), d.maxConnections)
     .option('--max-message <size>', 'largest line, frame or HTTP body (e.g. 64KiB, 8MiB)', parseSize, d.maxMessageBytes)
     .option('--max-header <size>', 'largest HTTP request head', parseSize, d.maxHeaderBytes)
@@ -53,15 +77,24 @@ export function serveCommand (): Command {
     .option('--frame-timeout <duration>', 'close a connection whose started message is not complete this long after (0 disables)', parseDuration, d.frameTimeoutMs)
     .option('--max-write-buffer <size>', 'unsent bytes one connection may hold before it is dropped as a slow consumer', parseSize, d.maxWriteBufferBytes)
     .option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed', parseDuration, d.graceMs)
-    .option('--heartbeat <duration>', 'cluster/pool/fork: a worker silent this long is replaced', parseDuration, 5000)
     .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
     .option('--proxy-protocol', 'behind a load balancer: every connection opens with a PROXY protocol v1/v2 header, and handlers see the client it names')
     .option('--proxy-allow-from <cidr...>', 'with --proxy-protocol: balancer addresses/CIDR blocks trusted to send the header (default 127.0.0.0/8 ::1/128); others are refused', collectList)
     .option('--log-level <level>', 'pino log level on stderr (fatal, error, warn, info, debug)')
-    .action(async (flags: ServeFlags) => { await serve(flags) })
+    .addOption(new Option('--log-format <format>', 'log lines on stderr: json (one object a line) or pretty (for people)').choices(LOG_FORMATS).default('json'))
+  for (const option of modelOptions([...BUILTIN_MODELS, ...extraModels])) command.addOption(option)
+  return command.action(async (flags: ServeFlags, cmd: Command) => {
+    const descriptor = await resolveModel(flags.model)
+    // the chosen model's defaults for its options the user left out
+    for (const option of descriptor.options) {
+      const name = cmd.options.find((o) => o.flags === option.flags)!.attributeName()
+      flags[option.key] = cmd.getOptionValueSource(name) === undefined ? option.default : flags[name]
+    }
+    await serve(flags, descriptor)
+  })
 }
 
-async function serve (flags: ServeFlags): Promise<void> {
+async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<void> {
   if (flags.unix !== undefined && flags.host !== undefined) throw errors.BAD_OPTION('--unix', 'cannot be combined with --host')
   const listen: ListenTarget = flags.unix !== undefined ? { path: flags.unix } : { host: flags.host ?? '127.0.0.1', port: flags.port }
   if ('host' in listen && !isLoopback(listen.host)) {
@@ -70,6 +103,7 @@ async function serve (flags: ServeFlags): Promise<void> {
   // children and worker threads inherit the environment: that is how handler options and log level reach them
   process.env[HANDLER_OPTIONS_ENV] = JSON.stringify(flags.option)
   if (flags.logLevel !== undefined) process.env.ECHOPLEX_LOG_LEVEL = flags.logLevel
+  process.env.ECHOPLEX_LOG_FORMAT = flags.logFormat
   const limits: ServerLimits = {
     maxConnections: flags.maxConnections,
     maxMessageBytes: flags.maxMessage,
@@ -82,16 +116,13 @@ async function serve (flags: ServeFlags): Promise<void> {
   }
   const proxyProtocol = proxyOptions(flags)
   let stopping = false
-  const model = await createModel(flags.model, {
+  const chosen: Partial<ServeOptions> = {}
+  for (const option of descriptor.options) (chosen as Record<string, unknown>)[option.key] = flags[option.key]
+  const model = await descriptor.create({
+    ...chosen,
     handlerPath: resolveHandlerPath(flags.handler),
     listen,
     limits,
-    workers: flags.workers ?? availableParallelism(),
-    sched: flags.sched,
-    maxChildren: flags.maxChildren,
-    spares: flags.spares,
-    maxQueue: flags.maxQueue,
-    heartbeatMs: flags.heartbeat,
     proxyProtocol,
     onFatal: (err) => {
       if (stopping) return
@@ -126,17 +157,17 @@ async function serve (flags: ServeFlags): Promise<void> {
   // SIGHUP: rolling restart where the model has workers to replace (cluster, pool); never the default (exit)
   process.on('SIGHUP', () => {
     if (model.restart === undefined || stopping) {
-      process.stderr.write(`echoplex: SIGHUP ignored: the ${model.name} model has no workers to restart\n`)
+      process.stderr.write(`echoplex: SIGHUP ignored: the ${descriptor.name} model has no workers to restart\n`)
       return
     }
     model.restart().then((n) => process.stdout.write(`restarted ${n} worker(s)\n`), (err: Error) => process.stderr.write(`echoplex: restart failed: ${err.message}\n`))
   })
   // a live look at the model's own counters (fork spawn waits, respawns…) without stopping it
   process.on('SIGUSR2', () => {
-    model.stats().then((stats) => process.stdout.write(`stats ${JSON.stringify(stats)}\n`), () => {})
+    model.stats().then((stats) => process.stdout.write(`stats ${JSON.stringify({ ...stats, model: descriptor.name })}\n`), () => {})
   })
   const address = await model.start()
-  process.stdout.write(`listening ${address} model=${model.name} pid=${process.pid}\n`)
+  process.stdout.write(`${formatListeningLine({ address, model: descriptor.name, pid: process.pid })}\n`)
 }
 
 /** `--proxy-protocol [--proxy-allow-from …]`, checked here so a bad CIDR is one line before anything starts. */

@@ -13,11 +13,6 @@ export interface FramingLimits {
   maxHeaderBytes: number
 }
 
-export const DEFAULT_FRAMING_LIMITS: FramingLimits = {
-  maxMessageBytes: 8 * 1024 * 1024,
-  maxHeaderBytes: 16 * 1024,
-}
-
 export interface Decoder<M> {
   /** Feeds bytes; returns every message completed by them, in order. */
   push (chunk: Buffer): M[]

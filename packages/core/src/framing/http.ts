@@ -3,9 +3,8 @@
  * and curl, with no dependencies.
  *
  * Decoding is incremental and line based: the head, chunk-size lines and trailers are parsed one line
- * at a time as each `\n` arrives (a bare `\n` is accepted where `\r\n` is expected), so nothing is
- * rescanned; only an incomplete line is kept between chunks, and the next chunk is searched from its
- * own start. The common case — a whole `\r\n` head inside one chunk — is decoded to a single string
+ * at a time as each `\n` arrives, so nothing is rescanned; only an incomplete line is kept between
+ * chunks, and the next chunk is searched from its own start. The common case — a whole `\r\n` head inside one chunk — is decoded to a single string
  * and split there (same line logic). Bodies are collected as views of the chunks and concatenated
  * once, when complete. Pipelined requests in one chunk all come out, in order. After a request that
  * closes the connection, further input is ignored. Header objects have a null prototype.
@@ -13,13 +12,24 @@
  * `Expect: 100-continue` is not answered (the codec cannot write before the reply); clients that
  * send it (curl, for large bodies) wait their timeout, then send the body anyway.
  *
+ * Strict where RFC 9112 and node:http (llhttp) are: every line of the head, every chunk-size line,
+ * the line after chunk data and every trailer line ends in `\r\n` (a bare `\n` is refused; only the
+ * empty lines a client may send before a request line are tolerated with a bare `\n`, as node:http
+ * does); an HTTP/1.1 request must carry `Host`; the request target is visible ASCII only; chunk
+ * extensions follow the RFC grammar (`;name`, `;name=token`, `;name="quoted"`, with optional
+ * whitespace around `;` and `=`) and are ignored; `Content-Length` is one run of digits (leading
+ * zeros fine) in one header line — a repeated or comma-listed Content-Length is refused even when
+ * the values agree (node:http does the same; RFC 9112 §6.3 allows it).
+ *
  * Errors (thrown from `push`, turned into a response by `errorReply`):
- * - EPX_HTTP_BAD_REQUEST → 400: malformed request line / header / chunk, bad Content-Length, unsupported
- *   HTTP version, both Content-Length and Transfer-Encoding.
+ * - EPX_HTTP_BAD_REQUEST → 400: malformed request line / header / chunk, bare `\n` line ending, bad
+ *   or repeated Content-Length, unsupported HTTP version, HTTP/1.1 without Host, both Content-Length
+ *   and Transfer-Encoding.
  * - EPX_HTTP_BODY_TOO_LARGE → 413: Content-Length (checked on the head, before any body is read) or
  *   the cumulative chunked size (checked on each chunk-size line) over `maxMessageBytes`.
  * - EPX_HTTP_HEADERS_TOO_LARGE → 431: head (or trailers) over `maxHeaderBytes`.
- * - EPX_HTTP_UNSUPPORTED → 501: a transfer coding other than `chunked`.
+ * - EPX_HTTP_UNSUPPORTED → 501: a transfer coding other than `chunked`; the `CONNECT` method (no
+ *   tunnels here — node:http without a 'connect' listener just drops the connection).
  * - EPX_FRAME_TIMEOUT → 408 (raised by the connection runtime).
  */
 import type { Codec, Decoder, FramingLimits } from './codec.js'
@@ -56,8 +66,17 @@ const MAX_CHUNK_LINE = 4096
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Control characters other than HTAB (obs-text, 0x80-0xff, is allowed, as latin1). */
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/
-const BAD_TARGET = /[\x00-\x20\x7f]/
+/** RFC 9112 §3.2: the target is visible ASCII (no controls, space, DEL or bytes above 0x7e). */
+const BAD_TARGET = /[^\x21-\x7e]/
 const HEX = /^[0-9a-fA-F]+$/
+const TCHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]"
+/** quoted-string (RFC 9110 §5.6.4): qdtext or `\`-escaped pairs, obs-text allowed. */
+const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"'
+/**
+ * chunk-size [ chunk-ext ] (RFC 9112 §7.1.1): `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted ) ] )`.
+ * Tokens, `;`, `=`, `"` and whitespace are disjoint, so this cannot backtrack badly on a long line.
+ */
+const CHUNK_LINE = new RegExp(`^([0-9a-fA-F]+)(?:[ \\t]*;[ \\t]*${TCHAR}+(?:[ \\t]*=[ \\t]*(?:${TCHAR}+|${QUOTED}))?)*$`)
 const HTTP_1X = /^HTTP\/1\.[0-9]$/
 
 const State = {
@@ -127,8 +146,6 @@ class HttpDecoder implements Decoder<HttpRequest> {
   /** Bytes still expected in the current Content-Length body or chunk. */
   private remaining = 0
   private keepAlive = true
-  /** Set once a head line ends in a bare `\n`: the `\r\n\r\n` fast path will not find such heads. */
-  private bareLf = false
 
   constructor (private readonly limits: FramingLimits) {}
 
@@ -162,7 +179,7 @@ class HttpDecoder implements Decoder<HttpRequest> {
     const len = buf.length
     // once the fast path finds no head end in this buffer, it would not find one further on either:
     // don't search again (that would rescan the buffer once per line)
-    let fast = !this.bareLf
+    let fast = true
     while (pos < len) {
       const state = this.state
       if (state === State.Body || state === State.ChunkData) {
@@ -181,7 +198,7 @@ class HttpDecoder implements Decoder<HttpRequest> {
       } else {
         if (state === State.Head && fast) {
           const next = this.wholeHead(buf, pos, len, out)
-          if (next !== pos) { pos = next; fast = !this.bareLf; continue }
+          if (next !== pos) { pos = next; continue }
           fast = false
         }
         const nl = buf.indexOf(LF, pos)
@@ -213,8 +230,7 @@ class HttpDecoder implements Decoder<HttpRequest> {
     while (i < s.length) {
       const nl = s.indexOf('\n', i)
       const end = nl > i && s.charCodeAt(nl - 1) === CR ? nl - 1 : nl
-      if (end === nl) this.bareLf = true
-      const done = this.headLine(s, i, end, nl + 1 - i, out)
+      const done = this.headLine(s, i, end, nl + 1 - i, end !== nl, out)
       i = nl + 1
       if (done) break
     }
@@ -259,12 +275,12 @@ class HttpDecoder implements Decoder<HttpRequest> {
     const lineBytes = lf + 1 - start
     const end = lf > start && buf[lf - 1] === CR ? lf - 1 : lf
     if (this.state === State.Head) {
-      if (end === lf) this.bareLf = true
       const line = end === start ? '' : buf.toString('latin1', start, end)
-      this.headLine(line, 0, line.length, lineBytes, out)
+      this.headLine(line, 0, line.length, lineBytes, end !== lf, out)
       return
     }
     this.held += lineBytes
+    if (end === lf) throw bad('bare LF line ending (CRLF required)')
     switch (this.state) {
       case State.ChunkSize:
         this.chunkSize(buf.toString('latin1', start, end))
@@ -291,19 +307,24 @@ class HttpDecoder implements Decoder<HttpRequest> {
   }
 
   /**
-   * One head line, `s[start, end)` without its terminator, `lineBytes` long with it. True when it was
-   * the empty line that ends the head.
+   * One head line, `s[start, end)` without its terminator, `lineBytes` long with it (`crlf`: it ended
+   * in `\r\n`, not a bare `\n`). True when it was the empty line that ends the head.
    */
-  private headLine (s: string, start: number, end: number, lineBytes: number, out: HttpRequest[]): boolean {
+  private headLine (s: string, start: number, end: number, lineBytes: number, crlf: boolean, out: HttpRequest[]): boolean {
     if (this.method === '') {
       // RFC 9112 §2.2: ignore empty lines before the request line (old clients send CRLF after a
-      // body); they are not part of a request, so they are not counted either
+      // body); they are not part of a request, so they are not counted either. A bare `\n` is
+      // tolerated there, as node:http does: it frames nothing.
       if (end === start) return false
+      if (!crlf) throw bad('bare LF line ending (CRLF required)')
       this.countHead(lineBytes)
       this.requestLine(s, start, end)
       return false
     }
     this.countHead(lineBytes)
+    // RFC 9112 §2.2 lets a server accept a bare `\n`; node:http refuses it, and so do we: a parser in
+    // front of us that reads lines differently could see other requests in the same bytes
+    if (!crlf) throw bad('bare LF line ending (CRLF required)')
     if (end === start) {
       this.endOfHead(out)
       return true
@@ -363,6 +384,10 @@ class HttpDecoder implements Decoder<HttpRequest> {
 
   private endOfHead (out: HttpRequest[]): void {
     const h = this.headers
+    // no tunnels: refuse (501) and close rather than read tunnel bytes as the next request
+    if (this.method === 'CONNECT') throw errors.HTTP_UNSUPPORTED('the CONNECT method')
+    // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host (1.0 may omit it)
+    if (!this.http10 && h['host'] === undefined) throw bad('HTTP/1.1 request without Host')
     const connection = h['connection']
     let keepAlive = !this.http10
     if (connection === 'keep-alive' || connection === 'Keep-Alive') {
@@ -406,10 +431,14 @@ class HttpDecoder implements Decoder<HttpRequest> {
 
   private chunkSize (line: string): void {
     if (line.length > MAX_CHUNK_LINE) throw bad('chunk-size line too long')
-    const semi = line.indexOf(';')
-    const sizeText = semi === -1 ? line : trimOws(line.slice(0, semi))
+    let sizeText = line
+    if (line.indexOf(';') !== -1) {
+      // extensions are checked against the grammar (a bare `;` has an empty name), then ignored
+      const m = CHUNK_LINE.exec(line)
+      if (m === null) throw bad('invalid chunk size or chunk extension')
+      sizeText = m[1]!
+    }
     if (!HEX.test(sizeText)) throw bad('invalid chunk size')
-    if (semi !== -1 && BAD_VALUE.test(line)) throw bad('invalid character in chunk extension')
     const digits = sizeText.replace(/^0+(?=.)/, '')
     const max = this.limits.maxMessageBytes
     // more than 12 hex digits is beyond any sane limit (and beyond exact double arithmetic soon after)
@@ -454,14 +483,15 @@ class HttpDecoder implements Decoder<HttpRequest> {
   }
 }
 
-/** Content-Length: digits only; repeated (joined) values must all be equal. */
+/**
+ * Content-Length: one run of digits, leading zeros allowed. Repeated header lines arrive joined with
+ * `, `, so a comma means more than one value: refused even when they agree, as node:http (llhttp)
+ * does — RFC 9112 §6.3 allows either refusing or collapsing equal values, and refusing leaves no
+ * room for a proxy in front of us to have framed the message differently.
+ */
 function parseContentLength (value: string): number {
-  let text = value
-  if (value.includes(',')) {
-    const values = value.split(',').map(trimOws)
-    text = values[0]!
-    for (const v of values) if (v !== text) throw bad('differing Content-Length values')
-  }
+  if (value.includes(',')) throw bad('more than one Content-Length')
+  const text = value
   if (text === '' || !/^[0-9]+$/.test(text)) throw bad('invalid Content-Length')
   // beyond 15 digits the exact value no longer matters: it is over any limit
   return text.length > 15 ? Number.MAX_SAFE_INTEGER : Number(text)

@@ -8,6 +8,7 @@ import type { Hub, HubMember } from './hub.js'
 import type { ConnectionCounters } from './stats.js'
 import { codecFor, toBuffer } from '../framing/index.js'
 import { EchoplexError, describeError, errors } from '../errors.js'
+import { errorStack } from '../error-stack.js'
 
 export interface ConnectionOptions {
   socket: Socket
@@ -30,6 +31,21 @@ const DRAIN_QUIET_MS = 100
 
 let sequence = 0
 
+/**
+ * Where a connection is in its life; it only moves forward:
+ * - `open`: serving messages.
+ * - `draining`: a graceful stop; messages already received are answered, and the connection ends
+ *   once the client has gone quiet.
+ * - `closing`: no more messages are handled (ctx.close(), a protocol close, bad input, a failed
+ *   handler); it ends as soon as the running hook or message is done. Input is read and discarded.
+ * - `ended`: our FIN is sent; nothing more is written. Input is still read and discarded.
+ * - `closed`: the socket closed and `onClose` ran (or is running).
+ * The pipeline (one hook or message at a time: `busy`) and the socket's own read end (the client's
+ * FIN) and write backpressure are not phases: they can hold in any phase.
+ */
+export type ConnectionPhase = 'open' | 'draining' | 'closing' | 'ended' | 'closed'
+const ORDER: Record<ConnectionPhase, number> = { open: 0, draining: 1, closing: 2, ended: 3, closed: 4 }
+
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function'
 
@@ -46,15 +62,9 @@ export class Connection implements HubMember {
   private readonly decoder: Decoder<unknown>
   private readonly queue: unknown[] = []
   private queueHead = 0
+  private phase: ConnectionPhase = 'open'
   /** A hook or message is running (async); everything else waits behind it. */
   private busy = false
-  /** No more messages will be handled: ctx.close(), a protocol close, a failure. */
-  private closing = false
-  private ended = false
-  private readEnded = false
-  private writeBlocked = false
-  private draining = false
-  private closed = false
   private lastDataAt = Date.now()
   private frameTimer: NodeJS.Timeout | undefined
   private drainTimer: NodeJS.Timeout | undefined
@@ -93,7 +103,7 @@ export class Connection implements HubMember {
     }
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('end', () => this.onEnd())
-    socket.on('drain', () => { this.writeBlocked = false; this.updateReadFlow() })
+    socket.on('drain', () => this.updateReadFlow())
     socket.on('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref())
     socket.on('error', (err: NodeJS.ErrnoException) => {
       counters.socketErrors++
@@ -104,12 +114,20 @@ export class Connection implements HubMember {
     this.run(() => executor.connect(this.ctx))
   }
 
+  /** Moves to a later phase; never back. */
+  private enter (phase: ConnectionPhase): void {
+    if (ORDER[phase] > ORDER[this.phase]) this.phase = phase
+  }
+
+  /** At `phase` or past it. */
+  private reached (phase: ConnectionPhase): boolean { return ORDER[this.phase] >= ORDER[phase] }
+
   /** Resolves once the connection is closed and its `onClose` hook has run. */
   get done (): Promise<void> { return this.closedPromise }
 
   /** Bytes pushed from outside a reply: `ctx.send` and broadcasts from other connections. */
   push (data: Buffer): void {
-    if (this.ended || this.socket.destroyed) return
+    if (this.reached('ended') || this.socket.destroyed) return
     if (this.socket.writableLength > this.options.limits.maxWriteBufferBytes) {
       // a client that never reads must not grow our memory: drop it rather than buffer without bound
       this.options.counters.slowConsumers++
@@ -123,8 +141,8 @@ export class Connection implements HubMember {
 
   /** Graceful stop: finish what was received, then close once the client has gone quiet. */
   shutdown (): void {
-    if (this.draining || this.closed) return
-    this.draining = true
+    if (this.phase !== 'open') return
+    this.enter('draining')
     this.drainTimer = setInterval(() => this.maybeFinish(), DRAIN_QUIET_MS / 2)
     this.drainTimer.unref()
     this.maybeFinish()
@@ -134,11 +152,10 @@ export class Connection implements HubMember {
   describe (): Record<string, unknown> {
     return {
       id: this.id,
+      phase: this.phase,
       busy: this.busy,
       queued: this.queue.length - this.queueHead,
-      closing: this.closing,
-      ended: this.ended,
-      readEnded: this.readEnded,
+      readEnded: this.socket.readableEnded,
       buffered: this.decoder.buffered,
       writable: this.socket.writableLength,
       sinceDataMs: Date.now() - this.lastDataAt,
@@ -149,7 +166,7 @@ export class Connection implements HubMember {
   destroy (): void { this.socket.destroy() }
 
   private onData (chunk: Buffer): void {
-    if (this.closing) return // discarding after an error reply (lingering close)
+    if (this.reached('closing')) return // discarding (a lingering close)
     this.lastDataAt = Date.now()
     this.options.counters.bytesIn += chunk.length
     let messages: unknown[]
@@ -167,14 +184,13 @@ export class Connection implements HubMember {
   }
 
   private onEnd (): void {
-    this.readEnded = true
     this.maybeFinish()
   }
 
   /** Runs queued messages in order; a sync handler's replies are written without a microtask hop. */
   private pump (): void {
     const { executor, counters } = this.options
-    while (!this.busy && !this.closing && this.queueHead < this.queue.length) {
+    while (!this.busy && !this.reached('closing') && this.queueHead < this.queue.length) {
       const message = this.queue[this.queueHead]
       this.queue[this.queueHead++] = undefined
       counters.messages++
@@ -189,7 +205,7 @@ export class Connection implements HubMember {
         this.busy = true
         result.then((reply) => {
           this.busy = false
-          if (this.closed) return
+          if (this.phase === 'closed') return
           this.reply(reply, message)
           this.pump()
         }, (err: unknown) => {
@@ -219,49 +235,47 @@ export class Connection implements HubMember {
   }
 
   private reply (reply: unknown, message: unknown): void {
-    if (this.closed) return
+    if (this.phase === 'closed') return
     // while draining, the reply to the last message received is the last one: say so where the framing can
-    const last = this.draining && this.queueHead >= this.queue.length && this.decoder.buffered === 0
+    const last = this.phase === 'draining' && this.queueHead >= this.queue.length && this.decoder.buffered === 0
     const encoded = this.codec.encode(reply, message, last)
     if (encoded.bytes !== null && encoded.bytes.length > 0) this.write(encoded.bytes)
     if (encoded.close) this.requestClose()
   }
 
   private write (bytes: Buffer): void {
-    if (this.ended || this.socket.destroyed) return
+    if (this.reached('ended') || this.socket.destroyed) return
     this.options.counters.bytesOut += bytes.length
-    if (!this.socket.write(bytes)) {
-      this.writeBlocked = true
-      this.updateReadFlow()
-    }
+    if (!this.socket.write(bytes)) this.updateReadFlow()
   }
 
   /** Reads only while replies drain and the handler keeps up: the server's memory stays bounded. */
   private updateReadFlow (): void {
     if (this.socket.destroyed) return
     const queued = this.queue.length - this.queueHead
-    const stop = this.writeBlocked || queued >= this.options.limits.maxQueuedMessages
+    // writableNeedDrain: a write returned false and 'drain' has not come yet
+    const stop = this.socket.writableNeedDrain || queued >= this.options.limits.maxQueuedMessages
     if (stop && !this.socket.isPaused()) this.socket.pause()
-    else if (!stop && this.socket.isPaused() && !this.closing) this.socket.resume()
+    else if (!stop && this.socket.isPaused() && !this.reached('closing')) this.socket.resume()
   }
 
   private requestClose (): void {
-    this.closing = true
+    this.enter('closing')
     this.dropQueue()
     if (!this.busy) this.end()
   }
 
   private maybeFinish (): void {
-    if (this.closed) return
-    if (this.closing) { if (!this.busy) this.end(); return }
+    if (this.phase === 'closed') return
+    if (this.reached('closing')) { if (!this.busy) this.end(); return }
     if (this.busy || this.queueHead < this.queue.length) return
-    if (this.readEnded) { this.end(); return }
-    if (this.draining && this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS) this.end()
+    if (this.socket.readableEnded) { this.end(); return }
+    if (this.phase === 'draining' && this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS) this.end()
   }
 
   private end (): void {
-    if (this.ended) return
-    this.ended = true
+    if (this.reached('ended')) return
+    this.enter('ended')
     this.clearFrameTimer()
     // keep reading (and discarding) so unread input does not turn our FIN into a RST that eats the reply
     if (this.socket.isPaused()) this.socket.resume()
@@ -272,18 +286,18 @@ export class Connection implements HubMember {
     this.options.counters.protocolErrors++
     this.options.logger.info({ conn: this.id, err: describeError(err) }, 'bad input, closing connection')
     const bytes = this.codec.errorReply(err instanceof EchoplexError ? err : undefined, 'decode')
-    this.closing = true
+    this.enter('closing')
     this.dropQueue()
     if (bytes !== null && !this.busy) this.write(bytes)
     this.end()
   }
 
   private fail (err: unknown): void {
-    if (this.closed) return
+    if (this.phase === 'closed') return
     this.options.counters.handlerErrors++
-    this.options.logger.error({ conn: this.id, handler: this.options.executor.name, err: describeError(err) }, 'handler failed; closing its connection')
+    this.options.logger.error({ conn: this.id, handler: this.options.executor.name, err: describeError(err), stack: errorStack(err) }, 'handler failed; closing its connection')
     const bytes = this.codec.errorReply(errors.HANDLER_FAILED(describeError(err)), 'handler')
-    this.closing = true
+    this.enter('closing')
     this.dropQueue()
     if (bytes !== null) this.write(bytes)
     this.end()
@@ -313,8 +327,8 @@ export class Connection implements HubMember {
   }
 
   private async onClose (): Promise<void> {
-    if (this.closed) return
-    this.closed = true
+    if (this.phase === 'closed') return
+    this.enter('closed')
     this.clearFrameTimer()
     if (this.drainTimer !== undefined) clearInterval(this.drainTimer)
     this.dropQueue()

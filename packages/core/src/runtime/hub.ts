@@ -33,6 +33,4 @@ export class LocalHub implements Hub {
   deliver (fromId: string, data: Buffer): void {
     for (const [id, member] of this.members) if (id !== fromId) member.push(data)
   }
-
-  get size (): number { return this.members.size }
 }

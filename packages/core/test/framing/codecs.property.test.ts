@@ -4,6 +4,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
+import { isDeepStrictEqual } from 'node:util'
 import { rawCodec } from '../../src/framing/raw.js'
 import { lineCodec } from '../../src/framing/line.js'
 import { lengthCodec, encodeLengthFrame } from '../../src/framing/length.js'
@@ -112,11 +113,14 @@ interface GenRequest {
   headers: Array<[string, string, string, string]> // name, value, OWS before, OWS after
   body: Uint8Array | null
   framing: 'length' | 'chunked' | 'none'
+  /** Host header value; always sent for HTTP/1.1 (required there), optional for HTTP/1.0. */
+  host: string | null
   chunkCuts: number[]
-  ext: boolean
+  /** Chunk extensions after each chunk size ('' for none); valid by RFC 9112 §7.1.1, ignored. */
+  ext: string
   trailers: boolean
-  eol: '\r\n' | '\n'
-  leadingEmpty: boolean
+  /** An empty line before the request line (tolerated, with CRLF or a bare LF, as node:http does). */
+  leadingEmpty: '' | '\r\n' | '\n'
 }
 
 const RESERVED = new Set(['content-length', 'transfer-encoding', 'connection'])
@@ -137,42 +141,57 @@ const requestArb: fc.Arbitrary<GenRequest> = fc.record({
   headers: fc.array(fc.tuple(headerName, headerValue, ows, ows), { maxLength: 6 }),
   body: fc.option(fc.uint8Array({ maxLength: 200 }), { nil: null }),
   framing: fc.constantFrom('length' as const, 'chunked' as const, 'none' as const),
+  host: fc.option(fc.constantFrom('', 'example.com', '127.0.0.1:8080', '[::1]'), { nil: null }),
   chunkCuts: fc.array(fc.nat(), { maxLength: 5 }),
-  ext: fc.boolean(),
+  ext: fc.constantFrom('', ';name=value;flag', ';a', ' ; a = b', ';q="x;y=\\"z\\" \xe9"', '\t;a=1;b;c="";d'),
   trailers: fc.boolean(),
-  eol: fc.constantFrom('\r\n' as const, '\n' as const),
-  leadingEmpty: fc.boolean(),
+  leadingEmpty: fc.constantFrom('' as const, '\r\n' as const, '\n' as const),
 // HTTP/1.0 with Transfer-Encoding is served and then closes (RFC 9112 §6.1; see http.test.ts): not here
 }).map((r) => (r.version === 'HTTP/1.0' && r.framing === 'chunked' ? { ...r, framing: 'length' as const } : r))
+  .map((r) => (r.version === 'HTTP/1.1' && r.host === null ? { ...r, host: 'h' } : r))
 
 function encodeRequest (r: GenRequest, keepAlive: boolean): Buffer {
-  const e = r.eol
-  let head = (r.leadingEmpty ? e : '') + `${r.method} ${r.url} ${r.version}${e}`
-  for (const [name, value, before, after] of r.headers) head += `${name}:${before}${value}${after}${e}`
+  return encodeWith(r, keepAlive, -1).bytes
+}
+
+/**
+ * The request's bytes; the `bareAt`-th line ending that frames something (every one but a leading
+ * empty line's) is a bare `\n` instead of `\r\n`. `eols`: how many such line endings there are.
+ */
+function encodeWith (r: GenRequest, keepAlive: boolean, bareAt: number): { bytes: Buffer, eols: number } {
+  let eols = 0
+  const eol = (): string => (eols++ === bareAt ? '\n' : '\r\n')
+  let head = r.leadingEmpty + `${r.method} ${r.url} ${r.version}${eol()}`
+  if (r.host !== null) head += `Host: ${r.host}${eol()}`
+  for (const [name, value, before, after] of r.headers) head += `${name}:${before}${value}${after}${eol()}`
   // keep the stream open across requests unless this is meant to be the last
-  if (r.version === 'HTTP/1.0' && keepAlive) head += `Connection: keep-alive${e}`
-  if (!keepAlive) head += `Connection: close${e}`
+  if (r.version === 'HTTP/1.0' && keepAlive) head += `Connection: keep-alive${eol()}`
+  if (!keepAlive) head += `Connection: close${eol()}`
   const body = r.body ?? new Uint8Array(0)
   if (r.framing === 'length' || (r.framing === 'none' && body.length > 0)) {
-    return Buffer.concat([Buffer.from(`${head}Content-Length: ${body.length}${e}${e}`, 'latin1'), body])
+    const framed = `${head}Content-Length: ${body.length}${eol()}`
+    return { bytes: Buffer.concat([Buffer.from(framed + eol(), 'latin1'), body]), eols }
   }
-  if (r.framing === 'none') return Buffer.from(head + e, 'latin1')
+  if (r.framing === 'none') return { bytes: Buffer.from(head + eol(), 'latin1'), eols }
   // chunked
-  const parts: Buffer[] = [Buffer.from(`${head}Transfer-Encoding: chunked${e}${e}`, 'latin1')]
+  const framed = `${head}Transfer-Encoding: chunked${eol()}`
+  const parts: Buffer[] = [Buffer.from(framed + eol(), 'latin1')]
   const cuts = [...new Set(r.chunkCuts.map((c) => c % (body.length + 1)))].filter((c) => c > 0).sort((a, b) => a - b)
   let prev = 0
   for (const cut of [...cuts, body.length]) {
     if (cut === prev) continue
-    const ext = r.ext ? ';name=value;flag' : ''
-    parts.push(Buffer.from(`${(cut - prev).toString(16)}${ext}${e}`, 'latin1'), Buffer.from(body.subarray(prev, cut)), Buffer.from(e))
+    const sizeLine = `${(cut - prev).toString(16)}${r.ext}${eol()}`
+    parts.push(Buffer.from(sizeLine, 'latin1'), Buffer.from(body.subarray(prev, cut)), Buffer.from(eol()))
     prev = cut
   }
-  parts.push(Buffer.from(`0${e}${r.trailers ? `X-Trailer: t${e}` : ''}${e}`, 'latin1'))
-  return Buffer.concat(parts)
+  const last = `0${r.ext}${eol()}${r.trailers ? `X-Trailer: t${eol()}` : ''}`
+  parts.push(Buffer.from(last + eol(), 'latin1'))
+  return { bytes: Buffer.concat(parts), eols }
 }
 
 function expectedOf (r: GenRequest, keepAlive: boolean): object {
   const headers: Record<string, string> = Object.create(null)
+  if (r.host !== null) headers['host'] = r.host
   for (const [name, value] of r.headers) {
     const key = name.toLowerCase()
     headers[key] = key in headers ? `${headers[key]}, ${value}` : value
@@ -221,7 +240,7 @@ t.test('http: an incomplete trailing request is held, not emitted', async (t) =>
       const out = decodeAll(decoder, chunksOf(stream, split))
       assert.equal(out.length, requests.length)
       // a leading empty line is not part of a request; anything after it is held
-      const ignorable = last.leadingEmpty ? last.eol.length : 0
+      const ignorable = last.leadingEmpty.length
       if (keepBytes > ignorable) assert.ok(decoder.buffered > 0, 'a partial request is buffered')
       assert.ok(decoder.buffered <= partial.length)
       // the rest of it completes it
@@ -270,4 +289,66 @@ t.test('http: corrupted streams decode the same way for any split, and fail only
       if (whole.error === null) assert.deepStrictEqual(pieces.requests, whole.requests)
     }), { numRuns: RUNS * 2 })
   t.pass('property held')
+})
+
+t.test('http: a bare LF for any framing CRLF is refused, from any split', async (t) => {
+  fc.assert(fc.property(
+    fc.array(requestArb, { minLength: 1, maxLength: 4 }),
+    fc.nat(),
+    fc.nat(),
+    splitArb,
+    (requests, which, where, split) => {
+      const broken = which % requests.length
+      const { eols } = encodeWith(requests[broken]!, true, -1)
+      const bareAt = where % eols
+      const stream = Buffer.concat(requests.map((r, i) => encodeWith(r, true, i === broken ? bareAt : -1).bytes))
+      const whole = outcome([stream], LIMITS)
+      const pieces = outcome(chunksOf(stream, split), LIMITS)
+      assert.equal(whole.error, 'EPX_HTTP_BAD_REQUEST')
+      assert.equal(pieces.error, 'EPX_HTTP_BAD_REQUEST')
+      // the requests before the broken one were complete; any that came out are the right ones
+      const expected = requests.slice(0, broken).map((r) => expectedOf(r, true))
+      assert.ok(pieces.requests.length <= broken)
+      assert.deepStrictEqual(pieces.requests, expected.slice(0, pieces.requests.length))
+    }), { numRuns: RUNS })
+  t.pass('property held')
+})
+
+/** Requests refused by RFC 9112 (and node:http), each with the error it must get. */
+const REFUSED: Array<[string, string]> = [
+  ['GET / HTTP/1.1\r\nX: y\r\n\r\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['GET / HTTP/1.1\nHost: x\n\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['GET / HTTP/1.1\r\nHost: x\r\n\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX: y\n\r\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;\r\nabc\r\n0\r\n\r\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;a=1;\r\nabc\r\n0\r\n\r\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['GET /\x80 HTTP/1.1\r\nHost: x\r\n\r\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n', 'EPX_HTTP_BAD_REQUEST'],
+  ['POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc', 'EPX_HTTP_BAD_REQUEST'],
+  ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 'EPX_HTTP_UNSUPPORTED'],
+]
+
+t.test('http: each RFC 9112 refusal, after a good request, is the same for a cut at every byte', async (t) => {
+  const good = 'POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 005\r\n\r\nhello'
+  for (const [input, code] of REFUSED) {
+    const stream = Buffer.from(good + input, 'latin1')
+    const firstOnly = outcome([Buffer.from(good, 'latin1')], LIMITS)
+    assert.equal(firstOnly.requests.length, 1)
+    t.equal(outcome([stream], LIMITS).error, code, JSON.stringify(input))
+    t.equal(outcome(chunksOf(stream, { kind: 'bytes' }), LIMITS).error, code, `${JSON.stringify(input)} byte by byte`)
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const split = outcome([stream.subarray(0, cut), stream.subarray(cut)], LIMITS)
+      // the good request comes out of the first push when that push holds it and throws nothing:
+      // always for a cut right after it, never for a cut inside it, either way beyond it
+      const came = isDeepStrictEqual(split.requests, firstOnly.requests)
+      const right = cut < good.length ? split.requests.length === 0 : cut === good.length ? came : came || split.requests.length === 0
+      if (split.error !== code || !right) {
+        t.fail(`${JSON.stringify(input)} cut at ${cut}: ${String(split.error)}, ${split.requests.length} request(s)`)
+      }
+    }
+  }
+  t.pass('every cut gave the same outcome')
 })

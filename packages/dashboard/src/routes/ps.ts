@@ -4,7 +4,9 @@
  *   GET /api/ps?port=N | ?pid=N
  */
 import type { FastifyInstance } from 'fastify'
-import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/bench'
+import { errors } from '@echoplex/core'
+import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
+import { modelRoles } from '@echoplex/server'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 
@@ -29,21 +31,19 @@ const hints = {
   'querystring/port': 'must be a TCP port (a whole number from 1 to 65535)',
 }
 
-const notFound = (message: string): Error => Object.assign(new Error(message), { statusCode: 404 })
-
 /** The root pid of the server a query names; 404 when nobody listens there / no such process. */
 async function rootOf (q: PsQuery): Promise<number> {
   if (q.port !== undefined) {
     const pid = await findServerPid({ port: q.port })
-    if (pid === null) throw notFound(`no server of yours listens on port ${q.port}`)
+    if (pid === null) throw errors.NO_SERVER(`no server of yours listens on port ${q.port}`)
     return pid
   }
   return q.pid!
 }
 
 async function snapshot (root: number): Promise<Record<string, unknown>> {
-  const tree = await readProcessTreeWithCpu(root, 200, { connections: true })
-  if (tree.processes.length === 0) throw notFound(`no process ${root} (the server is gone)`)
+  const tree = await readProcessTreeWithCpu(root, 200, { connections: true, roles: modelRoles() })
+  if (tree.processes.length === 0) throw errors.NO_SERVER(`no process ${root} (the server is gone)`)
   return {
     rootPid: root,
     readAt: new Date(tree.readAtMs).toISOString(),

@@ -10,10 +10,13 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import { errors } from '@echoplex/core'
 import {
-  BENCH_HANDLERS, KNOWN_MODELS, MODES, PEER_NAMES, listSuites, loadSuite, resolveSuitePath, SuiteError,
-  type Mode, type SuiteConfig, type SuiteOverrides,
+  BENCH_HANDLERS, MODES, PEER_NAMES, listSuites, loadSuite, resolveSuitePath, SuiteError,
+  type SuiteOverrides,
 } from '@echoplex/bench'
+import { modelNames } from '@echoplex/server'
+import type { SuiteConfig } from '@echoplex/results'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 import type { Run, RunEvent } from '../runs.js'
@@ -33,7 +36,7 @@ export const startBodySchema = {
   propertyNames: { enum: BODY_FIELDS },
   properties: {
     suite: { type: 'string', pattern: SUITE_PATTERN },
-    models: { type: 'array', minItems: 1, maxItems: 8, uniqueItems: true, items: { enum: KNOWN_MODELS } },
+    models: { type: 'array', minItems: 1, maxItems: 8, uniqueItems: true, items: { enum: modelNames() } },
     // built-in handlers or workload names of the suite: never a path
     workloads: { type: 'array', minItems: 1, maxItems: 8, uniqueItems: true, items: { type: 'string', pattern: SUITE_PATTERN } },
     peers: { anyOf: [{ type: 'boolean' }, { type: 'array', maxItems: 16, uniqueItems: true, items: { enum: PEER_NAMES } }] },
@@ -65,12 +68,10 @@ function overridesOf ({ suite: _suite, ...overrides }: StartBody): SuiteOverride
   return overrides
 }
 
-const badRequest = (message: string): Error => Object.assign(new Error(message), { statusCode: 400 })
-
 /** The suite of a start request, normalized; a 400 for an unknown suite or a bad override. */
 export function suiteOf (body: StartBody, suitesDir: string): SuiteConfig {
   if (!listSuites(suitesDir).includes(body.suite)) {
-    throw badRequest(`unknown suite "${body.suite}" (expected one of: ${listSuites(suitesDir).join(', ') || 'none: the suites folder is empty'})`)
+    throw errors.BAD_RUN_REQUEST(`unknown suite "${body.suite}" (expected one of: ${listSuites(suitesDir).join(', ') || 'none: the suites folder is empty'})`)
   }
   for (const w of body.workloads ?? []) {
     // loadSuite would take an unknown name as a handler file relative to the working directory: only built-ins or the suite's workloads
@@ -80,14 +81,14 @@ export function suiteOf (body: StartBody, suitesDir: string): SuiteConfig {
         spec = JSON.parse(readFileSync(join(suitesDir, `${body.suite}.json`), 'utf8')) as typeof spec
       } catch { /* loadSuite says what is wrong with the file */ }
       if (!(Array.isArray(spec.workloads) ? spec.workloads : []).some((x) => x?.name === w || x?.handler === w)) {
-        throw badRequest(`workload "${w}" is neither a built-in handler (${BENCH_HANDLERS.join(', ')}) nor a workload of suite ${body.suite}`)
+        throw errors.BAD_RUN_REQUEST(`workload "${w}" is neither a built-in handler (${BENCH_HANDLERS.join(', ')}) nor a workload of suite ${body.suite}`)
       }
     }
   }
   try {
     return loadSuite(resolveSuitePath(body.suite, suitesDir), overridesOf(body))
   } catch (e) {
-    if (e instanceof SuiteError) throw badRequest(e.message.replace(/^suite \/\S+: /, `suite ${body.suite}: `))
+    if (e instanceof SuiteError) throw errors.BAD_RUN_REQUEST(e.message.replace(/^suite \/\S+: /, `suite ${body.suite}: `))
     throw e
   }
 }
@@ -149,7 +150,7 @@ export function registerRunRoutes (app: FastifyInstance, ctx: DashboardContext):
     if (origin !== undefined && origin !== 'null') {
       let host = ''
       try { host = new URL(origin).host } catch { /* compared as empty */ }
-      if (host !== request.headers.host) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `cross-origin request from ${origin} refused` })
+      if (host !== request.headers.host) throw errors.CROSS_ORIGIN(origin)
     }
     const suite = suiteOf(request.body, ctx.suitesDir)
     const run = ctx.runs.start(suite)
@@ -166,20 +167,20 @@ export function registerRunRoutes (app: FastifyInstance, ctx: DashboardContext):
 
   app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { params: idParams }, config: { hints: idHints } }, async (request, reply) => {
     const run = ctx.runs.get(request.params.id)
-    if (run === undefined) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no run ${request.params.id}` })
+    if (run === undefined) throw errors.RUN_NOT_FOUND(request.params.id)
     return { ...run.info(), events: run.events }
   })
 
   app.delete<{ Params: { id: string } }>('/api/runs/:id', { schema: { params: idParams }, config: { hints: idHints } }, async (request, reply) => {
     const run = ctx.runs.get(request.params.id)
-    if (run === undefined) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no run ${request.params.id}` })
+    if (run === undefined) throw errors.RUN_NOT_FOUND(request.params.id)
     const stopped = await ctx.runs.stop(run.id)
     return { ...run.info(), stopped }
   })
 
   app.get<{ Params: { id: string } }>('/api/runs/:id/events', { schema: { params: idParams }, config: { hints: idHints } }, async (request, reply) => {
     const run = ctx.runs.get(request.params.id)
-    if (run === undefined) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no run ${request.params.id}` })
+    if (run === undefined) throw errors.RUN_NOT_FOUND(request.params.id)
     const last = Number(request.headers['last-event-id'])
     reply.hijack()
     streamEvents(run, reply.raw, Number.isInteger(last) && last > 0 ? last : 0, open)
@@ -198,7 +199,7 @@ export function registerRunRoutes (app: FastifyInstance, ctx: DashboardContext):
     const suites = suiteChoices(ctx.suitesDir)
     const watch = request.query.id
     if (watch !== undefined && ctx.runs.get(watch) === undefined) {
-      throw Object.assign(new Error(`no run ${watch} (runs are kept while the dashboard runs)`), { statusCode: 404 })
+      throw errors.RUN_NOT_FOUND(watch, 'runs are kept while the dashboard runs')
     }
     const selected = request.query.suite ?? (suites.some((s) => s.name === 'quick') ? 'quick' : suites[0]?.name ?? '')
     const options = suites.map((s) => `<option value="${esc(s.name)}"${s.name === selected ? ' selected' : ''} title="${esc(s.description)}">${esc(s.name)}</option>`).join('')
@@ -212,7 +213,7 @@ export function registerRunRoutes (app: FastifyInstance, ctx: DashboardContext):
 <p class="muted" id="suite-description"></p>
 </fieldset>
 <fieldset><legend>override (optional: empty keeps the suite's)</legend>
-<div><span class="muted">models:</span> ${checks('models', KNOWN_MODELS)}</div>
+<div><span class="muted">models:</span> ${checks('models', modelNames())}</div>
 <div><span class="muted">workloads:</span> ${checks('workloads', BENCH_HANDLERS)}</div>
 <div style="display:flex;gap:1rem;flex-wrap:wrap;margin-top:.5rem">
 <label>peers<select name="peers"><option value="">suite's</option><option value="none">none</option><option value="all">all</option></select></label>

@@ -1,9 +1,10 @@
-import type { Socket } from 'node:net'
-import { LocalExecutor, createLogger, describeError, isEchoplexError, type Logger } from '@echoplex/core'
+import { LocalExecutor, createLogger, describeError, errors, isEchoplexError, type Logger } from '@echoplex/core'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
-import { ChildHub, sendToPrimary } from './child-hub.js'
-import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary, type PrimaryToChild } from './protocol.js'
+import { ipcChannel } from './channel.js'
+import { ChildHub, type PrimaryPeer } from './child-hub.js'
+import { Peer } from './peer.js'
+import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
 
 /** How long a child waits for its last IPC message to leave before exiting anyway. */
 const EXIT_FLUSH_MS = 500
@@ -11,20 +12,24 @@ const EXIT_FLUSH_MS = 500
 /**
  * What every child process of a multi-process model runs: load the handler itself (by path), serve
  * connections with the same runtime as the event loop, answer the primary, and die with it — a child
- * whose IPC channel closes exits at once, so a SIGKILLed primary leaves no orphans.
+ * whose IPC channel closes exits at once, so a SIGKILLed primary leaves no orphans. Where its sockets
+ * come from is the entry's choice (a SocketSource given to `serving`).
  */
 export class ChildRuntime {
   readonly config: ChildConfig
-  readonly hub = new ChildHub()
+  /** This process's end of the IPC channel to the primary. */
+  readonly primary: PrimaryPeer
+  readonly hub: ChildHub
   readonly logger: Logger
   serving!: ConnectionServer
   private stopping = false
-  onSocket: ((socket: Socket, message: Extract<PrimaryToChild, { t: 'socket' }>) => void) | undefined
 
   constructor (role: string) {
     this.config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
     process.env.ECHOPLEX_ROLE = role
     this.logger = createLogger({ model: this.config.model, role })
+    this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
+    this.hub = new ChildHub(this.primary)
     process.on('disconnect', () => this.orphaned())
     // the terminal's Ctrl+C reaches the whole process group; the primary decides how we stop
     process.on('SIGINT', () => {})
@@ -38,7 +43,11 @@ export class ChildRuntime {
     process.on('unhandledRejection', (err) => {
       this.logger.error({ err: describeError(err) }, 'unhandled rejection (ignored)')
     })
-    process.on('message', (message: PrimaryToChild, handle?: unknown) => this.onMessage(message, handle))
+    this.primary.answer('stats', () => this.serving.counters)
+    this.primary.on('shutdown', (message) => {
+      this.logger.debug({ graceMs: message.graceMs, connections: this.serving?.connections.size }, 'shutdown requested')
+      void this.shutdown(message.graceMs)
+    })
   }
 
   /** Loads the handler; on failure tells the primary why (so it can halt instead of respawning) and exits. */
@@ -56,13 +65,13 @@ export class ChildRuntime {
     } catch (err) {
       await this.bootFailed(err)
     }
-    const beat = setInterval(() => sendToPrimary({ t: 'heartbeat' }), Math.max(100, this.config.heartbeatMs / 4))
+    const beat = setInterval(() => this.primary.send({ type: 'heartbeat' }), Math.max(100, this.config.heartbeatMs / 4))
     beat.unref()
   }
 
   /** Never resolves: the process exits once the primary has the reason, and must do nothing else meanwhile. */
   async bootFailed (err: unknown): Promise<never> {
-    this.sendAndExit({ t: 'boot-failed', error: describeError(err), code: isEchoplexError(err) ? err.code : undefined }, 1)
+    this.sendAndExit({ type: 'boot-failed', error: describeError(err), code: isEchoplexError(err) ? err.code : undefined }, 1)
     return await new Promise<never>(() => {})
   }
 
@@ -70,20 +79,14 @@ export class ChildRuntime {
     if (this.stopping) return
     this.stopping = true
     const forced = this.serving === undefined ? 0 : await this.serving.drain(graceMs)
-    this.sendAndExit({ t: 'bye', counters: this.serving?.counters, forced } as ChildToPrimary, 0)
+    this.sendAndExit({ type: 'bye', counters: this.serving?.counters, forced }, 0)
   }
 
   /** Sends a last message, then exits once it has left (or shortly after, if the channel is stuck). */
   sendAndExit (message: ChildToPrimary, code: number): void {
     const timer = setTimeout(() => this.exit(code), EXIT_FLUSH_MS)
     timer.unref()
-    if (process.connected && process.send !== undefined) {
-      try {
-        process.send(message, undefined, {}, () => this.exit(code))
-        return
-      } catch {}
-    }
-    this.exit(code)
+    if (!this.primary.send(message, undefined, () => this.exit(code))) this.exit(code)
   }
 
   exit (code: number): never {
@@ -91,26 +94,10 @@ export class ChildRuntime {
   }
 
   private orphaned (): void {
-    this.hub.failPending()
+    this.primary.failPending('primary is gone')
     if (this.stopping) return
     this.logger.warn('primary is gone; exiting')
     for (const conn of this.serving?.connections ?? []) conn.destroy()
     process.exit(0)
-  }
-
-  private onMessage (message: PrimaryToChild, handle: unknown): void {
-    if (this.hub.handle(message)) return
-    switch (message.t) {
-      case 'stats-request':
-        sendToPrimary({ t: 'stats', id: message.id, counters: this.serving.counters })
-        break
-      case 'shutdown':
-        this.logger.debug({ graceMs: message.graceMs, connections: this.serving?.connections.size }, 'shutdown requested')
-        void this.shutdown(message.graceMs)
-        break
-      case 'socket':
-        if (this.onSocket !== undefined && handle !== undefined) this.onSocket(handle as Socket, message)
-        break
-    }
   }
 }

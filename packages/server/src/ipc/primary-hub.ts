@@ -1,11 +1,9 @@
-import { MemorySharedStore, describeError } from '@echoplex/core'
+import { MemorySharedStore } from '@echoplex/core'
+import type { Peer } from './peer.js'
 import type { ChildToPrimary, PrimaryToChild } from './protocol.js'
 
-/** Anything the primary can send to: a cluster Worker or a ChildProcess. */
-export interface ChildChannel {
-  send (message: PrimaryToChild, callback?: (err: Error | null) => void): boolean
-  isConnected (): boolean
-}
+/** The primary's end of one child's IPC channel. */
+export type ChildPeer = Peer<ChildToPrimary, PrimaryToChild>
 
 /**
  * The primary's side of broadcast and shared state: hosts the one store (every operation applied
@@ -13,38 +11,16 @@ export interface ChildChannel {
  */
 export class PrimaryHub {
   readonly store = new MemorySharedStore()
-  private readonly channels = new Set<ChildChannel>()
+  private readonly peers = new Set<ChildPeer>()
 
-  add (channel: ChildChannel): void { this.channels.add(channel) }
-  remove (channel: ChildChannel): void { this.channels.delete(channel) }
-
-  /** Handles the hub's share of a child's messages; returns false for messages that are not its. */
-  handle (from: ChildChannel, message: ChildToPrimary): boolean {
-    switch (message.t) {
-      case 'broadcast':
-        for (const channel of this.channels) {
-          if (channel !== from && channel.isConnected()) send(channel, message)
-        }
-        return true
-      case 'shared': {
-        let reply: PrimaryToChild
-        try {
-          reply = { t: 'shared-result', id: message.id, ok: true, value: this.store.apply(message.op) }
-        } catch (err) {
-          reply = { t: 'shared-result', id: message.id, ok: false, error: describeError(err) }
-        }
-        if (from.isConnected()) send(from, reply)
-        return true
-      }
-      default:
-        return false
-    }
+  /** Serves a child's broadcasts and shared-store requests until `remove`. */
+  add (peer: ChildPeer): void {
+    this.peers.add(peer)
+    peer.on('broadcast', (message) => {
+      for (const other of this.peers) if (other !== peer && other.isConnected()) other.send(message)
+    })
+    peer.answer('shared', (message) => this.store.apply(message.op))
   }
-}
 
-/** Sends, ignoring a channel that closed in between (its child is exiting; nothing to deliver to). */
-export function send (channel: ChildChannel, message: PrimaryToChild): void {
-  try {
-    channel.send(message, () => {})
-  } catch {}
+  remove (peer: ChildPeer): void { this.peers.delete(peer) }
 }

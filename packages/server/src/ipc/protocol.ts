@@ -3,25 +3,26 @@ import type { ListenTarget } from '../model.js'
 
 /**
  * What a primary and its child processes (cluster workers, fork children) say to each other over the
- * IPC channel. Channels use `serialization: 'advanced'`, so Buffers cross as bytes, not JSON arrays.
+ * IPC channel, each message tagged by `type`. Requests carry an `id` and are answered by a `reply`
+ * of the same id (see Peer). Channels use `serialization: 'advanced'`, so Buffers cross as bytes.
  */
 export type ChildToPrimary =
-  | { t: 'ready', address?: string }
-  | { t: 'boot-failed', error: string, code?: string }
-  | { t: 'broadcast', from: string, data: Uint8Array }
-  | { t: 'shared', id: number, op: SharedOp }
-  | { t: 'stats', id: number, counters: ConnectionCounters }
-  | { t: 'serving', connection: string }
-  | { t: 'heartbeat' }
-  | { t: 'bye', counters: ConnectionCounters, forced: number }
+  | { type: 'ready', address?: string }
+  | { type: 'boot-failed', error: string, code?: string }
+  | { type: 'broadcast', from: string, data: Uint8Array }
+  /** request: one shared-store operation, applied by the primary; the reply carries its result */
+  | { type: 'shared', id: number, op: SharedOp }
+  | { type: 'serving', connection: string }
+  | { type: 'heartbeat' }
+  | { type: 'bye', counters: ConnectionCounters | undefined, forced: number }
 
 export type PrimaryToChild =
-  | { t: 'broadcast', from: string, data: Uint8Array }
-  | { t: 'shared-result', id: number, ok: true, value: unknown }
-  | { t: 'shared-result', id: number, ok: false, error: string }
-  | { t: 'stats-request', id: number }
-  | { t: 'shutdown', graceMs: number }
-  | { t: 'socket', acceptedAt: number }
+  | { type: 'broadcast', from: string, data: Uint8Array }
+  /** request: the child's connection counters (the reply's value) */
+  | { type: 'stats', id: number }
+  | { type: 'shutdown', graceMs: number }
+  /** a connection's socket rides along as the message's handle (fork) */
+  | { type: 'socket', acceptedAt: number }
 
 /** What a child needs to serve, passed in its environment (it is JSON, and children inherit env). */
 export interface ChildConfig {

@@ -1,21 +1,28 @@
 /** Entry of a fork-model child: boots as a spare, then serves exactly one connection and exits. */
+import type { Socket } from 'node:net'
 import { ChildRuntime } from '../ipc/child-runtime.js'
-import { sendToPrimary } from '../ipc/child-hub.js'
+import { HandoffSource } from '../sources/handoff.js'
 
 process.title = 'echoplex spare'
 const runtime = new ChildRuntime('spare')
 await runtime.boot()
+// no listener here: the primary accepts, and hands this child its one socket over IPC
+const source = new HandoffSource()
+await runtime.serving.serve(source)
 
 let served = false
-runtime.onSocket = async (socket) => {
+const done = (): void => runtime.sendAndExit({ type: 'bye', counters: runtime.serving.counters, forced: 0 }, 0)
+runtime.primary.on('socket', (_message, handle) => {
+  if (handle === undefined) return
+  const socket = handle as Socket
   if (served) { socket.destroy(); return }
   served = true
   process.title = 'echoplex connection'
-  // the handle arrives as a plain socket; replies owed after the client's FIN must still go out
-  socket.allowHalfOpen = true
-  const conn = await runtime.serving.admit(socket)
-  if (conn === undefined) { runtime.sendAndExit({ t: 'bye', counters: runtime.serving.counters, forced: 0 }, 0); return }
-  sendToPrimary({ t: 'serving', connection: conn.id })
-  void conn.done.then(() => runtime.sendAndExit({ t: 'bye', counters: runtime.serving.counters, forced: 0 }, 0))
-}
-sendToPrimary({ t: 'ready' })
+  // behind a PROXY-protocol balancer the header is read first: served once it is
+  void source.take(socket).then((conn) => {
+    if (conn === undefined) { done(); return }
+    runtime.primary.send({ type: 'serving', connection: conn.id })
+    void conn.done.then(done)
+  })
+})
+runtime.primary.send({ type: 'ready' })

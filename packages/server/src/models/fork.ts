@@ -1,17 +1,19 @@
-import { fork, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { createLogger, errors, type Logger } from '@echoplex/core'
-import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
+import { createLogger, errors } from '@echoplex/core'
+import type { ModelStats, ServeOptions, StopResult } from '../model.js'
+import { BaseModel } from '../model-base.js'
+import { defineModel } from '../model.js'
+import { heartbeatOption } from './options.js'
 import { listen } from '../listen.js'
 import { ACCEPT_LINGER_MS } from '../connection-server.js'
 import { connectionBudget } from '../descriptors.js'
 import { loadHandler } from '../handler-loader.js'
-import { PrimaryHub, send, type ChildChannel } from '../ipc/primary-hub.js'
-import { ChildBook, bootError, watchHeartbeats } from '../ipc/children.js'
-import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from '../ipc/protocol.js'
+import { Arbiter, type Child } from '../ipc/arbiter.js'
+import { ResourceError, processSpawner } from '../ipc/spawner.js'
+import { isRetryableBoot } from '../ipc/supervision.js'
+import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
@@ -19,64 +21,63 @@ const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
 const CHILD_ENTRY = fileURLToPath(new URL('./fork-child.js', import.meta.url))
 /** Spawn waits kept for the stats (a ring: the most recent ones). */
 const WAITS_KEPT = 10_000
-
-interface Child {
-  proc: ChildProcess
-  channel: ChildChannel
-  state: 'booting' | 'idle' | 'serving'
-  lastBeat: number
-  acceptedAt?: number
-}
-
-interface Waiting { socket: Socket, acceptedAt: number }
-
-/** The OS would not start a process now (EMFILE, EAGAIN): retried, never fatal. */
-class ResourceError extends Error {}
-
 const RETRY_SPAWN_MS = 250
 /** Waiting connections closed each time a spawn fails for lack of descriptors or processes. */
 const SHED_ON_EXHAUSTION = 8
-const CRASH_LIMIT = 5
-const CRASH_WINDOW_MS = 10_000
+
+/** A connection child: idle (a warm spare) until it is handed its socket, then serving. */
+type ForkState = 'idle' | 'serving'
+interface HandOff { acceptedAt?: number }
+type ForkChild = Child<ForkState, HandOff>
+
+interface Waiting { socket: Socket, acceptedAt: number }
 
 /**
- * A child process per connection, the seeds' `os.fork()` server: the primary accepts with
+ * One child process per connection, the seeds' `os.fork()` server: the primary accepts with
  * `pauseOnConnect` (so it never reads a byte) and hands the socket to a child that serves exactly that
  * connection and exits. Children are bounded by --max-children (more connections wait their turn),
  * warm spares hide a Node boot, libuv reaps every child, and children exit when the primary's IPC
- * channel closes, so killing the primary leaves no orphans.
+ * channel closes, so killing the primary leaves no orphans. Supervision is the Arbiter's; what is
+ * fork's own: accepting, the waiting queue, hand-off, spares and the bound on children.
  */
-export class ForkModel implements ConcurrencyModel {
+export class ForkModel extends BaseModel {
   readonly name = 'fork' as const
-  private readonly hub = new PrimaryHub()
-  private readonly book = new ChildBook()
-  private readonly children = new Map<number, Child>()
+  private readonly arbiter: Arbiter<ForkState, HandOff>
   private readonly waiting: Waiting[] = []
   private readonly waits: number[] = []
-  private readonly logger: Logger = createLogger({ model: 'fork', role: 'primary' })
-  private readonly startedAt = Date.now()
   private readonly maxChildren: number
   private readonly spares: number
   private readonly maxWaiting: number
   private server: Server | undefined
-  private listeningAt: string | undefined
   private stopping = false
   private graceMs = 0
   private stopRequested = false
-  private bootFailures: number[] = []
   private shed = 0
   private prunedReset = 0
   private retryTimer: NodeJS.Timeout | undefined
-  private spawned = 0
-  private exited = 0
-  private killedStuck = 0
-  private heartbeatTimer: NodeJS.Timeout | undefined
 
-  constructor (private readonly options: ServeOptions) {
+  constructor (options: ServeOptions) {
+    super(options)
     this.maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN
     this.spares = Math.min(options.spares ?? 0, this.maxChildren)
     // each waiting connection holds a descriptor here, and so does every child's IPC channel
     this.maxWaiting = Math.max(1, connectionBudget(options.limits.maxConnections) - this.maxChildren)
+    const logger = createLogger({ model: 'fork', role: 'primary' })
+    this.arbiter = new Arbiter<ForkState, HandOff>({
+      model: 'fork',
+      noun: 'child',
+      spawner: processSpawner(CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }),
+      logger,
+      heartbeatMs: options.heartbeatMs ?? 0,
+      readyState: 'idle',
+      onFatal: options.onFatal,
+      stopModel: async (graceMs) => await this.stop(graceMs),
+      onSpawned: (child) => {
+        child.peer.on('serving', () => this.recordWait(performance.now() - (child.data.acceptedAt ?? performance.now())))
+      },
+      onReady: () => this.dispatch(),
+      onExit: () => this.dispatch(),
+    })
   }
 
   async start (): Promise<string> {
@@ -86,103 +87,82 @@ export class ForkModel implements ConcurrencyModel {
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket))
     this.listeningAt = await listen(this.server, this.options.listen)
     // accept failures (EMFILE): libuv sheds the connection; log and keep serving
-    this.server.on('error', (err: NodeJS.ErrnoException) => { this.logger.error({ code: err.code }, 'accept failed; still serving') })
+    this.server.on('error', (err: NodeJS.ErrnoException) => { this.arbiter.logger.error({ code: err.code }, 'accept failed; still serving') })
     // start serving once the spares are warm, so the first connections do not pay for a boot; with no
     // spares one child still boots first: it proves the handler loads in a child, then serves the first connection
     await Promise.all(Array.from({ length: Math.max(1, this.spares) }, async () => await this.spawn()))
-    this.heartbeatTimer = watchHeartbeats(this.options.heartbeatMs ?? 0, () => this.children.values(), (c) => c.state !== 'booting' && c.proc.exitCode === null, (c, silentMs) => {
-      this.killedStuck++
-      this.logger.warn({ child: c.proc.pid, silentMs }, 'child missed its heartbeat; killing it')
-      c.lastBeat = Date.now()
-      c.proc.kill('SIGKILL')
-    })
+    this.arbiter.watch()
     return this.listeningAt
   }
 
-  address (): string | undefined { return this.listeningAt }
-
   async stats (): Promise<ModelStats> {
-    const serving = [...this.children.values()].filter((c) => c.state === 'serving')
-    const counters = await this.book.collect(serving.map((c) => c.channel))
-    counters.connectionsActive = serving.length
-    return {
-      model: this.name,
-      pid: process.pid,
-      uptimeMs: Date.now() - this.startedAt,
-      ...counters,
-      extra: {
-        children: this.children.size,
-        serving: serving.length,
-        spares: this.count('idle'),
-        booting: this.count('booting'),
-        waiting: this.waiting.length,
-        shedOnExhaustion: this.shed,
-        prunedReset: this.prunedReset,
-        maxChildren: this.maxChildren,
-        spawned: this.spawned,
-        reaped: this.exited,
-        killedStuck: this.killedStuck,
-        spawnWaitMs: summarizeWaits(this.waits),
-      },
-    }
+    const { arbiter } = this
+    const serving = arbiter.count('serving')
+    const counters = await arbiter.collect((c) => c.state === 'serving')
+    counters.connectionsActive = serving
+    return this.envelope(counters, {
+      children: arbiter.children.size,
+      serving,
+      spares: arbiter.count('idle'),
+      booting: arbiter.count('booting'),
+      waiting: this.waiting.length,
+      shedOnExhaustion: this.shed,
+      prunedReset: this.prunedReset,
+      maxChildren: this.maxChildren,
+      spawned: arbiter.spawned,
+      reaped: arbiter.reaped,
+      killedStuck: arbiter.stuckKilled,
+      spawnWaitMs: summarizeWaits(this.waits),
+    })
   }
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
     if (this.stopRequested) return { forced: 0 }
     this.stopRequested = true
-    clearInterval(this.heartbeatTimer)
     // serve normally a moment longer: connections the kernel already completed would be reset by
     // close() (see ACCEPT_LINGER_MS)
     await new Promise((resolve) => setTimeout(resolve, ACCEPT_LINGER_MS))
     this.stopping = true
     this.graceMs = graceMs
     this.server?.close()
-    // serving children drain (answer what they received, then close); connections still waiting are
-    // accepted ones, so they are still handed over and drained, while the grace period lasts
-    for (const child of this.children.values()) if (child.state === 'serving') send(child.channel, { t: 'shutdown', graceMs })
+    // connections still waiting are accepted ones: they are still handed over and drained while the
+    // grace period lasts; serving children drain (answer what they received, then close); the others
+    // are no longer wanted once nothing waits (dispatch ends them)
     this.dispatch()
-    const deadline = Date.now() + graceMs + 2000
-    while ((this.children.size > 0 || this.waiting.length > 0) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
-    const left = [...this.children.values()]
-    for (const child of left) child.proc.kill('SIGKILL')
+    const killed = await this.arbiter.stop(graceMs, {
+      ask: (child) => { if (child.state === 'serving') child.peer.send({ type: 'shutdown', graceMs }) },
+      busy: () => this.waiting.length > 0,
+    })
     const dropped = this.waiting.splice(0)
     for (const w of dropped) w.socket.destroy()
-    await Promise.all(left.map(async (c) => c.proc.exitCode !== null || c.proc.signalCode !== null ? undefined : await once(c.proc, 'exit')))
-    return { forced: this.book.forced + left.filter((c) => c.state === 'serving').length + dropped.length }
-  }
-
-  private count (state: Child['state']): number {
-    let n = 0
-    for (const c of this.children.values()) if (c.state === state) n++
-    return n
+    return { forced: this.arbiter.book.forced + killed.filter((c) => c.state === 'serving').length + dropped.length }
   }
 
   private onConnection (socket: Socket): void {
     socket.on('error', () => {}) // a reset while waiting only ends that connection
     if (this.stopping || this.waiting.length >= this.maxWaiting) { socket.destroy(); return }
     this.waiting.push({ socket, acceptedAt: performance.now() })
-    this.logger.debug({ waiting: this.waiting.length, children: this.children.size }, 'connection accepted')
+    this.arbiter.logger.debug({ waiting: this.waiting.length, children: this.arbiter.children.size }, 'connection accepted')
     this.dispatch()
   }
 
   /** Hands waiting connections to idle children, and starts children for the rest and the spares. */
   private dispatch (): void {
-    this.pruneReset(MAX_CONCURRENT_BOOTS + this.count('idle'))
-    for (const child of this.children.values()) {
+    const { arbiter } = this
+    this.pruneReset(MAX_CONCURRENT_BOOTS + arbiter.count('idle'))
+    for (const child of arbiter.children.values()) {
       if (this.waiting.length === 0) break
       if (child.state === 'idle') this.handOff(child, this.waiting.shift()!)
     }
     // while stopping, spares are no longer wanted: children are started only for connections still waiting
     const spares = this.stopping ? 0 : this.spares
     if (this.stopping && this.waiting.length === 0) {
-      for (const child of this.children.values()) if (child.state !== 'serving') child.proc.kill('SIGTERM')
+      for (const child of arbiter.children.values()) if (child.state !== 'serving') child.process.kill('SIGTERM')
       return
     }
-    const booting = this.count('booting')
-    const wanted = this.waiting.length + spares - booting - this.count('idle')
-    const room = this.maxChildren - this.children.size
+    const booting = arbiter.count('booting')
+    const wanted = this.waiting.length + spares - booting - arbiter.count('idle')
+    const room = this.maxChildren - arbiter.children.size
     // boots compete for the same cores: a few at a time serve the first waiting connection sooner than all at once
     const bootSlots = MAX_CONCURRENT_BOOTS - booting
     for (let i = 0; i < Math.min(wanted, room, bootSlots); i++) {
@@ -212,69 +192,26 @@ export class ForkModel implements ConcurrencyModel {
     }
   }
 
-  private handOff (child: Child, { socket, acceptedAt }: Waiting): void {
+  private handOff (child: ForkChild, { socket, acceptedAt }: Waiting): void {
     if (socket.destroyed) return
     child.state = 'serving'
-    child.acceptedAt = acceptedAt
-    this.logger.debug({ child: child.proc.pid }, 'handing off a connection')
-    // keepOpen false: once the handle is in the child, the primary's copy is closed
-    child.proc.send({ t: 'socket', acceptedAt }, socket, { keepOpen: false }, (err) => {
+    child.data.acceptedAt = acceptedAt
+    this.arbiter.logger.debug({ child: child.pid }, 'handing off a connection')
+    // the handle moves to the child: once it is there, the primary's copy is closed (keepOpen false)
+    child.peer.send({ type: 'socket', acceptedAt }, socket, (err) => {
       if (err !== null) {
-        this.logger.warn({ child: child.proc.pid, err: err.message }, 'hand-off failed')
+        this.arbiter.logger.warn({ child: child.pid, err: err.message }, 'hand-off failed')
         socket.destroy()
-        child.proc.kill('SIGKILL')
+        child.process.kill('SIGKILL')
       }
     })
-    if (this.stopping) send(child.channel, { t: 'shutdown', graceMs: this.graceMs })
+    if (this.stopping) child.peer.send({ type: 'shutdown', graceMs: this.graceMs })
   }
 
   /** Starts a child; resolves when it is idle and ready for a socket. */
-  private async spawn (): Promise<Child> {
+  private async spawn (): Promise<ForkChild> {
     const config: ChildConfig = { model: 'fork', handlerPath: this.options.handlerPath, limits: this.options.limits, heartbeatMs: this.options.heartbeatMs ?? 0, proxyProtocol: this.options.proxyProtocol }
-    const proc = fork(CHILD_ENTRY, [], {
-      serialization: 'advanced',
-      env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    })
-    if (proc.pid === undefined) {
-      // the OS refused (descriptors or processes exhausted): not the handler's fault, try again later
-      const err = await new Promise<Error>((resolve) => proc.once('error', resolve))
-      throw new ResourceError(err.message)
-    }
-    proc.on('error', (err) => { this.logger.warn({ child: proc.pid, err: err.message }, 'child process error') })
-    this.spawned++
-    const channel: ChildChannel = { send: (message, callback) => proc.send(message, callback), isConnected: () => proc.connected }
-    const child: Child = { proc, channel, state: 'booting', lastBeat: Date.now() }
-    this.children.set(proc.pid, child)
-    this.hub.add(channel)
-    return await new Promise<Child>((resolve, reject) => {
-      proc.on('message', (message: ChildToPrimary) => {
-        if (this.hub.handle(channel, message) || this.book.routine(message, child)) return
-        switch (message.t) {
-          case 'ready':
-            this.logger.debug({ child: proc.pid }, 'child ready')
-            child.state = 'idle'
-            child.lastBeat = Date.now()
-            resolve(child)
-            this.dispatch()
-            break
-          case 'serving':
-            this.recordWait(performance.now() - (child.acceptedAt ?? performance.now()))
-            break
-          case 'boot-failed':
-            reject(bootError(message, 'fork'))
-            break
-        }
-      })
-      proc.once('exit', (code, signal) => {
-        this.logger.debug({ child: proc.pid, code, signal, state: child.state }, 'child exited')
-        this.children.delete(proc.pid!)
-        this.hub.remove(channel)
-        this.exited++
-        if (child.state === 'booting') reject(errors.MODEL_FAILED('fork', `child ${proc.pid} exited while booting (${signal ?? code})`))
-        this.dispatch()
-      })
-    })
+    return await this.arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }, {})
   }
 
   /**
@@ -283,18 +220,18 @@ export class ForkModel implements ConcurrencyModel {
    */
   private spawnFailed (err: Error): void {
     if (this.stopping) return
-    if (!(err instanceof ResourceError) && (err as { code?: string }).code !== errors.MODEL_FAILED.code) { this.halt(err); return }
-    const now = Date.now()
-    this.bootFailures = [...this.bootFailures.filter((t) => now - t < CRASH_WINDOW_MS), now]
+    const { arbiter } = this
+    if (!isRetryableBoot(err)) { arbiter.halt(err); return }
+    const crashLoop = arbiter.crashes.record()
     if (err instanceof ResourceError && this.waiting.length > 0) {
       // waiting sockets hold the descriptors a new child needs: shed the newest so the oldest can be served
       const shed = this.waiting.splice(-Math.min(this.waiting.length, SHED_ON_EXHAUSTION))
       for (const w of shed) w.socket.destroy()
       this.shed += shed.length
     }
-    this.logger.warn({ err: err.message, recent: this.bootFailures.length, shed: this.shed }, 'could not start a child; retrying')
-    if (!(err instanceof ResourceError) && this.bootFailures.length > CRASH_LIMIT) {
-      this.halt(errors.MODEL_FAILED('fork', `crash loop: ${this.bootFailures.length} children died while booting within ${CRASH_WINDOW_MS / 1000} s (${err.message})`))
+    arbiter.logger.warn({ err: err.message, recent: arbiter.crashes.recent, shed: this.shed }, 'could not start a child; retrying')
+    if (!(err instanceof ResourceError) && crashLoop) {
+      arbiter.halt(errors.MODEL_FAILED('fork', `crash loop: ${arbiter.crashes.recent} children died while booting within ${arbiter.crashes.windowMs / 1000} s (${err.message})`))
       return
     }
     if (this.retryTimer === undefined) {
@@ -307,11 +244,36 @@ export class ForkModel implements ConcurrencyModel {
     if (this.waits.length >= WAITS_KEPT) this.waits.shift()
     this.waits.push(ms)
   }
-
-  private halt (err: Error): void {
-    if (this.stopping) return
-    this.logger.error({ err: err.message }, 'halting')
-    if (this.options.onFatal !== undefined) this.options.onFatal(err)
-    else void this.stop(0)
-  }
 }
+
+export default defineModel({
+  name: 'fork',
+  summary: 'a child process per connection: the primary accepts and hands each socket over',
+  create: async (options) => new ForkModel(options),
+  options: [
+    { flags: '--max-children <n>', key: 'maxChildren', description: 'most connection children at once; more connections wait to be accepted', value: { kind: 'integer', min: 1, max: 100_000 }, default: DEFAULT_MAX_CHILDREN },
+    { flags: '--spares <n>', key: 'spares', description: 'warm children started ahead of connections', value: { kind: 'integer', min: 0, max: 1024 }, default: 0 },
+    heartbeatOption('a child silent this long is killed'),
+  ],
+  roles: ['primary', 'spare', 'connection'],
+  rollingRestart: false,
+  bench: {
+    workers: false,
+    spares: true,
+    // room for every client twice over (churn reconnects before the old child is reaped)
+    serveArgs: ({ spares }, connections) => ['--spares', String(spares ?? 0), '--max-children', String(Math.max(64, connections * 2 + (spares ?? 0)))],
+  },
+  suites: {
+    // a Node child boots in ~0.2 s of CPU: warm spares keep the tests from waiting on boots
+    conformanceArgs: ['--spares', '4'],
+    faultArgs: ['--spares', '2', '--max-children', '8'],
+    faultMaxConnections: 16,
+    faultStormSize: 40,
+    // its queue (dead connections too: each still costs a child boot) has been worked off
+    settled: (stats) => stats.extra.waiting === 0,
+    onHandlerExit: 'its connection child exited',
+    onStuckHandler: 'its connection child missed its heartbeat (1.5 s) and was killed; only its connection closed',
+    killable: { role: 'connection', what: 'a connection child', outcome: 'only its connection closed' },
+    sharesProcessesAcrossConnections: false,
+  },
+})

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url'
-import { MessagePort } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import {
   describeError,
   errors,
+  remoteError,
   type ConnectionContext,
   type Framing,
   type HandlerDefinition,
@@ -13,19 +13,20 @@ import {
   type MemorySharedStore,
   type Reply,
 } from '@echoplex/core'
+import { portChannel } from '../ipc/channel.js'
+import { Peer } from '../ipc/peer.js'
 import {
-  SHARED_PORT_KEY,
   SLOT_CANCELLED,
   SLOT_FREE,
   SLOT_STARTED,
   bytesFromWire,
   bytesToWire,
+  isSharedPortMessage,
   type PoolHook,
   type PoolResult,
   type PoolTask,
   type PoolWorkerData,
-  type SharedAnswer,
-  type SharedRequest,
+  type WorkerToPrimary,
 } from './pool-protocol.js'
 
 export interface PoolExecutorOptions {
@@ -344,11 +345,11 @@ export class PoolExecutor implements HandlerExecutor {
     const { ctx } = task
     if (result.state !== undefined) ctx.state = result.state
     for (const action of result.actions ?? []) {
-      if (action.kind === 'send') ctx.send(action.data)
-      else if (action.kind === 'broadcast') ctx.broadcast(action.data)
+      if (action.type === 'send') ctx.send(action.data)
+      else if (action.type === 'broadcast') ctx.broadcast(action.data)
       else ctx.close()
     }
-    if (result.error !== undefined) throw new Error(result.error)
+    if (result.error !== undefined) throw remoteError(result.error, result.errorStack)
     return bytesFromWire(result.reply)
   }
 
@@ -360,20 +361,12 @@ export class PoolExecutor implements HandlerExecutor {
 
   /** A worker's private port for ctx.shared: answered here, from the primary's store. */
   private onWorkerMessage (message: unknown): void {
-    if (message === null || typeof message !== 'object') return
-    const port = (message as Record<string, unknown>)[SHARED_PORT_KEY]
-    if (!(port instanceof MessagePort)) return
+    if (!isSharedPortMessage(message)) return
     const { store } = this.options
-    port.on('message', (request: SharedRequest) => {
-      let answer: SharedAnswer
-      try {
-        answer = { id: request.id, result: store.apply(request.op) }
-      } catch (err) {
-        answer = { id: request.id, error: describeError(err) }
-      }
-      port.postMessage(answer)
-    })
-    port.unref()
+    new Peer<WorkerToPrimary, never>(portChannel(message.port), { failure: errors.SHARED_FAILED })
+      .answer('shared', (request) => store.apply(request.op))
+    // the port must not keep the process alive once the pool is gone
+    message.port.unref()
   }
 
   /** A task the watchdog saw running two checks apart, heartbeatMs or more, is stopped with its thread. */

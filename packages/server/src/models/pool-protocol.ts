@@ -3,6 +3,7 @@
  * (pool-worker.ts). Everything here is structured-cloned, or transferred where it is bytes we own.
  */
 import type { SharedOp } from '@echoplex/core'
+import type { MessagePort } from 'node:worker_threads'
 
 export type PoolHook = 'load' | 'connect' | 'message' | 'close'
 
@@ -31,8 +32,8 @@ export interface PoolTask {
 
 /** What a handler did to its ctx, in order; the primary replays it on the real ctx. */
 export type PoolAction =
-  | { kind: 'send' | 'broadcast', data: string | Uint8Array }
-  | { kind: 'close' }
+  | { type: 'send' | 'broadcast', data: string | Uint8Array }
+  | { type: 'close' }
 
 export interface PoolResult {
   /** The task was cancelled before it started: the handler did not run. */
@@ -42,6 +43,8 @@ export interface PoolResult {
   reply?: unknown
   /** The handler threw or rejected (one line); state and actions up to that point are still here. */
   error?: string
+  /** The stack of that error, from the worker thread where it was thrown. */
+  errorStack?: string
 }
 
 /**
@@ -58,12 +61,18 @@ export interface PoolWorkerData {
   flags: SharedArrayBuffer
 }
 
-/** Sent once by every worker over parentPort (piscina re-emits it as the pool's 'message'). */
-export const SHARED_PORT_KEY = 'echoplexSharedPort'
+/**
+ * Sent once by every worker over parentPort (piscina re-emits it as the pool's 'message'): the port
+ * its ctx.shared requests travel on (a Peer at each end).
+ */
+export interface SharedPortMessage { type: 'shared-port', port: MessagePort }
 
-/** ctx.shared requests on a worker's private port, and their answers. */
-export interface SharedRequest { id: number, op: SharedOp }
-export interface SharedAnswer { id: number, result?: unknown, error?: string }
+export function isSharedPortMessage (message: unknown): message is SharedPortMessage {
+  return message !== null && typeof message === 'object' && (message as { type?: unknown }).type === 'shared-port'
+}
+
+/** What a worker asks the primary on its shared port: one shared-store operation (a Peer request). */
+export type WorkerToPrimary = { type: 'shared', id: number, op: SharedOp }
 
 /**
  * Bytes to send to another thread: a Uint8Array over an ArrayBuffer of exactly its size, so it can be

@@ -7,10 +7,11 @@
  */
 import { MessageChannel, parentPort, workerData } from 'node:worker_threads'
 import { move, transferableSymbol, valueSymbol } from 'piscina'
-import { describeError, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
+import { describeError, errorStack, errors, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
 import { loadHandler } from '../handler-loader.js'
+import { portChannel } from '../ipc/channel.js'
+import { Peer } from '../ipc/peer.js'
 import {
-  SHARED_PORT_KEY,
   SLOT_STARTED,
   bytesFromWire,
   ownedBytes,
@@ -18,8 +19,8 @@ import {
   type PoolResult,
   type PoolTask,
   type PoolWorkerData,
-  type SharedAnswer,
-  type SharedRequest,
+  type SharedPortMessage,
+  type WorkerToPrimary,
 } from './pool-protocol.js'
 
 const flags = new Int32Array((workerData as PoolWorkerData).flags)
@@ -27,22 +28,11 @@ const flags = new Int32Array((workerData as PoolWorkerData).flags)
 // ctx.shared: a private MessagePort to the primary, which answers from its one MemorySharedStore (the
 // same store its LocalHub serves), so every operation is atomic there. The port travels once, over
 // parentPort, which piscina re-emits on the pool as a 'message' event.
+// Requests fail with errors.SHARED_FAILED, as in every model.
 const { port1: sharedPort, port2 } = new MessageChannel()
-parentPort!.postMessage({ [SHARED_PORT_KEY]: port2 }, [port2])
-const pending = new Map<number, { resolve: (value: unknown) => void, reject: (err: Error) => void }>()
-let nextRequest = 0
-sharedPort.on('message', (answer: SharedAnswer) => {
-  const waiter = pending.get(answer.id)
-  if (waiter === undefined) return
-  pending.delete(answer.id)
-  if (answer.error !== undefined) waiter.reject(new Error(`shared store: ${answer.error}`))
-  else waiter.resolve(answer.result)
-})
-const shared = sharedStoreClient(async (op) => await new Promise((resolve, reject) => {
-  const id = ++nextRequest
-  pending.set(id, { resolve, reject })
-  sharedPort.postMessage({ id, op } satisfies SharedRequest)
-}))
+parentPort!.postMessage({ type: 'shared-port', port: port2 } satisfies SharedPortMessage, [port2])
+const primary = new Peer<never, WorkerToPrimary>(portChannel(sharedPort), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
+const shared = sharedStoreClient(async (op) => await primary.request({ type: 'shared', op }))
 
 const handlers = new Map<string, Promise<HandlerDefinition>>()
 
@@ -100,9 +90,9 @@ export default async function runTask (task: PoolTask): Promise<unknown> {
     remotePort: snap.remotePort,
     pid: snap.pid,
     model: snap.model,
-    send: (data) => record({ kind: 'send', data: bytes(data) }),
-    broadcast: (data) => record({ kind: 'broadcast', data: bytes(data) }),
-    close: () => record({ kind: 'close' }),
+    send: (data) => record({ type: 'send', data: bytes(data) }),
+    broadcast: (data) => record({ type: 'broadcast', data: bytes(data) }),
+    close: () => record({ type: 'close' }),
     shared,
     get state () { return state },
     set state (value) { state = value },
@@ -120,6 +110,7 @@ export default async function runTask (task: PoolTask): Promise<unknown> {
     }
   } catch (err) {
     result.error = describeError(err)
+    result.errorStack = errorStack(err)
   }
   settled = true
   try {

@@ -1,9 +1,12 @@
 import { availableParallelism } from 'node:os'
 import { LocalHub, MemorySharedStore, createLogger, localSharedStore } from '@echoplex/core'
-import type { ConcurrencyModel, ModelStats, ServeOptions, StopResult } from '../model.js'
+import type { ModelStats, StopResult } from '../model.js'
+import { BaseModel } from '../model-base.js'
+import { defineModel } from '../model.js'
+import { heartbeatOption, workersOption } from './options.js'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
-import { listen } from '../listen.js'
+import { ListenerSource } from '../sources/listener.js'
 import { PoolExecutor } from './pool-executor.js'
 
 /** Tasks queued in piscina per worker thread, by default, before the executor holds them itself. */
@@ -25,14 +28,10 @@ const STOP_SLACK_MS = 2000
  * - A thread that dies (`process.exit` in a handler, a fatal error) fails only the connection whose
  *   task it was running; piscina starts a replacement.
  */
-export class PoolModel implements ConcurrencyModel {
+export class PoolModel extends BaseModel {
   readonly name = 'pool' as const
   private serving: ConnectionServer | undefined
   private executor: PoolExecutor | undefined
-  private listeningAt: string | undefined
-  private readonly startedAt = Date.now()
-
-  constructor (private readonly options: ServeOptions) {}
 
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
@@ -63,38 +62,30 @@ export class PoolModel implements ConcurrencyModel {
         logger,
         proxyProtocol: this.options.proxyProtocol,
       })
-      this.listeningAt = await listen(this.serving.server, this.options.listen)
+      this.listeningAt = await this.serving.serve(new ListenerSource({ target: this.options.listen, limits, logger }))
     } catch (err) {
       await executor.destroy()
       throw err
     }
-    return this.listeningAt
+    return this.listeningAt!
   }
-
-  address (): string | undefined { return this.listeningAt }
 
   async stats (): Promise<ModelStats> {
     const executor = this.executor!
     const { pool } = executor
-    return {
-      model: this.name,
-      pid: process.pid,
-      uptimeMs: Date.now() - this.startedAt,
-      ...this.serving!.counters,
-      extra: {
-        threads: pool.threads.length,
-        workers: executor.workers,
-        utilization: pool.utilization,
-        queueSize: pool.queueSize,
-        maxQueue: executor.maxQueue,
-        completed: pool.completed,
-        inPool: executor.inPool,
-        waiting: executor.waiting,
-        cancelled: executor.cancelled,
-        threadExits: executor.threadExits,
-        stuckKilled: executor.stuckKilled,
-      },
-    }
+    return this.envelope(this.serving!.counters, {
+      threads: pool.threads.length,
+      workers: executor.workers,
+      utilization: pool.utilization,
+      queueSize: pool.queueSize,
+      maxQueue: executor.maxQueue,
+      completed: pool.completed,
+      inPool: executor.inPool,
+      waiting: executor.waiting,
+      cancelled: executor.cancelled,
+      threadExits: executor.threadExits,
+      stuckKilled: executor.stuckKilled,
+    })
   }
 
   async restart (): Promise<number> {
@@ -118,3 +109,24 @@ export class PoolModel implements ConcurrencyModel {
     }
   }
 }
+
+export default defineModel({
+  name: 'pool',
+  summary: 'the primary does all socket I/O; handlers run on a piscina worker-thread pool',
+  create: async (options) => new PoolModel(options),
+  options: [
+    workersOption('worker threads'),
+    { flags: '--max-queue <n>', key: 'maxQueue', description: 'tasks queued for the pool before reading from sockets pauses', value: { kind: 'integer', min: 1, max: 1_000_000 } },
+    heartbeatOption('a task running this long has its thread replaced'),
+  ],
+  roles: ['primary'],
+  rollingRestart: true,
+  bench: { workers: true, spares: false },
+  suites: {
+    conformanceArgs: ['--workers', '2'],
+    faultArgs: ['--workers', '2'],
+    onHandlerExit: 'its worker thread ended and was replaced',
+    onStuckHandler: 'its task ran past the heartbeat (1.5 s); the thread was stopped and replaced; only its connection closed',
+    sharesProcessesAcrossConnections: false,
+  },
+})

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import autocannon from 'autocannon'
+import { findModel, type ModelDescriptor, type ModelStats, type SuiteTraits } from '@echoplex/server'
 import { Client, lengthFrame } from '../helpers/client.js'
 import { fixture, modelStats, startServer, type RunningServer } from '../helpers/server.js'
 import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
@@ -15,10 +16,16 @@ type Test = typeof t
 const MiB = 1024 * 1024
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
+function descriptorOf (model: string): ModelDescriptor {
+  const descriptor = findModel(model)
+  if (descriptor === undefined) throw new Error(`no registered model ${model}`)
+  return descriptor
+}
+
+const traits = (model: string): SuiteTraits => descriptorOf(model).suites
+
 function modelArgs (model: string): string[] {
-  const args = ['--model', model]
-  if (model === 'cluster' || model === 'pool') args.push('--workers', '2')
-  if (model === 'fork') args.push('--spares', '2', '--max-children', '8')
+  const args = ['--model', model, ...traits(model).faultArgs]
   return args
 }
 
@@ -26,10 +33,10 @@ function modelArgs (model: string): string[] {
  * Hostile-input limits small enough to reach quickly. fork gets a smaller connection limit: every
  * connection it accepts costs a process boot (~0.2 s of CPU), even one the client has already dropped.
  */
-const maxConnections = (model: string): number => model === 'fork' ? 16 : 40
+const maxConnections = (model: string): number => traits(model).faultMaxConnections ?? 40
 const limits = (model: string): string[] => ['--max-message', '64KiB', '--idle-timeout', '3s', '--frame-timeout', '2s', '--heartbeat', '1500ms', '--max-connections', String(maxConnections(model))]
 /** RST storm size: fork pays a boot per connection, so it gets fewer. */
-const stormSize = (model: string): number => model === 'fork' ? 40 : 100
+const stormSize = (model: string): number => traits(model).faultStormSize ?? 100
 
 async function treeRss (pid: number): Promise<number> {
   const tree = await readProcessTree(pid, { pss: false })
@@ -61,15 +68,20 @@ async function probe (port: number): Promise<boolean> {
 
 export function faultSuite (model: string): void {
   const ledger = new Ledger(model)
-  const multiProcessWorkers = model === 'cluster'
+  const suiteTraits = traits(model)
+  const multiProcessWorkers = suiteTraits.sharesProcessesAcrossConnections
+  /** waits until the server is whole again: workers killed by the previous case back, queues worked off */
+  const settle = async (server: RunningServer, timeoutMs: number): Promise<void> => {
+    const settled = suiteTraits.settled
+    if (settled !== undefined) await waitFor(async () => settled(await modelStats(server)), timeoutMs, 'the server to settle')
+  }
 
   /** Runs one case with a steady client alongside, asserts the steady client lost nothing, records it. */
   async function runCase (t: Test, server: RunningServer, name: string, kind: FaultCase['kind'], inject: () => Promise<Outcome>, { steadyMayReconnect = false } = {}): Promise<void> {
     await t.test(name, async (t) => {
       // each case starts from a whole server: workers killed by the previous case are back, and fork's
       // queue of connections (dead ones too: each still costs a child boot) has been worked off
-      if (model === 'cluster') await waitFor(async () => (await modelStats(server)).extra.workers === 2, 10_000, 'both workers ready')
-      if (model === 'fork') await waitFor(async () => (await modelStats(server)).extra.waiting === 0, 60_000, 'no connection waiting for a child')
+      await settle(server, 60_000)
       const steady = new Steady(server.port, { allowReconnect: steadyMayReconnect })
       await sleep(100)
       let outcome: Outcome
@@ -190,36 +202,36 @@ export function faultSuite (model: string): void {
       const c = await Client.open(server.port)
       c.write('ok\nexit\n')
       await c.waitClose(10_000)
-      const what = { 'event-loop': 'turned into an error: only its connection closed', cluster: 'its worker exited and was respawned', fork: 'its connection child exited', pool: 'its worker thread ended and was replaced' }[model]
-      return { injected: 1, detail: what ?? 'its connection closed' }
+      return { injected: 1, detail: suiteTraits.onHandlerExit }
     }, { steadyMayReconnect: multiProcessWorkers })
 
-    if (model !== 'event-loop') {
+    const onStuck = suiteTraits.onStuckHandler
+    if (onStuck !== null) {
       await runCase(t, server, 'a handler that loops forever', 'fault', async () => {
         const c = await Client.open(server.port)
         c.write('loop\n')
         await c.waitClose(15_000)
-        const what = { cluster: 'its worker missed its heartbeat (1.5 s), was killed and respawned', fork: 'its connection child missed its heartbeat (1.5 s) and was killed', pool: 'its task ran past the heartbeat (1.5 s); the thread was stopped and replaced' }[model]
-        return { injected: 1, detail: `${what ?? 'replaced'}; only its connection closed${model === 'cluster' ? ' (with the others on that worker)' : ''}` }
+        return { injected: 1, detail: onStuck }
       }, { steadyMayReconnect: multiProcessWorkers })
     }
 
-    if (model === 'cluster' || model === 'fork') {
-      await runCase(t, server, `SIGKILL of a ${model === 'cluster' ? 'worker' : 'connection child'} under load`, 'fault', async () => {
-        const victim = model === 'cluster' ? (await pidsWithRole(server.pid, 'worker'))[0] : undefined
-        let pid = victim
+    const killable = suiteTraits.killable
+    if (killable !== undefined) {
+      await runCase(t, server, `SIGKILL of ${killable.what} under load`, 'fault', async () => {
+        // a process serving a connection of its own (one the test opens) unless every such process is shared
         let busy: Client | undefined
-        if (pid === undefined) {
+        if (!multiProcessWorkers) {
           busy = await Client.open(server.port)
           busy.write('mine\n')
           await busy.waitBytes(5)
-          const kids = await pidsWithRole(server.pid, 'connection')
-          pid = kids[kids.length - 1]
         }
-        process.kill(pid!, 'SIGKILL')
-        await waitFor(() => alive([pid!]).length === 0, 3000, 'the killed process to be reaped')
+        const pids = await pidsWithRole(server.pid, killable.role)
+        const pid = multiProcessWorkers ? pids[0] : pids[pids.length - 1]
+        if (pid === undefined) throw new Error(`no process with role ${killable.role}`)
+        process.kill(pid, 'SIGKILL')
+        await waitFor(() => alive([pid]).length === 0, 3000, 'the killed process to be reaped')
         busy?.destroy()
-        return { injected: 1, detail: `killed pid ${pid}; reaped; ${model === 'cluster' ? 'a new worker took its place' : 'only its connection closed'}` }
+        return { injected: 1, detail: `killed pid ${pid}; reaped; ${killable.outcome}` }
       }, { steadyMayReconnect: multiProcessWorkers })
     }
 
@@ -271,7 +283,7 @@ export function faultSuite (model: string): void {
     for (const c of holders) c.destroy()
     const released = Date.now()
     // fork still hands each of those (now dead) connections to a child of its own before it can know
-    if (model === 'fork') await waitFor(async () => (await modelStats(server)).extra.waiting === 0, 120_000, 'the queue of dead connections to be worked off')
+    await settle(server, 120_000)
     // service must come back: a fresh connection gets its reply (the time it took is the figure)
     await waitFor(async () => await probe(server.port), 30_000, 'a fresh connection to be served')
       .catch((err: Error) => { throw new Error(`${err.message}; server exit ${server.child.exitCode ?? 'none'}; stderr: ${server.stderr().trim().split('\n').slice(-3).join(' | ')}`) })
@@ -284,7 +296,7 @@ export function faultSuite (model: string): void {
     ledger.add({ name: 'file descriptors exhausted (ulimit -n 96, 150 clients)', kind: 'hostile client', injected: 150, survived: s.exchanged > 0 && s.lostBytes === 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: `no crash; the accepting process used ${cpuSpent.toFixed(2)} CPU s/s while saturated (no busy loop); served again ${(resumedMs / 1000).toFixed(1)} s after they closed` })
   })
 
-  if (model === 'cluster' || model === 'pool') {
+  if (descriptorOf(model).rollingRestart) {
     t.test(`${model}: SIGHUP rolling restart under autocannon`, async (t) => {
       const server = await startServer(t, [...modelArgs(model), '--handler', 'http'])
       const hup = setTimeout(() => process.kill(server.pid, 'SIGHUP'), 700)
@@ -346,8 +358,8 @@ export function faultSuite (model: string): void {
     })
   })
 
-  if (model === 'event-loop') {
-    t.test('event-loop: a handler that loops forever stalls everything (documented limitation)', async (t) => {
+  if (suiteTraits.onStuckHandler === null) {
+    t.test(`${model}: a handler that loops forever stalls everything (documented limitation)`, async (t) => {
       const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')])
       const other = await Client.open(server.port)
       t.teardown(() => other.destroy())

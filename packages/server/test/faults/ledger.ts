@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO_ROOT } from '../helpers/server.js'
+import { modelNames } from '@echoplex/server'
 
 /** One fault or hostile input tried against one model, and what it cost. */
 export interface FaultCase {
@@ -45,11 +46,14 @@ export class Ledger {
   }
 }
 
+/** registered models in registry order, anything else after them */
+const rank = (order: string[], model: string): number => order.includes(model) ? order.indexOf(model) : order.length
+
 export function readLedgers (): ModelLedger[] {
-  const order = ['event-loop', 'cluster', 'fork', 'pool']
+  const order = modelNames()
   return readdirSync(LEDGER_DIR).filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(join(LEDGER_DIR, f), 'utf8')) as ModelLedger)
-    .sort((a, b) => order.indexOf(a.model) - order.indexOf(b.model))
+    .sort((a, b) => rank(order, a.model) - rank(order, b.model))
 }
 
 export function renderReliability (ledgers: ModelLedger[]): string {

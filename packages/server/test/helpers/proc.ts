@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
-import { readProcessTree } from '../../../bench/src/proc/index.js'
+import { readProcessTree } from '../../../proc/src/index.js'
 
-export { readProcessTree, countZombies } from '../../../bench/src/proc/index.js'
+export { readProcessTree, countZombies } from '../../../proc/src/index.js'
 
 /** Pids of the server's tree (root excluded) with the given role. */
 export async function pidsWithRole (rootPid: number, role: string): Promise<number[]> {

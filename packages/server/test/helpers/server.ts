@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
+// the one server launcher (process group, listening line, group kill) is bench's; tests run it from source
+import { ECHOPLEX_BIN, LaunchError, cleanEnv, spawnServer } from '../../../bench/src/runner/server.js'
 
+export { ECHOPLEX_BIN }
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
-export const ECHOPLEX_BIN = fileURLToPath(new URL('../../../cli/bin/echoplex.js', import.meta.url))
 export const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url))
 
 export interface RunningServer {
@@ -22,14 +24,7 @@ export interface RunningServer {
  * The environment for a server under test: tap's own NODE_OPTIONS hooks (process tracking, loaders)
  * must not ride into the server and its children — they would measure and alter what we test.
  */
-export function serverEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key === 'NODE_OPTIONS' || key.startsWith('TAP') || key.startsWith('_TAPJS') || key.startsWith('TS_NODE')) continue
-    env[key] = value
-  }
-  return { ...env, ...extra }
-}
+export const serverEnv = cleanEnv
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -43,43 +38,29 @@ export async function startServer (t: Teardown, args: string[], { timeoutMs = 20
   const [command, commandArgs] = maxFiles === undefined
     ? [process.execPath, argv]
     : ['/bin/sh', ['-c', `ulimit -n ${maxFiles} && exec "$0" "$@"`, process.execPath, ...argv]]
-  const child = spawn(command, commandArgs, {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: serverEnv(env),
-    cwd: REPO_ROOT,
-  })
+  const server = spawnServer({ command, args: commandArgs, env, cwd: REPO_ROOT }, 'test')
+  const child = server.child
+  // the whole output, not the launcher's tail: tests count `stats` lines in it
   let out = ''
   let err = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d })
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+  child.stdout!.on('data', (d: string) => { out += d })
+  child.stderr!.on('data', (d: string) => { err += d })
+  const exited = server.exited.then(({ code, signal }) => code ?? signal ?? -1)
   t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      try { process.kill(-child.pid!, 'SIGKILL') } catch {}
-      await exited
-    } else {
-      // the primary is gone; make sure nothing of its group is left either
-      try { process.kill(-child.pid!, 'SIGKILL') } catch {}
-    }
+    // the primary and anything left of its group
+    server.kill()
+    await exited
   })
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms: ${err.trim()}`)), timeoutMs)
-    const check = (): void => {
-      const m = /^listening .*$/m.exec(out)
-      if (m !== null) { clearTimeout(timer); resolve(m[0]) }
-    }
-    child.stdout!.on('data', check)
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited (${code}) before listening: ${err.trim()}`)) })
-  })
-  const m = /^listening (\S+) model=(\S+) pid=(\d+)$/.exec(line)
-  if (m === null) throw new Error(`bad listening line: ${line}`)
-  const address = m[1]!
-  const port = Number(/:(\d+)$/.exec(address)?.[1] ?? 0)
+  try {
+    await server.ready(timeoutMs)
+  } catch (e) {
+    if (!(e instanceof LaunchError)) throw e
+    throw new Error(`server ${e.message}${err.trim() === '' ? '' : `\n${err.trim()}`}`)
+  }
   return {
-    port,
-    pid: Number(m[3]),
-    address,
+    port: server.port,
+    pid: server.pid,
+    address: server.address,
     child,
     stdout: () => out,
     stderr: () => err,

@@ -1,29 +1,30 @@
 /**
  * The conformance suite: one set of end-to-end checks, real sockets and real processes, run against
- * every concurrency model. A model joins by adding a `<model>.test.ts` that calls `conformance(name)`.
+ * every concurrency model. A model joins by adding a `<model>.test.ts` that calls `conformance(name)`;
+ * what it needs beyond the defaults comes from its registry entry (`suites.conformanceArgs`).
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import autocannon from 'autocannon'
 import { Client, lengthFrame } from '../helpers/client.js'
+import { findModel } from '@echoplex/server'
 import { fixture, startServer } from '../helpers/server.js'
 
 type Test = typeof t
 
-/** Model flags that keep multi-process models small on a 2-core CI box. */
+/** The model and the flags its descriptor asks for (kept small for a 2-core CI box). */
 function modelArgs (model: string): string[] {
-  const args = ['--model', model]
-  if (model === 'cluster' || model === 'pool') args.push('--workers', '2')
-  // a Node child boots in ~0.2 s of CPU: warm spares keep the fork model's tests from waiting on boots
-  if (model === 'fork') args.push('--spares', '4')
-  return args
+  const descriptor = findModel(model)
+  if (descriptor === undefined) throw new Error(`no registered model ${model}`)
+  return ['--model', model, ...descriptor.suites.conformanceArgs]
 }
 
 export function conformance (model: string): void {
+  const name = findModel(model)?.name ?? model
   const serve = async (tt: Test, handler: string, extra: string[] = []): ReturnType<typeof startServer> =>
     await startServer(tt, [...modelArgs(model), '--handler', handler, ...extra])
 
-  t.test(`${model}: echo`, async (t) => {
+  t.test(`${name}: echo`, async (t) => {
     const server = await serve(t, 'echo')
 
     await t.test('50 concurrent clients × 200 messages, every reply exact and in order', async (t) => {
@@ -62,7 +63,7 @@ export function conformance (model: string): void {
     })
   })
 
-  t.test(`${model}: length framing`, async (t) => {
+  t.test(`${name}: length framing`, async (t) => {
     const server = await serve(t, fixture('length-echo.mjs'))
 
     await t.test('frames split at awkward boundaries come back whole, in order', async (t) => {
@@ -105,7 +106,7 @@ export function conformance (model: string): void {
     })
   })
 
-  t.test(`${model}: upper`, async (t) => {
+  t.test(`${name}: upper`, async (t) => {
     const server = await serve(t, 'upper')
     await t.test('the seeds\' client: hello with no newline gets HELLO', async (t) => {
       const c = await Client.open(server.port)
@@ -125,7 +126,7 @@ export function conformance (model: string): void {
     })
   })
 
-  t.test(`${model}: http`, async (t) => {
+  t.test(`${name}: http`, async (t) => {
     const server = await serve(t, 'http')
     const base = `http://127.0.0.1:${server.port}`
 
@@ -145,6 +146,23 @@ export function conformance (model: string): void {
       c.write('THIS IS NOT HTTP\r\n\r\n')
       await c.waitClose()
       t.match(c.data().toString(), /^HTTP\/1\.1 400 /)
+    })
+
+    await t.test('RFC 9112 refusals: CONNECT → 501, HTTP/1.1 without Host → 400; each closes the connection', async (t) => {
+      const cases: Array<[string, RegExp]> = [
+        ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', /^HTTP\/1\.1 501 [^]*\r\nConnection: close\r\n[^]*EPX_HTTP_UNSUPPORTED/],
+        ['GET / HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 [^]*\r\nConnection: close\r\n[^]*EPX_HTTP_BAD_REQUEST/],
+      ]
+      for (const [request, reply] of cases) {
+        const c = await Client.open(server.port)
+        t.teardown(() => c.destroy())
+        // a request the server would answer follows: it must not be (the connection is done)
+        c.write(request + 'GET /after HTTP/1.1\r\nHost: x\r\n\r\n')
+        await c.waitClose()
+        const text = c.data().toString('latin1')
+        t.match(text, reply, JSON.stringify(request))
+        t.equal(text.match(/^HTTP\/1\.1 \d{3} /gm)?.length, 1, 'one response, then closed')
+      }
     })
 
     await t.test('pipelined requests are answered in order', async (t) => {
@@ -175,7 +193,7 @@ export function conformance (model: string): void {
     })
   })
 
-  t.test(`${model}: a handler that throws or rejects affects only its connection`, async (t) => {
+  t.test(`${name}: a handler that throws or rejects affects only its connection`, async (t) => {
     const server = await serve(t, fixture('faulty.mjs'))
     const good = await Client.open(server.port)
     t.teardown(() => good.destroy())
@@ -193,7 +211,7 @@ export function conformance (model: string): void {
     t.equal(good.closed, false)
   })
 
-  t.test(`${model}: chat across connections (and processes, where the model has several)`, async (t) => {
+  t.test(`${name}: chat across connections (and processes, where the model has several)`, async (t) => {
     const server = await serve(t, 'chat')
     const [alice, bob, carol] = await Promise.all([0, 1, 2].map(async () => await Client.open(server.port)))
     t.teardown(() => [alice, bob, carol].forEach((c) => c!.destroy()))
@@ -222,7 +240,7 @@ export function conformance (model: string): void {
     t.notMatch(text(alice!), /alice: hi there/, 'a sender does not receive its own broadcast')
   })
 
-  t.test(`${model}: SIGTERM with messages in flight → all answered, exit 0`, async (t) => {
+  t.test(`${name}: SIGTERM with messages in flight → all answered, exit 0`, async (t) => {
     const server = await serve(t, fixture('slow-echo.mjs'))
     const clients = await Promise.all(Array.from({ length: 5 }, async () => await Client.open(server.port)))
     t.teardown(() => clients.forEach((c) => c.destroy()))

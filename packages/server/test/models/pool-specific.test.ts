@@ -79,6 +79,13 @@ t.test('pool: ctx.state per connection, ctx.shared atomic across threads', async
     t.equal(answers.filter((a) => a === 'won').length, 1, 'one winner')
     t.equal(answers.filter((a) => a === 'lost').length, 23, 'everyone else lost')
   })
+
+  await t.test('a failed ctx.shared operation carries EPX_SHARED_FAILED, as in every model', async (t) => {
+    const c = await Client.open(server.port)
+    t.teardown(() => c.destroy())
+    t.same(await ask(c, 'unclonable\n'), ['EPX_SHARED_FAILED'], 'the handler caught the catalogue\'s error')
+    t.same(await ask(c, 'incr\n'), ['1'], 'the connection is still served')
+  })
 })
 
 t.test('pool: a closed connection\'s queued tasks are dropped, not run', async (t) => {

@@ -1,0 +1,17 @@
+/** The /proc inspector: process trees (with role names), a sampler over a run, and their text form. */
+export * from './tree.js'
+export * from './sampler.js'
+export * from './format.js'
+export {
+  procSysConf,
+  parseStat,
+  parseTcpTable,
+  parseUnixTable,
+  readSocketTable,
+  readStat,
+  scanAllStats,
+  type SysConf,
+  type ProcStat,
+  type SocketEntry,
+  type SocketKind,
+} from './procfs.js'
