@@ -25,6 +25,17 @@ export interface TargetConfig {
   spares: number | null
   /** external targets only: where it listens, and its pid when it runs on this machine (sampled then) */
   external?: { host: string, port: number, pid: number | null }
+  /** The Node it ran under when the run chose one (`bench --node`, a suite's `runtimes`); absent: the bench's own (environment.node). */
+  runtime?: RuntimeConfig
+}
+
+/** A Node runtime targets run under: what was asked for, the version the binary reported, and the binary. */
+export interface RuntimeConfig {
+  /** as given: `current`, `24`, a path */
+  spec: string
+  /** what `node --version` printed, e.g. `v24.22.3` */
+  node: string
+  path: string
 }
 
 /** A workload with every default filled in. */
@@ -62,6 +73,8 @@ export interface SuiteConfig {
   models: TargetConfig[]
   /** servers echoplex did not start (`bench --target`); absent when none */
   external?: TargetConfig[]
+  /** The Node runtimes models and Node peers ran under, each target once per runtime; absent: the bench's own. */
+  runtimes?: RuntimeConfig[]
   /** names of the peers asked for (available or not) */
   peers: string[]
   workloads: WorkloadConfig[]

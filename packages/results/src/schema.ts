@@ -47,6 +47,7 @@ export const resultsSchema = {
       loadEngine: { enum: ['auto', 'node', 'native'] },
       models: { type: 'array', items: { $ref: '#/$defs/target' } },
       external: { type: 'array', items: { $ref: '#/$defs/target' } },
+      runtimes: { type: 'array', items: { $ref: '#/$defs/runtime' } },
       peers: { type: 'array', items: str },
       workloads: { type: 'array', items: { $ref: '#/$defs/workload' } },
     }),
@@ -94,9 +95,11 @@ export const resultsSchema = {
       workers: nullable(int),
       spares: nullable(int),
     }, {
+      runtime: { $ref: '#/$defs/runtime' },
       // `bench --target` (kind external)
       external: all({ host: str, port: int, pid: nullable(int) }),
     }),
+    runtime: all({ spec: str, node: str, path: str }),
     workload: allPlus({
       name: str,
       handler: str,

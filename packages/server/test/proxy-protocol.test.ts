@@ -4,21 +4,23 @@
  * proxy, is closed before any handler hook runs.
  */
 import t from 'tap'
+import { BUILTIN_MODELS, findModel } from '@echoplex/server'
 import { Client, lengthFrame } from './helpers/client.js'
 import { fixture, startServer } from './helpers/server.js'
-import { v1, v2 } from '../../core/test/proxy/encode.js'
+import { v1, v2 } from '../../core/test/proxy/fixtures/encode.js'
 
-const MATRIX: [model: string, framings: string[]][] = [
-  ['event-loop', ['line', 'raw', 'length', 'http']],
-  ['cluster', ['line', 'http']],
-  ['fork', ['length', 'http']],
-  ['pool', ['raw', 'http']],
-]
+const RAW_FRAMINGS = ['line', 'length', 'raw']
 
+/**
+ * Every registered model (fork-reuse too): HTTP plus one of the TCP framings, taken in turn so each
+ * framing meets several models; the first model gets all four.
+ */
+const MATRIX: Array<[model: string, framings: string[]]> = BUILTIN_MODELS.map((d, i) =>
+  [d.name, i === 0 ? [...RAW_FRAMINGS, 'http'] : [RAW_FRAMINGS[(i - 1) % RAW_FRAMINGS.length]!, 'http']])
+
+/** The model and the flags its registry entry asks the suites for (kept small for a 2-core box). */
 function modelArgs (model: string): string[] {
-  if (model === 'cluster' || model === 'pool') return ['--model', model, '--workers', '2']
-  if (model === 'fork') return ['--model', model, '--spares', '2']
-  return ['--model', model]
+  return ['--model', model, ...findModel(model)!.suites.conformanceArgs]
 }
 
 /** One message in the framing, carrying `text`. */
@@ -32,7 +34,7 @@ function message (framing: string, text: string): Buffer {
 for (const [model, framings] of MATRIX) {
   for (const framing of framings) {
     t.test(`${model} / ${framing}`, async (t) => {
-      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('whoami.mjs'), '--option', `framing=${framing}`,
+      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('peer-whoami.mjs'), '--option', `framing=${framing}`,
         '--proxy-protocol', '--proxy-allow-from', '127.0.0.1/32'])
       const open = async (opts?: { localAddress?: string }): Promise<Client> => {
         const c = await Client.open(server.port, '127.0.0.1', opts)

@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import { isIPv6 } from 'node:net'
 import { ProxyHeaderDecoder, PROXY_V1_MAX_BYTES, type ProxyHeader } from '../../src/proxy/header.js'
-import { ipBytes, tlv, v1, v2, V2_SIGNATURE } from './encode.js'
+import { ipBytes, tlv, v1, v2, V2_SIGNATURE } from './fixtures/encode.js'
 
 // EPX_FC_RUNS=5000 for a longer soak
 const RUNS = Number(process.env['EPX_FC_RUNS'] ?? 200)

@@ -14,9 +14,14 @@ export interface ListenerOptions {
    * shared), so the address is not this process's to own exclusively, nor its stale socket to clear.
    */
   clusterShared?: boolean
+  /** A cluster worker's own listener, sharing the port with the other workers' (SO_REUSEPORT): the kernel spreads connections. */
+  reusePort?: boolean
 }
 
-/** Sockets from a net.Server of this process's own (or, in a cluster worker, cluster's shared handle). */
+/**
+ * Sockets from a net.Server of this process's own (or, in a cluster worker, cluster's shared handle,
+ * or with `--sched reuseport` the worker's own socket on the shared port).
+ */
 export class ListenerSource implements SocketSource {
   readonly server: Server
   private accept: Accept | undefined
@@ -41,7 +46,8 @@ export class ListenerSource implements SocketSource {
 
   async open (accept: Accept): Promise<string> {
     this.accept = accept
-    return await listen(this.server, this.options.target, { exclusive: this.options.clusterShared !== true })
+    const { clusterShared = false, reusePort = false } = this.options
+    return await listen(this.server, this.options.target, { exclusive: reusePort || !clusterShared, reusePort })
   }
 
   close (): void {
