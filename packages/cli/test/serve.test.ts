@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { modelNames } from '@echoplex/server'
 import { Client } from '../../server/test/helpers/client.js'
 import { fixture, runCli, startServer } from '../../server/test/helpers/server.js'
 

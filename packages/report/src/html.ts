@@ -141,10 +141,10 @@ function ratioTo (r: TargetRow, peer: string): string {
 function summaryTable (model: ReportModel): string {
   const peers = peersOf(model)
   const rows = model.groups.flatMap((g) => g.rows.map((r) => ({
-    cls: [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
+    cls: [r.status === 'failed' ? 'failed' : '', r.kind !== 'model' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
     cells: [
       g.label,
-      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}`, cls: 'target' },
+      { html: `${esc(r.target)}${r.kind !== 'model' ? ` <span class="muted">(${r.kind})</span>` : ''}`, cls: 'target' },
       statusCell(r.status),
       formatRate(r.throughput?.median),
       efficiencyCell(r),
@@ -165,9 +165,9 @@ function summaryTable (model: ReportModel): string {
 
 function groupDetail (g: ReportGroup): string {
   const rows = g.rows.map((r) => ({
-    cls: [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
+    cls: [r.status === 'failed' ? 'failed' : '', r.kind !== 'model' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
     cells: [
-      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}${r.runtime !== null ? ` <span class="muted">node ${esc(r.runtime)}</span>` : ''}`, cls: 'target' },
+      { html: `${esc(r.target)}${r.kind !== 'model' ? ` <span class="muted">(${r.kind})</span>` : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}${r.runtime !== null ? ` <span class="muted">node ${esc(r.runtime)}</span>` : ''}`, cls: 'target' },
       statusCell(r.status),
       `${r.repetitions.ok}/${r.repetitions.ok + r.repetitions.failed + r.repetitions.interrupted}`,
       formatRate(r.throughput?.median),

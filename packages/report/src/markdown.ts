@@ -3,7 +3,7 @@
  * requests — the verdicts, the summary, what failed, and the environment.
  */
 import { compareCells, MARKERS, type Change, type Comparison } from './compare.js'
-import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, mdTable } from './format.js'
+import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, kindNote, mdTable } from './format.js'
 import { EVENT_LOOP_NOTE, FORK_NOTE, showsFork } from './html.js'
 import type { ReportModel, RunInfo, TargetRow } from './model.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
@@ -53,7 +53,7 @@ export function renderReportMarkdown (model: ReportModel): string {
   for (const g of model.groups) for (const p of g.peers) if (!peers.includes(p)) peers.push(p)
   const rows = model.groups.flatMap((g) => g.rows.map((r) => [
     g.label,
-    r.kind === 'peer' ? `${r.target} (peer)` : r.target,
+    `${r.target}${kindNote(r.kind)}`,
     r.status === 'ok' ? 'ok' : `**${r.status.toUpperCase()}**`,
     formatRate(r.throughput?.median),
     efficiencyCell(r),

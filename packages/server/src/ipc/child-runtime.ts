@@ -67,6 +67,7 @@ export class ChildRuntime {
         limits: this.config.limits,
         model: this.config.model,
         logger: this.logger,
+        proxyProtocol: this.config.proxyProtocol,
       })
     } catch (err) {
       await this.bootFailed(err)
