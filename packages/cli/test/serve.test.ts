@@ -1,5 +1,4 @@
 import t from 'tap'
-import { modelNames } from '@echoplex/server'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
