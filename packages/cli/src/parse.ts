@@ -41,3 +41,8 @@ export function collectKeyValue (value: string, previous: Record<string, string>
   if (eq <= 0) throw new InvalidArgumentError('expected key=value')
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) }
 }
+
+/** Repeated or variadic values, each possibly a comma/space-separated list, into one array. */
+export function collectList (value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(/[\s,]+/).filter((v) => v !== '')]
+}
