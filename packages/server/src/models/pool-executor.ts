@@ -1,7 +1,4 @@
-import { fileURLToPath } from 'node:url'
-import { Piscina } from 'piscina'
 import {
-  describeError,
   errors,
   remoteError,
   type ConnectionContext,
@@ -13,30 +10,22 @@ import {
   type MemorySharedStore,
   type Reply,
 } from '@echoplex/core'
-import { portChannel } from '../ipc/channel.js'
-import { Peer } from '../ipc/peer.js'
-import { decodeResults, encodeTasks, splitBatches } from './pool-batch.js'
+import { PoolThread, type Task } from './pool-thread.js'
 import {
-  LOAD_FAILED,
   SLOT_CANCELLED,
   SLOT_FREE,
   SLOT_STARTED,
   isEmptyState,
-  type LoadTask,
   type PoolHook,
   type PoolResult,
-  type PoolWorkerData,
-  type ResultBatch,
-  type WorkerEvent,
-  type WorkerToPrimary,
 } from './pool-protocol.js'
 
 export interface PoolExecutorOptions {
   handler: HandlerDefinition
   handlerPath: string
-  /** Worker threads: piscina's minThreads = maxThreads. */
+  /** Worker threads. */
   workers: number
-  /** Most tasks given to the pool beyond one running per thread; the rest wait in the executor's FIFO. */
+  /** Most tasks given to the threads beyond one running per thread; the rest wait in the executor's FIFO. */
   maxQueue: number
   /** The primary's store: ctx.shared in every worker is answered from it. */
   store: MemorySharedStore
@@ -50,68 +39,20 @@ export interface PoolExecutorOptions {
   onFatal?: (err: Error) => void
 }
 
-/** One piscina task: a batch of tasks, and the signal that stops its thread (heartbeat only). */
-interface BatchRun {
-  pool: Piscina
-  signal: BatchSignal | undefined
-  /** piscina's task has not settled: the batch still holds its thread. */
-  running: boolean
-}
-
-/** One hook of one connection, from submit to result. */
-interface Task {
-  hook: PoolHook
-  ctx: ConnectionContext
-  /** Kept until the task is done, so a task whose thread died before starting it can be sent again (undefined once its bytes were transferred). */
-  message: unknown
-  /** waiting: in the executor's FIFO; sent: given to the pool (maybe still in the outbox); done: settled. */
-  phase: 'waiting' | 'sent' | 'done'
-  slot: number
-  token: number
-  batch: BatchRun | undefined
-  /** The thread that ran it, when its batch returned without its result (an async handler): 0 until then. */
-  lateOn: number
-  /** When the watchdog first saw it running (0: not yet). */
-  seenRunningAt: number
-  stuck: boolean
-  /** Settles with the reply once the result was applied to the ctx (or with why it failed). */
-  settled: Promise<unknown>
-  resolve: (reply: unknown) => void
-  reject: (err: unknown) => void
-}
-
 const noop = (): void => {}
 const cancelledError = (): Error => new Error('cancelled: the connection closed before the task started')
-const WORKER_FILE = fileURLToPath(new URL('./pool-worker.js', import.meta.url))
 
 /**
- * The least piscina takes as a task's signal (an emitter of 'abort', its AbortSignalEventEmitter):
- * aborting a task that is running makes piscina stop its thread and start another.
- */
-class BatchSignal {
-  private listener: (() => void) | undefined
-  once (_event: 'abort', listener: () => void): void { this.listener = listener }
-  removeListener (_event: 'abort', _listener: () => void): void { this.listener = undefined }
-  abort (): void {
-    const listener = this.listener
-    this.listener = undefined
-    listener?.()
-  }
-}
-
-/**
- * A HandlerExecutor whose hooks run on a piscina worker-thread pool. The connection runtime runs one
- * hook or message at a time per connection (its next one is given only once the last one's reply was
- * applied), so replies keep their order across batches, while different connections' tasks run in
- * parallel on the threads.
+ * A HandlerExecutor whose hooks run on worker threads (pool-thread.ts, pool-worker.ts). The connection
+ * runtime still runs one hook or message at a time per connection, so replies keep their order, while
+ * different connections' tasks run in parallel on the threads.
  *
- * Batching: tasks given in one turn of the primary's loop wait in an outbox; at the end of that turn
- * (setImmediate: after all the socket reads) they leave as a few piscina tasks — as many as there are
- * threads, so CPU-bound work still spreads, each within a size cap — packed flat (pool-batch.ts), and
- * each batch's results come back as its piscina task's return value. So with 16 busy connections a
- * thread hop costs one message for many tasks, not one each.
+ * Batching: a task goes to the least busy thread's outbox; every outbox is sent once per turn of the
+ * primary's loop (setImmediate: after all the socket reads of that turn), as one message per thread
+ * within a size cap, and results come back the same way. So with 16 busy connections a thread hop
+ * costs one message for many tasks, not one each.
  *
- * Backpressure: at most `workers + maxQueue` tasks are given to the pool at once; further tasks wait
+ * Backpressure: at most `workers + maxQueue` tasks are given to threads at once; further tasks wait
  * here, in a FIFO, and are given out as results come back. The connection owning a waiting task is
  * busy meanwhile, so its own queue fills and the runtime stops reading from its socket: memory stays
  * bounded, whatever the clients send.
@@ -121,8 +62,6 @@ export class PoolExecutor implements HandlerExecutor {
   readonly name: string
   readonly workers: number
   readonly maxQueue: number
-  /** The pool new batches go to (a rolling restart swaps it). */
-  pool: Piscina
   /** Tasks of closed connections dropped before they started. */
   cancelled = 0
   /** Worker threads that ended while the pool was running (process.exit, a fatal error, the watchdog) and were replaced. */
@@ -131,8 +70,10 @@ export class PoolExecutor implements HandlerExecutor {
   stuckKilled = 0
   /** Tasks whose result came back. */
   completed = 0
-  /** Batches given to the pool, and the tasks they carried (both since start). */
-  readonly batching = { batches: 0, tasks: 0 }
+  /** The threads new tasks go to (a rolling restart swaps them). */
+  private threads: PoolThread[]
+  /** Threads replaced by a rolling restart, finishing the tasks they were given. */
+  private readonly retiring = new Set<PoolThread>()
   private readonly handler: HandlerDefinition
   private readonly logger: Logger
   private readonly capacity: number
@@ -142,15 +83,9 @@ export class PoolExecutor implements HandlerExecutor {
   private readonly fifo: (Task | undefined)[] = []
   private fifoHead = 0
   private waitingCount = 0
-  /** Tasks given to the pool and not acknowledged, by token. */
-  private readonly tasks = new Map<number, Task>()
-  private outbox: Task[] = []
+  /** Tasks given to threads and not acknowledged. */
+  private sent = 0
   private flushQueued = false
-  /** Threads that ended: late results from them will not come. */
-  private readonly goneThreads = new Set<number>()
-  /** Pools replaced by a rolling restart, finishing the tasks they were given. */
-  private readonly retiring = new Set<Piscina>()
-  private readonly retired: Array<() => void> = []
   private readonly watchdog: NodeJS.Timeout | undefined
   /** Each connection's task in flight (the runtime gives at most one at a time, plus its close). */
   private readonly current = new WeakMap<ConnectionContext, Task>()
@@ -158,7 +93,11 @@ export class PoolExecutor implements HandlerExecutor {
   private broken = false
   private destroyed: Promise<void> | undefined
   private restarting = false
-  private readonly flush = (): void => { this.flushQueued = false; this.sendOutbox() }
+  private readonly flushAll = (): void => {
+    this.flushQueued = false
+    for (const thread of this.threads) thread.flush()
+    for (const thread of this.retiring) thread.flush()
+  }
 
   constructor (private readonly options: PoolExecutorOptions) {
     this.handler = options.handler
@@ -170,7 +109,7 @@ export class PoolExecutor implements HandlerExecutor {
     this.capacity = this.workers + this.maxQueue
     this.flags = new Int32Array(new SharedArrayBuffer(4 * this.capacity))
     this.freeSlots = Array.from({ length: this.capacity }, (_, i) => this.capacity - 1 - i)
-    this.pool = this.createPool()
+    this.threads = Array.from({ length: this.workers }, () => this.spawnThread())
     const heartbeatMs = options.heartbeatMs ?? 0
     if (heartbeatMs > 0) {
       this.watchdog = setInterval(() => this.checkStuck(heartbeatMs), Math.max(25, heartbeatMs / 2))
@@ -178,65 +117,35 @@ export class PoolExecutor implements HandlerExecutor {
     }
   }
 
-  private createPool (): Piscina {
-    const pool = new Piscina({
-      filename: WORKER_FILE,
-      minThreads: this.workers,
-      maxThreads: this.workers,
-      idleTimeout: Infinity,
-      // a thread takes one batch at a time (a batch with a signal could not share one anyway); the
-      // async handlers of a batch that returned finish on the thread while it takes the next
-      concurrentTasksPerWorker: 1,
-      // the threads' loops stay free between batches: async handlers, timers and ctx.shared replies
-      // run there (piscina's 'sync' Atomics.wait would pause them)
-      atomics: 'disabled',
-      // never reached: the executor holds the tasks beyond its capacity itself, and batches ≤ tasks
-      maxQueue: this.capacity,
-      workerData: { flags: this.flags.buffer as SharedArrayBuffer, handlerPath: this.options.handlerPath, model: 'pool' } satisfies PoolWorkerData,
-    })
-    pool.on('message', (event: WorkerEvent) => this.onWorkerEvent(event))
-    // an uncaught error in a thread with no batch: piscina replaces the thread; log it only
-    pool.on('error', (err: unknown) => { this.logger.error({ err: describeError(err) }, 'pool worker thread failed') })
-    pool.on('workerDestroy', (worker: { threadId: number }) => this.onThreadGone(pool, worker.threadId))
-    return pool
-  }
-
-  /** Loads the handler on the pool's threads: fails fast (EPX_HANDLER_LOAD) if it does not load there. */
-  async warm (pool = this.pool): Promise<void> {
-    await Promise.all(Array.from({ length: this.workers }, async () => {
-      try {
-        await pool.run({ type: 'load' } satisfies LoadTask)
-      } catch (err) {
-        const why = describeError(err).replace(LOAD_FAILED, '')
-        throw errors.HANDLER_LOAD(this.options.handlerPath, `${why} (in a pool worker thread)`)
-      }
-    }))
+  /** Resolves once the handler loaded on every thread: fails fast (EPX_HANDLER_LOAD) if it does not load there. */
+  async warm (): Promise<void> {
+    await Promise.all(this.threads.map(async (thread) => await thread.ready))
   }
 
   /**
-   * Rolling restart (SIGHUP): a fresh pool is warmed, new batches go to it, and the old one closes once
-   * the tasks already given to it are done — no task is dropped and connections stay open.
+   * Rolling restart (SIGHUP): fresh threads are warmed, new tasks go to them, and each old one ends
+   * once the tasks already given to it are done — no task is dropped and connections stay open.
    */
   async restart (): Promise<number> {
     if (this.stopped || this.restarting) return 0
     this.restarting = true
     try {
-      const fresh = this.createPool()
+      const fresh = Array.from({ length: this.workers }, () => this.spawnThread())
       try {
-        await this.warm(fresh)
+        await Promise.all(fresh.map(async (thread) => await thread.ready))
       } catch (err) {
-        await fresh.destroy()
+        await Promise.all(fresh.map(async (thread) => await thread.terminate()))
         throw err
       }
-      this.sendOutbox()
-      const old = this.pool
-      this.retiring.add(old)
-      this.pool = fresh
-      // the old pool closes once every task given to it was answered: its queued batches too (piscina's
-      // close waits for running tasks only, and drops queued ones), and async handlers' late results
-      await new Promise<void>((resolve) => { if (!this.holds(old)) resolve(); else this.retired.push(resolve) })
-      await old.close()
-      this.retiring.delete(old)
+      const old = this.threads
+      this.threads = fresh
+      for (const thread of old) {
+        thread.flush()
+        thread.retiring = true
+        this.retiring.add(thread)
+        if (thread.load === 0) void thread.terminate()
+      }
+      await Promise.all(old.map(async (thread) => await thread.gone))
       return this.workers
     } finally {
       this.restarting = false
@@ -253,11 +162,33 @@ export class PoolExecutor implements HandlerExecutor {
   }
 
   close (ctx: ConnectionContext): void | Promise<void> {
-    if (this.handler.onClose === undefined) return
     // a message that had already started runs to its end first: onClose sees the state it left
     const running = this.current.get(ctx)
+    if (this.handler.onClose === undefined) {
+      if (running === undefined) this.forget(ctx)
+      else void running.settled.then(() => this.forget(ctx), () => this.forget(ctx))
+      return
+    }
     const after = running === undefined ? Promise.resolve() : running.settled.then(noop, noop)
-    return after.then(async () => { await this.submit('close', ctx, undefined) })
+    return after.then(async () => { await this.submit('close', ctx, undefined) }).finally(() => this.forget(ctx))
+  }
+
+  /** The connection is done: threads that cached its ConnInfo drop it. */
+  private forget (ctx: ConnectionContext): void {
+    if (this.stopped) return
+    let queued = false
+    for (const thread of [...this.threads, ...this.retiring]) {
+      if (!thread.knows(ctx)) continue
+      thread.forget(ctx)
+      queued = true
+    }
+    if (queued) this.scheduleFlush()
+  }
+
+  private scheduleFlush (): void {
+    if (this.flushQueued) return
+    this.flushQueued = true
+    setImmediate(this.flushAll)
   }
 
   cancel (ctx: ConnectionContext): void {
@@ -267,19 +198,28 @@ export class PoolExecutor implements HandlerExecutor {
       this.waitingCount--
       this.drop(task, 'executor FIFO')
     } else if (task.phase === 'sent') {
-      // only a task that has not started: the thread swaps the same token when it starts one (it still
-      // acknowledges the task, which frees its slot)
+      // only a task that has not started: the thread swaps the same token when it starts one (it
+      // still acknowledges the task, which frees its slot)
       if (Atomics.compareExchange(this.flags, task.slot, task.token, SLOT_CANCELLED) !== task.token) return
       this.drop(task, 'thread queue')
     }
   }
 
-  /** Tasks in the executor's FIFO (the pool has all it may hold). */
+  /** Tasks in the executor's FIFO (the threads have all they may hold). */
   get waiting (): number { return this.waitingCount }
-  /** Tasks given to the pool and not done: running, or queued there. */
-  get inPool (): number { return this.tasks.size }
-  /** Live threads of the pool taking new batches. */
-  get liveThreads (): number { return this.pool.threads.length }
+  /** Tasks given to threads and not done: running, or queued there. */
+  get inPool (): number { return this.sent }
+  /** Live threads taking new tasks. */
+  get liveThreads (): number { return this.threads.filter((thread) => !thread.exited).length }
+  /** Batches sent to threads, and the tasks they carried (both since start). */
+  get batching (): { batches: number, tasks: number } {
+    let batches = 0
+    let tasks = 0
+    for (const thread of [...this.threads, ...this.retiring]) { batches += thread.batches; tasks += thread.sentTasks }
+    return { batches: batches + this.pastBatches.batches, tasks: tasks + this.pastBatches.tasks }
+  }
+
+  private readonly pastBatches = { batches: 0, tasks: 0 }
 
   /** Rejects everything not finished and stops the threads. */
   async destroy (): Promise<void> {
@@ -294,12 +234,24 @@ export class PoolExecutor implements HandlerExecutor {
     this.fifo.length = 0
     this.fifoHead = 0
     this.waitingCount = 0
-    for (const task of this.tasks.values()) if (task.phase === 'sent') this.finish(task, stopped)
-    this.tasks.clear()
-    this.outbox = []
-    for (const resolve of this.retired.splice(0)) resolve()
-    this.destroyed = Promise.all([this.pool, ...this.retiring].map(async (pool) => await pool.destroy())).then(noop)
+    const threads = [...this.threads, ...this.retiring]
+    for (const thread of threads) {
+      for (const task of thread.tasks.values()) if (task.phase === 'sent') this.finish(task, stopped)
+    }
+    this.destroyed = Promise.all(threads.map(async (thread) => await thread.terminate())).then(noop)
     await this.destroyed
+  }
+
+  private spawnThread (): PoolThread {
+    return new PoolThread({
+      handlerPath: this.options.handlerPath,
+      flags: this.flags.buffer as SharedArrayBuffer,
+      store: this.options.store,
+      logger: this.logger,
+      onResult: (thread, token, result) => this.onResult(thread, token, result),
+      onResultsDone: (thread) => this.onResultsDone(thread),
+      onExit: (thread, code) => this.onThreadExit(thread, code),
+    })
   }
 
   private submit (hook: PoolHook, ctx: ConnectionContext, message: unknown): Promise<unknown> {
@@ -307,9 +259,9 @@ export class PoolExecutor implements HandlerExecutor {
     let resolve!: (reply: unknown) => void
     let reject!: (err: unknown) => void
     const settled = new Promise<unknown>((res, rej) => { resolve = res; reject = rej })
-    const task: Task = { hook, ctx, message, phase: 'waiting', slot: -1, token: 0, batch: undefined, lateOn: 0, seenRunningAt: 0, stuck: false, settled, resolve, reject }
+    const task: Task = { hook, ctx, message, phase: 'waiting', slot: -1, token: 0, thread: undefined, seenRunningAt: 0, stuck: false, settled, resolve, reject }
     this.current.set(ctx, task)
-    if (this.waitingCount === 0 && this.tasks.size < this.capacity) {
+    if (this.waitingCount === 0 && this.sent < this.capacity) {
       this.assign(task)
     } else {
       this.fifo.push(task)
@@ -318,139 +270,37 @@ export class PoolExecutor implements HandlerExecutor {
     return settled
   }
 
-  /** Gives a task a slot; it leaves in a batch at the end of this turn of the loop. */
+  /** Gives a task to the least busy thread; it leaves with that thread's batch at the end of this turn. */
   private assign (task: Task): void {
+    let thread = this.threads[0]!
+    for (const other of this.threads) if (other.load < thread.load) thread = other
     task.slot = this.freeSlots.pop()!
     task.token = this.newToken()
     task.phase = 'sent'
-    task.batch = undefined
-    task.lateOn = 0
     task.seenRunningAt = 0
     Atomics.store(this.flags, task.slot, task.token)
-    this.tasks.set(task.token, task)
-    this.outbox.push(task)
-    if (this.flushQueued) return
-    this.flushQueued = true
-    setImmediate(this.flush)
+    this.sent++
+    thread.give(task)
+    this.scheduleFlush()
   }
 
-  /** The outbox leaves as up to `workers` batches (tasks cancelled meanwhile still go: the thread acknowledges them). */
-  private sendOutbox (): void {
-    if (this.outbox.length === 0 || this.stopped) return
-    const tasks = this.outbox
-    this.outbox = []
-    const pool = this.pool
-    for (const chunk of splitBatches(tasks, this.workers)) {
-      const batch: BatchRun = { pool, signal: (this.options.heartbeatMs ?? 0) > 0 ? new BatchSignal() : undefined, running: true }
-      for (const task of chunk) task.batch = batch
-      let run: Promise<ResultBatch>
-      try {
-        const { batch: packed, transfer } = encodeTasks(chunk)
-        run = pool.run(packed, { transferList: transfer, signal: batch.signal as AbortSignal | undefined }) as Promise<ResultBatch>
-      } catch (err) {
-        run = Promise.reject(err)
-      }
-      this.batching.batches++
-      this.batching.tasks += chunk.length
-      run.then((results) => this.onBatchDone(chunk, batch, results), (err: unknown) => this.onBatchFailed(chunk, batch, err))
-    }
-  }
-
-  private onBatchDone (chunk: Task[], batch: BatchRun, results: ResultBatch): void {
-    batch.running = false
-    decodeResults(results, (token, result) => this.onResult(token, result))
-    // the rest of the batch are async handlers still running on that thread: their results follow
-    for (const task of chunk) {
-      if (task.batch !== batch || !this.tasks.has(task.token)) continue
-      task.lateOn = results.threadId
-      if (this.goneThreads.has(results.threadId)) this.lost(task, 'its worker thread ended')
-    }
-    this.afterResults()
-  }
-
-  /**
-   * A batch's thread ended (process.exit in a handler, a fatal error, the watchdog), or the batch could
-   * not be sent. Its tasks that never started are sent again (nothing was lost); those that had started
-   * fail their connections only.
-   */
-  private onBatchFailed (chunk: Task[], batch: BatchRun, err: unknown): void {
-    batch.running = false
-    const why = describeError(err)
-    const loadFailed = why.includes(LOAD_FAILED)
-    if (loadFailed && !this.stopped && !this.broken) {
-      this.broken = true
-      this.options.onFatal?.(errors.MODEL_FAILED('pool', `a worker thread could not load the handler: ${why.slice(why.indexOf(LOAD_FAILED) + LOAD_FAILED.length)}`))
-    }
-    for (const task of chunk) {
-      if (task.batch !== batch || !this.tasks.has(task.token)) continue
-      const neverStarted = Atomics.compareExchange(this.flags, task.slot, task.token, SLOT_CANCELLED) === task.token
-      this.release(task)
-      if (task.phase !== 'sent') continue
-      if (neverStarted && !loadFailed && !this.stopped && (task.hook !== 'message' || task.message !== undefined)) { this.assign(task); continue }
-      this.finish(task, task.stuck
-        ? new Error(`still running after the ${this.options.heartbeatMs} ms heartbeat; its thread was replaced`)
-        : new Error(loadFailed ? why : `its worker thread ended (${why})`))
-    }
-    this.afterResults()
-  }
-
-  private onWorkerEvent (event: WorkerEvent): void {
-    if (event.type === 'results') {
-      decodeResults(event, (token, result) => this.onResult(token, result))
-      this.afterResults()
-      return
-    }
-    if (event.type === 'shared-port') {
-      // ctx.shared of that thread: answered here, from the primary's one store
-      new Peer<WorkerToPrimary, never>(portChannel(event.port), { failure: errors.SHARED_FAILED })
-        .answer('shared', (request) => this.options.store.apply(request.op))
-      // the port must not keep the process alive once the pool is gone
-      event.port.unref()
-    }
-  }
-
-  /** A thread ended: async handlers still running there will not answer. */
-  private onThreadGone (pool: Piscina, threadId: number): void {
-    if (this.stopped) return
-    this.goneThreads.add(threadId)
-    if (pool === this.pool && !this.retiring.has(pool)) {
-      this.threadExits++
-      this.logger.warn({ threadId, threads: pool.threads.length }, 'pool worker thread ended; piscina replaces it')
-    }
-    for (const task of this.tasks.values()) if (task.lateOn === threadId) this.lost(task, 'its worker thread ended')
-    this.afterResults()
-  }
-
-  private lost (task: Task, why: string): void {
-    this.release(task)
-    if (task.phase === 'sent') this.finish(task, new Error(why))
-  }
-
-  private onResult (token: number, result: PoolResult): void {
-    const task = this.tasks.get(token)
+  private onResult (thread: PoolThread, token: number, result: PoolResult): void {
+    const task = thread.tasks.get(token)
     if (task === undefined) return
+    thread.tasks.delete(token)
     this.release(task)
     this.completed++
     if (task.phase === 'sent') this.finish(task, undefined, result)
   }
 
-  /** Results were handed over: waiting tasks take the freed slots; a retiring pool may be done. */
-  private afterResults (): void {
+  private onResultsDone (thread: PoolThread): void {
+    if (thread.retiring && thread.load === 0) void thread.terminate()
     this.pumpFifo()
-    if (this.retired.length > 0 && ![...this.retiring].some((pool) => this.holds(pool))) {
-      for (const resolve of this.retired.splice(0)) resolve()
-    }
   }
 
-  /** Whether tasks given to this pool are still to be answered. */
-  private holds (pool: Piscina): boolean {
-    for (const task of this.tasks.values()) if (task.batch?.pool === pool) return true
-    return false
-  }
-
-  /** The task's slot goes back to the free list: its thread acknowledged it, or is gone. */
+  /** The task's slot goes back to the free list: the thread has acknowledged it, or is gone. */
   private release (task: Task): void {
-    this.tasks.delete(task.token)
+    this.sent--
     Atomics.store(this.flags, task.slot, SLOT_FREE)
     this.freeSlots.push(task.slot)
   }
@@ -477,7 +327,7 @@ export class PoolExecutor implements HandlerExecutor {
   }
 
   private pumpFifo (): void {
-    while (!this.stopped && this.tasks.size < this.capacity && this.fifoHead < this.fifo.length) {
+    while (!this.stopped && this.sent < this.capacity && this.fifoHead < this.fifo.length) {
       const task = this.fifo[this.fifoHead]
       this.fifo[this.fifoHead++] = undefined
       if (task === undefined || task.phase !== 'waiting') continue // cancelled while it waited
@@ -485,6 +335,46 @@ export class PoolExecutor implements HandlerExecutor {
       this.assign(task)
     }
     if (this.fifoHead === this.fifo.length) { this.fifo.length = 0; this.fifoHead = 0 } else if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) { this.fifo.splice(0, this.fifoHead); this.fifoHead = 0 }
+  }
+
+  /**
+   * A thread ended. Its tasks that never started go to another thread (nothing was lost); those that
+   * had started fail their connections only. A thread that was not retiring is replaced.
+   */
+  private onThreadExit (thread: PoolThread, code: number): void {
+    this.pastBatches.batches += thread.batches
+    this.pastBatches.tasks += thread.sentTasks
+    if (this.stopped) return
+    const wasRetiring = this.retiring.delete(thread)
+    const index = this.threads.indexOf(thread)
+    if (!wasRetiring && index === -1) return // a fresh thread of a failed restart
+    if (index !== -1) {
+      this.threadExits++
+      this.logger.warn({ code, tasks: thread.load }, 'pool worker thread ended; replacing it')
+      if (!this.broken) this.threads[index] = this.replacement()
+    }
+    const heartbeat = this.options.heartbeatMs
+    for (const task of thread.tasks.values()) {
+      const neverStarted = Atomics.compareExchange(this.flags, task.slot, task.token, SLOT_CANCELLED) === task.token
+      this.release(task)
+      if (task.phase !== 'sent') continue
+      if (neverStarted && (task.hook !== 'message' || task.message !== undefined)) { this.assign(task); continue }
+      this.finish(task, task.stuck
+        ? new Error(`still running after the ${heartbeat} ms heartbeat; its thread was replaced`)
+        : new Error(`its worker thread ended (exit code ${code})`))
+    }
+    thread.tasks.clear()
+    this.pumpFifo()
+  }
+
+  private replacement (): PoolThread {
+    const thread = this.spawnThread()
+    thread.ready.catch((err: Error) => {
+      if (this.stopped || this.broken) return
+      this.broken = true
+      this.options.onFatal?.(errors.MODEL_FAILED('pool', `a replacement worker thread could not load the handler: ${err.message}`))
+    })
+    return thread
   }
 
   /** Replays what the handler did on the real ctx, in order, then hands the runtime the reply. */
@@ -509,25 +399,19 @@ export class PoolExecutor implements HandlerExecutor {
     return this.nextToken
   }
 
-  /**
-   * A task the watchdog saw running two checks apart, heartbeatMs or more, is stuck. One whose batch
-   * still holds its thread (a handler that does not return) is stopped with its thread: its batch's
-   * signal aborts the piscina task, which ends the thread, and piscina starts another. An async one
-   * whose batch returned does not hold the thread: only its connection fails.
-   */
+  /** A task the watchdog saw running two checks apart, heartbeatMs or more, is stopped with its thread. */
   private checkStuck (heartbeatMs: number): void {
     const now = Date.now()
-    for (const task of this.tasks.values()) {
-      if (task.stuck || task.phase !== 'sent' || Atomics.load(this.flags, task.slot) !== SLOT_STARTED) continue
-      if (task.seenRunningAt === 0) { task.seenRunningAt = now; continue }
-      if (now - task.seenRunningAt < heartbeatMs) continue
-      task.stuck = true
-      this.stuckKilled++
-      const holdsThread = task.batch?.running === true
-      this.logger.warn({ conn: task.ctx.id, hook: task.hook, runningMs: now - task.seenRunningAt },
-        holdsThread ? 'task ran past the heartbeat; stopping its thread' : 'task ran past the heartbeat; failing its connection (its thread is not held)')
-      if (holdsThread) task.batch!.signal?.abort()
-      else this.lost(task, `still running after the ${heartbeatMs} ms heartbeat`)
+    for (const thread of [...this.threads, ...this.retiring]) {
+      for (const task of thread.tasks.values()) {
+        if (task.stuck || task.phase !== 'sent' || Atomics.load(this.flags, task.slot) !== SLOT_STARTED) continue
+        if (task.seenRunningAt === 0) { task.seenRunningAt = now; continue }
+        if (now - task.seenRunningAt < heartbeatMs) continue
+        task.stuck = true
+        this.stuckKilled++
+        this.logger.warn({ conn: task.ctx.id, hook: task.hook, runningMs: now - task.seenRunningAt }, 'task ran past the heartbeat; stopping its thread')
+        void thread.terminate()
+      }
     }
   }
 }

@@ -1,17 +1,19 @@
 /**
- * What crosses between the pool model's primary (pool-executor.ts, pool-batch.ts) and its piscina
- * worker threads (pool-worker.ts). Tasks go down and results come up in batches — one piscina task
- * carries whatever was ready in one turn of the primary's loop (split across the threads), and its
- * return value the results — in a flat form that is cheap to clone: one transferred ArrayBuffer
- * holding an Int32 header per task (or result) followed by all the small payloads, plus a short list
- * of `extras` for what is not bytes (ctx.id, a non-empty ctx.state, an HTTP request's head, an
- * error…), read in order. A structured clone of many small objects costs several times what the
- * handler of an echo does; this costs one copy of the bytes and one small message.
+ * What crosses between the pool model's primary (pool-executor.ts, pool-thread.ts) and its worker
+ * threads (pool-worker.ts). Tasks go down and results come up in batches — one postMessage carries
+ * whatever was ready in one turn of the sender's loop — in a flat form that is cheap to clone: one
+ * transferred ArrayBuffer holding an Int32 header per task (or result) followed by all the small
+ * payloads, plus a short list of `extras` for what is not bytes (a non-empty ctx.state, an HTTP
+ * request's head, an error…), read in order. A structured clone of many small objects costs several
+ * times what the handler of an echo does; this costs one copy of the bytes and one small message.
  */
 import type { SharedOp } from '@echoplex/core'
 import type { MessagePort } from 'node:worker_threads'
 
 export type PoolHook = 'connect' | 'message' | 'close'
+
+/** The parts of a ConnectionContext that never change, sent to a thread once per connection. */
+export type ConnInfo = [id: string, remoteAddress: string, remotePort: number | undefined]
 
 /** What a handler did to its ctx, in order; the primary replays it on the real ctx. */
 export type PoolAction =
@@ -32,7 +34,7 @@ export interface PoolResult {
   errorStack?: string
 }
 
-/** One batch, either way: header + bytes in `buffer`, the rest in `extras`. */
+/** One message of a batch, either way: header + bytes in `buffer`, the rest in `extras`. */
 export interface Batch {
   type: 'tasks' | 'results'
   buffer: ArrayBuffer
@@ -40,32 +42,26 @@ export interface Batch {
   extras: unknown[]
 }
 
-/** A batch of results, as a piscina task's return value or, for late ones, a message on parentPort. */
-export interface ResultBatch extends Batch {
-  type: 'results'
-  /** The worker thread that ran them: results still to come from it are lost if it ends. */
-  threadId: number
-}
-
-/** The piscina task that warms a thread: resolves once the handler loaded there (or rejects with why not). */
-export interface LoadTask { type: 'load' }
-
-/** Worker → primary on parentPort (piscina re-emits these as the pool's 'message'). */
-export type WorkerEvent = ResultBatch | { type: 'shared-port', port: MessagePort }
+/** Worker → primary, once: the handler module loaded (or did not: `error`, one line). */
+export interface WorkerReady { type: 'ready', error?: string }
+export type WorkerMessage = Batch | WorkerReady
 
 // A task's header: TASK_INTS Int32s.
 export const TASK_INTS = 6
 export const T_FLAGS = 0
 export const T_SLOT = 1
 export const T_TOKEN = 2
-/** ctx.remotePort (-1: none); ctx.id and ctx.remoteAddress lead the task's extras. */
-export const T_PORT = 3
+export const T_CONN = 3
 export const T_START = 4
 export const T_LENGTH = 5
 
 // Task flags: the hook in the low bits, then what the task carries.
 export const HOOKS: readonly PoolHook[] = ['connect', 'message', 'close']
 export const HOOK_MASK = 0x3
+/** Not a task: the thread forgets the connection's ConnInfo. */
+export const FORGET = 0x3
+/** extras: the connection's ConnInfo (first task of this connection on this thread). */
+export const HAS_INFO = 1 << 2
 /** extras: ctx.state (absent: an empty object). */
 export const HAS_STATE = 1 << 3
 /** The message is the bytes at T_START/T_LENGTH. */
@@ -95,23 +91,22 @@ export const REPLY_BODY = 1 << 6
  * Started flags, one Int32 per task slot in a SharedArrayBuffer given to every worker. The primary
  * writes a task's token before sending it; the worker compare-and-swaps token → STARTED when it
  * begins, and `cancel` swaps token → CANCELLED. Exactly one of the two wins, so a task is either run
- * or dropped, never both; a task that lost its thread before it started can be sent again.
+ * or dropped, never both; a task that lost its thread before it started can be sent to another one.
  */
 export const SLOT_FREE = 0
 export const SLOT_STARTED = -1
 export const SLOT_CANCELLED = -2
 
-/** piscina's workerData (cloned to every thread of every pool). */
 export interface PoolWorkerData {
   flags: SharedArrayBuffer
-  /** Absolute path of the handler module: each thread imports it once, when it starts. */
+  /** Absolute path of the handler module: the worker imports it before it takes tasks. */
   handlerPath: string
-  /** ctx.model: the same for every connection. */
+  /** ctx.pid and ctx.model: the same for every connection. */
+  pid: number
   model: string
+  /** ctx.shared requests travel on this port (a Peer at each end). */
+  sharedPort: MessagePort
 }
-
-/** A batch failed because the handler did not load on its thread (the rest of the message says why). */
-export const LOAD_FAILED = 'EPX_POOL_LOAD_FAILED: '
 
 /** What a worker asks the primary on its shared port: one shared-store operation (a Peer request). */
 export type WorkerToPrimary = { type: 'shared', id: number, op: SharedOp }

@@ -1,16 +1,12 @@
 /**
- * The pool model's worker thread: piscina loads this file, and its default export runs one batch of
- * tasks (pool-batch.ts packs them). Each task is one hook of one connection, run against a stand-in
- * ctx built from the primary's snapshot; what the handler does to that ctx (send, broadcast, close, a
- * new state) is recorded and returned with the reply, and the primary, which owns the socket, replays
- * it in order. The batch's results are the piscina task's return value (one transferred buffer);
- * results of async handlers still pending when the batch returns follow on parentPort, together, once
- * per turn of this thread's loop — so the thread takes the next batch meanwhile, and a slow reply does
- * not hold back its batchmates.
+ * The pool model's worker thread. It imports the handler module by path, says `ready`, then runs the
+ * batches of tasks the primary sends (pool-thread.ts): each task is one hook of one connection, run
+ * against a stand-in ctx built from the primary's snapshot. What the handler does to that ctx (send,
+ * broadcast, close, a new state) is recorded and returned with the reply; the primary, which owns the
+ * socket, replays it in order. Results go back in batches too: those that settled in one turn of this
+ * thread's loop (a batch of synchronous handlers: all of them), or sooner when a batch runs long.
  */
-import { MessageChannel, parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads'
-import { setImmediate as nextTurn } from 'node:timers/promises'
-import { move, transferableSymbol, valueSymbol } from 'piscina'
+import { parentPort, workerData } from 'node:worker_threads'
 import { describeError, errorStack, errors, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
 import { loadHandler } from '../handler-loader.js'
 import { portChannel } from '../ipc/channel.js'
@@ -18,12 +14,13 @@ import { Peer } from '../ipc/peer.js'
 import {
   BATCH_MAX_BYTES,
   BATCH_MAX_TASKS,
+  FORGET,
   HAS_ACTIONS,
   HAS_ERROR,
+  HAS_INFO,
   HAS_STATE,
   HOOKS,
   HOOK_MASK,
-  LOAD_FAILED,
   MSG_BODY,
   MSG_BYTES,
   MSG_EXTRA,
@@ -39,9 +36,9 @@ import {
   SKIPPED,
   SLOT_STARTED,
   TASK_INTS,
+  T_CONN,
   T_FLAGS,
   T_LENGTH,
-  T_PORT,
   T_SLOT,
   T_START,
   T_TOKEN,
@@ -50,36 +47,39 @@ import {
   ownedBytes,
   ownsBuffer,
   type Batch,
-  type LoadTask,
+  type ConnInfo,
   type PoolAction,
   type PoolHook,
   type PoolWorkerData,
-  type ResultBatch,
-  type WorkerEvent,
+  type WorkerMessage,
   type WorkerToPrimary,
 } from './pool-protocol.js'
 
+/** A batch of slow handlers still sends what it has this often, so early replies do not wait for late ones. */
+const FLUSH_EVERY_MS = 1
+
 const data = workerData as PoolWorkerData
 const flags = new Int32Array(data.flags)
-const post = (message: WorkerEvent, transfer?: Array<ArrayBuffer | MessagePort>): void => parentPort!.postMessage(message, transfer)
+const port = parentPort!
+const post = (message: WorkerMessage, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer)
 
 // ctx.shared: a private port to the primary, which answers from its one MemorySharedStore (the same
-// store its LocalHub serves), so every operation is atomic there. The port travels once, on
-// parentPort (piscina re-emits it as the pool's 'message'). Requests fail with errors.SHARED_FAILED.
-const { port1: sharedPort, port2 } = new MessageChannel()
-post({ type: 'shared-port', port: port2 }, [port2])
-// the port must not keep an idle thread alive (piscina decides when threads end)
-sharedPort.unref()
-const primary = new Peer<never, WorkerToPrimary>(portChannel(sharedPort), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
+// store its LocalHub serves), so every operation is atomic there. Requests fail with errors.SHARED_FAILED.
+const primary = new Peer<never, WorkerToPrimary>(portChannel(data.sharedPort), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
 const shared = sharedStoreClient(async (op) => await primary.request({ type: 'shared', op }))
 
-// the handler loads as the thread starts; a batch waits for it (and fails, marked, if it did not load)
-const loading: Promise<HandlerDefinition> = loadHandler(data.handlerPath).catch((err: unknown) => {
-  const why = describeError(err).replace(`handler ${data.handlerPath} failed to load: `, '')
-  throw new Error(LOAD_FAILED + why)
-})
-loading.catch(() => {})
 let handler: HandlerDefinition
+try {
+  handler = await loadHandler(data.handlerPath)
+} catch (err) {
+  const why = describeError(err).replace(`handler ${data.handlerPath} failed to load: `, '')
+  post({ type: 'ready', error: why })
+  // the primary ends this thread; nothing else is to run here
+  await new Promise(() => {})
+}
+
+/** ConnInfo of the connections this thread has served, by the primary's key (dropped on FORGET). */
+const conns = new Map<number, ConnInfo>()
 
 /** One settled task, until its batch leaves. */
 interface Outcome {
@@ -91,7 +91,7 @@ interface Outcome {
   /** The state to send back; `empty` when it is an empty plain object (sent as nothing). */
   state?: unknown
   empty?: boolean
-  /** Reply bytes, copied at once into the staging buffer (the handler may reuse its own): offset and length there. */
+  /** Reply bytes, copied at once into `staging` (the handler may reuse its buffer): offset and length there. */
   start?: number
   length?: number
   /** A reply that is not bytes (a string, an HTTP response's head), or large bytes given back uncopied. */
@@ -103,78 +103,21 @@ interface Outcome {
   moved?: ArrayBuffer[]
 }
 
-/** Outcomes gathered for one batch of results, with their reply bytes staged in one growing buffer. */
-class Results {
-  list: Outcome[] = []
-  private staging = Buffer.allocUnsafeSlow(64 * 1024)
-  private staged = 0
+let outcomes: Outcome[] = []
+let staging = Buffer.allocUnsafeSlow(64 * 1024)
+let staged = 0
+let lastFlush = performance.now()
+let flushQueued = false
 
-  get full (): boolean { return this.list.length >= BATCH_MAX_TASKS || this.staged >= BATCH_MAX_BYTES }
-
-  /** Copies reply bytes into the staging buffer, growing it as needed; returns their offset. */
-  stage (bytes: Uint8Array): number {
-    if (this.staged + bytes.byteLength > this.staging.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(this.staging.length * 2, this.staged + bytes.byteLength))
-      this.staging.copy(bigger, 0, 0, this.staged)
-      this.staging = bigger
-    }
-    const at = this.staged
-    this.staging.set(bytes, at)
-    this.staged += bytes.byteLength
-    return at
-  }
-
-  /** The gathered outcomes as one batch (and what to transfer with it); starts over empty. */
-  take (): { batch: ResultBatch, transfer: ArrayBuffer[] } {
-    const list = this.list
-    const moved: ArrayBuffer[] = []
-    for (const outcome of list) if (outcome.moved !== undefined) moved.push(...outcome.moved)
-    this.list = []
-    const byteBase = list.length * RESULT_INTS * 4
-    const buffer = new ArrayBuffer(byteBase + this.staged)
-    new Uint8Array(buffer, byteBase).set(this.staging.subarray(0, this.staged))
-    this.staged = 0
-    // something that cannot be cloned (a ctx.state holding a function…) fails only the task at fault
-    for (const outcome of list) {
-      if (canClone([outcome.actions, outcome.state, outcome.extra])) continue
-      const what = canClone(outcome.state) ? 'the reply' : 'ctx.state'
-      Object.assign(outcome, { error: `${what} cannot cross to the primary thread`, actions: undefined, state: undefined, empty: true, hasExtra: false, start: undefined })
-    }
-    return { batch: encode(list, buffer, byteBase), transfer: [buffer, ...new Set(moved)] }
-  }
-}
-
-/** Results of async handlers that settled after their batch returned: sent on parentPort, once per turn. */
-const late = new Results()
-let lateQueued = false
-
-function lateAdded (): void {
-  if (late.full) { sendLate(); return }
-  if (lateQueued) return
-  lateQueued = true
-  setImmediate(() => { lateQueued = false; if (late.list.length > 0) sendLate() })
-}
-
-function sendLate (): void {
-  const { batch, transfer } = late.take()
-  post(batch, transfer)
-}
-
-/** Runs one batch; its return value is the batch of results that settled by then. */
-export default async function runBatch (task: Batch | LoadTask): Promise<unknown> {
-  handler ??= await loading
-  if (task.type === 'load') return { type: 'loaded' }
-  const { buffer, count, extras } = task
+port.on('message', (batch: Batch) => {
+  const { buffer, count, extras } = batch
   const head = new Int32Array(buffer, 0, count * TASK_INTS)
-  const results = new Results()
-  let pending = 0
-  let returned = false
-  const into = (later: boolean): Results => later && returned ? late : results
   let x = 0
   for (let h = 0; h < head.length; h += TASK_INTS) {
     const bits = head[h + T_FLAGS]!
-    const id = extras[x++] as string
-    const remoteAddress = extras[x++] as string
+    const key = head[h + T_CONN]!
+    if ((bits & HOOK_MASK) === FORGET) { conns.delete(key); continue }
+    if ((bits & HAS_INFO) !== 0) conns.set(key, extras[x++] as ConnInfo)
     const state = (bits & HAS_STATE) !== 0 ? extras[x++] : {}
     let message: unknown
     if ((bits & MSG_BYTES) !== 0) {
@@ -185,24 +128,69 @@ export default async function runBatch (task: Batch | LoadTask): Promise<unknown
       else message = bytesFromWire(message)
     }
     const token = head[h + T_TOKEN]!
-    // cancelled before it started (the connection closed while it waited), or given to another thread
+    // cancelled before it started (the connection closed while it waited), or moved to another thread
     if (Atomics.compareExchange(flags, head[h + T_SLOT]!, token, SLOT_STARTED) !== token) {
-      results.list.push({ token, skipped: true })
+      push({ token, skipped: true })
       continue
     }
-    const port = head[h + T_PORT]!
-    const info = { id, remoteAddress, remotePort: port === -1 ? undefined : port }
-    if (run(HOOKS[bits & HOOK_MASK]!, token, info, state as Record<string, unknown>, message, into)) pending++
+    run(HOOKS[bits & HOOK_MASK]!, token, conns.get(key)!, state as Record<string, unknown>, message)
+    if (outcomes.length > 0 && performance.now() - lastFlush >= FLUSH_EVERY_MS) flush()
   }
-  // async handlers that settle at once (no I/O) still make this batch: one turn of this thread's loop
-  if (pending > 0) await nextTurn()
-  returned = true
-  const { batch, transfer } = results.take()
-  // piscina transfers (rather than clones) what a moved Transferable return value lists
-  return move({ [transferableSymbol]: transfer, [valueSymbol]: batch } as never)
+  if (outcomes.length > 0) flush()
+})
+post({ type: 'ready' })
+
+function push (outcome: Outcome): void {
+  outcomes.push(outcome)
+  if (outcomes.length >= BATCH_MAX_TASKS || staged >= BATCH_MAX_BYTES) flush()
 }
 
-function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): ResultBatch {
+/** Results that settle outside a batch's run (async handlers) go out together, once per turn. */
+function pushLater (outcome: Outcome): void {
+  push(outcome)
+  if (flushQueued || outcomes.length === 0) return
+  flushQueued = true
+  setImmediate(() => { flushQueued = false; if (outcomes.length > 0) flush() })
+}
+
+/** Copies reply bytes into the staging buffer, growing it as needed; returns their offset. */
+function stage (bytes: Uint8Array): number {
+  if (staged + bytes.byteLength > staging.length) {
+    const bigger = Buffer.allocUnsafeSlow(Math.max(staging.length * 2, staged + bytes.byteLength))
+    staging.copy(bigger, 0, 0, staged)
+    staging = bigger
+  }
+  const at = staged
+  staging.set(bytes, at)
+  staged += bytes.byteLength
+  return at
+}
+
+function flush (): void {
+  const list = outcomes
+  const moved: ArrayBuffer[] = []
+  for (const outcome of list) if (outcome.moved !== undefined) moved.push(...outcome.moved)
+  outcomes = []
+  lastFlush = performance.now()
+  const byteBase = list.length * RESULT_INTS * 4
+  const buffer = new ArrayBuffer(byteBase + staged)
+  new Uint8Array(buffer, byteBase).set(staging.subarray(0, staged))
+  staged = 0
+  try {
+    post(encode(list, buffer, byteBase), [buffer, ...moved])
+  } catch {
+    // something cannot be cloned (a ctx.state holding a function…): only the tasks at fault fail (a
+    // failed postMessage has transferred nothing)
+    for (const outcome of list) {
+      if (canClone([outcome.actions, outcome.state, outcome.extra])) continue
+      const what = canClone(outcome.state) ? 'the reply' : 'ctx.state'
+      Object.assign(outcome, { error: `${what} cannot cross to the primary thread`, actions: undefined, state: undefined, empty: true, hasExtra: false, start: undefined })
+    }
+    post(encode(list, buffer, byteBase), [buffer, ...moved])
+  }
+}
+
+function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): Batch {
   const head = new Int32Array(buffer, 0, list.length * RESULT_INTS)
   const extras: unknown[] = []
   for (let i = 0, h = 0; i < list.length; i++, h += RESULT_INTS) {
@@ -226,7 +214,7 @@ function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): Result
     head[h + R_TOKEN] = o.token
     head[h + R_FLAGS] = bits
   }
-  return { type: 'results', buffer, count: list.length, extras, threadId }
+  return { type: 'results', buffer, count: list.length, extras }
 }
 
 function canClone (value: unknown): boolean {
@@ -238,13 +226,7 @@ function canClone (value: unknown): boolean {
   }
 }
 
-interface ConnInfo { id: string, remoteAddress: string, remotePort: number | undefined }
-
-/**
- * Runs one hook; its outcome goes to `into(later)`'s results (later: it settled after the hook
- * returned). True when the hook returned a promise (its outcome comes later).
- */
-function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<string, unknown>, message: unknown, into: (later: boolean) => Results): boolean {
+function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<string, unknown>, message: unknown): void {
   const actions: PoolAction[] = []
   const moved: ArrayBuffer[] = []
   let state = initial
@@ -253,10 +235,10 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
   const record = (action: PoolAction): void => { if (!settled) actions.push(action) }
   const bytes = (value: string | Uint8Array): string | Uint8Array => typeof value === 'string' ? value : ownedBytes(value, moved)
   const ctx: ConnectionContext = {
-    id: info.id,
-    remoteAddress: info.remoteAddress,
-    remotePort: info.remotePort,
-    pid: process.pid,
+    id: info[0],
+    remoteAddress: info[1],
+    remotePort: info[2],
+    pid: data.pid,
     model: data.model,
     send: (value) => record({ type: 'send', data: bytes(value) }),
     broadcast: (value) => record({ type: 'broadcast', data: bytes(value) }),
@@ -267,7 +249,6 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
   }
   const done = (reply: unknown, error: unknown, later: boolean): void => {
     settled = true
-    const results = into(later)
     const outcome: Outcome = { token, actions, state, moved }
     if (isEmptyState(state)) outcome.empty = true
     if (error !== undefined) {
@@ -275,13 +256,13 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
       outcome.errorStack = errorStack(error)
     } else {
       try {
-        replyOut(outcome, reply, handler.framing, message, results)
+        replyOut(outcome, reply, handler.framing, message)
       } catch (err) {
         outcome.error = describeError(err)
       }
     }
-    results.list.push(outcome)
-    if (results === late) lateAdded()
+    if (later) pushLater(outcome)
+    else push(outcome)
   }
   let result: unknown
   try {
@@ -290,16 +271,15 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
     else result = handler.onMessage(message as never, ctx)
   } catch (err) {
     done(undefined, err ?? new Error(String(err)), false)
-    return false
+    return
   }
   if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
     (result as PromiseLike<unknown>).then(
       (reply) => done(hook === 'message' ? reply : undefined, undefined, true),
       (err: unknown) => done(undefined, err ?? new Error(String(err)), true))
-    return true
+  } else {
+    done(hook === 'message' ? result : undefined, undefined, false)
   }
-  done(hook === 'message' ? result : undefined, undefined, false)
-  return false
 }
 
 /**
@@ -307,12 +287,12 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
  * the very message the primary gave away (an echo of a large payload), that buffer transferred back
  * uncopied.
  */
-function replyOut (outcome: Outcome, reply: unknown, framing: Framing, message: unknown, results: Results): void {
+function replyOut (outcome: Outcome, reply: unknown, framing: Framing, message: unknown): void {
   if (reply === null || reply === undefined) return
   if (typeof reply === 'string') { outcome.extra = reply; outcome.hasExtra = true; return }
   if (reply instanceof Uint8Array) {
     if (givenBack(outcome, reply, message)) { outcome.extra = reply; outcome.hasExtra = true; return }
-    outcome.start = results.stage(reply)
+    outcome.start = stage(reply)
     outcome.length = reply.byteLength
     return
   }
@@ -323,7 +303,7 @@ function replyOut (outcome: Outcome, reply: unknown, framing: Framing, message: 
     if (givenBack(outcome, body, (message as { body?: unknown } | undefined)?.body)) { outcome.extra = reply; return }
     outcome.extra = head
     outcome.body = true
-    outcome.start = results.stage(body)
+    outcome.start = stage(body)
     outcome.length = body.byteLength
     return
   }

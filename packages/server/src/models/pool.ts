@@ -9,17 +9,16 @@ import { loadHandler } from '../handler-loader.js'
 import { ListenerSource } from '../sources/listener.js'
 import { PoolExecutor } from './pool-executor.js'
 
-/** Tasks given to the pool per thread, by default, before the executor holds them itself. */
+/** Tasks given to the threads per thread, by default, before the executor holds them itself. */
 const QUEUE_PER_WORKER = 64
 /** After the grace period, how long stop() still waits before tearing the pool down under stuck tasks. */
 const STOP_SLACK_MS = 2000
 
 /**
  * The primary thread does all socket I/O, with the same connection runtime as `event-loop`; each hook
- * and message runs on a piscina worker-thread pool (PoolExecutor, pool-worker.ts), whose threads load
- * the handler module by path. CPU-bound handlers use several cores without extra processes. Tasks
- * travel to the threads, and results back, in batches: whatever was ready in one turn of the loop is
- * a few piscina tasks (one per thread), each carrying many (pool-batch.ts).
+ * and message runs on a worker thread (PoolExecutor, pool-thread.ts, pool-worker.ts), which loads the
+ * handler module by path. CPU-bound handlers use several cores without extra processes. Tasks travel
+ * to the threads, and results back, in batches: whatever was ready in one turn of the loop.
  *
  * - `ctx.state` is structured-cloned to the worker with every task and the worker's copy comes back
  *   and replaces the primary's: keep it small and cloneable (a Buffer in it comes back a Uint8Array).
@@ -28,8 +27,8 @@ const STOP_SLACK_MS = 2000
  * - `ctx.shared`: every worker has a private MessagePort to the primary, which answers from the one
  *   MemorySharedStore its LocalHub also serves, so each operation is atomic there.
  * - A thread that dies (`process.exit` in a handler, a fatal error, the heartbeat watchdog) fails only
- *   the connections whose tasks had started on it; tasks it had not started are sent again, and
- *   piscina starts a replacement thread.
+ *   the connections whose tasks had started on it; tasks it had not started go to another thread, and
+ *   a replacement thread is started.
  */
 export class PoolModel extends BaseModel {
   readonly name = 'pool' as const
@@ -76,7 +75,6 @@ export class PoolModel extends BaseModel {
   async stats (): Promise<ModelStats> {
     const executor = this.executor!
     const { batches, tasks } = executor.batching
-    const { pool } = executor
     return this.envelope(this.serving!.counters, {
       threads: executor.liveThreads,
       workers: executor.workers,
@@ -84,9 +82,6 @@ export class PoolModel extends BaseModel {
       completed: executor.completed,
       batches,
       tasksPerBatch: batches === 0 ? 0 : Math.round(tasks / batches * 100) / 100,
-      // piscina's own view: how busy its threads were, and batches waiting for one
-      utilization: Math.round(pool.utilization * 1000) / 1000,
-      queueSize: pool.queueSize,
       inPool: executor.inPool,
       waiting: executor.waiting,
       cancelled: executor.cancelled,
