@@ -56,3 +56,8 @@ export function formatDurationFlag (ms: number): string {
   if (ms % 1000 === 0) return `${ms / 1000}s`
   return `${ms}ms`
 }
+
+/** Repeated or variadic values, each possibly a comma/space-separated list, into one array. */
+export function collectList (value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(/[\s,]+/).filter((v) => v !== '')]
+}

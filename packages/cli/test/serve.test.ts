@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { modelNames } from '@echoplex/server'
 import { Client } from '../../server/test/helpers/client.js'
 import { fixture, runCli, startServer } from '../../server/test/helpers/server.js'
 
@@ -17,7 +18,7 @@ async function expectUserError (t: typeof import('tap').default, args: string[],
 }
 
 t.test('bad input gives one line and a non-zero exit', async (t) => {
-  await expectUserError(t, ['serve', '--model', 'threads'], /unknown model "threads" \(expected one of: event-loop, cluster, fork, pool\)/)
+  await expectUserError(t, ['serve', '--model', 'threads'], new RegExp(`unknown model "threads" \\(expected one of: ${modelNames().join(', ')}\\)`))
   await expectUserError(t, ['serve', '--port', 'seventy'], /--port/)
   await expectUserError(t, ['serve', '--port', '70000'], /0 to 65535/)
   await expectUserError(t, ['serve', '--handler', 'no-such-handler'], /unknown handler "no-such-handler"/)

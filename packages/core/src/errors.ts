@@ -67,6 +67,9 @@ export const errors = {
   HTTP_HEADERS_TOO_LARGE: define('EPX_HTTP_HEADERS_TOO_LARGE', (max: number) => `HTTP head larger than ${max} bytes`),
   FRAME_TIMEOUT: define('EPX_FRAME_TIMEOUT', (ms: number) => `message not completed within ${ms} ms`),
   HTTP_UNSUPPORTED: define('EPX_HTTP_UNSUPPORTED', (what: string) => `unsupported HTTP feature: ${what}`),
+  // PROXY protocol in front of a connection (one connection's problem, never the server's)
+  PROXY_HEADER: define('EPX_PROXY_HEADER', (why: string) => `bad PROXY protocol header: ${why}`),
+  PROXY_NOT_ALLOWED: define('EPX_PROXY_NOT_ALLOWED', (address: string) => `connection from ${address}, not an allowed proxy (--proxy-allow-from); refused`),
   // runtime
   HANDLER_FAILED: define('EPX_HANDLER_FAILED', (why: string) => `handler failed: ${why}`),
   HANDLER_EXIT: define('EPX_HANDLER_EXIT', (code: number) => `handler called process.exit(${code}); in the event-loop model that fails only its connection`),

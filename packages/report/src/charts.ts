@@ -24,6 +24,8 @@ export interface BarDatum {
   /** each repetition's value, drawn as dots */
   points?: number[]
   peer?: boolean
+  /** what a non-model target is (peer, external), shown after its name */
+  tag?: string
   /** marked as failed (red outline, label) */
   failed?: boolean
   color?: string
@@ -96,7 +98,7 @@ export function barChart (o: BarChartOptions): string {
   o.data.forEach((d, i) => {
     const cy = top + i * rowH + rowH / 2
     const color = d.color ?? PALETTE[i % PALETTE.length]!
-    parts.push(`<text x="${left - 8}" y="${r1(cy + 4)}" text-anchor="end" fill="#111"${d.peer === true ? ' font-style="italic"' : ''}>${esc(d.label)}${d.peer === true ? ' (peer)' : ''}</text>`)
+    parts.push(`<text x="${left - 8}" y="${r1(cy + 4)}" text-anchor="end" fill="#111"${d.peer === true ? ' font-style="italic"' : ''}>${esc(d.label)}${d.tag !== undefined ? ` (${d.tag})` : ''}</text>`)
     if (d.value === null || !Number.isFinite(d.value)) {
       parts.push(`<text x="${left + 6}" y="${r1(cy + 4)}" fill="${d.failed === true ? FAILED : '#6b7280'}">${d.failed === true ? 'FAILED — nothing measured' : 'not measured'}</text>`)
       return
@@ -125,6 +127,8 @@ export interface LineSeries {
   /** one value per x label; null = missing */
   values: Array<number | null>
   peer?: boolean
+  /** what a non-model target is (peer, external), shown after its name */
+  tag?: string
   failed?: boolean
   color?: string
 }
@@ -194,7 +198,7 @@ export function logLineChart (o: LineChartOptions): string {
     })
     const ly = top + 8 + si * 18
     parts.push(`<line x1="${left + plotW + 14}" y1="${ly}" x2="${left + plotW + 36}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`)
-    parts.push(`<text x="${left + plotW + 42}" y="${ly + 4}" fill="#111">${esc(s.label)}${s.peer === true ? ' (peer)' : ''}${s.failed === true ? ' FAILED' : ''}</text>`)
+    parts.push(`<text x="${left + plotW + 42}" y="${ly + 4}" fill="#111">${esc(s.label)}${s.tag !== undefined ? ` (${s.tag})` : ''}${s.failed === true ? ' FAILED' : ''}</text>`)
   })
   if (vals.length === 0) parts.push(`<text x="${r1(left + plotW / 2)}" y="${r1(top + plotH / 2)}" text-anchor="middle" fill="#6b7280">no latency measured</text>`)
   parts.push('</svg>')
@@ -218,7 +222,8 @@ export function throughputChart (g: ReportGroup): string {
       lo: r.throughput?.min ?? null,
       hi: r.throughput?.max ?? null,
       points: r.throughput?.values ?? [],
-      peer: r.kind === 'peer',
+      peer: r.kind !== 'model',
+      tag: r.kind === 'model' ? undefined : r.kind,
       failed: failed(r),
       color: colorOf(i),
     })),
@@ -238,7 +243,8 @@ export function latencyChart (g: ReportGroup): string {
     series: g.rows.map((r, i) => ({
       label: r.target,
       values: [r.latency.p50, r.latency.p90, r.latency.p99, r.latency.p999].map((s) => s?.median ?? null),
-      peer: r.kind === 'peer',
+      peer: r.kind !== 'model',
+      tag: r.kind === 'model' ? undefined : r.kind,
       failed: failed(r),
       color: colorOf(i),
     })),
@@ -264,7 +270,7 @@ export function memoryChart (g: ReportGroup): string | null {
     binaryTicks: true,
     data: g.rows.map((r, i) => {
       const s = usePss ? r.pssPerConnection : r.rssPerConnection
-      return { label: r.target, value: s?.median ?? null, lo: s?.min ?? null, hi: s?.max ?? null, points: s?.values ?? [], peer: r.kind === 'peer', failed: failed(r), color: colorOf(i) }
+      return { label: r.target, value: s?.median ?? null, lo: s?.min ?? null, hi: s?.max ?? null, points: s?.values ?? [], peer: r.kind !== 'model', tag: r.kind === 'model' ? undefined : r.kind, failed: failed(r), color: colorOf(i) }
     }),
   })
 }

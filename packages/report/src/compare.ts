@@ -5,7 +5,7 @@
  * and shown beside it. Scenarios present on one side only are listed, never dropped.
  */
 import type { Results, ScenarioResult, ScenarioStatus, Spread } from '@echoplex/results'
-import { formatMs, formatPct, formatRate, formatRatio } from './format.js'
+import { formatMs, formatPct, formatRate, formatRatio, kindNote } from './format.js'
 import { groupLabel, runInfo, type RunInfo } from './model.js'
 import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_NOISE_FACTOR, MIN_REPETITIONS, noiseTest, TEST_DESCRIPTION, type NoiseTest, type NoiseTestOptions } from './stats.js'
 
@@ -53,7 +53,7 @@ export interface ComparedScenario {
   /** `echo 64B c16 keep-alive` */
   label: string
   target: string
-  kind: 'model' | 'peer'
+  kind: 'model' | 'peer' | 'external'
   baseStatus: ScenarioStatus
   headStatus: ScenarioStatus
   throughput: MetricChange
@@ -299,7 +299,7 @@ export function compareCells (r: ComparedScenario): Record<'scenario' | 'target'
   const lmark = l.direction === 'improvement' ? ' ▲' : l.direction === 'regression' ? ' ▼' : ''
   return {
     scenario: r.label,
-    target: r.kind === 'peer' ? `${r.target} (peer)` : r.target,
+    target: `${r.target}${kindNote(r.kind)}`,
     base: med(t.base, formatRate),
     head: med(t.head, formatRate),
     ratio: formatRatio(t.ratio),

@@ -82,6 +82,15 @@ export const EVENT_LOOP_NOTE = 'The event-loop model runs every handler on its o
   '(or one that computes for a long time) — while it runs, every other connection of the server waits, and an endless loop stalls the whole server. ' +
   'cluster, fork and pool keep such a handler away from the other connections (in other processes or worker threads).'
 
+/** What the two fork targets are, in one sentence, for reports that show either. */
+export const FORK_NOTE = 'fork (strict) starts a fresh child process for every connection, as Python\'s socketserver ForkingMixIn does, so each connection pays a Node boot; ' +
+  'fork-reuse is Apache httpd\'s prefork: a child serves one connection at a time and goes back to the idle set for the next, recycled after --connections-per-child.'
+
+/** Whether the report has a fork or fork-reuse target (by model name, whatever its label). */
+export function showsFork (model: ReportModel): boolean {
+  return model.groups.some((g) => g.rows.some((r) => r.kind === 'model' && (r.name === 'fork' || r.name === 'fork-reuse')))
+}
+
 // ---------------------------------------------------------------- report
 
 function environmentBlock (run: RunInfo): string {
@@ -190,10 +199,10 @@ function summaryTable (model: ReportModel): string {
   const reps = [...new Set(model.groups.flatMap((g) => g.rows.map((r) => r.throughput?.n ?? 0)).filter((n) => n > 0))]
   const ofN = reps.length === 1 ? `median of ${reps[0]}` : 'median'
   const rows = model.groups.flatMap((g) => g.rows.map((r) => ({
-    cls: [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
+    cls: [r.status === 'failed' ? 'failed' : '', r.kind !== 'model' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
     cells: [
       g.label,
-      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}`, cls: 'target' },
+      { html: `${esc(r.target)}${r.kind !== 'model' ? ` <span class="muted">(${r.kind})</span>` : ''}`, cls: 'target' },
       statusCell(r.status),
       formatRate(r.throughput?.median),
       efficiencyCell(r),
@@ -219,10 +228,10 @@ function summaryTable (model: ReportModel): string {
 }
 
 function targetCell (r: TargetRow): Cell {
-  return { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}${r.runtime !== null ? ` <span class="muted">node ${esc(r.runtime)}</span>` : ''}`, cls: 'target' }
+  return { html: `${esc(r.target)}${r.kind !== 'model' ? ` <span class="muted">(${r.kind})</span>` : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}${r.runtime !== null ? ` <span class="muted">node ${esc(r.runtime)}</span>` : ''}`, cls: 'target' }
 }
 
-const rowClass = (r: TargetRow): string | undefined => [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined
+const rowClass = (r: TargetRow): string | undefined => [r.status === 'failed' ? 'failed' : '', r.kind !== 'model' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined
 
 /** A scenario group, folded: its charts, then two tables (speed; what it costs) that each fit the page. */
 function groupDetail (g: ReportGroup, open: boolean): string {
@@ -299,6 +308,7 @@ export function renderReportHtml (model: ReportModel): string {
   parts.push('<h2>Verdicts</h2>', verdictTable(model.verdicts))
   parts.push(`<div class="note"><strong>Note:</strong> ${esc(EVENT_LOOP_NOTE)}</div>`)
   parts.push('<h2>Summary</h2>', summaryTable(model))
+  if (showsFork(model)) parts.push(`<p class="note"><strong>fork and fork-reuse:</strong> ${esc(FORK_NOTE)}</p>`)
   parts.push('<p class="muted">Medians over repetitions, which run in rounds (every scenario once per round) so that drifts of the machine hit every target alike. CV: the spread of req/s over the repetitions (stdev ÷ mean). vs peer: this target\'s median req/s ÷ the fastest peer\'s that ran ok in the same group. p99: the median over repetitions of each repetition\'s 99th percentile. processes, threads: the whole server process tree, median over repetitions of the most seen at once under load. server CPU: % of one core, all its processes and threads. req per server CPU-s: requests served per second of server CPU (all processes and threads): where the load generator saturated, the verdicts rank by it. PSS per conn.: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable; keep-alive only).</p>')
   parts.push('<h2>Scenarios</h2><p class="muted">One folded section per scenario: charts, then speed and cost tables. The first is open.</p>', ...model.groups.map((g, i) => groupDetail(g, i === 0)))
   parts.push('<h2>Environment</h2>', ...model.runs.map((r) => `${model.runs.length > 1 ? `<h3>run ${r.index + 1}: ${esc(r.suite)}</h3>` : ''}${environmentBlock(r)}`))

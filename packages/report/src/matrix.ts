@@ -37,7 +37,8 @@ export function winMatrix (model: ReportModel): WinMatrix {
   const peers: string[] = []
   for (const g of model.groups) {
     for (const r of g.rows) {
-      const list = r.kind === 'peer' ? peers : models
+      // peers and external servers are the reference columns, after the models
+      const list = r.kind === 'model' ? models : peers
       if (!list.includes(r.target)) list.push(r.target)
     }
   }

@@ -76,7 +76,8 @@ export interface TargetRow {
   /** scenario id (`workload:target:payloadB:cN:mode`) */
   id: string
   target: string
-  kind: 'model' | 'peer'
+  /** external: a server echoplex did not start (`bench --target`), shown like a peer */
+  kind: 'model' | 'peer' | 'external'
   /** model or peer name (label may differ, e.g. `fork-spares`) */
   name: string
   workers: number | null

@@ -1,4 +1,4 @@
-import type { ConnectionCounters, ServerLimits } from '@echoplex/core'
+import type { ConnectionCounters, ProxyProtocolOptions, ServerLimits } from '@echoplex/core'
 
 /** A model's name as the registry knows it (`event-loop`, `cluster`, … or a model loaded by path). */
 export type ModelName = string
@@ -17,12 +17,24 @@ export interface ServeOptions {
   sched?: 'rr' | 'none' | 'reuseport'
   /** fork: most connection children alive at once; more connections wait in the accept queue. */
   maxChildren?: number
-  /** fork: warm children kept ready. */
+  /** fork: warm children kept ready (with reuse: the fewest idle children; httpd MinSpareServers). */
   spares?: number
+  /** fork with reuse: idle children above this many retire, one a second (httpd MaxSpareServers). */
+  maxSpares?: number
+  /** fork: connections a child serves, one at a time, before it exits (1: strict, the default; 0: no limit). */
+  connectionsPerChild?: number
+  /** cluster/fork: a worker that handled this many requests (messages) is replaced (0: never). */
+  maxRequests?: number
+  /** cluster/fork: each worker's request limit is --max-requests plus a random 0…this. */
+  maxRequestsJitter?: number
+  /** cluster/fork: a worker whose resident memory passes this many bytes is replaced (0: never). */
+  maxMemory?: number
   /** pool: most tasks queued for the pool before reading from sockets pauses. */
   maxQueue?: number
   /** cluster/pool/fork: a worker silent for this long is considered stuck and replaced. */
   heartbeatMs?: number
+  /** Every connection opens with a PROXY protocol v1/v2 header from an allowed balancer; ctx shows the client it names. */
+  proxyProtocol?: ProxyProtocolOptions
   /**
    * Called when the model cannot go on after it started (a crash loop, a worker that can no longer
    * boot). The caller stops the model and exits non-zero with the error's one line.

@@ -569,15 +569,17 @@ export function withRuntimes (targets: readonly TargetConfig[], runtimes: readon
 }
 
 /**
- * Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models
- * first, then peers), then each workload's fixed-rate scenarios (raw TCP workloads with `fixedRate`:
- * first payload size and connection count, keep-alive; see fixed-rate.ts).
+ * Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models,
+ * external targets, peers), then each workload's fixed-rate scenarios (raw TCP workloads with
+ * `fixedRate`: first payload size and connection count, keep-alive; see fixed-rate.ts).
  */
 export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
   const out: ScenarioConfig[] = []
   const fixed: ScenarioConfig[] = []
   for (const w of suite.workloads) {
-    const targets = withRuntimes([...suite.models, ...peerTargets(suite, w)], suite.runtimes)
+    // external targets run under whatever their owner started them with: never per runtime
+    const [models, peers] = [withRuntimes(suite.models, suite.runtimes), withRuntimes(peerTargets(suite, w), suite.runtimes)]
+    const targets = [...models, ...(suite.external ?? []), ...peers]
     if (w.fixedRate != null && w.framing !== 'http' && w.modes.includes('keep-alive')) {
       const payloadBytes = w.payloadBytes[0]!
       const connections = w.connections[0]!

@@ -35,7 +35,7 @@ export function tableRows (results: Results): TableRow[] {
     const m = s.summary
     return {
       scenario: scenarioLabel(s),
-      target: `${s.target.kind === 'peer' ? `${s.target.label} (peer)` : s.target.label}${s.rate == null ? '' : ` @${Math.round(s.rate.requestsPerSec)}/s`}`,
+      target: `${s.target.kind === 'model' ? s.target.label : `${s.target.label} (${s.target.kind})`}${s.rate == null ? '' : ` @${Math.round(s.rate.requestsPerSec)}/s`}`,
       reqPerSec: fmt(m?.requestsPerSec?.median, 0),
       reqPerCpuSec: fmt(m?.requestsPerCpuSec?.median, 0),
       p50: fmt(m?.latencyP50Ms?.median, 3),

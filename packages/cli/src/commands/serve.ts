@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander'
-import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, LOG_FORMATS, checkHandlerOptions, errors, exitProcess, removeStatsFile, writeStatsFile, type ServerLimits } from '@echoplex/core'
+import { DEFAULT_LIMITS, DEFAULT_PROXY_ALLOW_FROM, HANDLER_OPTIONS_ENV, LOG_FORMATS, ProxyAllowList, checkHandlerOptions, errors, exitProcess, removeStatsFile, writeStatsFile, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
 import {
   BUILTIN_MODELS, formatListeningLine, isLoopback, loadHandler, missingFolder, modelNames, resolveHandlerPath, resolveModel,
   type ListenTarget, type ModelDescriptor, type ModelOption, type OptionValue, type ServeOptions,
 } from '@echoplex/server'
-import { collectKeyValue, formatDurationFlag, formatSize, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
+import { collectKeyValue, collectList, formatDurationFlag, formatSize, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
 
 /** Exit status when the grace period ran out and connections were closed by force. */
 export const EXIT_FORCED_STOP = 3
@@ -25,6 +25,9 @@ interface ServeFlags {
   option: Record<string, string>
   logLevel?: string
   logFormat: string
+  // (`--proxy-protocol` arrives as flags.proxyProtocol: unknown here, since ServeOptions.proxyProtocol
+  // shares its name and the model options below are written by ServeOptions key)
+  proxyAllowFrom?: string[]
   /** model options (see modelOptions), by ServeOptions key */
   [key: string]: unknown
 }
@@ -85,6 +88,8 @@ export function serveCommand (extraModels: readonly ModelDescriptor[] = []): Com
     .addOption(new Option('--max-write-buffer <size>', 'unsent bytes one connection may hold before it is dropped as a slow consumer').argParser(parseSize).default(d.maxWriteBufferBytes, formatSize(d.maxWriteBufferBytes)))
     .addOption(new Option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed').argParser(parseDuration).default(d.graceMs, formatDurationFlag(d.graceMs)))
     .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
+    .option('--proxy-protocol', 'behind a load balancer: every connection opens with a PROXY protocol v1/v2 header, and handlers see the client it names')
+    .option('--proxy-allow-from <cidr...>', 'with --proxy-protocol: balancer addresses/CIDR blocks trusted to send the header (default 127.0.0.0/8 ::1/128); others are refused', collectList)
     .option('--log-level <level>', 'pino log level on stderr (fatal, error, warn, info, debug)')
     .addOption(new Option('--log-format <format>', 'log lines on stderr: json (one object a line) or pretty (for people)').choices(LOG_FORMATS).default('json'))
   for (const option of modelOptions([...BUILTIN_MODELS, ...extraModels])) command.addOption(option)
@@ -127,6 +132,7 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
     maxWriteBufferBytes: flags.maxWriteBuffer,
     graceMs: flags.grace,
   }
+  const proxyProtocol = proxyOptions(flags)
   let stopping = false
   const chosen: Partial<ServeOptions> = {}
   for (const option of descriptor.options) (chosen as Record<string, unknown>)[option.key] = flags[option.key]
@@ -135,6 +141,7 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
     handlerPath,
     listen,
     limits,
+    proxyProtocol,
     onFatal: (err) => {
       if (stopping) return
       stopping = true
@@ -185,4 +192,14 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
   process.on('exit', () => removeStatsFile(process.pid))
   const address = await model.start()
   process.stdout.write(`${formatListeningLine({ address, model: descriptor.name, pid: process.pid })}\n`)
+}
+
+/** `--proxy-protocol [--proxy-allow-from …]`, checked here so a bad CIDR is one line before anything starts. */
+function proxyOptions (flags: ServeFlags): ProxyProtocolOptions | undefined {
+  if (flags.proxyProtocol !== true) {
+    if (flags.proxyAllowFrom !== undefined) throw errors.BAD_OPTION('--proxy-allow-from', 'needs --proxy-protocol')
+    return undefined
+  }
+  const allowFrom = new ProxyAllowList(flags.proxyAllowFrom ?? DEFAULT_PROXY_ALLOW_FROM).cidrs
+  return { allowFrom: [...allowFrom] }
 }

@@ -18,6 +18,8 @@ export interface ConnectionOptions {
   model: string
   logger: Logger
   counters: ConnectionCounters
+  /** The client as a PROXY-protocol header named it; default: the socket's own peer. */
+  peer?: { address: string, port: number | undefined }
   /** Called once, after the socket closed and `onClose` ran. */
   onClosed?: (conn: Connection) => void
 }
@@ -79,8 +81,8 @@ export class Connection implements HubMember {
     const push = (data: string | Uint8Array): void => this.pushOut(toBuffer(data))
     this.ctx = {
       id: this.id,
-      remoteAddress: socket.remoteAddress ?? 'unix',
-      remotePort: socket.remotePort,
+      remoteAddress: options.peer?.address ?? socket.remoteAddress ?? 'unix',
+      remotePort: options.peer !== undefined ? options.peer.port : socket.remotePort,
       pid: process.pid,
       model: options.model,
       send: push,

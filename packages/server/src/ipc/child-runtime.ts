@@ -1,10 +1,11 @@
-import { LocalExecutor, createLogger, describeError, errors, isEchoplexError, type Logger } from '@echoplex/core'
+import { LocalExecutor, createLogger, describeError, errors, isEchoplexError, type HandlerDefinition, type Logger } from '@echoplex/core'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
 import { ipcChannel } from './channel.js'
 import { ChildHub, type PrimaryPeer } from './child-hub.js'
 import { Peer } from './peer.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
+import { NO_RECYCLING, Recycler } from './recycler.js'
 
 /** How long a child waits for its last IPC message to leave before exiting anyway. */
 const EXIT_FLUSH_MS = 500
@@ -23,12 +24,17 @@ export class ChildRuntime {
   /** Logs with this process's current role (a fork child is a spare, then a connection: as `ps` shows). */
   readonly logger: Logger
   private roleLogger: Logger
+  /** the role its title and log lines show */
+  private role: string
   serving!: ConnectionServer
+  /** This child's recycling limits (--max-requests, --max-memory), checked against its own counters. */
+  recycler!: Recycler
   private stopping = false
 
   constructor (role: string) {
     this.config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
     process.env.ECHOPLEX_ROLE = role
+    this.role = role
     this.roleLogger = createLogger({ model: this.config.model, role })
     const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger[name] as (...a: unknown[]) => void)(...args) }) as never
     this.logger = { fatal: to('fatal'), error: to('error'), warn: to('warn'), info: to('info'), debug: to('debug') }
@@ -54,29 +60,42 @@ export class ChildRuntime {
     })
   }
 
-  /** This process now has `role`: its title (what `ps` reads) and its log lines say so. */
-  setRole (role: string): void {
-    process.title = `echoplex ${role}`
-    process.env.ECHOPLEX_ROLE = role
-    this.roleLogger = createLogger({ model: this.config.model, role })
-  }
-
-  /** Loads the handler; on failure tells the primary why (so it can halt instead of respawning) and exits. */
-  async boot (): Promise<void> {
+  /**
+   * Loads the handler; on failure tells the primary why (so it can halt instead of respawning) and exits.
+   * `bundled`: built-in handlers compiled into this entry (a bundled child), used instead of importing the file.
+   */
+  async boot (bundled: Readonly<Record<string, HandlerDefinition>> = {}): Promise<void> {
     try {
-      const handler = await loadHandler(this.config.handlerPath)
+      const builtin = this.config.builtinHandler
+      const handler = builtin !== undefined && bundled[builtin] !== undefined ? bundled[builtin] : await loadHandler(this.config.handlerPath)
       this.serving = new ConnectionServer({
         executor: new LocalExecutor(handler),
         hub: this.hub,
         limits: this.config.limits,
         model: this.config.model,
         logger: this.logger,
+        proxyProtocol: this.config.proxyProtocol,
       })
     } catch (err) {
       await this.bootFailed(err)
     }
+    this.recycler = new Recycler(this.config.recycle ?? NO_RECYCLING, () => this.serving.counters)
     const beat = setInterval(() => this.primary.send({ type: 'heartbeat' }), Math.max(100, this.config.heartbeatMs / 4))
     beat.unref()
+  }
+
+  /** A shutdown is under way (the primary asked, or SIGTERM): the child takes nothing new. */
+  get shuttingDown (): boolean { return this.stopping }
+
+  /** The process title `echoplex ps` reads: the role, and the connections this child has served. */
+  title (role: string): void {
+    process.title = `echoplex ${role} served=${this.serving?.counters.connectionsTotal ?? 0}`
+    if (role !== this.role) {
+      // the log lines say the role `ps` shows (a fork child: spare, then connection)
+      this.role = role
+      process.env.ECHOPLEX_ROLE = role
+      this.roleLogger = createLogger({ model: this.config.model, role })
+    }
   }
 
   /** Never resolves: the process exits once the primary has the reason, and must do nothing else meanwhile. */

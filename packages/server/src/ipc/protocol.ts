@@ -1,4 +1,4 @@
-import type { ConnectionCounters, ServerLimits, SharedOp } from '@echoplex/core'
+import type { ConnectionCounters, ProxyProtocolOptions, ServerLimits, SharedOp } from '@echoplex/core'
 import type { ListenTarget } from '../model.js'
 
 /**
@@ -15,6 +15,10 @@ export type ChildToPrimary =
   | { type: 'serving', connection: string }
   | { type: 'heartbeat' }
   | { type: 'bye', counters: ConnectionCounters | undefined, forced: number }
+  /** a fork child with reuse finished its connection and takes the next one (`served` so far) */
+  | { type: 'idle', served: number }
+  /** over a recycling limit: this child takes no new connections, finishes its own, and exits */
+  | { type: 'recycle', reason: RecycleReason, served: number }
 
 export type PrimaryToChild =
   | { type: 'broadcast', from: string, data: Uint8Array }
@@ -23,6 +27,17 @@ export type PrimaryToChild =
   | { type: 'shutdown', graceMs: number }
   /** a connection's socket rides along as the message's handle (fork) */
   | { type: 'socket', acceptedAt: number }
+
+/** Why a child was recycled: it served --connections-per-child, --max-requests, or grew past --max-memory. */
+export type RecycleReason = 'connections' | 'requests' | 'memory'
+
+/** When a child is replaced by a fresh one (gunicorn max_requests + jitter, PM2 max_memory_restart). 0: never. */
+export interface RecyclePolicy {
+  maxRequests: number
+  /** each child's request limit is maxRequests plus a random 0…jitter, so children do not all recycle at once */
+  maxRequestsJitter: number
+  maxMemoryBytes: number
+}
 
 /** What a child needs to serve, passed in its environment (it is JSON, and children inherit env). */
 export interface ChildConfig {
@@ -34,6 +49,13 @@ export interface ChildConfig {
   /** cluster with `--sched reuseport`: each worker binds its own socket on the port (SO_REUSEPORT). */
   reusePort?: boolean
   heartbeatMs: number
+  /** fork: connections a child serves, one at a time, before it exits (1: strict, 0: no limit) */
+  connectionsPerChild?: number
+  recycle?: RecyclePolicy
+  /** the handler is this built-in: a bundled child entry uses its own copy instead of importing the file */
+  builtinHandler?: string
+  /** `serve --proxy-protocol`: the child reads each connection's header itself. */
+  proxyProtocol?: ProxyProtocolOptions
 }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'

@@ -4,7 +4,7 @@ import { createLogger, errors } from '@echoplex/core'
 import type { ListenTarget, ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
-import { heartbeatOption, workersOption } from './options.js'
+import { heartbeatOption, recycleOptions, recyclePolicy, workersOption } from './options.js'
 import { clearStaleSocket, formatTarget } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
@@ -12,8 +12,8 @@ import { clusterSpawner } from '../ipc/spawner.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { reusePortUnavailable } from '../sources/reuse-port.js'
 
-/** A worker, and what it asked cluster to listen on. */
-type Worker = Child<'ready', ListenTarget>
+/** A worker, and what it asked cluster to listen on; retiring once it is being replaced (recycled). */
+type Worker = Child<'ready' | 'retiring', ListenTarget>
 
 /** Who spreads connections over the workers. */
 export type Sched = 'rr' | 'none' | 'reuseport'
@@ -30,7 +30,7 @@ export type Sched = 'rr' | 'none' | 'reuseport'
  */
 export class ClusterModel extends BaseModel {
   readonly name = 'cluster' as const
-  private arbiter: Arbiter<'ready', ListenTarget> | undefined
+  private arbiter: Arbiter<'ready' | 'retiring', ListenTarget> | undefined
   private started = false
   private respawns = 0
   private restarting = false
@@ -47,7 +47,7 @@ export class ClusterModel extends BaseModel {
     const logger = createLogger({ model: 'cluster', role: 'primary' })
     this.sched = await this.chooseSched()
     cluster.schedulingPolicy = this.sched === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
-    this.arbiter = new Arbiter({
+    this.arbiter = new Arbiter<'ready' | 'retiring', ListenTarget>({
       model: 'cluster',
       noun: 'worker',
       spawner: clusterSpawner(fileURLToPath(new URL('./cluster-worker.js', import.meta.url))),
@@ -57,6 +57,7 @@ export class ClusterModel extends BaseModel {
       onFatal: this.options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
       onExit: (worker, code, signal) => this.onExit(worker, code, signal),
+      onRecycle: (worker) => { void this.replace(worker) },
     })
     const count = this.options.workers ?? 1
     // reuseport: the first worker learns the port (it may be 0), the others bind that one
@@ -75,7 +76,7 @@ export class ClusterModel extends BaseModel {
     const ready = (w: Worker): boolean => w.state === 'ready'
     const counters = await arbiter.collect(ready)
     const workers = [...arbiter.children.values()].filter(ready)
-    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, restarting: this.restarting, sched: this.sched })
+    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, restarting: this.restarting, sched: this.sched, recycled: { ...arbiter.recycled }, perChild: arbiter.perChild() })
   }
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
@@ -92,12 +93,8 @@ export class ClusterModel extends BaseModel {
     try {
       for (const old of [...arbiter.children.values()].filter((w) => w.state === 'ready')) {
         if (arbiter.stopping) break
-        // the new worker serves before the old one stops taking connections: capacity never dips
-        await this.spawn()
-        this.retiring.add(old.pid)
-        const exited = new Promise<void>((resolve) => old.process.onExit(() => resolve()))
-        old.peer.send({ type: 'shutdown', graceMs: this.options.limits.graceMs })
-        await exited
+        if (old.state !== 'ready') continue // recycled meanwhile
+        await this.replace(old)
         replaced++
       }
     } finally {
@@ -127,13 +124,36 @@ export class ClusterModel extends BaseModel {
     if ('host' in this.options.listen && port !== undefined) this.boundTarget = { host: this.options.listen.host, port: Number(port) }
   }
 
+  /**
+   * Replaces one worker with no dip in capacity (a rolling restart's step, and recycling): the new
+   * worker serves before the old one stops taking connections; resolves once the old one has exited.
+   */
+  private async replace (old: Worker): Promise<void> {
+    const arbiter = this.arbiter!
+    if (old.state !== 'ready' || arbiter.stopping) return
+    old.state = 'retiring'
+    try {
+      await this.spawn()
+    } catch (err) {
+      // the old worker still serves; a worker that cannot boot now never will (see onExit)
+      arbiter.halt(err as Error)
+      return
+    }
+    this.retiring.add(old.pid)
+    const exited = new Promise<void>((resolve) => old.process.onExit(() => resolve()))
+    old.peer.send({ type: 'shutdown', graceMs: this.options.limits.graceMs })
+    await exited
+  }
+
   /** Forks one worker and resolves with its listening address once it is serving. */
   private async spawn (): Promise<string> {
     const arbiter = this.arbiter!
     // cluster shares one socket per requested (address, port): a new worker must ask for what the live
     // workers asked for (port 0 included) to join their socket; if none is alive, cluster has closed
     // it, and asking for the port actually bound keeps the address (port 0 would reopen elsewhere)
-    const live = [...arbiter.children.values()].find((w) => w.state === 'ready')
+    // (a worker being replaced still listens until it is asked to stop: it counts as live)
+    const listening = [...arbiter.children.values()].filter((w) => w.state === 'ready' || (w.state === 'retiring' && !this.retiring.has(w.pid)))
+    const live = listening.find((w) => w.state === 'ready') ?? listening[0]
     // reuseport: every worker binds the port actually bound (its own socket; nothing to join)
     const target = this.sched === 'reuseport' ? this.boundTarget ?? this.options.listen : live?.data ?? this.boundTarget ?? this.options.listen
     const config: ChildConfig = {
@@ -144,6 +164,8 @@ export class ClusterModel extends BaseModel {
       listen: target,
       reusePort: this.sched === 'reuseport',
       heartbeatMs: this.options.heartbeatMs ?? 0,
+      recycle: recyclePolicy(this.options),
+      proxyProtocol: this.options.proxyProtocol,
     }
     const worker = await arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' }, target)
     return worker.address ?? formatTarget(this.options.listen)
@@ -151,7 +173,8 @@ export class ClusterModel extends BaseModel {
 
   private onExit (worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     const arbiter = this.arbiter!
-    if (this.retiring.delete(worker.pid)) return
+    // replaced on purpose (restart, recycling), or recycled and its replacement already on its way
+    if (this.retiring.delete(worker.pid) || worker.state === 'retiring') return
     if (arbiter.stopping || !this.started) return
     arbiter.logger.warn({ worker: worker.pid, code, signal }, 'worker died; respawning')
     if (arbiter.crashes.record()) {
@@ -177,6 +200,7 @@ export default defineModel({
       value: { kind: 'choice', choices: ['reuseport', 'rr', 'none'] },
       defaultDescription: `reuseport where the running Node supports it, probed at start (Node ≥ 22.12; this is ${process.version}), else rr with a one-line note`,
     },
+    ...recycleOptions('worker'),
     heartbeatOption('a worker silent this long is replaced'),
   ],
   roles: ['primary', 'worker'],

@@ -22,7 +22,7 @@ export class EventLoopModel extends BaseModel {
     process.exit = ((code?: number) => { throw errors.HANDLER_EXIT(code ?? 0) }) as typeof process.exit
     const logger = createLogger({ model: this.name })
     const { limits } = this.options
-    this.serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits, model: this.name, logger })
+    this.serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits, model: this.name, logger, proxyProtocol: this.options.proxyProtocol })
     this.listeningAt = await this.serving.serve(new ListenerSource({ target: this.options.listen, limits, logger }))
     return this.listeningAt!
   }

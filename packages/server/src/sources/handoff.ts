@@ -13,11 +13,11 @@ export class HandoffSource implements SocketSource {
   }
 
   /** Serves a socket that arrived as a message's handle; undefined when it was refused. */
-  take (socket: Socket): Connection | undefined {
+  async take (socket: Socket): Promise<Connection | undefined> {
     // the handle arrives as a plain socket; replies owed after the client's FIN must still go out
     socket.allowHalfOpen = true
     if (this.closed || this.accept === undefined) { socket.destroy(); return undefined }
-    return this.accept(socket)
+    return await this.accept(socket)
   }
 
   close (): void { this.closed = true }

@@ -29,7 +29,7 @@ export class ListenerSource implements SocketSource {
   constructor (private readonly options: ListenerOptions) {
     const { limits, logger } = options
     // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.accept?.(socket))
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => { void this.accept?.(socket) })
     this.server.maxConnections = connectionBudget(limits.maxConnections)
     if (this.server.maxConnections < limits.maxConnections) {
       logger.info({ maxConnections: this.server.maxConnections }, 'max connections lowered to fit the open-files limit')
