@@ -103,10 +103,9 @@ export function benchCommand (): Command {
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
     .option('--pin <cpus>', 'CPU pinning: auto (default: the server tree and the load generator on disjoint CPU halves when there are ≥ 2 CPUs; off when every target is a --target), none, or SERVER_CPUS:LOAD_CPUS (e.g. 0:1, 0-1:2-3)', pinChoice)
     .option('--profile', 'record V8 CPU profiles of every serving process and thread (next to the results, in <results>.profiles/); the report draws a flame graph per target. Profiling slows the servers: rank with an unprofiled run')
-    .option('--list', 'list the suites, with what each runs, and exit')
     .option('-t, --target <host:port...>', 'load a server echoplex did not start (another host, a balancer, a container), with every workload and mode of the suite; repeatable or a list; the suite\'s models and peers then run only if --models/--peers name them')
     .option('--target-pid <pid...>', 'pid on this machine of each --target, in the same order: its process tree is sampled like a started server\'s', collectPids)
-    .option('--list', 'list the suites and exit')
+    .option('--list', 'list the suites, with what each runs, and exit')
     .action(async (flags: BenchFlags & { handlers?: string[] }) => { await bench(flags) })
 }
 
