@@ -19,7 +19,7 @@ t.test('echoplex ps shows the live tree of a cluster server, found by port', asy
   t.equal(connections.reduce((a, b) => a + b, 0), 1, 'the one open connection is counted, on a worker')
   // the tree column shows each process's full title, not comm's 15-character cut of it
   t.match(rows[0], new RegExp(`\\sechoplex primary\\(${server.pid}\\)$`))
-  t.equal(rows.filter((r) => /(├─|└─) echoplex worker\(\d+\)$/.test(r)).length, 2, 'workers as `echoplex worker(pid)`')
+  t.equal(rows.filter((r) => /(├─|└─) echoplex worker served=\d+\(\d+\)$/.test(r)).length, 2, 'workers as `echoplex worker served=N(pid)`: the whole title')
   t.notMatch(stdout, /echoplex primar\(/)
 })
 
