@@ -114,12 +114,13 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
   }
   // the handler is loaded once here, before any child: a file that does not load, or an --option it
   // declares and refuses (`rounds=abc`), is one line now instead of a crash loop in every worker
+  // children and worker threads inherit the environment: that is how handler options and log level
+  // reach them; set before the first load, since a handler may read its options as it loads (framing)
+  process.env[HANDLER_OPTIONS_ENV] = JSON.stringify(flags.option)
   const handlerPath = resolveHandlerPath(flags.handler)
   const handler = await loadHandler(handlerPath)
   const badOption = checkHandlerOptions(handler, flags.option)
   if (badOption !== undefined) throw errors.BAD_OPTION('--option', badOption)
-  // children and worker threads inherit the environment: that is how handler options and log level reach them
-  process.env[HANDLER_OPTIONS_ENV] = JSON.stringify(flags.option)
   if (flags.logLevel !== undefined) process.env.ECHOPLEX_LOG_LEVEL = flags.logLevel
   process.env.ECHOPLEX_LOG_FORMAT = flags.logFormat
   const limits: ServerLimits = {
