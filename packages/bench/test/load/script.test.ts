@@ -1,4 +1,5 @@
 import t from 'tap'
+import { serve } from './fixtures/serve.js'
 import net from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,21 +13,6 @@ type Test = typeof t
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-load-script-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-async function serve (t: Test, onConnection: (s: net.Socket) => void): Promise<number> {
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer((s) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-    s.on('error', () => {})
-    onConnection(s)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  return (server.address() as AddressInfo).port
-}
 
 /** The README's `shout` handler as a plain server: greets, then `LINE!` for every line. */
 function shoutServer (s: net.Socket): void {
