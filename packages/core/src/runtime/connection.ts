@@ -173,7 +173,8 @@ export class Connection implements HubMember {
       this.protocolError(err)
       return
     }
-    this.armFrameTimer()
+    // a chunk that completed a message and started the next gives the new one a full --frame-timeout
+    this.armFrameTimer(messages.length > 0)
     if (messages.length === 0) return
     if (this.queueHead === this.queue.length) { this.queue.length = 0; this.queueHead = 0 }
     for (const m of messages) this.queue.push(m)
@@ -305,10 +306,15 @@ export class Connection implements HubMember {
     this.queueHead = 0
   }
 
-  private armFrameTimer (): void {
+  /**
+   * The frame timer runs while a message is incomplete, from the chunk that started it: `completed`
+   * (this chunk finished a message) re-arms it for the message now buffered.
+   */
+  private armFrameTimer (completed: boolean): void {
     const ms = this.options.limits.frameTimeoutMs
     if (ms <= 0) return
-    if (this.decoder.buffered === 0) { this.clearFrameTimer(); return }
+    if (this.decoder.buffered === 0 || completed) this.clearFrameTimer()
+    if (this.decoder.buffered === 0) return
     if (this.frameTimer !== undefined) return
     this.frameTimer = setTimeout(() => {
       this.frameTimer = undefined

@@ -145,6 +145,26 @@ export function faultSuite (model: string): void {
       }
     })
 
+    await runCase(t, server, 'a line completed every 250 ms, the next begun in the same chunk', 'hostile client', async () => {
+      // each write ends one line and starts the next: 3.5 s of traffic, no line open longer than 250 ms
+      const lines = 14
+      const c = await Client.open(server.port)
+      try {
+        c.write('tick 0')
+        for (let i = 1; i <= lines && !c.closed; i++) {
+          await sleep(250)
+          c.write(`\ntick ${i}`)
+        }
+        const expected = Array.from({ length: lines }, (_, i) => `tick ${i}\n`).join('')
+        await c.until(() => c.received >= expected.length || c.closed, 5000).catch(() => {})
+        const got = c.data().toString()
+        if (got !== expected) throw new Error(`cut after ${got.split('\n').length - 1} of ${lines} lines (closed=${c.closed}): the frame timer ran across messages`)
+        return { injected: 1, detail: `${lines} lines over ${(lines * 0.25).toFixed(1)} s, each complete 250 ms after it began: all answered (--frame-timeout 2s counts from each message's start)` }
+      } finally {
+        c.destroy()
+      }
+    })
+
     await runCase(t, server, 'a line longer than --max-message', 'hostile client', async () => {
       const c = await Client.open(server.port)
       c.write(Buffer.alloc(100 * 1024, 'y')) // 100 KiB, no newline, limit 64 KiB
@@ -242,7 +262,7 @@ export function faultSuite (model: string): void {
 
   t.test(`${model}: oversize frames and garbage`, async (t) => {
     const length = await startServer(t, [...modelArgs(model), '--handler', fixture('length-echo.mjs'), '--max-message', '64KiB'])
-    const http = await startServer(t, [...modelArgs(model), '--handler', 'http', '--max-message', '64KiB'])
+    const http = await startServer(t, [...modelArgs(model), '--handler', 'http', '--max-message', '64KiB', '--frame-timeout', '1s'])
     const before = await treeRss(length.pid)
     const c = await Client.open(length.port)
     c.write(Buffer.from([0x80, 0, 0, 0, 1, 2, 3])) // claims 2 GiB
@@ -266,7 +286,23 @@ export function faultSuite (model: string): void {
     t.match(junk.data().toString(), /^HTTP\/1\.1 400 /, 'garbage → 400, then close')
     const res = await fetch(`http://127.0.0.1:${http.port}/`, { method: 'POST', body: 'still fine' })
     t.equal(await res.text(), 'still fine')
+
+    // pipelined requests, each completed 250 ms after it began and followed at once by the next:
+    // 2 s of traffic under --frame-timeout 1s, no request open longer than 250 ms
+    const pipelined = 8
+    const request = (i: number): string => `GET /p${i} HTTP/1.1\r\nHost: x\r\n\r\n`
+    const pipe = await Client.open(http.port)
+    t.teardown(() => pipe.destroy())
+    pipe.write(request(0).slice(0, 10))
+    for (let i = 1; i <= pipelined && !pipe.closed; i++) {
+      await sleep(250)
+      pipe.write(request(i - 1).slice(10) + (i < pipelined ? request(i).slice(0, 10) : ''))
+    }
+    await pipe.until(() => (pipe.data().toString().match(/HTTP\/1\.1 \d{3} /g) ?? []).length >= pipelined || pipe.closed, 5000).catch(() => {})
+    const statuses = (pipe.data().toString().match(/HTTP\/1\.1 (\d{3}) /g) ?? []).map((l) => l.slice(9, 12))
+    t.same(statuses, Array.from({ length: pipelined }, () => '200'), `${pipelined} pipelined requests over 2 s each answered 200, none 408 (got ${statuses.join(',')})`)
     ledger.add({ name: 'length header claiming 2 GiB; HTTP body over the limit; garbage to http', kind: 'hostile client', injected: 3, survived: true, bytesLost: 0, loadHeld: 0, detail: `closed / 413 / 400, RSS +${(growth / MiB).toFixed(1)} MiB; the next clients were served` })
+    ledger.add({ name: `${pipelined} pipelined HTTP requests, each completed 250 ms after it began (--frame-timeout 1s)`, kind: 'hostile client', injected: pipelined, survived: statuses.length === pipelined && statuses.every((x) => x === '200'), bytesLost: 0, loadHeld: 0, detail: `answered ${statuses.join(' ')}: the frame timer restarts with each request` })
   })
 
   t.test(`${model}: file descriptors run out`, async (t) => {
