@@ -116,6 +116,8 @@ export interface SuiteTraits {
   killable?: { role: string, what: string, outcome: string }
   /** connections of other clients may share a process that a handler fault ends (they reconnect) */
   sharesProcessesAcrossConnections: boolean
+  /** workers, children or tasks killed so far for missing the heartbeat, read from the model's stats; absent: no heartbeat */
+  heartbeatKills?: (stats: ModelStats) => number
 }
 
 /**

@@ -150,5 +150,6 @@ export default defineModel({
     onStuckHandler: 'its worker missed its heartbeat (1.5 s), was killed and respawned; only its connection closed (with the others on that worker)',
     killable: { role: 'worker', what: 'a worker', outcome: 'a new worker took its place' },
     sharesProcessesAcrossConnections: true,
+    heartbeatKills: (stats) => stats.extra.stuckKilled as number,
   },
 })

@@ -275,5 +275,6 @@ export default defineModel({
     onStuckHandler: 'its connection child missed its heartbeat (1.5 s) and was killed; only its connection closed',
     killable: { role: 'connection', what: 'a connection child', outcome: 'only its connection closed' },
     sharesProcessesAcrossConnections: false,
+    heartbeatKills: (stats) => stats.extra.killedStuck as number,
   },
 })

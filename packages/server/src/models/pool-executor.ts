@@ -13,6 +13,7 @@ import {
   type Reply,
 } from '@echoplex/core'
 import { portChannel } from '../ipc/channel.js'
+import { StallDetector } from '../ipc/supervision.js'
 import { Peer } from '../ipc/peer.js'
 import {
   SLOT_CANCELLED,
@@ -118,6 +119,8 @@ export class PoolExecutor implements HandlerExecutor {
   /** Tasks given to piscina and not settled (running or in its queue). */
   private readonly inFlight = new Set<Task>()
   private readonly watchdog: NodeJS.Timeout | undefined
+  /** The watchdog's own lateness: worker threads stop with the process, so a stall is no one's fault. */
+  private stall: StallDetector | undefined
   /** Each connection's task in flight (the runtime gives at most one at a time, plus its close). */
   private readonly current = new WeakMap<ConnectionContext, Task>()
   private stopped = false
@@ -141,7 +144,9 @@ export class PoolExecutor implements HandlerExecutor {
     this.pool = this.createPool()
     const heartbeatMs = options.heartbeatMs ?? 0
     if (heartbeatMs > 0) {
-      this.watchdog = setInterval(() => this.checkStuck(heartbeatMs), Math.max(25, heartbeatMs / 2))
+      const periodMs = Math.max(25, heartbeatMs / 2)
+      this.stall = new StallDetector(periodMs)
+      this.watchdog = setInterval(() => this.checkStuck(heartbeatMs), periodMs)
       this.watchdog.unref()
     }
   }
@@ -371,6 +376,11 @@ export class PoolExecutor implements HandlerExecutor {
   /** A task the watchdog saw running two checks apart, heartbeatMs or more, is stopped with its thread. */
   private checkStuck (heartbeatMs: number): void {
     const now = Date.now()
+    if (this.stall?.tick(now) === true) {
+      // the whole process (its threads too) was stopped: tasks seen running before are seen afresh
+      for (const task of this.inFlight) task.seenRunningAt = 0
+      return
+    }
     for (const task of this.inFlight) {
       if (task.stuck || Atomics.load(this.flags, task.slot) !== SLOT_STARTED) continue
       if (task.seenRunningAt === 0) { task.seenRunningAt = now; continue }

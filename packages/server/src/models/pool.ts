@@ -127,5 +127,6 @@ export default defineModel({
     onHandlerExit: 'its worker thread ended and was replaced',
     onStuckHandler: 'its task ran past the heartbeat (1.5 s); the thread was stopped and replaced; only its connection closed',
     sharesProcessesAcrossConnections: false,
+    heartbeatKills: (stats) => stats.extra.stuckKilled as number,
   },
 })

@@ -235,6 +235,19 @@ export function faultSuite (model: string): void {
       }, { steadyMayReconnect: multiProcessWorkers })
     }
 
+    await runCase(t, server, 'the primary paused past the heartbeat (SIGSTOP 4 s, then SIGCONT)', 'fault', async () => {
+      const kills = async (): Promise<number> => suiteTraits.heartbeatKills?.(await modelStats(server) as ModelStats) ?? 0
+      const before = await kills()
+      process.kill(server.pid, 'SIGSTOP')
+      await sleep(4000)
+      process.kill(server.pid, 'SIGCONT')
+      // two heartbeats more: a false verdict on the queued heartbeats would have come by now
+      await sleep(3000)
+      const killed = (await kills()) - before
+      if (killed !== 0) throw new Error(`${killed} healthy worker(s)/task(s) killed as silent after the pause`)
+      return { injected: 1, detail: suiteTraits.heartbeatKills === undefined ? 'no heartbeat here: everything resumed where it stood' : 'no one killed: silence is counted only while the primary runs (heartbeats queued meanwhile are read first)' }
+    })
+
     const killable = suiteTraits.killable
     if (killable !== undefined) {
       await runCase(t, server, `SIGKILL of ${killable.what} under load`, 'fault', async () => {
