@@ -50,6 +50,12 @@ export class ConnectionServer {
     return conn
   }
 
+  /** The live connection with this id (ctx.id), if any. */
+  find (id: string): Connection | undefined {
+    for (const conn of this.connections) if (conn.id === id) return conn
+    return undefined
+  }
+
   /** Stops accepting, lets connections finish, and closes whatever is left after `graceMs`. */
   async drain (graceMs: number): Promise<number> {
     // connections the kernel completed but we had not accepted yet would be reset by close(): take

@@ -8,6 +8,7 @@ import type { Hub, HubMember } from './hub.js'
 import type { ConnectionCounters } from './stats.js'
 import { codecFor, toBuffer } from '../framing/index.js'
 import { EchoplexError, describeError, errors } from '../errors.js'
+import { runOwnedBy, type FaultOwner } from './fault-owner.js'
 
 export interface ConnectionOptions {
   socket: Socket
@@ -27,6 +28,10 @@ const LINGER_MS = 1000
 const DRAIN_QUIET_MS = 100
 
 let sequence = 0
+
+const connectHook = (executor: HandlerExecutor, ctx: ConnectionContext): unknown => executor.connect(ctx)
+const messageHook = (executor: HandlerExecutor, message: unknown, ctx: ConnectionContext): unknown => executor.message(message, ctx)
+const closeHook = (executor: HandlerExecutor, ctx: ConnectionContext): unknown => executor.close(ctx)
 
 /**
  * Where a connection is in its life; it only moves forward:
@@ -51,7 +56,7 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
  * time (so replies leave in arrival order, sync or async), writes replies with backpressure, and keeps
  * every failure — bad bytes, a throwing handler, a reset — inside this connection.
  */
-export class Connection implements HubMember {
+export class Connection implements HubMember, FaultOwner {
   readonly id: string
   readonly ctx: ConnectionContext
   private readonly socket: Socket
@@ -108,7 +113,7 @@ export class Connection implements HubMember {
     })
     socket.on('close', () => { void this.onClose() })
     hub.join(this)
-    this.run(() => executor.connect(this.ctx))
+    this.run(() => runOwnedBy(this, connectHook, executor, this.ctx))
   }
 
   /** Moves to a later phase; never back. */
@@ -159,6 +164,9 @@ export class Connection implements HubMember {
     }
   }
 
+  /** Handler code of this connection threw where nothing awaited it (see catchHandlerFaults): fail this connection. */
+  fault (err: unknown): void { this.fail(err) }
+
   /** Ends at once, dropping anything unsent (grace period over). */
   destroy (): void { this.socket.destroy() }
 
@@ -194,7 +202,8 @@ export class Connection implements HubMember {
       counters.messages++
       let result: unknown
       try {
-        result = executor.message(message, this.ctx)
+        // handler code runs as this connection's: what it throws later, from a timer, closes only this one
+        result = runOwnedBy(this, messageHook, executor, message, this.ctx)
       } catch (err) {
         this.fail(err)
         return
@@ -340,7 +349,7 @@ export class Connection implements HubMember {
     counters.connectionsActive--
     executor.cancel?.(this.ctx)
     try {
-      await executor.close(this.ctx)
+      await runOwnedBy(this, closeHook, executor, this.ctx)
     } catch (err) {
       counters.handlerErrors++
       logger.error({ conn: this.id, err: describeError(err) }, 'onClose failed')

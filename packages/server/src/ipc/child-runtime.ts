@@ -1,4 +1,4 @@
-import { LocalExecutor, createLogger, describeError, errors, isEchoplexError, type Logger } from '@echoplex/core'
+import { LocalExecutor, catchHandlerFaults, createLogger, describeError, errors, isEchoplexError, type Logger } from '@echoplex/core'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
 import { ipcChannel } from './channel.js'
@@ -36,12 +36,10 @@ export class ChildRuntime {
     process.on('SIGUSR2', () => {}) // the primary's stats signal, if sent to the whole group
     process.on('SIGHUP', () => {}) // the primary's rolling restart, or a closed terminal: the primary decides
     process.on('SIGTERM', () => { void this.shutdown(this.config.limits.graceMs) })
-    process.on('uncaughtException', (err) => {
+    // a handler's throw from a timer closes its own connection; one nobody owns is ours: exit
+    catchHandlerFaults(this.logger, (err) => {
       this.logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting')
       this.exit(1)
-    })
-    process.on('unhandledRejection', (err) => {
-      this.logger.error({ err: describeError(err) }, 'unhandled rejection (ignored)')
     })
     this.primary.answer('stats', () => this.serving.counters)
     this.primary.on('shutdown', (message) => {

@@ -17,6 +17,24 @@ export class CrashGuard {
   get recent (): number { return this.times.length }
 }
 
+/**
+ * How long to wait before replacing a child that died at runtime (a handler's process.exit, a throw
+ * nothing caught): at once for the first `free` deaths within the window, then doubling from `baseMs`
+ * up to `maxMs`. Clients can cause such deaths, so they never halt the server; only children that
+ * cannot boot do (CrashGuard).
+ */
+export class RespawnBackoff {
+  private times: number[] = []
+  constructor (readonly free = 3, readonly windowMs = 10_000, readonly baseMs = 100, readonly maxMs = 2000) {}
+
+  /** Records one death now; resolves the delay before its replacement starts. */
+  next (now = Date.now()): number {
+    this.times = [...this.times.filter((t) => now - t < this.windowMs), now]
+    const over = this.times.length - this.free
+    return over <= 0 ? 0 : Math.min(this.maxMs, this.baseMs * 2 ** (over - 1))
+  }
+}
+
 /** The error a child's `boot-failed` stands for: its own, when it has a code (one line for the user). */
 export function bootError (message: Extract<ChildToPrimary, { type: 'boot-failed' }>, model: string): EchoplexError {
   return message.code !== undefined

@@ -5,11 +5,15 @@ import type { ListenTarget, ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
 import { heartbeatOption, workersOption } from './options.js'
-import { clearStaleSocket, formatTarget } from '../listen.js'
+import { clearStaleSocket, formatTarget, pickFreePort } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
 import { clusterSpawner } from '../ipc/spawner.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
+import { RespawnBackoff, isRetryableBoot } from '../ipc/supervision.js'
+
+/** After a worker failed to boot for a reason worth retrying, how long before the next try. */
+const RETRY_BOOT_MS = 250
 
 /** A worker, and what it asked cluster to listen on. */
 type Worker = Child<'ready', ListenTarget>
@@ -30,12 +34,19 @@ export class ClusterModel extends BaseModel {
   private boundTarget: ListenTarget | undefined
   /** Workers asked to stop by a rolling restart: their exit is expected, not a crash. */
   private readonly retiring = new Set<number>()
+  /** Runtime deaths are replaced with backoff, never counted as a crash loop. */
+  private readonly backoff = new RespawnBackoff()
+  private readonly respawnTimers = new Set<NodeJS.Timeout>()
 
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
     // fail fast, in one line, before any worker exists
     await loadHandler(this.options.handlerPath)
     if ('path' in this.options.listen) await clearStaleSocket(this.options.listen.path)
+    // every worker, the replacements too, must ask cluster for the same port to share one socket
+    if ('host' in this.options.listen && this.options.listen.port === 0) {
+      this.boundTarget = { host: this.options.listen.host, port: await pickFreePort(this.options.listen.host) }
+    }
     cluster.schedulingPolicy = this.options.sched === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
     this.arbiter = new Arbiter({
       model: 'cluster',
@@ -68,6 +79,8 @@ export class ClusterModel extends BaseModel {
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
     if (this.arbiter === undefined) return { forced: 0 }
+    for (const timer of this.respawnTimers) clearTimeout(timer)
+    this.respawnTimers.clear()
     const killed = await this.arbiter.stop(graceMs)
     return { forced: this.arbiter.book.forced + killed.length }
   }
@@ -115,18 +128,48 @@ export class ClusterModel extends BaseModel {
     return worker.address ?? formatTarget(this.options.listen)
   }
 
+  /**
+   * A worker that died after it was serving is replaced (a handler's process.exit or an uncaught
+   * throw: something a client can cause, so never a reason to halt), with backoff when deaths come
+   * fast. Only workers that cannot boot count towards the crash loop.
+   */
   private onExit (worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     const arbiter = this.arbiter!
     if (this.retiring.delete(worker.pid)) return
-    if (arbiter.stopping || !this.started) return
-    arbiter.logger.warn({ worker: worker.pid, code, signal }, 'worker died; respawning')
+    if (arbiter.stopping || !this.started || worker.state === 'booting') return
+    // with no worker left, cluster has closed the shared socket (connections are refused): replace at once
+    const othersServing = [...arbiter.children.values()].some((w) => w.state === 'ready')
+    const backoffMs = this.backoff.next()
+    const delayMs = othersServing ? backoffMs : 0
+    arbiter.logger.warn({ worker: worker.pid, code, signal, delayMs }, 'worker died; respawning')
+    this.respawns++
+    this.respawnLater(delayMs)
+  }
+
+  private respawnLater (delayMs: number): void {
+    const respawn = (): void => {
+      if (this.arbiter!.stopping) return
+      this.spawn().catch((err: Error) => this.bootFailed(err))
+    }
+    if (delayMs <= 0) { respawn(); return }
+    const timer = setTimeout(() => { this.respawnTimers.delete(timer); respawn() }, delayMs)
+    this.respawnTimers.add(timer)
+  }
+
+  /**
+   * A replacement that could not boot: a handler that no longer loads never will (halt); a worker that
+   * died while booting, or a process the OS refused, is retried, and halts only as a crash loop.
+   */
+  private bootFailed (err: Error): void {
+    const arbiter = this.arbiter!
+    if (arbiter.stopping) return
+    if (!isRetryableBoot(err)) { arbiter.halt(err); return }
     if (arbiter.crashes.record()) {
-      arbiter.halt(errors.MODEL_FAILED('cluster', `crash loop: ${arbiter.crashes.recent} worker deaths within ${arbiter.crashes.windowMs / 1000} s`))
+      arbiter.halt(errors.MODEL_FAILED('cluster', `crash loop: ${arbiter.crashes.recent} workers failed to boot within ${arbiter.crashes.windowMs / 1000} s (${err.message})`))
       return
     }
-    this.respawns++
-    // a worker that cannot boot now (handler file broken since start, port gone) would fail forever
-    this.spawn().catch((err: Error) => arbiter.halt(err))
+    arbiter.logger.warn({ err: err.message, recent: arbiter.crashes.recent }, 'a worker failed to boot; retrying')
+    this.respawnLater(RETRY_BOOT_MS)
   }
 }
 

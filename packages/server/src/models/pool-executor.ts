@@ -21,6 +21,7 @@ import {
   SLOT_STARTED,
   bytesFromWire,
   bytesToWire,
+  isFaultMessage,
   isSharedPortMessage,
   type PoolHook,
   type PoolResult,
@@ -46,6 +47,8 @@ export interface PoolExecutorOptions {
   heartbeatMs?: number
   /** The pool can no longer serve (no thread left, and piscina no longer starts new ones). */
   onFatal?: (err: Error) => void
+  /** Handler code of connection `conn` threw in a thread where nothing awaited it: close that connection. */
+  onFault?: (conn: string, error: string) => void
 }
 
 interface Task {
@@ -159,6 +162,9 @@ export class PoolExecutor implements HandlerExecutor {
       // never reached: the executor keeps piscina's queue at maxQueue itself, and holds the rest
       maxQueue: Infinity,
       concurrentTasksPerWorker: 1,
+      // an idle thread waits with Atomics.waitAsync, not Atomics.wait: its event loop keeps running, so
+      // timers a handler left behind fire (and what they throw reaches its connection) between tasks
+      atomics: 'async',
       idleTimeout: Infinity,
       workerData: { flags: this.flags.buffer as SharedArrayBuffer } satisfies PoolWorkerData,
     })
@@ -365,6 +371,7 @@ export class PoolExecutor implements HandlerExecutor {
 
   /** A worker's private port for ctx.shared: answered here, from the primary's store. */
   private onWorkerMessage (message: unknown): void {
+    if (isFaultMessage(message)) { this.options.onFault?.(message.conn, message.error); return }
     if (!isSharedPortMessage(message)) return
     const { store } = this.options
     new Peer<WorkerToPrimary, never>(portChannel(message.port), { failure: errors.SHARED_FAILED })

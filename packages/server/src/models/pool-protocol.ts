@@ -65,6 +65,16 @@ export interface PoolWorkerData {
  */
 export interface SharedPortMessage { type: 'shared-port', port: MessagePort }
 
+/**
+ * Sent by a worker over parentPort when handler code of a connection threw where nothing awaited it
+ * (a timer set by a hook): the primary closes that connection; the thread lives on.
+ */
+export interface FaultMessage { type: 'fault', conn: string, error: string }
+
+export function isFaultMessage (message: unknown): message is FaultMessage {
+  return message !== null && typeof message === 'object' && (message as { type?: unknown }).type === 'fault'
+}
+
 export function isSharedPortMessage (message: unknown): message is SharedPortMessage {
   return message !== null && typeof message === 'object' && (message as { type?: unknown }).type === 'shared-port'
 }

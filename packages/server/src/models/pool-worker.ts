@@ -7,7 +7,7 @@
  */
 import { MessageChannel, parentPort, workerData } from 'node:worker_threads'
 import { move, transferableSymbol, valueSymbol } from 'piscina'
-import { describeError, errors, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
+import { catchHandlerFaults, createLogger, describeError, errors, runOwnedBy, sharedStoreClient, type ConnectionContext, type FaultOwner, type Framing, type HandlerDefinition } from '@echoplex/core'
 import { loadHandler } from '../handler-loader.js'
 import { portChannel } from '../ipc/channel.js'
 import { Peer } from '../ipc/peer.js'
@@ -18,6 +18,7 @@ import {
   type PoolAction,
   type PoolResult,
   type PoolTask,
+  type FaultMessage,
   type PoolWorkerData,
   type SharedPortMessage,
   type WorkerToPrimary,
@@ -35,6 +36,19 @@ const primary = new Peer<never, WorkerToPrimary>(portChannel(sharedPort), { fail
 const shared = sharedStoreClient(async (op) => await primary.request({ type: 'shared', op }))
 
 const handlers = new Map<string, Promise<HandlerDefinition>>()
+
+// what a handler throws later, from a timer of its own, is its connection's: the primary closes that
+// one and this thread lives on. A throw owned by no connection ends the thread (piscina replaces it).
+const logger = createLogger({ model: 'pool', role: 'thread' })
+catchHandlerFaults(logger, (err) => {
+  logger.fatal({ err: describeError(err) }, 'uncaught exception in a pool thread; ending it')
+  process.exit(1)
+})
+
+/** The connection a task runs for, as the owner of whatever its handler code leaves behind. */
+function ownerOf (id: string): FaultOwner {
+  return { id, fault: (err) => parentPort!.postMessage({ type: 'fault', conn: id, error: describeError(err) } satisfies FaultMessage) }
+}
 
 /** Imports a handler once per path; a failed import is forgotten so the next task tries again. */
 async function handlerAt (path: string): Promise<HandlerDefinition> {
@@ -100,12 +114,13 @@ export default async function runTask (task: PoolTask): Promise<unknown> {
 
   const result: PoolResult = { actions }
   try {
+    const owner = ownerOf(snap.id)
     if (task.hook === 'connect') {
-      await handler.onConnect?.(ctx)
+      await runOwnedBy(owner, () => handler.onConnect?.(ctx))
     } else if (task.hook === 'close') {
-      await handler.onClose?.(ctx)
+      await runOwnedBy(owner, () => handler.onClose?.(ctx))
     } else {
-      const reply = await handler.onMessage(bytesFromWire(task.message) as never, ctx)
+      const reply = await runOwnedBy(owner, () => handler.onMessage(bytesFromWire(task.message) as never, ctx))
       result.reply = replyToWire(reply, handler.framing, transfer)
     }
   } catch (err) {

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { LocalHub, MemorySharedStore, createLogger, localSharedStore } from '@echoplex/core'
+import { LocalHub, MemorySharedStore, catchHandlerFaults, createLogger, describeError, exitProcess, localSharedStore } from '@echoplex/core'
 import type { ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
@@ -39,6 +39,8 @@ export class PoolModel extends BaseModel {
     // fail fast, in one line, and learn the framing the connection runtime needs
     const handler = await loadHandler(handlerPath)
     const logger = createLogger({ model: this.name })
+    // handler code runs on the threads; a throw nobody owns on this one is echoplex's: exit
+    catchHandlerFaults(logger, (err) => { logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting'); exitProcess(1) })
     const workers = Math.max(1, this.options.workers ?? availableParallelism())
     const store = new MemorySharedStore()
     const executor = new PoolExecutor({
@@ -50,6 +52,7 @@ export class PoolModel extends BaseModel {
       logger,
       heartbeatMs: this.options.heartbeatMs,
       onFatal: this.options.onFatal,
+      onFault: (conn, error) => this.serving?.find(conn)?.fault(new Error(error)),
     })
     this.executor = executor
     try {

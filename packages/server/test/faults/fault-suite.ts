@@ -97,7 +97,7 @@ export function faultSuite (model: string): void {
       t.ok(ok, `${name}: ${outcome.detail}`)
       t.equal(s.lostBytes, 0, 'the steady client lost no bytes')
       t.ok(s.exchanged > 0, `the steady client kept being served (${s.exchanged} messages)`)
-      ledger.add({ name, kind, injected: outcome.injected, survived: ok && s.lostBytes === 0 && s.exchanged > 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: outcome.detail + (s.reconnects > 0 ? `; steady client reconnected ${s.reconnects}× (its worker died)` : '') })
+      ledger.add({ name, kind, injected: outcome.injected, survived: ok && s.lostBytes === 0 && s.exchanged > 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: outcome.detail + (s.reconnects > 0 ? `; steady client reconnected ${s.reconnects}× (its worker died)` : '') + (s.refused > 0 ? `, refused ${s.refused}× while no worker was alive` : '') })
     })
   }
 
@@ -218,11 +218,52 @@ export function faultSuite (model: string): void {
       return { injected: 2, detail: 'each closed its own connection after its earlier reply' }
     })
 
+    await runCase(t, server, 'a handler that throws from a timer it set', 'fault', async () => {
+      const logged = (): number => server.stderr().split('\n').filter((l) => l.includes('threw outside its hook')).length
+      const before = logged()
+      const c = await Client.open(server.port)
+      try {
+        c.write('ok\nthrow later\n')
+        await c.waitClose(5000)
+        if (c.data().toString() !== 'ok\nlater\n') throw new Error(`got ${JSON.stringify(c.data().toString())}`)
+      } finally {
+        c.destroy()
+      }
+      await waitFor(() => logged() > before, 3000, 'the throw to be logged with its connection')
+      if (server.child.exitCode !== null) throw new Error(`the server exited ${server.child.exitCode}`)
+      return { injected: 1, detail: 'the throw was traced to its connection (async context), which alone closed, and logged' }
+    })
+
     await runCase(t, server, 'a handler that calls process.exit', 'fault', async () => {
       const c = await Client.open(server.port)
       c.write('ok\nexit\n')
       await c.waitClose(10_000)
       return { injected: 1, detail: suiteTraits.onHandlerExit }
+    }, { steadyMayReconnect: multiProcessWorkers })
+
+    const storm = 12
+    await runCase(t, server, `a storm of ${storm} handler exits in 3 s`, 'fault', async () => {
+      let refused = 0
+      for (let i = 0; i < storm; i++) {
+        let c: Client | undefined
+        for (const deadline = Date.now() + 5000; c === undefined;) {
+          // cluster closes its shared socket while no worker is alive: until one is back, connects are refused
+          c = await Client.open(server.port).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ECONNREFUSED' || Date.now() > deadline) throw err
+            refused++
+            return undefined
+          })
+          if (c === undefined) await sleep(50)
+        }
+        c.write(i % 2 === 0 ? 'exit\n' : 'ok\nexit\n')
+        await c.waitClose(10_000).finally(() => c.destroy())
+        await sleep(250)
+      }
+      // whatever died comes back (with backoff where deaths come fast), and the server never halts
+      await settle(server, 30_000)
+      if (server.child.exitCode !== null) throw new Error(`the server halted (exit ${server.child.exitCode}): ${server.stderr().trim().split('\n').slice(-1)[0] ?? ''}`)
+      if (!await probe(server.port)) throw new Error('a fresh connection was not served after the storm')
+      return { injected: storm, detail: `still serving; ${suiteTraits.onHandlerExit} each time (runtime deaths never count as a crash loop)${refused > 0 ? `; ${refused} connect attempts refused while no worker was alive` : ''}` }
     }, { steadyMayReconnect: multiProcessWorkers })
 
     const onStuck = suiteTraits.onStuckHandler
@@ -270,6 +311,25 @@ export function faultSuite (model: string): void {
 
     ledger.zombies = await countZombies(server.pid)
     t.equal(ledger.zombies, 0, 'no zombie children')
+    t.equal(await server.stop(), 0, 'graceful stop, exit 0')
+  })
+
+  t.test(`${model}: a throw from a timer set in onConnect`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')], { env: { FAULT_LINE_CONNECT_THROW: '1' } })
+    const clients = 6
+    let answered = 0
+    for (let i = 0; i < clients; i++) {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      c.write(`hi ${i}\n`)
+      await c.waitClose(5000)
+      if (c.data().toString() === `hi ${i}\n`) answered++
+    }
+    const logged = server.stderr().split('\n').filter((l) => l.includes('threw outside its hook')).length
+    t.equal(server.child.exitCode, null, 'the server is still running')
+    t.equal(answered, clients, 'each connection was answered, then closed by its own fault')
+    t.ok(logged >= clients, `every throw was logged with its connection (${logged})`)
+    ledger.add({ name: `a throw from a timer set in onConnect, on each of ${clients} connections`, kind: 'fault', injected: clients, survived: server.child.exitCode === null && answered === clients && logged >= clients, bytesLost: 0, loadHeld: 0, detail: `each connection answered, then closed by its own throw; ${logged} log lines; the server kept running` })
     t.equal(await server.stop(), 0, 'graceful stop, exit 0')
   })
 
