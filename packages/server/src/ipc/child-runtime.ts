@@ -5,6 +5,8 @@ import { ipcChannel } from './channel.js'
 import { ChildHub, type PrimaryPeer } from './child-hub.js'
 import { Peer } from './peer.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
+import { PARENT_DEATH_ENV } from './spawner.js'
+import { watchParentFromThread } from './orphan-watchdog.js'
 
 /** How long a child waits for its last IPC message to leave before exiting anyway. */
 const EXIT_FLUSH_MS = 500
@@ -31,6 +33,9 @@ export class ChildRuntime {
     this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
     this.hub = new ChildHub(this.primary)
     process.on('disconnect', () => this.orphaned())
+    // 'disconnect' needs this thread's event loop; a handler looping forever would outlive a SIGKILLed
+    // primary. The kernel kills us with it (setpriv's PDEATHSIG), or else a thread of our own does.
+    if (process.env[PARENT_DEATH_ENV] !== 'kernel') watchParentFromThread()
     // the terminal's Ctrl+C reaches the whole process group; the primary decides how we stop
     process.on('SIGINT', () => {})
     process.on('SIGUSR2', () => {}) // the primary's stats signal, if sent to the whole group

@@ -452,18 +452,35 @@ export function faultSuite (model: string): void {
       ledger.add({ name: 'SIGTERM past the grace period (--grace 500ms)', kind: 'shutdown', injected: 1, survived: code === 3, bytesLost: 0, loadHeld: 0, detail: `stopped in ${took} ms with exit 3 and a one-line note` })
     })
 
-    await t.test('SIGKILL of the primary leaves no process behind', async (t) => {
-      const server = await startServer(t, [...modelArgs(model), '--handler', 'echo'])
+    await t.test('SIGKILL of the primary leaves no process behind, even one looping or stopped', async (t) => {
+      // the default heartbeat (5 s): the looping process must still be looping when the primary dies
+      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')])
       const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
       t.teardown(() => clients.forEach((c) => c.destroy()))
-      for (const c of clients) c.write('x')
-      await Promise.all(clients.map(async (c) => await c.waitBytes(1)))
-      const tree = (await readProcessTree(server.pid, { pss: false })).processes.map((p) => p.pid).filter((pid) => pid !== server.pid)
+      for (const c of clients) c.write('x\n')
+      await Promise.all(clients.map(async (c) => await c.waitBytes(2)))
+      const children = async (): Promise<Array<{ pid: number, cpu: number }>> => (await readProcessTree(server.pid, { pss: false })).processes
+        .filter((p) => p.pid !== server.pid).map((p) => ({ pid: p.pid, cpu: p.cpuUserSec + p.cpuSystemSec }))
+      const before = await children()
+      // one handler spins forever (its process's event loop never sees the IPC channel close) …
+      clients[0]!.write('loop\n')
+      await sleep(700)
+      const after = await children()
+      const spent = (pid: number): number => (after.find((p) => p.pid === pid)?.cpu ?? 0) - (before.find((p) => p.pid === pid)?.cpu ?? 0)
+      const looping = [...after].sort((a, b) => spent(b.pid) - spent(a.pid))[0]?.pid
+      // … and another process is stopped (SIGSTOP: no thread of its own can run)
+      const stopped = after.find((p) => p.pid !== looping)?.pid
+      if (stopped !== undefined) process.kill(stopped, 'SIGSTOP')
+      const tree = after.map((p) => p.pid)
       process.kill(server.pid, 'SIGKILL')
-      await sleep(3000)
+      const killedAt = Date.now()
+      await waitFor(() => alive(tree).length === 0, 2000, 'every process of the tree to end').catch(() => {})
+      const tookMs = Date.now() - killedAt
       ledger.orphans = alive(tree).length
-      t.equal(ledger.orphans, 0, `no orphans after 3 s (tree had ${tree.length} children)`)
-      ledger.add({ name: 'SIGKILL of the primary', kind: 'fault', injected: 1, survived: ledger.orphans === 0, bytesLost: 0, loadHeld: 0, detail: `${tree.length} child process(es); ${ledger.orphans} left after 3 s` })
+      for (const pid of alive(tree)) process.kill(pid, 'SIGKILL') // never leave one behind, even when failing
+      t.equal(ledger.orphans, 0, `no process of the tree left 2 s after the primary's SIGKILL (tree had ${tree.length} children${looping === undefined ? '' : `, pid ${looping} looping`}${stopped === undefined ? '' : `, pid ${stopped} stopped`})`)
+      const what = tree.length === 0 ? 'no child processes' : `${tree.length} child process(es), one looping in its handler${stopped === undefined ? '' : ', one SIGSTOPped'}`
+      ledger.add({ name: 'SIGKILL of the primary, a child looping and one stopped', kind: 'fault', injected: 1, survived: ledger.orphans === 0, bytesLost: 0, loadHeld: 0, detail: `${what}; ${ledger.orphans} left after 2 s${ledger.orphans === 0 && tree.length > 0 ? ` (all gone in ${tookMs} ms)` : ''}` })
     })
   })
 
