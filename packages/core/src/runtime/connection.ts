@@ -141,6 +141,12 @@ export class Connection implements HubMember, FaultOwner {
     if (bytes.length > 0) this.write(bytes)
   }
 
+  /** The hub's relay drained (see Hub.congested): go on with queued messages, and reading. */
+  resumeBroadcasts (): void {
+    if (this.phase === 'closed') return
+    this.pump()
+  }
+
   /** Graceful stop: finish what was received, then close once the client has gone quiet. */
   shutdown (): void {
     if (this.phase !== 'open') return
@@ -196,7 +202,7 @@ export class Connection implements HubMember, FaultOwner {
   /** Runs queued messages in order; a sync handler's replies are written without a microtask hop. */
   private pump (): void {
     const { executor, counters } = this.options
-    while (!this.busy && !this.reached('closing') && this.queueHead < this.queue.length) {
+    while (!this.busy && !this.reached('closing') && this.queueHead < this.queue.length && this.options.hub.congested !== true) {
       const message = this.queue[this.queueHead]
       this.queue[this.queueHead++] = undefined
       counters.messages++
@@ -261,7 +267,7 @@ export class Connection implements HubMember, FaultOwner {
     if (this.socket.destroyed) return
     const queued = this.queue.length - this.queueHead
     // writableNeedDrain: a write returned false and 'drain' has not come yet
-    const stop = this.socket.writableNeedDrain || queued >= this.options.limits.maxQueuedMessages
+    const stop = this.socket.writableNeedDrain || queued >= this.options.limits.maxQueuedMessages || this.options.hub.congested === true
     if (stop && !this.socket.isPaused()) this.socket.pause()
     else if (!stop && this.socket.isPaused() && !this.reached('closing')) this.socket.resume()
   }

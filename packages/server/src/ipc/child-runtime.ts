@@ -31,7 +31,8 @@ export class ChildRuntime {
     process.env.ECHOPLEX_ROLE = role
     this.logger = createLogger({ model: this.config.model, role })
     this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
-    this.hub = new ChildHub(this.primary)
+    // broadcasts waiting for the IPC pipe are held to what one connection may hold unsent
+    this.hub = new ChildHub(this.primary, this.config.limits?.maxWriteBufferBytes)
     process.on('disconnect', () => this.orphaned())
     // 'disconnect' needs this thread's event loop; a handler looping forever would outlive a SIGKILLed
     // primary. The kernel kills us with it (setpriv's PDEATHSIG), or else a thread of our own does.

@@ -54,6 +54,7 @@ export class ClusterModel extends BaseModel {
       spawner: clusterSpawner(fileURLToPath(new URL('./cluster-worker.js', import.meta.url))),
       logger: createLogger({ model: 'cluster', role: 'primary' }),
       heartbeatMs: this.options.heartbeatMs ?? 0,
+      relayBudgetBytes: this.options.limits.maxWriteBufferBytes,
       readyState: 'ready',
       onFatal: this.options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
@@ -74,7 +75,7 @@ export class ClusterModel extends BaseModel {
     const ready = (w: Worker): boolean => w.state === 'ready'
     const counters = await arbiter.collect(ready)
     const workers = [...arbiter.children.values()].filter(ready)
-    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, restarting: this.restarting, sched: this.options.sched ?? 'rr' })
+    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, relayDropped: arbiter.hub.dropped, restarting: this.restarting, sched: this.options.sched ?? 'rr' })
   }
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {

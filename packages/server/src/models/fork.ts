@@ -69,6 +69,7 @@ export class ForkModel extends BaseModel {
       spawner: processSpawner(CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }),
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
+      relayBudgetBytes: options.limits.maxWriteBufferBytes,
       readyState: 'idle',
       onFatal: options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
@@ -112,6 +113,7 @@ export class ForkModel extends BaseModel {
       spawned: arbiter.spawned,
       reaped: arbiter.reaped,
       killedStuck: arbiter.stuckKilled,
+      relayDropped: arbiter.hub.dropped,
       spawnWaitMs: summarizeWaits(this.waits),
     })
   }

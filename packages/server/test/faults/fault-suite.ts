@@ -66,6 +66,51 @@ async function probe (port: number): Promise<boolean> {
   }
 }
 
+/**
+ * A chat client that reads everything but keeps only counts (a flood would make a Client's buffer
+ * huge): lines that are exactly `ok`.
+ */
+class LineCounter {
+  oks = 0
+  closed = false
+  private tail = ''
+  private readonly waiters = new Set<() => void>()
+  constructor (readonly socket: import('node:net').Socket) {
+    socket.setEncoding('utf8')
+    socket.on('data', (text: string) => {
+      const lines = (this.tail + text).split('\n')
+      this.tail = lines.pop()!
+      for (const l of lines) if (l === 'ok' || l.startsWith('ok welcome')) this.oks++
+      for (const w of this.waiters) w()
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => { this.closed = true; for (const w of this.waiters) w() })
+  }
+
+  static async login (port: number, name: string): Promise<LineCounter> {
+    const c = new LineCounter((await Client.open(port)).socket.removeAllListeners('data'))
+    c.socket.write(`login ${name}\n`)
+    await c.until(() => c.oks > 0, 5000)
+    c.oks = 0
+    return c
+  }
+
+  async until (predicate: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!predicate()) {
+      if (this.closed || Date.now() > deadline) throw new Error(`timed out (closed=${this.closed})`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(1, deadline - Date.now()))
+        const waiters = this.waiters
+        function done (): void { clearTimeout(timer); waiters.delete(done); resolve() }
+        waiters.add(done)
+      })
+    }
+  }
+
+  destroy (): void { this.socket.destroy() }
+}
+
 export function faultSuite (model: string): void {
   const ledger = new Ledger(model)
   const suiteTraits = traits(model)
@@ -331,6 +376,70 @@ export function faultSuite (model: string): void {
     t.ok(logged >= clients, `every throw was logged with its connection (${logged})`)
     ledger.add({ name: `a throw from a timer set in onConnect, on each of ${clients} connections`, kind: 'fault', injected: clients, survived: server.child.exitCode === null && answered === clients && logged >= clients, bytesLost: 0, loadHeld: 0, detail: `each connection answered, then closed by its own throw; ${logged} log lines; the server kept running` })
     t.equal(await server.stop(), 0, 'graceful stop, exit 0')
+  })
+
+  t.test(`${model}: a broadcast flood while clients never read`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model), '--handler', 'chat', '--max-write-buffer', '256KiB', '--heartbeat', '1500ms'])
+    const kills = async (): Promise<number> => suiteTraits.heartbeatKills?.(await modelStats(server) as ModelStats) ?? 0
+    const mute = 6
+    const nonReaders: Client[] = []
+    for (let i = 0; i < mute; i++) {
+      const c = await LineCounter.login(server.port, `mute${i}`)
+      c.socket.pause() // never reads again: the kernel's buffers fill, then the server's
+      nonReaders.push(c)
+    }
+    const reader = await LineCounter.login(server.port, 'reader')
+    const flooder = await LineCounter.login(server.port, 'flooder')
+    t.teardown(() => { for (const c of [...nonReaders, reader, flooder]) c.destroy() })
+    await sleep(500)
+    const killsBefore = await kills()
+    const baseline = await treeRss(server.pid)
+    let peak = 0
+    const sampler = setInterval(() => { void treeRss(server.pid).then((rss) => { peak = Math.max(peak, rss - baseline) }, () => {}) }, 250)
+    // the reader says something every 200 ms and times its own `ok`
+    const latencies: number[] = []
+    let pinging = true
+    const pings = (async () => {
+      for (let i = 0; pinging; i++) {
+        const started = Date.now()
+        const seen = reader.oks
+        reader.socket.write(`say ping ${i}\n`)
+        await reader.until(() => reader.oks > seen, 10_000).catch(() => {})
+        latencies.push(Date.now() - started)
+        await sleep(200)
+      }
+    })()
+    // the flooder writes `say` lines as fast as the server takes them, for 6 s. Each process's memory is
+    // looked at halfway and at the end: bounded memory levels off (a heap at its working size), while a
+    // backlog keeps growing with the flood (a process's own, not the tree's: fork's children come and go)
+    const rssByPid = async (): Promise<Map<number, number>> => new Map((await readProcessTree(server.pid, { pss: false })).processes.map((p) => [p.pid, p.rssBytes]))
+    const line = `say ${'f'.repeat(200)}\n`
+    const chunk = line.repeat(256)
+    let said = 0
+    let halfway: Map<number, number> | undefined
+    const started = Date.now()
+    for (const deadline = started + 6000; Date.now() < deadline && !flooder.closed;) {
+      said += 256
+      if (!flooder.socket.write(chunk)) await Promise.race([new Promise((resolve) => flooder.socket.once('drain', resolve)), sleep(500)])
+      if (halfway === undefined && Date.now() - started >= 3000) halfway = await rssByPid()
+    }
+    const atEnd = await rssByPid()
+    const lateGrowth = Math.max(0, ...[...atEnd].map(([pid, rss]) => rss - (halfway?.get(pid) ?? rss)))
+    const largest = Math.max(...atEnd.values())
+    pinging = false
+    await pings
+    await sleep(1000)
+    clearInterval(sampler)
+    const stats = await modelStats(server)
+    const killed = (await kills()) - killsBefore
+    const worst = Math.max(...latencies)
+    t.ok(lateGrowth < 48 * MiB, `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the flood's second half (< 48; largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB)`)
+    t.ok(stats.slowConsumers >= mute, `the ${mute} clients that never read were dropped (${stats.slowConsumers} slow consumers)`)
+    t.ok(flooder.oks > 0 && !flooder.closed, `the flooder was served (${flooder.oks} of ${said} says answered in the 6 s, still connected)`)
+    t.ok(worst < 3000, `the reader was served throughout: its slowest reply took ${worst} ms (< 3000)`)
+    t.equal(killed, 0, 'no worker killed for a heartbeat stuck behind the relay')
+    t.equal(server.child.exitCode, null, 'the server is still running')
+    ledger.add({ name: `a broadcast flood (chat \`say\` for 6 s) with ${mute} clients that never read (--max-write-buffer 256KiB)`, kind: 'hostile client', injected: mute + 1, survived: lateGrowth < 48 * MiB && stats.slowConsumers >= mute && flooder.oks > 0 && worst < 3000 && killed === 0, bytesLost: 0, loadHeld: latencies.length, detail: `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the second half (largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB); ${stats.slowConsumers} non-readers dropped; flooder answered ${flooder.oks} of ${said} says (slowed to the relay's pace); reader's slowest reply ${worst} ms; ${killed} heartbeat kills` })
   })
 
   t.test(`${model}: oversize frames and garbage`, async (t) => {
