@@ -65,6 +65,7 @@ export const errors = {
   HTTP_HEADERS_TOO_LARGE: define('EPX_HTTP_HEADERS_TOO_LARGE', (max: number) => `HTTP head larger than ${max} bytes`),
   FRAME_TIMEOUT: define('EPX_FRAME_TIMEOUT', (ms: number) => `message not completed within ${ms} ms`),
   HTTP_UNSUPPORTED: define('EPX_HTTP_UNSUPPORTED', (what: string) => `unsupported HTTP feature: ${what}`),
+  PARTIAL_BUDGET: define('EPX_PARTIAL_BUDGET', (mine: number, held: number, budget: number) => `incomplete messages held ${held} bytes, over the ${budget} byte budget (--max-buffered); this connection held the most (${mine} bytes)`),
   // runtime
   HANDLER_FAILED: define('EPX_HANDLER_FAILED', (why: string) => `handler failed: ${why}`),
   HANDLER_EXIT: define('EPX_HANDLER_EXIT', (code: number) => `handler called process.exit(${code}); in the event-loop model that fails only its connection`),

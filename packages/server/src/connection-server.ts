@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { Connection, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type ServerLimits } from '@echoplex/core'
+import { Connection, PartialBudget, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type ServerLimits } from '@echoplex/core'
 import type { SocketSource } from './sources/socket-source.js'
 
 export interface ConnectionServerOptions {
@@ -21,11 +21,15 @@ export const ACCEPT_LINGER_MS = 100
 export class ConnectionServer {
   readonly counters: ConnectionCounters = newCounters()
   readonly connections = new Set<Connection>()
+  /** Bytes this process's connections hold in incomplete messages, against --max-buffered (this process's share). */
+  readonly budget: PartialBudget
   private readonly sources: SocketSource[] = []
   private draining = false
   private lingering = false
 
-  constructor (private readonly options: ConnectionServerOptions) {}
+  constructor (private readonly options: ConnectionServerOptions) {
+    this.budget = new PartialBudget(options.limits.maxBufferedBytes ?? Infinity)
+  }
 
   /** Serves the sockets `source` feeds; resolves with the address it listens on, if it listens. */
   async serve (source: SocketSource): Promise<string | undefined> {
@@ -44,6 +48,7 @@ export class ConnectionServer {
       logger: this.options.logger,
       counters: this.counters,
       onClosed: (c) => this.connections.delete(c),
+      budget: this.budget,
     })
     this.connections.add(conn)
     if (this.lingering) conn.shutdown()

@@ -21,6 +21,7 @@ interface ServeFlags {
   idleTimeout: number
   frameTimeout: number
   maxWriteBuffer: number
+  maxBuffered: number
   grace: number
   option: Record<string, string>
   logLevel?: string
@@ -72,6 +73,7 @@ export function serveCommand (extraModels: readonly ModelDescriptor[] = []): Com
     .option('--idle-timeout <duration>', 'close a connection silent this long (0 disables)', parseDuration, d.idleTimeoutMs)
     .option('--frame-timeout <duration>', 'close a connection whose started message is not complete this long after (0 disables)', parseDuration, d.frameTimeoutMs)
     .option('--max-write-buffer <size>', 'unsent bytes one connection may hold before it is dropped as a slow consumer', parseSize, d.maxWriteBufferBytes)
+    .option('--max-buffered <size>', 'bytes all connections together may hold in incomplete messages; past it the connection holding the most is closed', parseSize, d.maxBufferedBytes)
     .option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed', parseDuration, d.graceMs)
     .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
     .option('--log-level <level>', 'pino log level on stderr (fatal, error, warn, info, debug)')
@@ -105,6 +107,7 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
     maxQueuedMessages: DEFAULT_LIMITS.maxQueuedMessages,
     maxWriteBufferBytes: flags.maxWriteBuffer,
     graceMs: flags.grace,
+    maxBufferedBytes: flags.maxBuffered,
   }
   let stopping = false
   const chosen: Partial<ServeOptions> = {}

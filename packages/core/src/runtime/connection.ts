@@ -9,6 +9,7 @@ import type { ConnectionCounters } from './stats.js'
 import { codecFor, toBuffer } from '../framing/index.js'
 import { EchoplexError, describeError, errors } from '../errors.js'
 import { runOwnedBy, type FaultOwner } from './fault-owner.js'
+import type { BudgetHolder, PartialBudget } from './partial-budget.js'
 
 export interface ConnectionOptions {
   socket: Socket
@@ -20,6 +21,8 @@ export interface ConnectionOptions {
   counters: ConnectionCounters
   /** Called once, after the socket closed and `onClose` ran. */
   onClosed?: (conn: Connection) => void
+  /** The process's budget for bytes held in incomplete messages (see PartialBudget). */
+  budget?: PartialBudget
 }
 
 /** After our FIN is flushed, how long a peer that never closes keeps its socket. */
@@ -56,7 +59,7 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
  * time (so replies leave in arrival order, sync or async), writes replies with backpressure, and keeps
  * every failure — bad bytes, a throwing handler, a reset — inside this connection.
  */
-export class Connection implements HubMember, FaultOwner {
+export class Connection implements HubMember, FaultOwner, BudgetHolder {
   readonly id: string
   readonly ctx: ConnectionContext
   private readonly socket: Socket
@@ -170,6 +173,12 @@ export class Connection implements HubMember, FaultOwner {
     }
   }
 
+  /** The server's partial-message budget ran out and this connection held the most: close it. */
+  overBudget (total: number, budget: number): void {
+    this.options.logger.warn({ conn: this.id, held: this.decoder.buffered, total, budget }, 'partial-message budget exceeded; closing the connection holding the most')
+    this.protocolError(errors.PARTIAL_BUDGET(this.decoder.buffered, total, budget))
+  }
+
   /** Handler code of this connection threw where nothing awaited it (see catchHandlerFaults): fail this connection. */
   fault (err: unknown): void { this.fail(err) }
 
@@ -189,6 +198,8 @@ export class Connection implements HubMember, FaultOwner {
     }
     // a chunk that completed a message and started the next gives the new one a full --frame-timeout
     this.armFrameTimer(messages.length > 0)
+    this.options.budget?.set(this, this.decoder.buffered)
+    if (this.reached('closing')) return // closed for the budget
     if (messages.length === 0) return
     if (this.queueHead === this.queue.length) { this.queue.length = 0; this.queueHead = 0 }
     for (const m of messages) this.queue.push(m)
@@ -348,6 +359,7 @@ export class Connection implements HubMember, FaultOwner {
     if (this.phase === 'closed') return
     this.enter('closed')
     this.clearFrameTimer()
+    this.options.budget?.release(this)
     if (this.drainTimer !== undefined) clearInterval(this.drainTimer)
     this.dropQueue()
     const { hub, executor, counters, logger } = this.options

@@ -121,7 +121,11 @@ export class ClusterModel extends BaseModel {
       model: 'cluster',
       handlerPath: this.options.handlerPath,
       // each worker enforces its share, so the server as a whole holds --max-connections
-      limits: { ...this.options.limits, maxConnections: Math.ceil(this.options.limits.maxConnections / (this.options.workers ?? 1)) },
+      limits: {
+        ...this.options.limits,
+        maxConnections: Math.ceil(this.options.limits.maxConnections / (this.options.workers ?? 1)),
+        maxBufferedBytes: Math.ceil(this.options.limits.maxBufferedBytes / (this.options.workers ?? 1)),
+      },
       listen: target,
       heartbeatMs: this.options.heartbeatMs ?? 0,
     }

@@ -212,7 +212,9 @@ export class ForkModel extends BaseModel {
 
   /** Starts a child; resolves when it is idle and ready for a socket. */
   private async spawn (): Promise<ForkChild> {
-    const config: ChildConfig = { model: 'fork', handlerPath: this.options.handlerPath, limits: this.options.limits, heartbeatMs: this.options.heartbeatMs ?? 0 }
+    // each child holds one connection: its share of the partial-message budget is the budget over --max-children
+    const limits = { ...this.options.limits, maxBufferedBytes: Math.ceil(this.options.limits.maxBufferedBytes / this.maxChildren) }
+    const config: ChildConfig = { model: 'fork', handlerPath: this.options.handlerPath, limits, heartbeatMs: this.options.heartbeatMs ?? 0 }
     return await this.arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }, {})
   }
 

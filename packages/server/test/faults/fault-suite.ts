@@ -442,6 +442,42 @@ export function faultSuite (model: string): void {
     ledger.add({ name: `a broadcast flood (chat \`say\` for 6 s) with ${mute} clients that never read (--max-write-buffer 256KiB)`, kind: 'hostile client', injected: mute + 1, survived: lateGrowth < 48 * MiB && stats.slowConsumers >= mute && flooder.oks > 0 && worst < 3000 && killed === 0, bytesLost: 0, loadHeld: latencies.length, detail: `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the second half (largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB); ${stats.slowConsumers} non-readers dropped; flooder answered ${flooder.oks} of ${said} says (slowed to the relay's pace); reader's slowest reply ${worst} ms; ${killed} heartbeat kills` })
   })
 
+  t.test(`${model}: partial messages past the server-wide budget`, async (t) => {
+    const budget = 4 * MiB
+    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs'), '--max-message', '1MiB', '--max-buffered', '4MiB', '--frame-timeout', '30s'])
+    const before = await treeRss(server.pid)
+    // 8 clients each send most of a 1 MiB line, all under --max-message: together 7.2 MiB, over the 4 MiB budget
+    const part = 900 * 1024
+    const holders: Client[] = []
+    for (let i = 0; i < 8; i++) {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      c.write(Buffer.alloc(part, 'p'))
+      holders.push(c)
+      await sleep(150)
+    }
+    await sleep(1000)
+    const held = await treeRss(server.pid)
+    const open = holders.filter((c) => !c.closed)
+    const stillHeld = open.length * part
+    t.ok(stillHeld <= budget, `the server holds at most the budget: ${open.length} of 8 partial lines kept (${(stillHeld / MiB).toFixed(1)} MiB ≤ 4 MiB); the rest closed`)
+    t.match(server.stderr(), /partial-message budget exceeded; closing the connection holding the most/, 'each close is logged')
+    // the kept ones complete their lines and are answered
+    for (const c of open) c.write('\n')
+    await Promise.all(open.map(async (c) => await c.waitBytes(part + 1, 5000).catch(() => {})))
+    const answered = open.filter((c) => c.received === part + 1).length
+    // a kept connection is answered in full, or (one still waiting for its own process, whose share of
+    // the budget is smaller than its line) closed without a word: never a partial or wrong reply
+    const refusedLater = open.filter((c) => c.closed && c.received === 0).length
+    t.equal(answered + refusedLater, open.length, `the connections kept completed their lines: ${answered} answered in full, ${refusedLater} refused when their process took them`)
+    for (const c of holders) c.destroy()
+    await sleep(2000)
+    const after = await treeRss(server.pid)
+    const served = await probe(server.port)
+    t.ok(served, 'a fresh connection is served')
+    ledger.add({ name: '8 partial lines of 900 KiB (under --max-message 1MiB) against --max-buffered 4MiB', kind: 'hostile client', injected: 8, survived: stillHeld <= budget && answered + refusedLater === open.length && served, bytesLost: 0, loadHeld: 0, detail: `${8 - open.length} closed as the connection holding the most (logged), ${open.length} kept: ${answered} answered once complete${refusedLater > 0 ? `, ${refusedLater} refused when their own process (its share: the budget over the processes) took them` : ''}; tree RSS +${((held - before) / MiB).toFixed(1)} MiB while held, +${((after - before) / MiB).toFixed(1)} MiB 2 s after they closed` })
+  })
+
   t.test(`${model}: oversize frames and garbage`, async (t) => {
     const length = await startServer(t, [...modelArgs(model), '--handler', fixture('length-echo.mjs'), '--max-message', '64KiB'])
     const http = await startServer(t, [...modelArgs(model), '--handler', 'http', '--max-message', '64KiB', '--frame-timeout', '1s'])
