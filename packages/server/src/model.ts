@@ -17,6 +17,8 @@ export interface ServeOptions {
   sched?: 'rr' | 'none'
   /** fork: most connection children alive at once; more connections wait in the accept queue. */
   maxChildren?: number
+  /** fork: a connection waiting this long for a child is closed (0: never). */
+  waitTimeoutMs?: number
   /** fork: warm children kept ready. */
   spares?: number
   /** pool: most tasks queued for the pool before reading from sockets pauses. */
@@ -116,6 +118,8 @@ export interface SuiteTraits {
   killable?: { role: string, what: string, outcome: string }
   /** connections of other clients may share a process that a handler fault ends (they reconnect) */
   sharesProcessesAcrossConnections: boolean
+  /** connections dropped while they waited for a process because the client had left, read from the model's stats; absent: nothing waits */
+  droppedWhileWaiting?: (stats: ModelStats) => number
   /** workers, children or tasks killed so far for missing the heartbeat, read from the model's stats; absent: no heartbeat */
   heartbeatKills?: (stats: ModelStats) => number
 }

@@ -12,13 +12,13 @@ await runtime.serving.serve(source)
 
 let served = false
 const done = (): void => runtime.sendAndExit({ type: 'bye', counters: runtime.serving.counters, forced: 0 }, 0)
-runtime.primary.on('socket', (_message, handle) => {
+runtime.primary.on('socket', (message, handle) => {
   if (handle === undefined) return
   const socket = handle as Socket
   if (served) { socket.destroy(); return }
   served = true
   process.title = 'echoplex connection'
-  const conn = source.take(socket)
+  const conn = source.take(socket, message.preread)
   if (conn === undefined) { done(); return }
   runtime.primary.send({ type: 'serving', connection: conn.id })
   void conn.done.then(done)

@@ -15,6 +15,7 @@ import { ResourceError, processSpawner } from '../ipc/spawner.js'
 import { isRetryableBoot } from '../ipc/supervision.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
+import { WaitingWatch, type GoneReason } from '../sources/waiting-watch.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
@@ -30,7 +31,9 @@ type ForkState = 'idle' | 'serving'
 interface HandOff { acceptedAt?: number }
 type ForkChild = Child<ForkState, HandOff>
 
-interface Waiting { socket: Socket, acceptedAt: number }
+interface Waiting { socket: Socket, acceptedAt: number, watch?: WaitingWatch }
+
+export const DEFAULT_WAIT_TIMEOUT_MS = 10_000
 
 /**
  * One child process per connection, the seeds' `os.fork()` server: the primary accepts with
@@ -48,17 +51,21 @@ export class ForkModel extends BaseModel {
   private readonly maxChildren: number
   private readonly spares: number
   private readonly maxWaiting: number
+  private readonly waitTimeoutMs: number
   private server: Server | undefined
   private stopping = false
   private graceMs = 0
   private stopRequested = false
   private shed = 0
   private prunedReset = 0
+  /** Waiting connections dropped because the client left (FIN without a word, or reset) or waited too long. */
+  private readonly goneWhileWaiting: Record<GoneReason, number> = { closed: 0, timeout: 0 }
   private retryTimer: NodeJS.Timeout | undefined
 
   constructor (options: ServeOptions) {
     super(options)
     this.maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN
+    this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS
     this.spares = Math.min(options.spares ?? 0, this.maxChildren)
     // each waiting connection holds a descriptor here, and so does every child's IPC channel
     this.maxWaiting = Math.max(1, connectionBudget(options.limits.maxConnections) - this.maxChildren)
@@ -85,7 +92,8 @@ export class ForkModel extends BaseModel {
     process.env.ECHOPLEX_ROLE ??= 'primary'
     await loadHandler(this.options.handlerPath)
     // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
-    this.server = createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket))
+    // allowHalfOpen: a client's FIN seen while it waits must not end our side (see WaitingWatch)
+    this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.onConnection(socket))
     this.listeningAt = await listen(this.server, this.options.listen)
     // accept failures (EMFILE): libuv sheds the connection; log and keep serving
     this.server.on('error', (err: NodeJS.ErrnoException) => { this.arbiter.logger.error({ code: err.code }, 'accept failed; still serving') })
@@ -109,6 +117,8 @@ export class ForkModel extends BaseModel {
       waiting: this.waiting.length,
       shedOnExhaustion: this.shed,
       prunedReset: this.prunedReset,
+      droppedClosedWaiting: this.goneWhileWaiting.closed,
+      waitTimeouts: this.goneWhileWaiting.timeout,
       maxChildren: this.maxChildren,
       spawned: arbiter.spawned,
       reaped: arbiter.reaped,
@@ -143,9 +153,22 @@ export class ForkModel extends BaseModel {
   private onConnection (socket: Socket): void {
     socket.on('error', () => {}) // a reset while waiting only ends that connection
     if (this.stopping || this.waiting.length >= this.maxWaiting) { socket.destroy(); return }
-    this.waiting.push({ socket, acceptedAt: performance.now() })
+    const waiting: Waiting = { socket, acceptedAt: performance.now() }
+    this.waiting.push(waiting)
     this.arbiter.logger.debug({ waiting: this.waiting.length, children: this.arbiter.children.size }, 'connection accepted')
     this.dispatch()
+    // no child took it at once: watch it while it waits (a client that leaves, or waits too long, is
+    // dropped before a child boots for it)
+    if (this.waiting.includes(waiting)) waiting.watch = new WaitingWatch(socket, this.waitTimeoutMs, (why) => this.dropWaiting(waiting, why))
+  }
+
+  private dropWaiting (waiting: Waiting, why: GoneReason): void {
+    const at = this.waiting.indexOf(waiting)
+    if (at === -1) return
+    this.waiting.splice(at, 1)
+    waiting.socket.destroy()
+    this.goneWhileWaiting[why]++
+    this.arbiter.logger.debug({ why, waitedMs: Math.round(performance.now() - waiting.acceptedAt) }, 'dropped a waiting connection')
   }
 
   /** Hands waiting connections to idle children, and starts children for the rest and the spares. */
@@ -194,13 +217,15 @@ export class ForkModel extends BaseModel {
     }
   }
 
-  private handOff (child: ForkChild, { socket, acceptedAt }: Waiting): void {
+  private handOff (child: ForkChild, { socket, acceptedAt, watch }: Waiting): void {
     if (socket.destroyed) return
+    // what the client said while it waited goes along, to be served before what the child reads itself
+    const preread = watch?.release()
     child.state = 'serving'
     child.data.acceptedAt = acceptedAt
     this.arbiter.logger.debug({ child: child.pid }, 'handing off a connection')
     // the handle moves to the child: once it is there, the primary's copy is closed (keepOpen false)
-    child.peer.send({ type: 'socket', acceptedAt }, socket, (err) => {
+    child.peer.send({ type: 'socket', acceptedAt, ...(preread === undefined ? {} : { preread }) }, socket, (err) => {
       if (err !== null) {
         this.arbiter.logger.warn({ child: child.pid, err: err.message }, 'hand-off failed')
         socket.destroy()
@@ -256,6 +281,7 @@ export default defineModel({
   create: async (options) => new ForkModel(options),
   options: [
     { flags: '--max-children <n>', key: 'maxChildren', description: 'most connection children at once; more connections wait to be accepted', value: { kind: 'integer', min: 1, max: 100_000 }, default: DEFAULT_MAX_CHILDREN },
+    { flags: '--wait-timeout <duration>', key: 'waitTimeoutMs', description: 'a connection waiting this long for a child is closed (0 disables)', value: { kind: 'duration' }, default: DEFAULT_WAIT_TIMEOUT_MS },
     { flags: '--spares <n>', key: 'spares', description: 'warm children started ahead of connections', value: { kind: 'integer', min: 0, max: 1024 }, default: 0 },
     heartbeatOption('a child silent this long is killed'),
   ],
@@ -270,7 +296,7 @@ export default defineModel({
   suites: {
     // a Node child boots in ~0.2 s of CPU: warm spares keep the tests from waiting on boots
     conformanceArgs: ['--spares', '4'],
-    faultArgs: ['--spares', '2', '--max-children', '8'],
+    faultArgs: ['--spares', '2', '--max-children', '8', '--wait-timeout', '3s'],
     faultMaxConnections: 16,
     faultStormSize: 40,
     // its queue (dead connections too: each still costs a child boot) has been worked off
@@ -280,5 +306,6 @@ export default defineModel({
     killable: { role: 'connection', what: 'a connection child', outcome: 'only its connection closed' },
     sharesProcessesAcrossConnections: false,
     heartbeatKills: (stats) => stats.extra.killedStuck as number,
+    droppedWhileWaiting: (stats) => stats.extra.droppedClosedWaiting as number,
   },
 })

@@ -478,6 +478,51 @@ export function faultSuite (model: string): void {
     ledger.add({ name: '8 partial lines of 900 KiB (under --max-message 1MiB) against --max-buffered 4MiB', kind: 'hostile client', injected: 8, survived: stillHeld <= budget && answered + refusedLater === open.length && served, bytesLost: 0, loadHeld: 0, detail: `${8 - open.length} closed as the connection holding the most (logged), ${open.length} kept: ${answered} answered once complete${refusedLater > 0 ? `, ${refusedLater} refused when their own process (its share: the budget over the processes) took them` : ''}; tree RSS +${((held - before) / MiB).toFixed(1)} MiB while held, +${((after - before) / MiB).toFixed(1)} MiB 2 s after they closed` })
   })
 
+  t.test(`${model}: clients beyond capacity that leave, or linger`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs'), '--max-connections', '16', '--idle-timeout', '20s'])
+    const clients: Client[] = []
+    t.teardown(() => clients.forEach((c) => c.destroy()))
+    // fill the server with idle clients, each served once, until one is not answered within 3 s
+    const holders: Client[] = []
+    let lingerer: Client | undefined
+    let lingerAt = 0
+    while (lingerer === undefined && holders.length < 40) {
+      const c = await Client.open(server.port).catch(() => undefined)
+      if (c === undefined) break
+      clients.push(c)
+      const openedAt = Date.now()
+      c.write('hold\n')
+      await c.waitBytes(5, 3000).catch(() => {})
+      if (c.received === 5) holders.push(c)
+      else { lingerer = c; lingerAt = openedAt }
+    }
+    const dropped = async (): Promise<number> => suiteTraits.droppedWhileWaiting?.(await modelStats(server) as ModelStats) ?? 0
+    const droppedBefore = await dropped()
+    // clients that connect while the server is full and leave without a word (FIN)
+    const leavers = 6
+    for (let i = 0; i < leavers; i++) {
+      const c = await Client.open(server.port).catch(() => undefined)
+      if (c === undefined) continue
+      clients.push(c)
+      c.socket.end()
+      await sleep(100)
+    }
+    // the client beyond capacity is told (closed), never left hanging until --idle-timeout (20 s)
+    if (lingerer !== undefined) await lingerer.waitClose(8000).catch(() => {})
+    const lingeredMs = lingerer === undefined ? 0 : Date.now() - lingerAt
+    t.ok(lingerer === undefined || lingerer.closed, `a client beyond capacity (${holders.length} served) was closed after ${(lingeredMs / 1000).toFixed(1)} s, not left waiting`)
+    await sleep(500)
+    const droppedLeavers = (await dropped()) - droppedBefore
+    if (suiteTraits.droppedWhileWaiting !== undefined) t.ok(droppedLeavers >= leavers, `the ${leavers} clients that left while waiting were dropped before any process was started for them (${droppedLeavers})`)
+    // once the holders go, a fresh client is served at once: nothing is still queued for the dead ones
+    for (const c of holders) c.destroy()
+    const released = Date.now()
+    await waitFor(async () => await probe(server.port), 10_000, 'a fresh connection to be served').catch(() => {})
+    const resumedMs = Date.now() - released
+    t.ok(resumedMs < 10_000, `a fresh client was served ${(resumedMs / 1000).toFixed(1)} s after the server had room again`)
+    ledger.add({ name: `capacity filled by ${holders.length} idle clients; ${leavers} more connect and leave, one lingers`, kind: 'hostile client', injected: leavers + 1, survived: (lingerer === undefined || lingerer.closed) && (suiteTraits.droppedWhileWaiting === undefined || droppedLeavers >= leavers) && resumedMs < 10_000, bytesLost: 0, loadHeld: 0, detail: `the client beyond capacity was closed after ${(lingeredMs / 1000).toFixed(1)} s${suiteTraits.droppedWhileWaiting === undefined ? ' (refused: nothing waits here)' : ` (--wait-timeout); ${droppedLeavers} leavers dropped while waiting, no process started for them`}; a fresh client served ${(resumedMs / 1000).toFixed(1)} s after the holders left` })
+  })
+
   t.test(`${model}: oversize frames and garbage`, async (t) => {
     const length = await startServer(t, [...modelArgs(model), '--handler', fixture('length-echo.mjs'), '--max-message', '64KiB'])
     const http = await startServer(t, [...modelArgs(model), '--handler', 'http', '--max-message', '64KiB', '--frame-timeout', '1s'])
