@@ -7,6 +7,7 @@ import { psCommand } from './commands/ps.js'
 import { reportCommand } from './commands/report.js'
 import { compareCommand } from './commands/compare.js'
 import { dashboardCommand } from './commands/dashboard.js'
+import { newCommand } from './commands/new.js'
 
 /** `serve --model PATH`: the model's own options must be known before the command line is parsed. */
 async function modelsNamedByPath (argv: string[]): Promise<ModelDescriptor[]> {
@@ -25,6 +26,7 @@ const program = new Command('echoplex')
   .addCommand(reportCommand())
   .addCommand(compareCommand())
   .addCommand(dashboardCommand())
+  .addCommand(newCommand())
 
 /** Every user error ends as one line on stderr and a non-zero exit: never a stack trace. */
 function fail (err: unknown): never {
@@ -37,5 +39,6 @@ function fail (err: unknown): never {
 
 // commander's own errors (unknown option, bad value) get the same one-line shape as ours
 const output = { outputError: (text: string, write: (s: string) => void) => write(`echoplex: ${text.replace(/^error: /, '').replace(/\n(?=.)/g, ' ')}`) }
-for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output)
+const withSubcommands = (command: Command): Command[] => [command, ...command.commands.flatMap(withSubcommands)]
+for (const command of withSubcommands(program)) command.exitOverride().configureOutput(output)
 program.parseAsync(process.argv).catch(fail)

@@ -33,8 +33,8 @@ t.test('echoplex bench --suite FILE --out DIR runs it, prints a table and writes
   const results = readResults(join(out, files[0]!))
   t.equal(results.complete, true)
   t.same(results.scenarios.map((s) => [s.target.label, s.status]), [['event-loop', 'ok'], ['node-net', 'ok']])
-  t.match(r.stdout, /scenario\s+target\s+req\/s\s+p50 ms\s+p99 ms\s+CPU s\s+RSS MiB\s+status\s+vs fastest peer/)
-  t.match(r.stdout, /echo 64B c4 keep-alive\s+event-loop\s+[\d,]+\s/)
+  t.match(r.stdout, /scenario\s+target\s+req\/s\s+req\/CPU-s\s+p50 ms\s+p99 ms\s+CPU s\s+RSS MiB\s+status\s+vs fastest peer/)
+  t.match(r.stdout, /echo 64B c4 keep-alive\s+event-loop\s+[\d,]+\s+[\d,]+\s/)
   t.match(r.stdout, new RegExp(`results: ${join(out, files[0]!).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
   t.match(r.stderr, /\[2\/2\] echo 64B c4 keep-alive @ node-net #1: ok/, 'plain progress lines when stderr is not a TTY')
 })
@@ -46,6 +46,9 @@ t.test('bad input: one line on stderr, non-zero exit, no stack trace', async (t)
     [['bench', '--models', 'threads'], /^echoplex: suite .*quick\.json: unknown model "threads"/],
     [['bench', '--connections', 'many'], /^echoplex: option '-c, --connections <list>' argument 'many' is invalid/],
     [['bench', '--modes', 'sometimes'], /expected keep-alive and\/or churn/],
+    [['bench', '--pin', 'fast'], /^echoplex: option '--pin <cpus>' argument 'fast' is invalid\. expected auto, none, or SERVER_CPUS:LOAD_CPUS/],
+    [['bench', '--pin', '0:0'], /overlap/],
+    [['bench', '--engine', 'turbo'], /^echoplex: option '--engine <auto\|node\|native>' argument 'turbo' is invalid\. expected auto, node, native$/],
   ] as Array<[string[], RegExp]>) {
     const r = await echoplex(args, 15_000)
     t.equal(r.code, 2, `${args.join(' ')}: exit 2`)

@@ -76,8 +76,8 @@ t.test('echoplex compare: identical runs pass, a halved scenario fails --fail-on
 t.test('bad input: one line on stderr, exit 2, no stack trace', async (t) => {
   const notJson = join(dir, 'not.json')
   writeFileSync(notJson, '{ "schemaVersion": 1,')
-  const v2 = join(dir, 'v2.json')
-  writeFileSync(v2, JSON.stringify({ ...load(BASE), schemaVersion: 2 }))
+  const v3 = join(dir, 'v3.json')
+  writeFileSync(v3, JSON.stringify({ ...load(BASE), schemaVersion: 3 }))
   const alien = join(dir, 'alien.json')
   writeFileSync(alien, JSON.stringify({ hello: 'world' }))
   const broken = join(dir, 'broken.json')
@@ -90,12 +90,12 @@ t.test('bad input: one line on stderr, exit 2, no stack trace', async (t) => {
   for (const [args, re] of [
     [['report', missing, '--out', out], /^echoplex: .*missing\.json: no such file$/],
     [['report', notJson, '--out', out], /^echoplex: .*not\.json: not valid JSON: /],
-    [['report', v2, '--out', out], /^echoplex: .*v2\.json: invalid results: schemaVersion 2 is not supported \(this echoplex reads 1\)$/],
+    [['report', v3, '--out', out], /^echoplex: .*v3\.json: invalid results: schemaVersion 3 is not supported \(this echoplex reads 1 and 2; it writes 2\)$/],
     [['report', alien, '--out', out], /^echoplex: .*alien\.json: invalid results: no schemaVersion: not an echoplex results file$/],
     [['report', broken, '--out', out], /^echoplex: .*broken\.json: invalid results: \/scenarios\/3\/status: /],
     [['report', BASE, missing, '--out', out], /missing\.json: no such file$/],
     [['compare', BASE, missing, '--out', out], /missing\.json: no such file$/],
-    [['compare', v2, BASE, '--out', out], /schemaVersion 2 is not supported/],
+    [['compare', v3, BASE, '--out', out], /schemaVersion 3 is not supported/],
     [['compare', BASE], /missing required argument 'head'/],
     [['compare', BASE, BASE, '--fail-on-regression', 'lots'], /expected a percentage/],
   ] as Array<[string[], RegExp]>) {

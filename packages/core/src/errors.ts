@@ -52,6 +52,7 @@ export const errors = {
   HANDLER_INVALID: define('EPX_HANDLER_INVALID', (path: string, why: string) => `handler ${path} is not a valid handler: ${why}`),
   MODEL_LOAD: define('EPX_MODEL_LOAD', (path: string, why: string) => `model ${path} failed to load: ${why}`, 2),
   MODEL_INVALID: define('EPX_MODEL_INVALID', (path: string, why: string) => `model ${path} is not a valid model descriptor: ${why}`, 2),
+  FILE_EXISTS: define('EPX_FILE_EXISTS', (path: string) => `${path} already exists; not overwriting it`, 2),
   // listening
   ADDRESS_IN_USE: define('EPX_ADDRESS_IN_USE', (address: string) => `address already in use: ${address}`),
   ADDRESS_DENIED: define('EPX_ADDRESS_DENIED', (address: string) => `permission denied to listen on ${address}`),
@@ -86,6 +87,8 @@ export const errors = {
   DASHBOARD_STOPPING: define('EPX_DASHBOARD_STOPPING', () => 'the dashboard is stopping', 1, 503),
   CROSS_ORIGIN: define('EPX_CROSS_ORIGIN', (origin: string) => `cross-origin request from ${origin} refused`, 1, 403),
   NO_SERVER: define('EPX_NO_SERVER', (why: string) => why, 1, 404),
+  // load generator
+  NATIVE_ENGINE: define('EPX_NATIVE_ENGINE', (why: string) => `native load engine unavailable: ${why}`, 2),
 } as const
 
 export function isEchoplexError (err: unknown): err is EchoplexError {

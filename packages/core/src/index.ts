@@ -1,5 +1,6 @@
 export * from './errors.js'
 export * from './schema-errors.js'
+export * from './error-stack.js'
 export * from './handler.js'
 export * from './limits.js'
 export * from './log.js'

@@ -10,9 +10,14 @@ type Level = keyof typeof LEVELS
 const require = createRequire(import.meta.url)
 const noop = (): void => {}
 
+/** How log lines look: `json` (pino's lines, for machines) or `pretty` (pino-pretty, for people). */
+export const LOG_FORMATS = ['json', 'pretty'] as const
+export type LogFormat = typeof LOG_FORMATS[number]
+
 /**
  * Logs go to stderr so stdout stays machine-readable (the `listening` line, tables). Level from
- * ECHOPLEX_LOG_LEVEL (default `warn`), inherited by every child process and worker thread.
+ * ECHOPLEX_LOG_LEVEL (default `warn`) and format from ECHOPLEX_LOG_FORMAT (default `json`), both
+ * inherited by every child process and worker thread.
  *
  * pino is loaded on the first message that passes the level, not at import: it is a fifth of a fork
  * child's boot, and most processes never log at all.
@@ -25,7 +30,8 @@ export function createLogger (bindings: Record<string, unknown> = {}): Logger {
     if (pino === undefined) {
       try {
         const { pino: create, destination } = require('pino') as typeof import('pino')
-        pino = create({ level: LEVELS[level] === undefined ? 'warn' : level, base: { pid: process.pid, ...bindings } }, destination({ fd: 2, sync: true }))
+        const stream = process.env.ECHOPLEX_LOG_FORMAT === 'pretty' ? prettyStream() : destination({ fd: 2, sync: true })
+        pino = create({ level: LEVELS[level] === undefined ? 'warn' : level, base: { pid: process.pid, ...bindings } }, stream)
       } catch {
         // loading needs free descriptors, and running out of them is one of the things worth logging
         pino = fallbackLogger({ pid: process.pid, ...bindings })
@@ -36,6 +42,24 @@ export function createLogger (bindings: Record<string, unknown> = {}): Logger {
   const method = (name: keyof Logger): Logger[keyof Logger] =>
     (LEVELS[name] >= threshold ? (...args: unknown[]) => { (real()[name] as (...a: unknown[]) => void)(...args) } : noop) as Logger[keyof Logger]
   return { fatal: method('fatal'), error: method('error'), warn: method('warn'), info: method('info'), debug: method('debug') }
+}
+
+/**
+ * Human lines on stderr, written synchronously like the JSON ones (a process that exits right after
+ * logging still shows the line); colours only when stderr is a terminal that takes them.
+ */
+function prettyStream (): NodeJS.WritableStream {
+  const pretty = require('pino-pretty') as typeof import('pino-pretty')
+  const build = (pretty as unknown as { default?: typeof pretty }).default ?? pretty
+  return build({
+    destination: 2,
+    sync: true,
+    colorize: process.stderr.isTTY === true && process.stderr.hasColors?.() === true,
+    ignore: 'hostname',
+    translateTime: 'SYS:HH:MM:ss.l',
+    // a handler error's stack as it reads in a terminal: one frame a line
+    customPrettifiers: { stack: (value: unknown) => String(value).replace(/\n/g, '\n    ') },
+  })
 }
 
 /** pino's line format, written directly: used only when pino itself cannot be loaded. */

@@ -140,10 +140,10 @@ t.test('a results file outside the folder is never read', async (t) => {
 
 t.test('an invalid results file: 422 with the reason', async (t) => {
   const { app, dir } = await dashboard(t)
-  writeFileSync(join(dir, 'other.json'), JSON.stringify({ schemaVersion: 2 }))
+  writeFileSync(join(dir, 'other.json'), JSON.stringify({ schemaVersion: 3 }))
   const res = await app.inject('/api/results/other.json')
   t.equal(res.statusCode, 422)
-  t.match(res.json().message, /schemaVersion 2 is not supported/)
+  t.match(res.json().message, /schemaVersion 3 is not supported/)
   t.equal(res.json().code, 'EPX_BAD_RESULTS', 'the catalogue code, whose entry gives the 422')
   t.notMatch(res.json().message, dir)
   const page = await app.inject('/runs/other.json')

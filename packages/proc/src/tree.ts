@@ -17,10 +17,8 @@ import {
   type SocketEntry,
 } from './procfs.js'
 
-export const KNOWN_ROLES = ['primary', 'worker', 'connection', 'spare'] as const
-export type KnownRole = typeof KNOWN_ROLES[number]
-/** A known echoplex role, another marker value, or 'unknown' when none can be read. */
-export type ProcessRole = KnownRole | 'unknown' | (string & {})
+/** An echoplex role (the model registry lists them: `modelRoles()` in @echoplex/server), or 'unknown'. */
+export type ProcessRole = 'unknown' | (string & {})
 /** where a role was read from: an argv marker, a process.title like `echoplex worker`, the initial
  * environment (ECHOPLEX_ROLE), inferred (an unmarked root above marked processes is the primary) */
 export type RoleSource = 'argv' | 'title' | 'environ' | 'inferred' | 'none'
@@ -86,8 +84,11 @@ export interface ReadTreeOptions {
   connections?: boolean
   /** sum context switches over all threads (/proc/PID/task/*); false = main thread only; default true */
   threadCtxSwitches?: boolean
-  /** read roles from environ/argv; default true */
-  roles?: boolean
+  /**
+   * read roles from environ/argv; default true (any `echoplex <word>` title). A list accepts only those
+   * roles from a title (the callers that know the registry pass `modelRoles()`).
+   */
+  roles?: boolean | readonly string[]
 }
 
 /** Pre-order walk of the descendants of rootPid over a pid → stat map. */
@@ -115,7 +116,7 @@ export function descendantsOf (rootPid: number, stats: Map<number, ProcStat>): A
 }
 
 const ROLE_ARGV = /(?:^|\s)(?:--)?echoplex[-_]role[=:\s]+([A-Za-z0-9_-]+)/i
-export const ROLE_TITLE = /^\s*echoplex[\s:-]+(primary|worker|connection|spare)\b/i
+export const ROLE_TITLE = /^\s*echoplex[\s:-]+([a-z][a-z0-9-]*)\b/i
 const ROLE_ENV = /(?:^|\0)ECHOPLEX_ROLE=([^\0]*)/
 
 /**
@@ -124,11 +125,12 @@ const ROLE_ENV = /(?:^|\0)ECHOPLEX_ROLE=([^\0]*)/
  * `echoplex worker`; then ECHOPLEX_ROLE in its initial environment (/proc/PID/environ shows the
  * environment as it was at exec; later process.env changes are invisible); else 'unknown'.
  */
-export function roleOf (cmdline: string, environ: string | null): { role: ProcessRole, source: RoleSource } {
+export function roleOf (cmdline: string, environ: string | null, known?: readonly string[]): { role: ProcessRole, source: RoleSource } {
   const a = ROLE_ARGV.exec(cmdline)
   if (a?.[1] !== undefined) return { role: a[1].toLowerCase(), source: 'argv' }
   const ti = ROLE_TITLE.exec(cmdline)
-  if (ti?.[1] !== undefined) return { role: ti[1].toLowerCase(), source: 'title' }
+  const titled = ti?.[1]?.toLowerCase()
+  if (titled !== undefined && (known === undefined || known.includes(titled))) return { role: titled, source: 'title' }
   if (environ !== null) {
     const e = ROLE_ENV.exec(environ)
     const v = e?.[1]?.trim().toLowerCase()
@@ -206,7 +208,7 @@ async function readDetails (
   const status = parseKeyValues(statusText)
   const [cmdlineRaw, environ, smaps, ctx, inodes] = await Promise.all([
     readProc(`/proc/${pid}/cmdline`),
-    opts.roles ? readProc(`/proc/${pid}/environ`) : Promise.resolve(null),
+    opts.roles !== false ? readProc(`/proc/${pid}/environ`) : Promise.resolve(null),
     opts.pss ? readProc(`/proc/${pid}/smaps_rollup`) : Promise.resolve(null),
     readCtxSwitches(pid, opts.threadCtxSwitches, status),
     opts.connections && table !== null ? readSocketInodes(pid) : Promise.resolve(null),
@@ -226,7 +228,7 @@ async function readDetails (
     state: stat.state,
     stateName: STATE_NAMES[stat.state] ?? 'unknown',
     ...(() => {
-      const r = opts.roles ? roleOf(cmdline, environ) : { role: 'unknown', source: 'none' as const }
+      const r = opts.roles !== false ? roleOf(cmdline, environ, opts.roles === true ? undefined : opts.roles) : { role: 'unknown', source: 'none' as const }
       return { role: r.role, roleSource: r.source }
     })(),
     threads: Number(status.get('Threads') ?? stat.threads) || stat.threads,
@@ -270,8 +272,8 @@ export async function readProcessTree (rootPid: number, options: ReadTreeOptions
     if (p.pid !== rootPid) byPid.get(p.ppid)?.children.push(p.pid)
   }
   const root = byPid.get(rootPid)
-  if (opts.roles && root !== undefined && root.role === 'unknown' &&
-    processes.some((p) => p !== root && (KNOWN_ROLES as readonly string[]).includes(p.role))) {
+  if (opts.roles !== false && root !== undefined && root.role === 'unknown' &&
+    processes.some((p) => p !== root && p.role !== 'unknown')) {
     root.role = 'primary'
     root.roleSource = 'inferred'
   }

@@ -9,6 +9,10 @@ import {
 } from './format.js'
 import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
 import type { Verdict } from './verdicts.js'
+import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
+import { timelineCharts } from './timeline-chart.js'
+import { flameSection } from './flame.js'
+import { pinningLine } from './pinning-line.js'
 
 const CSS = `
 :root { --fg:#111827; --muted:#6b7280; --line:#e5e7eb; --bad:#b91c1c; --badbg:#fef2f2; --good:#15803d; --goodbg:#f0fdf4; --warnbg:#fffbeb; }
@@ -84,6 +88,7 @@ function environmentBlock (run: RunInfo): string {
     ['Node.js', `${e.node} (V8 ${e.v8})`],
     ['commit', e.commit === null ? 'unknown' : `${e.commit}${e.dirty === true ? ' (with uncommitted changes)' : ''}`],
     ['echoplex', `${run.tool.name} ${run.tool.version}`],
+    ['CPU pinning', pinningLine(e)],
     ['peers', run.peers.length === 0 ? 'none' : run.peers.map((p) => `${p.name}: ${p.available ? 'available' : `unavailable${p.note === null ? '' : ` (${p.note})`}`}`).join('; ')],
   ]
   if (run.notes.length > 0) rows.push(['notes', run.notes.join('; ')])
@@ -133,19 +138,19 @@ function summaryTable (model: ReportModel): string {
       { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}`, cls: 'target' },
       statusCell(r.status),
       formatRate(r.throughput?.median),
+      efficiencyCell(r),
       spreadText(r.throughput, formatRate),
       ...peers.map((p) => ratioTo(r, p)),
       formatMs(r.latency.p50?.median),
       formatMs(r.latency.p99?.median),
       formatBytes(r.pssPerConnection?.median ?? r.rssPerConnection?.median),
-      formatRate(r.requestsPerCpuSec?.median),
       formatCount(r.errors + r.mismatches),
     ] as Cell[],
   })))
   return table([
-    'scenario', 'target', 'status', { text: 'req/s (median)', num: true }, { text: 'min – max', num: true },
+    'scenario', 'target', 'status', { text: 'req/s (median)', num: true }, { text: EFFICIENCY_HEAD, num: true }, { text: 'min – max', num: true },
     ...peers.map((p) => ({ text: `vs ${p}`, num: true })),
-    { text: 'p50 ms', num: true }, { text: 'p99 ms', num: true }, { text: 'PSS / conn', num: true }, { text: 'req per CPU-s', num: true }, { text: 'errors + mismatches', num: true },
+    { text: 'p50 ms', num: true }, { text: 'p99 ms', num: true }, { text: 'PSS / conn', num: true }, { text: 'errors + mismatches', num: true },
   ], rows)
 }
 
@@ -183,12 +188,15 @@ function groupDetail (g: ReportGroup): string {
   const problems = g.rows.filter((r) => r.status !== 'ok' || r.warnings.length > 0 || r.generatorSaturated)
   const opts = Object.entries(g.options).map(([k, v]) => `${k}=${v}`).join(', ')
   const charts = [throughputChart(g), latencyChart(g), memoryChart(g)].filter((c): c is string => c !== null)
+  const extras = [timelineCharts(g), flameSection(g)].filter((c): c is string => c !== null)
   return `<section class="group" id="g-${esc(g.key.replace(/[^A-Za-z0-9_-]/g, '-'))}">
 <h3>${esc(g.label)}</h3>
 <p class="meta">handler <code>${esc(g.handler)}</code> (${esc(g.framing)} framing${opts === '' ? '' : `, ${esc(opts)}`}) · ${g.payloadBytes} B payload · ${g.connections} ${g.mode === 'churn' ? 'concurrent connect→request→close loops' : 'keep-alive connections'} · pipeline ${g.pipeline} · ${formatDuration(g.durationMs)} measured per repetition · load: ${esc(g.loadTool)}</p>
 ${problems.length === 0 ? '' : `<ul>${problems.map((r) => `<li class="${r.status === 'ok' ? 'muted' : 'bad'}">${esc(r.target)}: ${esc(r.status === 'ok' ? '' : `${r.status.toUpperCase()}${r.reason === null ? '' : ` — ${r.reason}`}`)}${r.generatorSaturated ? esc(`${r.status === 'ok' ? '' : '; '}load generator saturated (the number is a lower bound)`) : ''}${r.warnings.length > 0 ? esc(`${r.status === 'ok' && !r.generatorSaturated ? '' : '; '}warnings: ${r.warnings.join('; ')}`) : ''}</li>`).join('')}</ul>`}
+${g.fixedRate === null ? '' : `<p class="note">Fixed rate (open loop): every target got ${g.fixedRate.requestsPerSec === null ? 'the same rate' : `${formatRate(g.fixedRate.requestsPerSec)} req/s`}${g.fixedRate.basis === null ? '' : ` — ${esc(g.fixedRate.basis)}`}. Latencies here are compared at equal load and measured from each request's intended send time (corrected for coordinated omission).</p>`}
 <div class="charts">${charts.join('\n')}</div>
 ${table(head, rows)}
+${extras.join('\n')}
 </section>`
 }
 
@@ -206,7 +214,7 @@ export function renderReportHtml (model: ReportModel): string {
   parts.push('<h2>Verdicts</h2>', verdictTable(model.verdicts))
   parts.push(`<div class="note"><strong>Note:</strong> ${esc(EVENT_LOOP_NOTE)}</div>`)
   parts.push('<h2>Summary</h2>', summaryTable(model))
-  parts.push('<p class="muted">Medians over repetitions; ratios are this target\'s median req/s ÷ the peer\'s (peers that ran ok in the same group). PSS / conn: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable). req per CPU-s: requests served per second of server CPU (all processes and threads).</p>')
+  parts.push('<p class="muted">Medians over repetitions, which run in rounds (every scenario once per round) so that drifts of the machine hit every target alike; ratios are this target\'s median req/s ÷ the peer\'s (peers that ran ok in the same group). PSS / conn: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable). req per server CPU-s: requests served per second of server CPU (all processes and threads): where the load generator saturated, the verdicts rank by it.</p>')
   parts.push('<h2>Scenarios</h2>', ...model.groups.map(groupDetail))
   parts.push('<h2>Environment</h2>', ...model.runs.map((r) => `${model.runs.length > 1 ? `<h3>run ${r.index + 1}: ${esc(r.suite)}</h3>` : ''}${environmentBlock(r)}`))
   parts.push(`<footer class="muted"><p>Units: req/s = completed, verified requests per second of the measured window; latency in ms (churn: connect → request → reply); memory in binary units (KiB = 1024 B); CPU in % of one core. Generated by echoplex from ${model.runs.length} results file(s); data as of ${esc(model.generatedAt)}.</p></footer>`)

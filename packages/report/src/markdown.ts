@@ -6,11 +6,14 @@ import { compareCells, MARKERS, type Change, type Comparison } from './compare.j
 import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, mdTable } from './format.js'
 import { EVENT_LOOP_NOTE } from './html.js'
 import type { ReportModel, RunInfo, TargetRow } from './model.js'
+import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
+import { hottestFrames, OPEN_PROFILE_HOWTO } from './flame.js'
+import { pinningLine } from './pinning-line.js'
 
 function envLine (r: RunInfo): string {
   const e = r.environment
   return `${e.cpuModel}, ${e.cores} CPU(s) (${e.availableParallelism} usable), ${formatBytes(e.memoryBytes)} RAM, ${e.os}, kernel ${e.kernel}, Node.js ${e.node}, ` +
-    `load average ${e.loadAverage}, commit ${e.commit === null ? 'unknown' : `${e.commit.slice(0, 12)}${e.dirty === true ? ' (dirty)' : ''}`}`
+    `load average ${e.loadAverage}, commit ${e.commit === null ? 'unknown' : `${e.commit.slice(0, 12)}${e.dirty === true ? ' (dirty)' : ''}`}, CPU pinning: ${pinningLine(e)}`
 }
 
 function ratioTo (r: TargetRow, peer: string): string {
@@ -53,6 +56,7 @@ export function renderReportMarkdown (model: ReportModel): string {
     r.kind === 'peer' ? `${r.target} (peer)` : r.target,
     r.status === 'ok' ? 'ok' : `**${r.status.toUpperCase()}**`,
     formatRate(r.throughput?.median),
+    efficiencyCell(r),
     r.throughput === null ? '-' : `${formatRate(r.throughput.min)} – ${formatRate(r.throughput.max)}`,
     ...peers.map((p) => ratioTo(r, p)),
     formatMs(r.latency.p50?.median),
@@ -61,16 +65,27 @@ export function renderReportMarkdown (model: ReportModel): string {
     formatMs(r.latency.p999?.median),
     formatBytes(r.pssPerConnection?.median ?? r.rssPerConnection?.median),
     r.processes === null ? '-' : `${r.processes.median} / ${r.threads?.median ?? '-'}`,
-    formatRate(r.requestsPerCpuSec?.median),
     r.connectP50Ms === null ? '-' : formatMs(r.connectP50Ms.median),
     String(r.errors + r.mismatches),
   ]))
   out.push(mdTable(
-    ['scenario', 'target', 'status', 'req/s', 'min – max', ...peers.map((p) => `vs ${p}`), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'PSS / conn', 'procs / threads', 'req per CPU-s', 'connect → 1st byte p50 ms', 'errors + mismatches'],
+    ['scenario', 'target', 'status', 'req/s', EFFICIENCY_HEAD, 'min – max', ...peers.map((p) => `vs ${p}`), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'PSS / conn', 'procs / threads', 'connect → 1st byte p50 ms', 'errors + mismatches'],
     rows,
     ['l', 'l', 'l', 'r', 'r', ...peers.map(() => 'r' as const), 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   ))
   out.push('', 'Medians over repetitions. Ratios: median req/s ÷ the peer\'s in the same group. PSS / conn: (PSS of the whole process tree under load − idle) ÷ connections. connect → 1st byte: for the fork model, the spawn wait.', '')
+  const profiled = model.groups.flatMap((g) => g.rows.filter((r) => r.profile?.flame != null).map((r) => ({ g, r })))
+  if (profiled.length > 0) {
+    out.push('## CPU profiles', '')
+    out.push(mdTable(['scenario', 'target', 'samples', 'hottest frames (self)', 'files'], profiled.map(({ g, r }) => [
+      g.label,
+      r.target,
+      String(r.profile!.flame!.total),
+      hottestFrames(r.profile!.flame!).map((h) => `\`${h.name}\` ${(h.share * 100).toFixed(1)}%`).join(', '),
+      `\`${r.profile!.dir}\``,
+    ])))
+    out.push('', OPEN_PROFILE_HOWTO, '')
+  }
   return `${out.join('\n')}\n`
 }
 

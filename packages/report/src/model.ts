@@ -7,9 +7,10 @@
  *
  * Everything here is derived from the results (docs/RESULTS.md); nothing is written by hand.
  */
-import type { Environment, PeerInfo, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig } from '@echoplex/results'
+import type { Environment, PeerInfo, ProfileRecord, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig, Timeline } from '@echoplex/results'
 import { formatPayload } from './format.js'
 import { buildVerdicts, type Verdict } from './verdicts.js'
+import { medianTimeline } from './timeline-chart.js'
 
 /** The peers that results are shown as ratios to, in this order, where present. */
 export const PEER_ORDER = ['node-net', 'node-http', 'c-epoll', 'py-forking', 'py-threading'] as const
@@ -79,6 +80,10 @@ export interface TargetRow {
   zombies: number
   warnings: string[]
   problems: string[]
+  /** the timeline of its median repetition (by req/s), null when none was recorded (older results) */
+  timeline: Timeline | null
+  /** the CPU profile of its first profiled repetition (`bench --profile`), null when none */
+  profile: ProfileRecord | null
 }
 
 export interface ReportGroup {
@@ -104,6 +109,8 @@ export interface ReportGroup {
   /** peer labels of this group (those that ran ok are the ratio bases) */
   peers: string[]
   rows: TargetRow[]
+  /** a fixed-rate (open-loop) group: the rate every target ran at and how it was chosen; null for closed-loop groups */
+  fixedRate: { requestsPerSec: number | null, basis: string | null } | null
 }
 
 export interface ReportModel {
@@ -148,9 +155,9 @@ export function runInfo (r: Results, index: number, path: string | null): RunInf
   }
 }
 
-/** `echo 64B c16 keep-alive` (plus ` pipeline 4` when pipelined) */
-export function groupLabel (s: Pick<ScenarioResult, 'workload' | 'payloadBytes' | 'connections' | 'mode' | 'pipeline'>): string {
-  return `${s.workload.name} ${formatPayload(s.payloadBytes)} c${s.connections} ${s.mode}${s.pipeline > 1 ? ` pipeline ${s.pipeline}` : ''}`
+/** `echo 64B c16 keep-alive` (plus ` pipeline 4` when pipelined, ` at a fixed rate` for open-loop groups) */
+export function groupLabel (s: Pick<ScenarioResult, 'workload' | 'payloadBytes' | 'connections' | 'mode' | 'pipeline'> & { fixedRate?: unknown }): string {
+  return `${s.workload.name} ${formatPayload(s.payloadBytes)} c${s.connections} ${s.mode}${s.pipeline > 1 ? ` pipeline ${s.pipeline}` : ''}${s.fixedRate != null ? ' at a fixed rate' : ''}`
 }
 
 function peerRank (label: string): number {
@@ -205,6 +212,8 @@ function targetRow (s: ScenarioResult): TargetRow {
     zombies: Math.max(0, ...s.repetitions.map((r) => r.window?.zombies.max ?? 0)),
     warnings: [...new Set(s.repetitions.flatMap((r) => r.warnings))],
     problems: [...new Set(s.repetitions.flatMap((r) => r.problems))],
+    timeline: medianTimeline(measured),
+    profile: s.repetitions.find((r) => r.profile != null)?.profile ?? null,
   }
 }
 
@@ -242,6 +251,7 @@ export function buildReport (results: Results[], options: BuildOptions = {}): Re
           durationMs: s.durationMs,
           peers: [],
           rows: [],
+          fixedRate: s.fixedRate == null ? null : { requestsPerSec: s.rate?.requestsPerSec ?? null, basis: s.rate?.basis ?? null },
         }
         byGroup.set(s.group, g)
         groups.push(g)

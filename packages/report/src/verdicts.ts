@@ -20,6 +20,7 @@
 import { formatBytes, formatRate, formatRatio } from './format.js'
 import type { ReportGroup, TargetRow } from './model.js'
 import { median, noiseTest } from './stats.js'
+import { generatorBound, rankingMetric } from './efficiency.js'
 
 export type VerdictCategory = 'io' | 'cpu' | 'churn' | 'memory'
 
@@ -71,6 +72,8 @@ const TITLES: Record<VerdictCategory, { title: string, metric: string }> = {
 export const NOT_MEASURED = 'not measured in this run'
 
 function inCategory (g: ReportGroup, c: VerdictCategory): boolean {
+  // at a fixed rate every target serves the same req/s: those groups compare latency, not throughput
+  if (g.fixedRate !== null) return false
   switch (c) {
     case 'io': return g.expect !== 'work' && g.mode === 'keep-alive'
     case 'cpu': return g.expect === 'work'
@@ -80,6 +83,12 @@ function inCategory (g: ReportGroup, c: VerdictCategory): boolean {
 }
 
 const rps = (r: TargetRow): number | null => r.status === 'ok' && r.throughput !== null && r.throughput.median > 0 ? r.throughput.median : null
+/** the group's ranking value of a row: req/s, or requests per server CPU-second where the generator saturated (efficiency.ts) */
+const rankValue = (g: ReportGroup) => (r: TargetRow): number | null => {
+  if (rps(r) === null) return null
+  const s = rankingMetric(g).spread(r)
+  return s !== null && s.median > 0 ? s.median : null
+}
 function perConn (r: TargetRow): { median: number, values: number[] } | null {
   if (r.status !== 'ok') return null
   const s = r.pssPerConnection ?? r.rssPerConnection
@@ -106,11 +115,14 @@ function throughputVerdict (c: VerdictCategory, groups: ReportGroup[]): Verdict 
   const rel = new Map<string, number[]>()
   const abs = new Map<string, number[]>()
   const peerAbs = new Map<string, number[]>()
+  const byEfficiency: string[] = []
   for (const g of groups) {
-    const models = g.rows.filter((r) => r.kind === 'model' && rps(r) !== null)
-    const best = Math.max(...models.map((r) => rps(r)!))
+    const value = rankValue(g)
+    if (generatorBound(g)) byEfficiency.push(g.label)
+    const models = g.rows.filter((r) => r.kind === 'model' && value(r) !== null)
+    const best = Math.max(...models.map((r) => value(r)!))
     for (const r of models) {
-      rel.set(r.target, [...(rel.get(r.target) ?? []), rps(r)! / best])
+      rel.set(r.target, [...(rel.get(r.target) ?? []), value(r)! / best])
       abs.set(r.target, [...(abs.get(r.target) ?? []), rps(r)!])
     }
     for (const r of g.rows.filter((x) => x.kind === 'peer' && rps(x) !== null)) peerAbs.set(r.target, [...(peerAbs.get(r.target) ?? []), rps(r)!])
@@ -119,14 +131,20 @@ function throughputVerdict (c: VerdictCategory, groups: ReportGroup[]): Verdict 
     .sort((a, b) => b.score - a.score || b.groups - a.groups || (a.target < b.target ? -1 : 1))
   const peers = [...peerAbs].map(([target, xs]) => ({ target, value: geomean(xs) })).sort((a, b) => b.value - a.value)
   const notes = excludedNotes(groups, (r) => rps(r) !== null)
+  if (byEfficiency.length > 0) {
+    notes.push(`ranked by requests per server CPU-second (not req/s) in ${byEfficiency.join(', ')}: the load generator saturated there, so req/s measured the generator`)
+  }
   return finish(base, ranking, peers[0] ?? null, notes, groups, (w, r) => {
     const ratio = w.score / r.score
-    return { marginRatio: ratio, marginBytes: null, margin: `${formatRatio(ratio)} the runner-up (${r.target}: ${formatRate(r.value)} req/s)` }
+    return { marginRatio: ratio, marginBytes: null, margin: `${formatRatio(ratio)} the runner-up (${r.target}: ${formatRate(r.value)} req/s${byEfficiency.length > 0 ? '; efficiency-ranked where the generator saturated' : ''})` }
   }, (g, w, r) => {
+    const metric = rankingMetric(g)
     const wr = g.rows.find((x) => x.target === w)
     const rr = g.rows.find((x) => x.target === r)
-    if (wr?.throughput == null || rr?.throughput == null || rps(wr) === null || rps(rr) === null) return null
-    return noiseTest(rr.throughput.values, wr.throughput.values).significant
+    const ws = wr === undefined ? null : metric.spread(wr)
+    const rs = rr === undefined ? null : metric.spread(rr)
+    if (ws === null || rs === null || rps(wr!) === null || rps(rr!) === null) return null
+    return noiseTest(rs.values, ws.values).significant
   })
 }
 

@@ -39,6 +39,11 @@ export interface WorkloadConfig {
   durationMs: number
   warmupMs: number
   pipeline: number
+  /**
+   * Also run one fixed-rate scenario (first payload size and connection count, keep-alive) at this
+   * share of the slowest model's closed-loop req/s; null: none (schemaVersion 2; absent in older files)
+   */
+  fixedRate?: number | null
 }
 
 /** A suite with every default filled in: what was actually run (recorded in results). */
@@ -49,6 +54,8 @@ export interface SuiteConfig {
   source: string | null
   repetitions: number
   loadThreads: number
+  /** raw TCP generator engine asked for: auto (native where it can), node or native; each result's load.generator.engine says which ran */
+  loadEngine: 'auto' | 'node' | 'native'
   models: TargetConfig[]
   /** names of the peers asked for (available or not) */
   peers: string[]
@@ -75,4 +82,17 @@ export interface ScenarioConfig {
   warmupMs: number
   /** 'autocannon' for http framing, 'tcp' (the raw TCP load generator) otherwise */
   loadTool: LoadTool
+  /**
+   * A fixed-rate (open-loop) scenario: its rate is `fraction` of the lowest median req/s of the models
+   * in the closed-loop group `of`, measured first; latency is corrected for coordinated omission.
+   * Absent or null: a closed-loop scenario.
+   */
+  fixedRate?: FixedRate | null
+}
+
+export interface FixedRate {
+  /** the closed-loop group the rate derives from */
+  of: string
+  /** of the slowest model's median req/s there */
+  fraction: number
 }

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { EchoplexError, entryOptions, errors } from '@echoplex/core'
 import type { Results } from './results.js'
-import { RESULTS_SCHEMA_VERSION, resultsSchema } from './schema.js'
+import { READABLE_SCHEMA_VERSIONS, RESULTS_SCHEMA_VERSION, resultsSchema } from './schema.js'
 import { checkSchema } from './validate.js'
 
 /** A results file that cannot be read as results: EPX_BAD_RESULTS (a usage error, exit 2; HTTP 422). */
@@ -21,7 +21,9 @@ export function validateResults (data: unknown): string | null {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return 'not a results object'
   const v = (data as { schemaVersion?: unknown }).schemaVersion
   if (v === undefined) return 'no schemaVersion: not an echoplex results file'
-  if (v !== RESULTS_SCHEMA_VERSION) return `schemaVersion ${JSON.stringify(v)} is not supported (this echoplex reads ${RESULTS_SCHEMA_VERSION})`
+  if (typeof v !== 'number' || !READABLE_SCHEMA_VERSIONS.includes(v)) {
+    return `schemaVersion ${JSON.stringify(v)} is not supported (this echoplex reads ${READABLE_SCHEMA_VERSIONS.join(' and ')}; it writes ${RESULTS_SCHEMA_VERSION})`
+  }
   return checkSchema(resultsSchema, data)
 }
 

@@ -32,6 +32,85 @@ export interface Environment {
   commit: string | null
   /** uncommitted changes to tracked files (`git status --porcelain --untracked-files=no`), null when unknown */
   dirty: boolean | null
+  /** how the server and the load generator were placed on CPUs (schemaVersion 2; absent in older files) */
+  pinning?: Pinning
+}
+
+/**
+ * CPU pinning of a run: the server's whole process tree on `serverCpus`, the load generator (the
+ * runner's process, its threads and any engine process it starts) on `loadCpus`, disjoint sets.
+ */
+export interface Pinning {
+  /** auto: split chosen by echoplex; manual: `--pin S:L`; off: `--pin none`; unavailable: asked for but impossible (`note` says why) */
+  mode: 'auto' | 'manual' | 'off' | 'unavailable'
+  /** CPU list (`0-1,4`), null when not pinned */
+  serverCpus: string | null
+  loadCpus: string | null
+  /** what pinned them (`taskset`), null when not pinned */
+  method: string | null
+  note: string | null
+}
+
+/**
+ * Per-interval figures of one repetition, from the start of the load (warmup included) to its end:
+ * throughput and p99 from the load generator, RSS and CPU of the server's tree from the sampler.
+ * A figure is null where its source did not record that interval (e.g. autocannon with threads).
+ */
+export interface Timeline {
+  intervalMs: number
+  /** epoch ms of t = 0 (the start of the load, warmup included) */
+  origin: number
+  /** the measured window starts at t = warmupMs */
+  warmupMs: number
+  points: TimelinePoint[]
+}
+
+export interface TimelinePoint {
+  /** ms since `origin`, the start of the interval */
+  t: number
+  /** requests completed in the interval, per second */
+  requestsPerSec?: number | null
+  /** p99 latency of the requests completed in the interval, ms */
+  p99Ms?: number | null
+  /** tree RSS (max over the interval's samples) */
+  rssBytes?: number | null
+  /** tree CPU over the interval, % of one core */
+  cpuPercent?: number | null
+  processes?: number | null
+}
+
+/** A flame graph node: a function (name + where), its self and total samples, and its callees. */
+export interface FlameNode {
+  name: string
+  /** `file:line` (shortened), '' for V8's own frames */
+  where: string
+  /** samples in this frame and its callees */
+  total: number
+  /** samples in this frame itself */
+  self: number
+  children: FlameNode[]
+}
+
+/** CPU profiles recorded for one repetition (`bench --profile`). */
+export interface ProfileRecord {
+  /** the folder of the profile files, relative to the results file's folder */
+  dir: string
+  files: ProfileFile[]
+  /** the profiles of every process and thread merged (root = all samples), pruned to frames ≥ 0.2 % of the samples; null when none was readable */
+  flame: FlameNode | null
+  note?: string | null
+}
+
+export interface ProfileFile {
+  /** file name inside `dir` (a V8 `.cpuprofile`: open it in Chrome DevTools or speedscope) */
+  file: string
+  /** the process it came from (from the file name), null when unknown */
+  pid: number | null
+  /** V8 thread id (0 = the main thread; > 0 a worker thread) */
+  thread?: number | null
+  bytes: number
+  /** primary, worker, child … when known */
+  role?: string | null
 }
 
 /** A latency distribution in milliseconds (values are recorded in whole microseconds). */
@@ -141,7 +220,27 @@ export interface LoadSummary {
     process: GeneratorCpu
     /** the load threads only (raw TCP on Linux), else null */
     loadThreads: GeneratorCpu | null
+    /** raw TCP: the engine that ran (native: compiled C, one process per thread; node: worker threads) */
+    engine?: 'node' | 'native'
+    /** raw TCP: why the Node engine ran although native was possible to ask for (e.g. no C compiler) */
+    engineNote?: string | null
   }
   /** encoded HDR histograms (µs, compressed base64) for merging or re-deriving percentiles; null when not available */
   histograms: { latency: string | null, connectLatency: string | null }
+  /** open loop (fixed-rate scenarios): the rate asked for, requests scheduled in the window, and those never sent (the server fell behind) */
+  openLoop?: { rate: number, scheduled: number, unsent: number } | null
+  /**
+   * Per interval since the load started (warmup included): completions and their p99. Transient: the
+   * runner moves it into the repetition's `timeline` and drops it from `load`.
+   */
+  seconds?: LoadSeconds | null
+}
+
+export interface LoadSeconds {
+  intervalMs: number
+  /** epoch ms of interval 0 (the start of the load) */
+  origin: number
+  warmupMs: number
+  completed: number[]
+  p99Ms: Array<number | null>
 }

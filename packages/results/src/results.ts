@@ -1,10 +1,10 @@
 /**
- * The results file's shape (schemaVersion 1): a run of a suite, its scenarios, their repetitions
+ * The results file's shape (schemaVersion 2; version 1 files lack only optional fields): a run of a suite, its scenarios, their repetitions
  * and the summaries across them. Every field is documented in docs/RESULTS.md.
  */
 import type { SamplerSummary } from '@echoplex/proc'
 import type { ScenarioConfig, SuiteConfig } from './config.js'
-import type { Environment, LoadSummary, StopInfo, WindowStats } from './measures.js'
+import type { Environment, LoadSummary, ProfileRecord, StopInfo, Timeline, WindowStats } from './measures.js'
 import type { Spread } from './stats.js'
 
 export type ScenarioStatus = 'ok' | 'failed' | 'skipped' | 'interrupted' | 'not-run'
@@ -33,6 +33,8 @@ export interface ServerRecord {
   stop: StopInfo | null
   /** the last lines it wrote to stderr (at most 4 KiB) */
   stderrTail: string
+  /** the CPUs its root process may run on (`Cpus_allowed_list`), read once it listened (schemaVersion 2) */
+  cpus?: string | null
 }
 
 export interface LatencyBrief { count: number, mean: number, p50: number, p99: number, max: number }
@@ -72,6 +74,12 @@ export interface Repetition {
   /** the process tree over exactly the measured window (cut out of the samples) */
   window: WindowStats | null
   derived: Derived | null
+  /** the round it ran in: every scenario runs once per round (schemaVersion 2) */
+  round?: number
+  /** per-second throughput, p99, tree RSS and CPU over the load (schemaVersion 2) */
+  timeline?: Timeline | null
+  /** CPU profiles of the serving processes (`bench --profile`; schemaVersion 2) */
+  profile?: ProfileRecord | null
 }
 
 export interface ScenarioMetrics {
@@ -114,6 +122,8 @@ export interface ScenarioResult extends ScenarioConfig {
   /** median and spread across the repetitions that measured a load (null when none did) */
   summary: ScenarioMetrics | null
   comparison: PeerComparison | null
+  /** fixed-rate scenarios: the rate they ran at and how it was chosen (schemaVersion 2) */
+  rate?: { requestsPerSec: number, basis: string } | null
 }
 
 export interface PeerInfo {
@@ -124,7 +134,8 @@ export interface PeerInfo {
 }
 
 export interface Results {
-  schemaVersion: 1
+  /** 2 when written by this echoplex; 1 in older files */
+  schemaVersion: 1 | 2
   tool: { name: 'echoplex', version: string }
   suite: SuiteConfig
   environment: Environment

@@ -1,9 +1,14 @@
 /**
- * JSON Schema of a results file (schemaVersion 1), as ajv 8 reads it.
+ * JSON Schema of a results file (schemaVersion 2, which also reads 1), as ajv 8 reads it.
+ *
+ * Version 2 only adds fields (CPU pinning, timelines, profiles, fixed-rate scenarios): they are
+ * optional in the schema, so a version-1 file (without them) stays valid and readable.
  */
 import type { ScenarioMetrics } from './results.js'
 
-export const RESULTS_SCHEMA_VERSION = 1
+export const RESULTS_SCHEMA_VERSION = 2
+/** Versions this echoplex reads (every later version only added fields). */
+export const READABLE_SCHEMA_VERSIONS: readonly number[] = [1, 2]
 
 const num = { type: 'number' }
 const int = { type: 'integer' }
@@ -12,6 +17,8 @@ const bool = { type: 'boolean' }
 const nullable = (s: object): object => ({ anyOf: [s, { type: 'null' }] })
 const obj = (required: string[], properties: Record<string, object>): object => ({ type: 'object', required, properties })
 const all = (properties: Record<string, object>): object => obj(Object.keys(properties), properties)
+/** every `properties` required, `optional` allowed (fields added by a later schema version) */
+const allPlus = (properties: Record<string, object>, optional: Record<string, object>): object => obj(Object.keys(properties), { ...properties, ...optional })
 
 const latency = { $ref: '#/$defs/latency' }
 const statRef = nullable({ $ref: '#/$defs/stat' })
@@ -23,13 +30,13 @@ const metricNames: Array<keyof ScenarioMetrics> = [
 ]
 const maxMean = all({ max: num, mean: num })
 
-/** JSON Schema (draft 2020-12 subset, as ajv 8 reads it) of a results file, schemaVersion 1. */
+/** JSON Schema (draft 2020-12 subset, as ajv 8 reads it) of a results file, schemaVersion 1 or 2. */
 export const resultsSchema = {
-  $id: 'https://echoplex.dev/schemas/results-v1.json',
+  $id: 'https://echoplex.dev/schemas/results-v2.json',
   type: 'object',
   required: ['schemaVersion', 'tool', 'suite', 'environment', 'startedAt', 'finishedAt', 'durationMs', 'complete', 'interrupted', 'peers', 'notes', 'scenarios'],
   properties: {
-    schemaVersion: { const: 1 },
+    schemaVersion: { enum: [1, 2] },
     tool: all({ name: { const: 'echoplex' }, version: str }),
     suite: obj(['name', 'repetitions', 'models', 'peers', 'workloads'], {
       name: str,
@@ -37,11 +44,12 @@ export const resultsSchema = {
       source: nullable(str),
       repetitions: int,
       loadThreads: int,
+      loadEngine: { enum: ['auto', 'node', 'native'] },
       models: { type: 'array', items: { $ref: '#/$defs/target' } },
       peers: { type: 'array', items: str },
       workloads: { type: 'array', items: { $ref: '#/$defs/workload' } },
     }),
-    environment: all({
+    environment: allPlus({
       cpuModel: str,
       cores: int,
       availableParallelism: int,
@@ -57,6 +65,14 @@ export const resultsSchema = {
       loadAverage: num,
       commit: nullable({ type: 'string', pattern: '^[0-9a-f]{40}$' }),
       dirty: nullable(bool),
+    }, {
+      pinning: obj(['mode', 'serverCpus', 'loadCpus', 'method', 'note'], {
+        mode: { enum: ['auto', 'manual', 'off', 'unavailable'] },
+        serverCpus: nullable(str),
+        loadCpus: nullable(str),
+        method: nullable(str),
+        note: nullable(str),
+      }),
     }),
     startedAt: str,
     finishedAt: str,
@@ -77,7 +93,7 @@ export const resultsSchema = {
       workers: nullable(int),
       spares: nullable(int),
     }),
-    workload: all({
+    workload: allPlus({
       name: str,
       handler: str,
       framing: { enum: ['raw', 'line', 'length', 'http'] },
@@ -90,8 +106,8 @@ export const resultsSchema = {
       durationMs: num,
       warmupMs: num,
       pipeline: int,
-    }),
-    load: all({
+    }, { fixedRate: nullable(num) }),
+    load: allPlus({
       tool: { enum: ['autocannon', 'tcp'] },
       aborted: nullable(str),
       startedAt: str,
@@ -109,8 +125,10 @@ export const resultsSchema = {
         byCode: { type: 'object', additionalProperties: num },
       }),
       connectionsOpened: nullable(num),
-      generator: all({ threads: int, process: cpu, loadThreads: nullable(cpu) }),
+      generator: obj(['threads', 'process', 'loadThreads'], { threads: int, process: cpu, loadThreads: nullable(cpu), engine: { enum: ['node', 'native'] }, engineNote: nullable(str) }),
       histograms: all({ latency: nullable(str), connectLatency: nullable(str) }),
+    }, {
+      openLoop: nullable(all({ rate: num, scheduled: num, unsent: num })),
     }),
     tree: obj(['rootPid', 'samples', 'durationMs', 'rootExited', 'processes', 'threads', 'rssBytes', 'pssBytes', 'cpu', 'ctxSwitches', 'zombies', 'series'], {
       rootPid: int,
@@ -129,14 +147,29 @@ export const resultsSchema = {
       connections: nullable(maxMean),
       series: { type: 'array', items: all({ t: num, processes: num, threads: num, rssBytes: num, cpuPercent: num, zombies: num }) },
     }),
-    repetition: all({
+    timeline: obj(['intervalMs', 'origin', 'warmupMs', 'points'], {
+      intervalMs: num,
+      origin: num,
+      warmupMs: num,
+      points: {
+        type: 'array',
+        items: obj(['t'], { t: num, requestsPerSec: nullable(num), p99Ms: nullable(num), rssBytes: nullable(num), cpuPercent: nullable(num), processes: nullable(num) }),
+      },
+    }),
+    profile: obj(['dir', 'files', 'flame'], {
+      dir: str,
+      files: { type: 'array', items: obj(['file', 'pid', 'bytes'], { file: str, pid: nullable(int), thread: nullable(int), bytes: num, role: nullable(str) }) },
+      flame: nullable({ type: 'object' }),
+      note: nullable(str),
+    }),
+    repetition: allPlus({
       repetition: { type: 'integer', minimum: 1 },
       status: { enum: ['ok', 'failed', 'interrupted'] },
       problems: { type: 'array', items: str },
       warnings: { type: 'array', items: str },
       startedAt: str,
       wallMs: num,
-      server: all({
+      server: allPlus({
         command: { type: 'array', items: str },
         pid: nullable(int),
         pgid: nullable(int),
@@ -145,7 +178,7 @@ export const resultsSchema = {
         died: bool,
         stop: nullable(all({ code: nullable(int), signal: nullable(str), killed: bool, stopMs: num, leftover: { type: 'array', items: int } })),
         stderrTail: str,
-      }),
+      }, { cpus: nullable(str) }),
       idle: nullable(all({ processes: num, threads: num, rssBytes: num, pssBytes: nullable(num) })),
       load: nullable({ $ref: '#/$defs/load' }),
       tree: nullable({ $ref: '#/$defs/tree' }),
@@ -170,8 +203,12 @@ export const resultsSchema = {
         generatorCpuPercent: num,
         generatorSaturated: bool,
       })),
+    }, {
+      round: int,
+      timeline: nullable({ $ref: '#/$defs/timeline' }),
+      profile: nullable({ $ref: '#/$defs/profile' }),
     }),
-    scenario: all({
+    scenario: allPlus({
       id: str,
       group: str,
       workload: { $ref: '#/$defs/workload' },
@@ -188,6 +225,9 @@ export const resultsSchema = {
       repetitions: { type: 'array', items: { $ref: '#/$defs/repetition' } },
       summary: nullable(all(Object.fromEntries(metricNames.map((k) => [k, statRef])))),
       comparison: nullable(all({ peer: str, peerScenario: str, peerRequestsPerSec: num, ratio: num })),
+    }, {
+      fixedRate: nullable(obj(['of', 'fraction'], { of: str, fraction: num })),
+      rate: nullable(obj(['requestsPerSec', 'basis'], { requestsPerSec: num, basis: str })),
     }),
   },
 } as const

@@ -59,6 +59,8 @@ export function comparePeers (scenarios: ScenarioResult[]): void {
     if (v > 0 && (cur === undefined || v > (cur.summary?.requestsPerSec?.median ?? 0))) best.set(s.group, s)
   }
   for (const s of scenarios) {
+    // at a fixed rate every target that keeps up serves the same req/s: no ratio to take
+    if (s.fixedRate != null) { s.comparison = null; continue }
     const b = best.get(s.group)
     const v = s.summary?.requestsPerSec?.median
     const pv = b?.summary?.requestsPerSec?.median
@@ -82,6 +84,8 @@ export function scenarioResult (c: ScenarioConfig): ScenarioResult {
     durationMs: c.durationMs,
     warmupMs: c.warmupMs,
     loadTool: c.loadTool,
+    fixedRate: c.fixedRate ?? null,
+    rate: null,
     status: 'not-run',
     reason: null,
     repetitions: [],

@@ -4,24 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readResults, ResultsError, validateResults } from '../src/file.js'
 
-/** The error `fn` throws (fails the test when it does not throw). */
-function thrown (t: typeof import('tap').default, fn: () => unknown): Error {
-  try {
-    fn()
-  } catch (e) {
-    return e as Error
-  }
-  t.fail('expected an error')
-  return new Error('did not throw')
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-results-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
 t.test('results: one-line errors for unreadable, foreign, wrong-version and invalid files', async (t) => {
   const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }
   const fails = (path: string, re: RegExp): void => {
-    const e = thrown(t, () => readResults(path))
+    const e = t.throws(() => readResults(path)) as Error
     t.ok(e instanceof ResultsError, `a ResultsError: ${e.message}`)
     t.equal((e as ResultsError).code, 'EPX_BAD_RESULTS')
     t.equal((e as ResultsError).exitCode, 2, 'a usage error')
@@ -31,7 +20,8 @@ t.test('results: one-line errors for unreadable, foreign, wrong-version and inva
   fails(join(dir, 'missing.json'), /no such file/)
   fails(file('garbage.json', 'not json'), /not valid JSON/)
   fails(file('foreign.json', '{"hello": 1}'), /no schemaVersion/)
-  fails(file('v2.json', '{"schemaVersion": 2}'), /schemaVersion 2 is not supported \(this echoplex reads 1\)/)
+  fails(file('v3.json', '{"schemaVersion": 3}'), /schemaVersion 3 is not supported \(this echoplex reads 1 and 2; it writes 2\)/)
   fails(file('v1.json', '{"schemaVersion": 1}'), /invalid results: \(top level\): missing "tool"/)
+  fails(file('v2.json', '{"schemaVersion": 2}'), /invalid results: \(top level\): missing "tool"/)
   t.equal(validateResults([]), 'not a results object')
 })

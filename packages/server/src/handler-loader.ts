@@ -1,8 +1,11 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { errors, describeError, validateHandler, type HandlerDefinition } from '@echoplex/core'
+import { errors, validateHandler, type HandlerDefinition } from '@echoplex/core'
 import { BUILTIN_HANDLERS, builtinHandlerPath, type BuiltinHandler } from '@echoplex/handlers'
+import { ensureOwnPackages } from './handler-loading/own-packages.js'
+import { ensureTypeScript, isTypeScript } from './handler-loading/typescript.js'
+import { describeLoadError } from './handler-loading/load-error.js'
 
 /** A built-in name (`echo`) or a file path, relative to `cwd`, to the absolute module path. */
 export function resolveHandlerPath (nameOrPath: string, cwd = process.cwd()): string {
@@ -12,15 +15,28 @@ export function resolveHandlerPath (nameOrPath: string, cwd = process.cwd()): st
   return path
 }
 
-/** Imports and checks a handler module. Every process and thread that serves calls this itself. */
-export async function loadHandler (path: string): Promise<HandlerDefinition> {
+/**
+ * Imports a module by path and checks its default export: a failed import is `loadFailed` (with the
+ * file and line of a syntax error), an export `validate` objects to is `invalid` (both one line).
+ * Handlers and model files load so; every process and thread that serves calls it itself, so the
+ * module hooks a file needs (its `@echoplex/*` imports, TypeScript) are set up in each of them:
+ * hooks are per thread and not inherited.
+ */
+export async function importDefault<T> (path: string, validate: (value: unknown) => string | undefined, loadFailed: (why: string) => Error, invalid: (why: string) => Error): Promise<T> {
   let mod: { default?: unknown }
   try {
+    ensureOwnPackages(path)
+    if (isTypeScript(path)) await ensureTypeScript()
     mod = await import(pathToFileURL(path).href) as { default?: unknown }
   } catch (err) {
-    throw errors.HANDLER_LOAD(path, describeError(err))
+    throw loadFailed(describeLoadError(err, path))
   }
-  const reason = validateHandler(mod.default)
-  if (reason !== undefined) throw errors.HANDLER_INVALID(path, reason)
-  return mod.default as HandlerDefinition
+  const reason = validate(mod.default)
+  if (reason !== undefined) throw invalid(reason)
+  return mod.default as T
+}
+
+/** Imports and checks a handler module. Every process and thread that serves calls this itself. */
+export async function loadHandler (path: string): Promise<HandlerDefinition> {
+  return await importDefault<HandlerDefinition>(path, validateHandler, (why) => errors.HANDLER_LOAD(path, why), (why) => errors.HANDLER_INVALID(path, why))
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { describeError, errors } from '@echoplex/core'
+import { errors } from '@echoplex/core'
+import { importDefault } from './handler-loader.js'
 import type { ModelDescriptor } from './model.js'
 import eventLoop from './models/event-loop.js'
 import cluster from './models/cluster.js'
@@ -41,15 +41,7 @@ export async function resolveModel (ref: string, cwd = process.cwd()): Promise<M
   if (!isModelPath(ref)) throw errors.UNKNOWN_MODEL(ref, modelNames())
   const path = resolve(cwd, ref)
   if (!existsSync(path)) throw errors.MODEL_LOAD(ref, 'no such file')
-  let mod: { default?: unknown }
-  try {
-    mod = await import(pathToFileURL(path).href) as { default?: unknown }
-  } catch (err) {
-    throw errors.MODEL_LOAD(ref, describeError(err))
-  }
-  const why = invalidDescriptor(mod.default)
-  if (why !== undefined) throw errors.MODEL_INVALID(ref, why)
-  const descriptor = mod.default as ModelDescriptor
+  const descriptor = await importDefault<ModelDescriptor>(path, invalidDescriptor, (why) => errors.MODEL_LOAD(ref, why), (why) => errors.MODEL_INVALID(ref, why))
   loaded.set(ref, descriptor)
   loaded.set(path, descriptor)
   return descriptor

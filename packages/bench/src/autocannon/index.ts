@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLatencyHistogram, encodeHistogram, recordLatencyMs, summarizeLatency, type LatencySummary } from '../load/latency.js'
 import { payloadTemplate } from '../load/payload.js'
+import { mergeSeconds, SecondBuckets, type LoadSeconds } from '../load/per-second.js'
 import type { GeneratorCpu, LoadSummary } from '@echoplex/results'
 
 export interface HttpLoadOptions {
@@ -163,12 +164,20 @@ export async function runHttpLoad (o: HttpLoadOptions): Promise<LoadSummary> {
       ...(churn ? { setupClient: churnSetupClient } : {}),
     } as autocannon.Options
     let measureFromEpoch = Date.now()
+    // per-second completions since the load started, warmup included (timelines)
+    const seconds = new SecondBuckets()
+    let loadFrom = 0
+    let loadFromEpoch = Date.now()
     const r = await runOnce(opts, signal, (instance) => {
-      measureFrom = performance.now() + warmupMs
-      measureFromEpoch = Date.now() + warmupMs
+      loadFrom = performance.now()
+      loadFromEpoch = Date.now()
+      measureFrom = loadFrom + warmupMs
+      measureFromEpoch = loadFromEpoch + warmupMs
       instance.on('response', (_client, statusCode, resBytes, responseTime) => {
         const now = performance.now()
-        if (now < measureFrom || statusCode < 200 || statusCode >= 300) return
+        if (statusCode < 200 || statusCode >= 300) return
+        seconds.record(now - loadFrom, responseTime)
+        if (now < measureFrom) return
         completed++
         bytes += resBytes
         recordLatencyMs(hist, responseTime)
@@ -187,6 +196,7 @@ export async function runHttpLoad (o: HttpLoadOptions): Promise<LoadSummary> {
       cpu: cpuOf(process.cpuUsage(cpu0), wallSec),
       threads: 0,
       aborted: signal?.aborted === true ? 'interrupted' : null,
+      seconds: mergeSeconds([seconds.result()], loadFromEpoch, warmupMs),
     })
   }
   const opts = {
@@ -228,6 +238,7 @@ function summary (r: AcResult, m: {
   cpu: GeneratorCpu
   threads: number
   aborted: string | null
+  seconds?: LoadSeconds | null
 }): LoadSummary {
   const sec = m.windowMs / 1000
   const connectionErrors = Math.max(0, r.errors - r.timeouts)
@@ -254,5 +265,6 @@ function summary (r: AcResult, m: {
     connectionsOpened: null,
     generator: { threads: m.threads, process: m.cpu, loadThreads: null },
     histograms: { latency: m.latencyHist, connectLatency: null },
+    ...(m.seconds == null ? {} : { seconds: m.seconds }),
   }
 }

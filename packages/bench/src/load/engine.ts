@@ -23,6 +23,7 @@ import { PayloadFactory } from './payload.js'
 import type { Expect, LoadFraming } from './payload.js'
 import { countError, emptyErrorCounts, type EngineResult, type ThreadCpu } from './result.js'
 import { newSlot, type Slot } from './slot.js'
+import { SecondBuckets } from './per-second.js'
 import { threadCpuSeconds } from './thread-cpu.js'
 
 export type LoadTarget = { host?: string, port: number } | { path: string }
@@ -65,6 +66,8 @@ export class LoadEngine {
   private readonly conns: Slot[] = []
   private readonly latency: Histogram = createLatencyHistogram()
   private readonly connectLatency: Histogram = createLatencyHistogram()
+  /** completions per second since the load started, warmup included (timelines) */
+  private readonly seconds = new SecondBuckets()
   private readonly errors = emptyErrorCounts()
   private phase: Phase = 'idle'
   private seq: number
@@ -105,6 +108,8 @@ export class LoadEngine {
     for (let i = 0; i < cfg.connections; i++) this.conns.push(newSlot(cfg.firstConnection + i, this.policy.capacity))
     this.onComplete = (start: number, bytes: number) => {
       this.inflight--
+      // (probes start at -Infinity: not load)
+      if (start > -Infinity) this.seconds.record(this.tNow - this.timeline.startAt, this.tNow - start)
       if (start >= this.timeline.measureStart) {
         this.completed++
         this.bytesReceived += bytes
@@ -471,6 +476,7 @@ export class LoadEngine {
       lastReply: (Number.isNaN(this.lastReply) ? measureStart : this.lastReply) + origin,
       cpu,
       aborted: this.aborted,
+      seconds: this.seconds.result(),
     }
     const resolve = this.resolveRun
     this.resolveRun = null

@@ -9,3 +9,5 @@ export { PayloadFactory, ReplyVerifier, framePayload, asciiUpper, payloadTemplat
 export type { LoadFraming, Expect, ExpectFn, RequestBatch } from './payload.js'
 export { errorKindOf } from './result.js'
 export type { ErrorKind } from './result.js'
+export { ENGINE_CHOICES, ensureNativeEngine, findNativeCompiler, nativeBinDir, nativeUnsupported, selectEngine, NATIVE_SOURCE } from './native.js'
+export type { EngineChoice, EngineSelection, NativeAvailability } from './native.js'

@@ -1,3 +1,5 @@
+import type { EngineSeconds } from './per-second.js'
+
 /**
  * What one load engine reports, and how its errors are counted. Plain data: a result crosses from a
  * worker thread to `tcp-load.ts`, which merges the results of every engine of a run.
@@ -73,4 +75,6 @@ export interface EngineResult {
   /** This thread's CPU over the run (Linux /proc/thread-self/stat), null where unavailable. */
   cpu: ThreadCpu | null
   aborted: boolean
+  /** per-second completions and latency since the load started (absent from engines that do not record them) */
+  seconds?: EngineSeconds
 }

@@ -28,6 +28,9 @@ import { cpuPercentOfOneCore, mergeHistograms, encodeHistogram, ratePerSecond, s
 import type { LatencySummary } from './latency.js'
 import type { Expect, LoadFraming } from './payload.js'
 import type { FromWorker, ToWorker } from './tcp-worker.js'
+import { mergeSeconds, type EngineSeconds, type LoadSeconds } from './per-second.js'
+import { nativeHandle, selectEngine } from './native.js'
+import type { EngineChoice, EngineSelection } from './native.js'
 
 export type { LoadMode, LoadTarget } from './engine.js'
 export type { ErrorCounts } from './result.js'
@@ -75,6 +78,12 @@ export interface TcpLoadOptions {
   drainMs?: number
   /** A new connection per request. Default false. */
   churn?: boolean
+  /**
+   * Which engine drives the sockets: 'node' (worker threads), 'native' (the compiled C engine of
+   * native.ts, one process per thread; fails when it cannot run), or 'auto' (default: native when it
+   * can, else node, the result saying why).
+   */
+  engine?: EngineChoice
 }
 
 export interface CpuUsageSummary {
@@ -89,6 +98,10 @@ export interface CpuUsageSummary {
 export interface TcpLoadResult {
   /** No mismatch, no error, not aborted, and at least one request completed. */
   ok: boolean
+  /** The engine that ran: 'native' (compiled C, see native.ts) or 'node'. */
+  engine: 'node' | 'native'
+  /** Why the Node engine ran although auto/native was asked for (e.g. no C compiler); else null. */
+  engineNote: string | null
   /** Why the run ended early, or null. */
   aborted: string | null
   /** `host:port` or the socket path. */
@@ -140,8 +153,10 @@ export interface TcpLoadResult {
   connectLatency: LatencySummary
   /** Encoded HDR histograms (µs, compressed base64) for merging runs later. */
   histograms: { latency: string, connectLatency: string }
+  /** Per second since the load started (warmup included): completions and p99; null when an engine did not record them. */
+  seconds: LoadSeconds | null
   cpu: {
-    /** The whole generator process over the whole call (includes anything else running in it). */
+    /** The whole generator over the whole call: this process (with anything else running in it), plus the native engine processes when they ran. */
     process: CpuUsageSummary
     /** The load threads only, over the run (Linux); `percentOfOneCore` sums threads. Null elsewhere. */
     threads: (CpuUsageSummary & { perThread: CpuUsageSummary[] }) | null
@@ -166,6 +181,7 @@ interface Normalized {
   warmupMs: number
   drainMs: number
   churn: boolean
+  engine: EngineChoice
 }
 
 function positiveInt (name: string, v: number | undefined, dflt: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -226,6 +242,7 @@ export function normalizeTcpLoadOptions (o: TcpLoadOptions): Normalized {
     warmupMs: nonNegative('warmupMs', o.warmupMs, 0, MAX_DURATION_MS),
     drainMs: nonNegative('drainMs', o.drainMs, 1000, MAX_DRAIN_MS),
     churn: o.churn === true,
+    engine: o.engine ?? 'auto',
   }
 }
 
@@ -325,11 +342,16 @@ function targetLabel (t: LoadTarget): string {
   return 'path' in t ? t.path : `${t.host ?? '127.0.0.1'}:${t.port}`
 }
 
-/** Runs one load and returns its measurements. Rejects only on bad options or a broken worker. */
+/**
+ * Runs one load and returns its measurements. Rejects only on bad options, a broken worker, or
+ * `engine: 'native'` when the native engine cannot run (EPX_NATIVE_ENGINE). The native engine runs
+ * one process per thread (threads 0 runs one process as well).
+ */
 export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResult> {
   const o = normalizeTcpLoadOptions(options)
   // read once per process (a `getconf`), before this run's clocks start, and handed to every engine
   const { clockTicks } = procSysConf()
+  const selection = await selectEngine(o.engine, o)
   const wall0 = performance.now()
   const cpu0 = process.cpuUsage()
   // the measured time; an amount-only run gets a time limit instead
@@ -364,7 +386,10 @@ export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResul
     })
     first += conns[i]!
   }
-  const handles = configs.map((cfg) => inline ? inlineHandle(cfg) : workerHandle(cfg))
+  // engine dispatch: a native engine process per share, else worker threads (or the calling thread)
+  const native = selection.binary
+  const handles: Array<EngineHandle & { processCpu?: () => { userSec: number, systemSec: number } | null }> =
+    configs.map((cfg) => native !== null ? nativeHandle(cfg, native) : inline ? inlineHandle(cfg) : workerHandle(cfg))
   let aborted: string | null = null
   let results: Array<EngineResult | null> = []
   let startedAtAbs = absNow()
@@ -396,9 +421,13 @@ export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResul
   }
   const cpu1 = process.cpuUsage(cpu0)
   const wallSec = (performance.now() - wall0) / 1000
+  // native engines are processes of their own: the generator's CPU is theirs plus this process's
+  const children = handles.map((h) => h.processCpu?.() ?? null)
+  const childUser = children.reduce((n, c) => n + (c?.userSec ?? 0), 0)
+  const childSystem = children.reduce((n, c) => n + (c?.systemSec ?? 0), 0)
   return mergeResults(o, results, aborted, startedAtAbs, {
-    process: cpuSummary(cpu1.user / 1e6, cpu1.system / 1e6, wallSec),
-  })
+    process: cpuSummary(cpu1.user / 1e6 + childUser, cpu1.system / 1e6 + childSystem, wallSec),
+  }, selection)
 }
 
 function mergeResults (
@@ -407,6 +436,7 @@ function mergeResults (
   abortedIn: string | null,
   startedAtAbs: number,
   cpu: { process: CpuUsageSummary },
+  selection: EngineSelection,
 ): TcpLoadResult {
   const got = parts.filter((p): p is EngineResult => p !== null)
   const sum = (f: (r: EngineResult) => number): number => got.reduce((n, r) => n + f(r), 0)
@@ -441,6 +471,8 @@ function mergeResults (
   }
   const result: TcpLoadResult = {
     ok: aborted === null && mismatches === 0 && errors.total === 0 && completed > 0,
+    engine: selection.engine,
+    engineNote: selection.note,
     aborted,
     target: targetLabel(o.target),
     options: {
@@ -480,6 +512,9 @@ function mergeResults (
     latency: summarizeLatency(latency),
     connectLatency: summarizeLatency(connectLatency),
     histograms: { latency: encodeHistogram(latency), connectLatency: encodeHistogram(connectLatency) },
+    seconds: got.length > 0 && got.every((r) => r.seconds !== undefined)
+      ? mergeSeconds(got.map((r) => r.seconds as EngineSeconds), startedAtAbs, o.warmupMs)
+      : null,
     cpu: { process: cpu.process, threads, cores: os.availableParallelism() },
   }
   return result

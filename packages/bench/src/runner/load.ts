@@ -9,6 +9,7 @@ import { runTcpLoad, type TcpLoadResult } from '../load/tcp-load.js'
 import { DEFAULT_WORK_ROUNDS, workDigest } from '@echoplex/handlers'
 import { PayloadFactory, type Expect, type LoadFraming } from '../load/payload.js'
 import type { LoadSummary, ScenarioConfig } from '@echoplex/results'
+import { nativeUnsupported, type EngineChoice } from '../load/native.js'
 
 const workCache = new Map<string, Buffer>()
 const WORK_CACHE_MAX = 200_000
@@ -120,8 +121,12 @@ function fromTcp (r: TcpLoadResult): LoadSummary {
       loadThreads: r.cpu.threads === null
         ? null
         : { userSec: r.cpu.threads.userSec, systemSec: r.cpu.threads.systemSec, totalSec: r.cpu.threads.totalSec, wallSec: r.cpu.threads.wallSec, percentOfOneCore: r.cpu.threads.percentOfOneCore },
+      engine: r.engine,
+      engineNote: r.engineNote,
     },
     histograms: { latency: r.histograms.latency, connectLatency: r.histograms.connectLatency },
+    ...(r.seconds == null ? {} : { seconds: r.seconds }),
+    ...(r.options.rate === null ? {} : { openLoop: { rate: r.options.rate, scheduled: r.requests.scheduled, unsent: r.requests.unsent } }),
   }
 }
 
@@ -136,8 +141,12 @@ function unlessAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Prom
   })
 }
 
-/** Loads the server of `scenario` at `address`; null when interrupted. Rejects on a broken load tool only. */
-export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTargetAddress, loadThreads: number, signal?: AbortSignal): Promise<LoadSummary | null> {
+/**
+ * Loads the server of `scenario` at `address`; null when interrupted. Rejects on a broken load tool
+ * only. `rate` (raw TCP only): an open loop at that many requests per second, latency measured from
+ * each request's intended send time (coordinated-omission corrected); else a closed loop.
+ */
+export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTargetAddress, loadThreads: number, signal?: AbortSignal, engine: EngineChoice = 'auto', rate?: number): Promise<LoadSummary | null> {
   const churn = scenario.mode === 'churn'
   const w = scenario.workload
   if (scenario.loadTool === 'autocannon') {
@@ -164,11 +173,15 @@ export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTa
     durationMs: scenario.durationMs,
     warmupMs: scenario.warmupMs,
     churn,
+    ...(rate !== undefined ? { mode: 'open' as const, rate } : {}),
     // a function cannot cross threads: `work` verification runs on the calling thread
     threads: typeof expect === 'function' ? 0 : loadThreads,
     expect,
     connectTimeoutMs: 30_000,
     drainMs: 5000,
+    // native asked for suite-wide: scenarios it cannot run (churn, work) use the Node engine, and
+    // their results say why (load.generator.engineNote)
+    engine: engine === 'native' && nativeUnsupported({ churn, expect }) !== null ? 'auto' : engine,
   }), signal)
   return r === null ? null : fromTcp(r)
 }

@@ -3,9 +3,15 @@
  * clean environment), wait for its `listening` line, take an idle sample of its process tree, load
  * it (warmup, then the measured window) while sampling the tree, stop it gracefully (SIGTERM, then
  * SIGKILL to the group) and record everything. A server that fails to start or dies is recorded as
- * such and the run goes on. Repetitions are interleaved (every scenario once, then again) so slow
- * drifts of the machine spread over all scenarios instead of biasing one.
+ * such and the run goes on. Repetitions run in rounds (every scenario once, then again: see
+ * runOrder) so slow drifts of the machine spread over all scenarios instead of biasing one.
+ *
+ * With two or more CPUs the server's tree and the generator run on disjoint CPU sets (pinning.ts);
+ * every repetition records a per-second timeline (timeline.ts) and, with `profile`, CPU profiles of
+ * the serving processes (profile.ts). Fixed-rate scenarios run after the closed-loop ones, at a rate
+ * derived from them (fixed-rate.ts).
  */
+import { dirname } from 'node:path'
 import { findModel } from '@echoplex/server'
 import { peerSpec, PEERS, buildPeers, getPeer } from '../peers.js'
 import { readProcessTree, startSampler, type Sampler } from '@echoplex/proc'
@@ -18,6 +24,10 @@ import {
 import { ECHOPLEX_BIN, LaunchError, spawnServer, type ServerSpec } from './server.js'
 import { expandSuite } from './suite.js'
 import { WindowRecorder } from './window.js'
+import { allowedCpus, findTaskset, formatCpuList, pinLoadGenerator, pinnedServerSpec, planPinning, type PinChoice, type PinPlan } from './pinning.js'
+import { buildTimeline } from './timeline.js'
+import { collectProfile, profileDirFor, profiledServerSpec } from './profile.js'
+import { deriveRate, runOrder } from './fixed-rate.js'
 
 export type ProgressEvent =
   | { type: 'start', runs: number, scenarios: number, etaMs: number }
@@ -38,6 +48,24 @@ export interface RunOptions {
   buildPeers?: boolean
   /** the echoplex launcher; default packages/cli/bin/echoplex.js */
   echoplexBin?: string
+  /** CPU pinning: `auto` (default: disjoint sets when there are ≥ 2 CPUs), `none`, or explicit sets */
+  pin?: PinChoice
+  /**
+   * Record CPU profiles of the serving processes (V8 `--cpu-prof` on the server's command line, which
+   * every child process and worker thread of a Node server inherits) into this folder: one sub-folder per
+   * scenario and repetition. null/absent: no profiles. Profiling slows the server: the numbers of a
+   * profiled run are for reading profiles, not for ranking.
+   */
+  profileDir?: string | null
+  /** where the results file goes, to record profile folders relative to it (default: outPath's folder) */
+  resultsDir?: string | null
+}
+
+/** What runRepetition needs beyond the suite: decided once per run by runSuite. */
+interface RunPlan {
+  pin: PinPlan | null
+  /** fixed-rate scenarios: requests per second, decided after the closed-loop rounds */
+  rate?: number
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {
@@ -82,7 +110,8 @@ async function idleSample (pid: number): Promise<IdleSample | null> {
   return { processes: tree.processes.length, threads, rssBytes: rss, pssBytes: anyPss ? pss : null }
 }
 
-function derive (sc: ScenarioConfig, rep: Repetition): Derived | null {
+/** `loadCpus`: CPUs the generator is pinned to (null: not pinned) — a pinned generator saturates when they are all busy, whichever of its threads does the work. */
+function derive (sc: ScenarioConfig, rep: Repetition, loadCpus: number | null = null): Derived | null {
   const { load, window: w, idle } = rep
   if (load === null) return null
   const rps = load.throughput.requestsPerSec
@@ -100,17 +129,21 @@ function derive (sc: ScenarioConfig, rep: Repetition): Derived | null {
     pssPerConnectionBytes: perConn(w?.pssBytes?.mean, idle?.pssBytes),
     connectToFirstByteMs: c === null || c.count === 0 ? null : { count: c.count, mean: c.mean, p50: c.p50, p99: c.p99, max: c.max },
     generatorCpuPercent: gen,
-    generatorSaturated: gen >= 90 * Math.max(1, load.generator.threads),
+    generatorSaturated: gen >= 90 * Math.max(1, load.generator.threads) ||
+      (loadCpus !== null && load.generator.process.percentOfOneCore >= 90 * loadCpus),
   }
 }
 
 const digestMs = new Map<number, number>()
 
 /** Runs one repetition of one scenario: start, idle sample, load + sampling, stop. Never throws. */
-export async function runRepetition (sc: ScenarioConfig, repetition: number, suite: SuiteConfig, options: RunOptions = {}): Promise<Repetition> {
+export async function runRepetition (sc: ScenarioConfig, repetition: number, suite: SuiteConfig, options: RunOptions = {}, plan: RunPlan = { pin: null }): Promise<Repetition> {
   const signal = options.signal
   const t0 = Date.now()
-  const spec = serverSpec(sc, options.echoplexBin)
+  const profileDir = options.profileDir == null ? null : profileDirFor(options.profileDir, sc, repetition)
+  const base = serverSpec(sc, options.echoplexBin)
+  const profiled = profileDir === null ? null : profiledServerSpec(base, profileDir)
+  const spec = pinnedServerSpec(profiled ?? base, plan.pin)
   const rep: Repetition = {
     repetition,
     status: 'ok',
@@ -124,6 +157,9 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
     tree: null,
     window: null,
     derived: null,
+    round: repetition,
+    timeline: null,
+    profile: null,
   }
   if (sc.workload.expect === 'work' && sc.loadTool === 'tcp') {
     // the expected digests, computed before the server starts (not while it is measured)
@@ -146,6 +182,8 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
     rep.server.pid = server.pid
     rep.server.address = server.address
     rep.server.startMs = server.startMs
+    const cpus = allowedCpus(server.pid)
+    rep.server.cpus = cpus === null ? null : formatCpuList(cpus)
     await sleep(suite.idleSettleMs, signal)
     if (signal?.aborted !== true) rep.idle = await idleSample(server.pid)
     if (signal?.aborted === true) { rep.status = 'interrupted'; return rep }
@@ -155,7 +193,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
     const onAbort = (): void => server.kill()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      rep.load = await runScenarioLoad(sc, { host: server.host, port: server.port }, suite.loadThreads, signal)
+      rep.load = await runScenarioLoad(sc, { host: server.host, port: server.port }, suite.loadThreads, signal, suite.loadEngine, plan.rate)
     } catch (e) {
       rep.problems.push(`load failed: ${message(e)}`)
     } finally {
@@ -165,6 +203,9 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
     if (rep.load !== null) {
       const from = Date.parse(rep.load.startedAt)
       rep.window = recorder.stats(from, from + rep.load.windowMs)
+      rep.timeline = buildTimeline(rep.load, recorder.records, sc.warmupMs)
+      // (moved into the timeline)
+      delete rep.load.seconds
     }
     if (isAborted(signal)) { rep.status = 'interrupted'; return rep }
     if (server.died) {
@@ -182,7 +223,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
       }
       if (l.aborted !== null) rep.problems.push(`load ended early: ${l.aborted}`)
       if (l.requests.completed === 0) rep.problems.push('no request completed')
-      rep.derived = derive(sc, rep)
+      rep.derived = derive(sc, rep, plan.pin === null ? null : plan.pin.load.length)
       if (rep.derived?.generatorSaturated === true) {
         rep.warnings.push(`the load generator used ${rep.derived.generatorCpuPercent}% of a core per thread: it may have been the bottleneck`)
       }
@@ -196,6 +237,12 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
     if (rep.status === 'ok' && rep.server.pid !== null && !rep.server.died) {
       if (stop.killed) rep.warnings.push(`did not exit within ${suite.stopTimeoutMs} ms of SIGTERM: killed`)
       else if (stop.code !== 0) rep.warnings.push(`exit status ${stop.code ?? stop.signal} after SIGTERM`)
+    }
+    if (profileDir !== null) {
+      const resultsDir = options.resultsDir ?? (options.outPath == null ? null : dirname(options.outPath))
+      rep.profile = profiled === null
+        ? { dir: '', files: [], flame: null, note: 'not a Node process: no V8 CPU profile (use perf for native servers)' }
+        : collectProfile(profileDir, resultsDir, rep.server.pid)
     }
     if (stop.leftover.length > 0) rep.warnings.push(`${stop.leftover.length} process(es) of its group outlived it (killed): ${stop.leftover.join(', ')}`)
     if (rep.status === 'ok' && rep.problems.length > 0) rep.status = 'failed'
@@ -225,7 +272,9 @@ export async function runSuite (suite: SuiteConfig, options: RunOptions = {}): P
       }
     }
   }
-  const environment = collectEnvironment()
+  const pinning = planPinning(options.pin ?? 'auto', allowedCpus('self'), findTaskset())
+  const environment = { ...collectEnvironment(), pinning: pinning.record }
+  if (pinning.record.note !== null && pinning.record.mode === 'unavailable') emit({ type: 'note', message: `CPU pinning: ${pinning.record.note}` })
   const peers = peerInfo(suite)
   const configs = expandSuite(suite)
   const scenarios: ScenarioResult[] = configs.map(scenarioResult)
@@ -242,8 +291,10 @@ export async function runSuite (suite: SuiteConfig, options: RunOptions = {}): P
       runnable.push(sc)
     }
   }
-  const runs: Array<{ sc: ScenarioConfig, repetition: number }> = []
-  for (let r = 1; r <= suite.repetitions; r++) for (const sc of runnable) runs.push({ sc, repetition: r })
+  const runs = runOrder(runnable, suite.repetitions)
+  for (const w of suite.workloads) {
+    if (w.fixedRate !== null && w.framing === 'http') notes.push(`workload ${w.name}: no fixed-rate scenario (autocannon's rate limit is not corrected for coordinated omission)`)
+  }
 
   // ETA: warmup + duration + a per-run overhead learned as we go
   let overheadMs = 1500
@@ -281,21 +332,48 @@ export async function runSuite (suite: SuiteConfig, options: RunOptions = {}): P
 
   emit({ type: 'start', runs: runs.length, scenarios: scenarios.length, etaMs: eta(0) })
   let done = 0
-  for (const { sc, repetition } of runs) {
-    if (signal?.aborted === true) break
-    emit({ type: 'run-start', index: done, runs: runs.length, scenario: sc, repetition, etaMs: eta(done) })
-    const rep = await runRepetition(sc, repetition, suite, options)
-    const s = byId.get(sc.id)!
-    s.repetitions.push(rep)
-    if (rep.status === 'interrupted') break
-    done++
-    overheadMs = (overheadMs * overheadRuns + Math.max(0, rep.wallMs - sc.warmupMs - sc.durationMs)) / (overheadRuns + 1)
-    overheadRuns++
-    emit({ type: 'run-end', index: done - 1, runs: runs.length, scenario: sc, repetition, result: rep, etaMs: eta(done) })
-    if (outPath !== null && Date.now() - lastWrite >= writeEveryMs) {
-      writeResults(outPath, build(new Date(), false))
-      lastWrite = Date.now()
+  let restore = (): void => {}
+  try {
+    restore = pinLoadGenerator(pinning.plan)
+  } catch (e) {
+    // pinning failed (e.g. a container forbids it): run unpinned and say so
+    pinning.plan = null
+    environment.pinning = { mode: 'unavailable', serverCpus: null, loadCpus: null, method: null, note: message(e) }
+    emit({ type: 'note', message: `CPU pinning: ${message(e)}` })
+  }
+  try {
+    for (const { sc, repetition, round } of runs) {
+      if (signal?.aborted === true) break
+      const s = byId.get(sc.id)!
+      let rate: number | undefined
+      if (sc.fixedRate != null) {
+        if (s.rate == null && s.status !== 'skipped') {
+          s.rate = deriveRate(sc.fixedRate, scenarios)
+          if (s.rate === null) {
+            s.status = 'skipped'
+            s.reason = `no target of ${sc.fixedRate.of} ran ok: no rate to run at`
+            emit({ type: 'skip', scenario: sc, reason: s.reason })
+          }
+        }
+        if (s.status === 'skipped') { done++; continue }
+        rate = s.rate!.requestsPerSec
+      }
+      emit({ type: 'run-start', index: done, runs: runs.length, scenario: sc, repetition, etaMs: eta(done) })
+      const rep = await runRepetition(sc, repetition, suite, options, { pin: pinning.plan, ...(rate === undefined ? {} : { rate }) })
+      rep.round = round
+      s.repetitions.push(rep)
+      if (rep.status === 'interrupted') break
+      done++
+      overheadMs = (overheadMs * overheadRuns + Math.max(0, rep.wallMs - sc.warmupMs - sc.durationMs)) / (overheadRuns + 1)
+      overheadRuns++
+      emit({ type: 'run-end', index: done - 1, runs: runs.length, scenario: sc, repetition, result: rep, etaMs: eta(done) })
+      if (outPath !== null && Date.now() - lastWrite >= writeEveryMs) {
+        writeResults(outPath, build(new Date(), false))
+        lastWrite = Date.now()
+      }
     }
+  } finally {
+    restore()
   }
   const results = build(new Date(), done === runs.length && signal?.aborted !== true)
   if (outPath !== null) writeResults(outPath, results)

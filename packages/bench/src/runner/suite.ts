@@ -8,9 +8,11 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
 import { PEERS, type PeerName } from '../peers.js'
+import { DEFAULT_FIXED_RATE_FRACTION } from './fixed-rate.js'
 import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
 import { findModel, isModelPath, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
+import type { EngineChoice } from '../load/native.js'
 
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
 export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
@@ -32,6 +34,8 @@ export interface WorkloadSpec {
   durationMs?: number
   warmupMs?: number
   pipeline?: number
+  /** a fixed-rate scenario too: true (half the slowest model's closed-loop req/s), a share from 0.05 to 1, or false */
+  fixedRate?: boolean | number
 }
 
 /** The shape of a suite file. */
@@ -46,8 +50,12 @@ export interface SuiteSpec {
   connections?: number[]
   modes?: Mode[]
   pipeline?: number
+  /** default of every workload's fixedRate (default false) */
+  fixedRate?: boolean | number
   /** load generator threads (raw TCP: worker threads; autocannon: workers when > 1) */
   loadThreads?: number
+  /** raw TCP generator engine: auto (native when it can run), node or native (see load/native.ts) */
+  loadEngine?: EngineChoice
   /** default worker count for cluster and pool: a number or "cores" */
   workers?: number | 'cores'
   /** "all" (the default): every registered model; "all" may also stand in the list, beside sized entries */
@@ -65,6 +73,7 @@ const sizeList = { type: 'array', minItems: 1, uniqueItems: true, items: { type:
 const connList = { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 100_000 } }
 const modeList = { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['keep-alive', 'churn'] } }
 const durationMs = { type: 'integer', minimum: 100, maximum: 600_000 }
+const fixedRate = { anyOf: [{ type: 'boolean' }, { type: 'number', minimum: 0.05, maximum: 1 }] }
 const warmupMs = { type: 'integer', minimum: 0, maximum: 600_000 }
 
 /** JSON Schema of a suite file. */
@@ -84,7 +93,9 @@ export const suiteSchema = {
     connections: connList,
     modes: modeList,
     pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
+    fixedRate,
     loadThreads: { type: 'integer', minimum: 1, maximum: 64 },
+    loadEngine: { enum: ['auto', 'node', 'native'] },
     workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'cores' }] },
     models: {
       anyOf: [{ const: 'all' }, {
@@ -128,6 +139,7 @@ export const suiteSchema = {
           durationMs,
           warmupMs,
           pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
+          fixedRate,
         },
       },
     },
@@ -163,6 +175,7 @@ export interface SuiteOverrides {
   /** workers for cluster and pool */
   workers?: number
   loadThreads?: number
+  loadEngine?: EngineChoice
 }
 
 const DEFAULTS = {
@@ -174,6 +187,7 @@ const DEFAULTS = {
   modes: ['keep-alive'] as Mode[],
   pipeline: 1,
   loadThreads: 1,
+  loadEngine: 'auto' as EngineChoice,
   startTimeoutMs: 20_000,
   stopTimeoutMs: 5000,
   sampleIntervalMs: 250,
@@ -221,7 +235,13 @@ function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string):
     durationMs: w.durationMs ?? suite.durationMs ?? DEFAULTS.durationMs,
     warmupMs: w.warmupMs ?? suite.warmupMs ?? DEFAULTS.warmupMs,
     pipeline: w.pipeline ?? suite.pipeline ?? DEFAULTS.pipeline,
+    fixedRate: fixedRateOf(w.fixedRate ?? suite.fixedRate ?? false),
   }
+}
+
+function fixedRateOf (v: boolean | number): number | null {
+  if (v === false) return null
+  return v === true ? DEFAULT_FIXED_RATE_FRACTION : v
 }
 
 /** A model entry's descriptor: registered by name, or loaded before (see loadModelFiles) by path. */
@@ -330,6 +350,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       source,
       repetitions: overrides.repetitions ?? spec.repetitions ?? DEFAULTS.repetitions,
       loadThreads: overrides.loadThreads ?? spec.loadThreads ?? DEFAULTS.loadThreads,
+      loadEngine: overrides.loadEngine ?? spec.loadEngine ?? DEFAULTS.loadEngine,
       models,
       peers: normalizePeers(overrides.peers ?? spec.peers),
       workloads,
@@ -398,11 +419,37 @@ function peerTargets (suite: SuiteConfig, w: WorkloadConfig): TargetConfig[] {
     .map((b) => ({ kind: 'peer' as const, name: b.name as PeerName, label: b.name, workers: null, spares: null }))
 }
 
-/** Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models first, then peers). */
+/**
+ * Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models
+ * first, then peers), then each workload's fixed-rate scenarios (raw TCP workloads with `fixedRate`:
+ * first payload size and connection count, keep-alive; see fixed-rate.ts).
+ */
 export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
   const out: ScenarioConfig[] = []
+  const fixed: ScenarioConfig[] = []
   for (const w of suite.workloads) {
     const targets = [...suite.models, ...peerTargets(suite, w)]
+    if (w.fixedRate != null && w.framing !== 'http' && w.modes.includes('keep-alive')) {
+      const payloadBytes = w.payloadBytes[0]!
+      const connections = w.connections[0]!
+      const of = `${w.name}:${payloadBytes}B:c${connections}:keep-alive`
+      for (const target of targets) {
+        fixed.push({
+          id: `${w.name}:${target.label}:${payloadBytes}B:c${connections}:keep-alive@fixed-rate`,
+          group: `${of}@fixed-rate`,
+          workload: w,
+          target,
+          payloadBytes,
+          connections,
+          mode: 'keep-alive',
+          pipeline: w.pipeline,
+          durationMs: w.durationMs,
+          warmupMs: w.warmupMs,
+          loadTool: 'tcp',
+          fixedRate: { of, fraction: w.fixedRate },
+        })
+      }
+    }
     for (const payloadBytes of w.payloadBytes) {
       for (const connections of w.connections) {
         for (const mode of w.modes) {
@@ -426,5 +473,5 @@ export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
       }
     }
   }
-  return out
+  return [...out, ...fixed]
 }

@@ -11,15 +11,17 @@ function fmt (v: number | null | undefined, digits: number): string {
 }
 
 /** `echo 64B c16 keep-alive` */
-export function scenarioLabel (s: Pick<ScenarioResult, 'workload' | 'payloadBytes' | 'connections' | 'mode'>): string {
+export function scenarioLabel (s: Pick<ScenarioResult, 'workload' | 'payloadBytes' | 'connections' | 'mode'> & { fixedRate?: unknown }): string {
   const size = s.payloadBytes % 1024 === 0 ? `${s.payloadBytes / 1024}KiB` : `${s.payloadBytes}B`
-  return `${s.workload.name} ${size} c${s.connections} ${s.mode}`
+  return `${s.workload.name} ${size} c${s.connections} ${s.mode}${s.fixedRate != null ? ' fixed-rate' : ''}`
 }
 
 export interface TableRow {
   scenario: string
   target: string
   reqPerSec: string
+  /** requests per second of server CPU (whole tree) */
+  reqPerCpuSec: string
   p50: string
   p99: string
   cpuSec: string
@@ -33,8 +35,9 @@ export function tableRows (results: Results): TableRow[] {
     const m = s.summary
     return {
       scenario: scenarioLabel(s),
-      target: s.target.kind === 'peer' ? `${s.target.label} (peer)` : s.target.label,
+      target: `${s.target.kind === 'peer' ? `${s.target.label} (peer)` : s.target.label}${s.rate == null ? '' : ` @${Math.round(s.rate.requestsPerSec)}/s`}`,
       reqPerSec: fmt(m?.requestsPerSec?.median, 0),
+      reqPerCpuSec: fmt(m?.requestsPerCpuSec?.median, 0),
       p50: fmt(m?.latencyP50Ms?.median, 3),
       p99: fmt(m?.latencyP99Ms?.median, 3),
       cpuSec: fmt(m?.serverCpuSec?.median, 2),
@@ -45,9 +48,9 @@ export function tableRows (results: Results): TableRow[] {
   })
 }
 
-const HEAD: TableRow = { scenario: 'scenario', target: 'target', reqPerSec: 'req/s', p50: 'p50 ms', p99: 'p99 ms', cpuSec: 'CPU s', rssMiB: 'RSS MiB', status: 'status', vsPeer: 'vs fastest peer' }
+const HEAD: TableRow = { scenario: 'scenario', target: 'target', reqPerSec: 'req/s', reqPerCpuSec: 'req/CPU-s', p50: 'p50 ms', p99: 'p99 ms', cpuSec: 'CPU s', rssMiB: 'RSS MiB', status: 'status', vsPeer: 'vs fastest peer' }
 const KEYS = Object.keys(HEAD) as Array<keyof TableRow>
-const RIGHT = new Set<keyof TableRow>(['reqPerSec', 'p50', 'p99', 'cpuSec', 'rssMiB'])
+const RIGHT = new Set<keyof TableRow>(['reqPerSec', 'reqPerCpuSec', 'p50', 'p99', 'cpuSec', 'rssMiB'])
 
 /** The summary table, with a line per failed or skipped scenario saying why. */
 export function formatSummaryTable (results: Results): string {

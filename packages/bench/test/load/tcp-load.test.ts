@@ -4,8 +4,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { runTcpLoad, normalizeTcpLoadOptions } from '../../src/load/tcp-load.js'
-import type { TcpLoadResult } from '../../src/load/tcp-load.js'
+import { runTcpLoad as runAnyEngine, normalizeTcpLoadOptions } from '../../src/load/tcp-load.js'
+import type { TcpLoadOptions, TcpLoadResult } from '../../src/load/tcp-load.js'
+
+/** These tests are of the Node engine (the native one has test/load/native.test.ts). */
+async function runTcpLoad (o: TcpLoadOptions): Promise<TcpLoadResult> {
+  const r = await runAnyEngine({ engine: 'node', ...o })
+  if (r.engine !== 'node') throw new Error(`expected the node engine, ${r.engine} ran`)
+  return r
+}
 
 type Test = typeof t
 

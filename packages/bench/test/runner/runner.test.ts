@@ -55,7 +55,7 @@ t.test('every model and a peer, end to end: a valid results file with every targ
   t.ok(existsSync(out), 'results written')
   const read = readResults(out)
   t.equal(validateResults(read), null, 'the file validates')
-  t.equal(read.schemaVersion, 1)
+  t.equal(read.schemaVersion, 2)
   t.equal(read.complete, true)
   t.equal(read.interrupted, null)
   t.ok(read.environment.cores > 0 && read.environment.node === process.version, 'environment recorded')

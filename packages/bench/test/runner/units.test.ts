@@ -7,17 +7,6 @@ import { windowStats, type SampleRecord } from '../../src/runner/window.js'
 import { workExpect } from '../../src/runner/load.js'
 import { cleanEnv } from '../../src/runner/server.js'
 
-/** The error `fn` throws (fails the test when it does not throw). */
-function thrown (t: typeof import('tap').default, fn: () => unknown): Error {
-  try {
-    fn()
-  } catch (e) {
-    return e as Error
-  }
-  t.fail('expected an error')
-  return new Error('did not throw')
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-units-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -51,15 +40,20 @@ t.test('overrides', async (t) => {
   t.same(s.peers, [])
   t.equal(s.repetitions, 2)
   t.ok(s.workloads.every((w) => w.durationMs === 700 && w.connections.join() === '1,4'))
-  t.equal(expandSuite(s).length, 4)
+  t.equal(expandSuite(s).filter((x) => x.fixedRate == null).length, 4)
+  // the quick suite asks for fixed-rate scenarios: one for the raw TCP workload (http has none)
+  t.same(expandSuite(s).filter((x) => x.fixedRate != null).map((x) => x.id), ['upper:fork:64B:c1:keep-alive@fixed-rate'])
   const w = loadSuite('quick', { workers: 3 })
   t.equal(w.models.find((m) => m.name === 'cluster')?.workers, 3)
   t.equal(w.models.find((m) => m.name === 'fork')?.workers, null)
+  t.equal(w.loadEngine, 'auto', 'the generator engine defaults to auto')
+  t.equal(loadSuite('quick', { loadEngine: 'node' }).loadEngine, 'node')
+  t.equal(normalizeSuite({ name: 'x', workloads: [{ handler: 'echo' }], loadEngine: 'native' }, '/x/suite.json').loadEngine, 'native')
 })
 
 t.test('bad suites give one-line errors', async (t) => {
   const bad = (data: unknown, re: RegExp): void => {
-    const e = thrown(t, () => normalizeSuite(data, '/x/suite.json'))
+    const e = t.throws(() => normalizeSuite(data, '/x/suite.json')) as Error
     t.ok(e instanceof SuiteError, `a SuiteError: ${e.message}`)
     t.equal((e as SuiteError).code, 'EPX_BAD_SUITE')
     t.equal((e as SuiteError).exitCode, 2, 'a usage error')
@@ -74,6 +68,7 @@ t.test('bad suites give one-line errors', async (t) => {
   bad({ name: 'x', workloads: [{ handler: 'nope' }] }, /unknown handler "nope"/)
   bad({ name: 'x', workloads: [{ handler: 'chat' }] }, /cannot be benchmarked/)
   bad({ name: 'x', workloads: [{ handler: 'echo' }], peers: ['node-nett'] }, /unknown peer "node-nett"/)
+  bad({ name: 'x', workloads: [{ handler: 'echo' }], loadEngine: 'turbo' }, /\/loadEngine: must be one of: "auto", "node", "native"/)
   t.throws(() => loadSuite('no-such-suite'), /unknown suite "no-such-suite" \(expected one of: churn, cpu, quick, standard/)
   const notJson = join(dir, 'bad.json')
   writeFileSync(notJson, '{ nope')

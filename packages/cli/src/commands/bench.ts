@@ -2,8 +2,8 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
-  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, runSuite,
-  MODES, PEER_NAMES, type SuiteOverrides,
+  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, parsePinChoice, runSuite,
+  MODES, PEER_NAMES, ENGINE_CHOICES, ensureNativeEngine, type EngineChoice, type PinChoice, type SuiteOverrides,
 } from '@echoplex/bench'
 import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
@@ -22,10 +22,21 @@ interface BenchFlags {
   repetitions?: number
   workers?: number
   loadThreads?: number
+  engine?: EngineChoice
   out?: string
   quiet?: boolean
   report?: boolean
   list?: boolean
+  pin?: PinChoice
+  profile?: boolean
+}
+
+function pinChoice (value: string): PinChoice {
+  try {
+    return parsePinChoice(value)
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message)
+  }
 }
 
 /** `a,b,c` → items, each checked by `item`. */
@@ -42,6 +53,11 @@ const modes = list((s): Mode => {
   if (!(MODES as readonly string[]).includes(s)) throw new InvalidArgumentError(`expected ${MODES.join(' and/or ')}`)
   return s as Mode
 })
+
+function engineChoice (value: string): EngineChoice {
+  if (!(ENGINE_CHOICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected ${ENGINE_CHOICES.join(', ')}`)
+  return value as EngineChoice
+}
 
 function peers (value: string): boolean | string[] {
   if (value === 'all') return true
@@ -69,9 +85,12 @@ export function benchCommand (): Command {
     .option('-r, --repetitions <n>', 'repetitions of every scenario', parseInteger(1, 100))
     .option('--workers <n>', 'workers of cluster and pool', parseInteger(1, 1024))
     .option('--load-threads <n>', 'load generator threads', parseInteger(1, 64))
+    .option('--engine <auto|node|native>', 'raw TCP generator engine: native (compiled C), node, or auto = native when a C compiler is present (default: the suite\'s, else auto)', engineChoice)
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
+    .option('--pin <cpus>', 'CPU pinning: auto (default: the server tree and the load generator on disjoint CPU halves when there are ≥ 2 CPUs), none, or SERVER_CPUS:LOAD_CPUS (e.g. 0:1, 0-1:2-3)', pinChoice)
+    .option('--profile', 'record V8 CPU profiles of every serving process and thread (next to the results, in <results>.profiles/); the report draws a flame graph per target. Profiling slows the servers: rank with an unprofiled run')
     .option('--list', 'list the suites and exit')
     .action(async (flags: BenchFlags & { handlers?: string[] }) => { await bench(flags) })
 }
@@ -94,6 +113,7 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
   if (flags.repetitions !== undefined) o.repetitions = flags.repetitions
   if (flags.workers !== undefined) o.workers = flags.workers
   if (flags.loadThreads !== undefined) o.loadThreads = flags.loadThreads
+  if (flags.engine !== undefined) o.loadEngine = flags.engine
   return o
 }
 
@@ -104,6 +124,11 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   }
   // a SuiteError (unknown suite, invalid suite file, a bad override) is EPX_BAD_SUITE: one line, exit 2
   const suite = await loadSuiteWithModels(flags.suite, overridesOf(flags))
+  if (suite.loadEngine === 'native') {
+    // fail before any server starts, not in the middle of the suite
+    const native = await ensureNativeEngine()
+    if (!native.ok) throw errors.NATIVE_ENGINE(native.reason)
+  }
   const started = new Date()
   const outPath = defaultResultsPath(suite.name, started, flags.out === undefined ? RESULTS_DIR : resolve(flags.out))
   const quiet = flags.quiet === true
@@ -130,6 +155,8 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   const results = await runSuite(suite, {
     signal: controller.signal,
     outPath,
+    ...(flags.pin === undefined ? {} : { pin: flags.pin }),
+    ...(flags.profile === true ? { profileDir: outPath.replace(/\.json$/i, '.profiles') } : {}),
     ...(progress === null ? {} : { onProgress: (e) => progress.onProgress(e) }),
   })
   progress?.stop()

@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import { errors } from '@echoplex/core'
 import { findServerPid, formatTree, readProcessTreeWithCpu } from '@echoplex/proc'
+import { modelRoles } from '@echoplex/server'
 import { parseDuration, parseInteger, parsePort } from '../parse.js'
 
 interface PsFlags { pid?: number, port?: number, unix?: string, watch?: number, json?: boolean }
@@ -26,7 +27,7 @@ export function psCommand (): Command {
     .action(async (flags: PsFlags) => {
       const root = await resolveRoot(flags)
       const show = async (): Promise<boolean> => {
-        const tree = await readProcessTreeWithCpu(root, 200, { connections: true })
+        const tree = await readProcessTreeWithCpu(root, 200, { connections: true, roles: modelRoles() })
         if (tree.processes.length === 0) throw errors.BAD_OPTION('--pid', `no process ${root}`)
         const text = flags.json === true ? JSON.stringify(tree, null, 2) + '\n' : formatTree(tree)
         if (flags.watch !== undefined && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H')

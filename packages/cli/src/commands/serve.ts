@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander'
-import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, errors, exitProcess, type ServerLimits } from '@echoplex/core'
+import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, LOG_FORMATS, errors, exitProcess, type ServerLimits } from '@echoplex/core'
 import {
   BUILTIN_MODELS, formatListeningLine, isLoopback, modelNames, resolveHandlerPath, resolveModel,
   type ListenTarget, type ModelDescriptor, type ModelOption, type OptionValue, type ServeOptions,
@@ -25,6 +25,7 @@ interface ServeFlags {
   grace: number
   option: Record<string, string>
   logLevel?: string
+  logFormat: string
   /** model options (see modelOptions), by ServeOptions key */
   [key: string]: unknown
 }
@@ -77,6 +78,7 @@ export function serveCommand (extraModels: readonly ModelDescriptor[] = []): Com
     .option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed', parseDuration, d.graceMs)
     .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
     .option('--log-level <level>', 'pino log level on stderr (fatal, error, warn, info, debug)')
+    .addOption(new Option('--log-format <format>', 'log lines on stderr: json (one object a line) or pretty (for people)').choices(LOG_FORMATS).default('json'))
   for (const option of modelOptions([...BUILTIN_MODELS, ...extraModels])) command.addOption(option)
   return command.action(async (flags: ServeFlags, cmd: Command) => {
     const descriptor = await resolveModel(flags.model)
@@ -98,6 +100,7 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
   // children and worker threads inherit the environment: that is how handler options and log level reach them
   process.env[HANDLER_OPTIONS_ENV] = JSON.stringify(flags.option)
   if (flags.logLevel !== undefined) process.env.ECHOPLEX_LOG_LEVEL = flags.logLevel
+  process.env.ECHOPLEX_LOG_FORMAT = flags.logFormat
   const limits: ServerLimits = {
     maxConnections: flags.maxConnections,
     maxMessageBytes: flags.maxMessage,

@@ -8,6 +8,7 @@ import type { Hub, HubMember } from './hub.js'
 import type { ConnectionCounters } from './stats.js'
 import { codecFor, toBuffer } from '../framing/index.js'
 import { EchoplexError, describeError, errors } from '../errors.js'
+import { errorStack } from '../error-stack.js'
 import { runOwnedBy, type FaultOwner } from './fault-owner.js'
 import type { BudgetHolder, PartialBudget } from './partial-budget.js'
 
@@ -319,7 +320,7 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
   private fail (err: unknown): void {
     if (this.phase === 'closed') return
     this.options.counters.handlerErrors++
-    this.options.logger.error({ conn: this.id, handler: this.options.executor.name, err: describeError(err) }, 'handler failed; closing its connection')
+    this.options.logger.error({ conn: this.id, handler: this.options.executor.name, err: describeError(err), stack: errorStack(err) }, 'handler failed; closing its connection')
     const bytes = this.codec.errorReply(errors.HANDLER_FAILED(describeError(err)), 'handler')
     this.enter('closing')
     this.dropQueue()

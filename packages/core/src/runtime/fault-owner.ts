@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { describeError } from '../errors.js'
+import { errorStack } from '../error-stack.js'
 import type { Logger } from '../log.js'
 
 /** What handler code runs on behalf of: a connection, which a fault of that code closes. */
@@ -36,13 +37,13 @@ export function catchHandlerFaults (logger: Logger, onUnowned: (err: unknown) =>
   const onException = (err: unknown): void => {
     const owner = owners.getStore()
     if (owner === undefined) { onUnowned(err); return }
-    logger.error({ conn: owner.id, err: describeError(err) }, 'handler code threw outside its hook (a timer or callback); closing its connection')
+    logger.error({ conn: owner.id, err: describeError(err), stack: errorStack(err) }, 'handler code threw outside its hook (a timer or callback); closing its connection')
     owner.fault(err)
   }
   const onRejection = (err: unknown): void => {
     const owner = owners.getStore()
     if (owner === undefined) { logger.error({ err: describeError(err) }, 'unhandled rejection (ignored)'); return }
-    logger.error({ conn: owner.id, err: describeError(err) }, 'handler code left a rejection unhandled; closing its connection')
+    logger.error({ conn: owner.id, err: describeError(err), stack: errorStack(err) }, 'handler code left a rejection unhandled; closing its connection')
     owner.fault(err)
   }
   process.on('uncaughtException', onException)

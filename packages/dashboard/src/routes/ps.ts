@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '@echoplex/core'
 import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
+import { modelRoles } from '@echoplex/server'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 
@@ -41,7 +42,7 @@ async function rootOf (q: PsQuery): Promise<number> {
 }
 
 async function snapshot (root: number): Promise<Record<string, unknown>> {
-  const tree = await readProcessTreeWithCpu(root, 200, { connections: true })
+  const tree = await readProcessTreeWithCpu(root, 200, { connections: true, roles: modelRoles() })
   if (tree.processes.length === 0) throw errors.NO_SERVER(`no process ${root} (the server is gone)`)
   return {
     rootPid: root,

@@ -3,6 +3,7 @@ import { Piscina } from 'piscina'
 import {
   describeError,
   errors,
+  remoteError,
   type ConnectionContext,
   type Framing,
   type HandlerDefinition,
@@ -48,7 +49,7 @@ export interface PoolExecutorOptions {
   /** The pool can no longer serve (no thread left, and piscina no longer starts new ones). */
   onFatal?: (err: Error) => void
   /** Handler code of connection `conn` threw in a thread where nothing awaited it: close that connection. */
-  onFault?: (conn: string, error: string) => void
+  onFault?: (conn: string, error: string, stack?: string) => void
 }
 
 interface Task {
@@ -359,7 +360,7 @@ export class PoolExecutor implements HandlerExecutor {
       else if (action.type === 'broadcast') ctx.broadcast(action.data)
       else ctx.close()
     }
-    if (result.error !== undefined) throw new Error(result.error)
+    if (result.error !== undefined) throw remoteError(result.error, result.errorStack)
     return bytesFromWire(result.reply)
   }
 
@@ -371,7 +372,7 @@ export class PoolExecutor implements HandlerExecutor {
 
   /** A worker's private port for ctx.shared: answered here, from the primary's store. */
   private onWorkerMessage (message: unknown): void {
-    if (isFaultMessage(message)) { this.options.onFault?.(message.conn, message.error); return }
+    if (isFaultMessage(message)) { this.options.onFault?.(message.conn, message.error, message.stack); return }
     if (!isSharedPortMessage(message)) return
     const { store } = this.options
     new Peer<WorkerToPrimary, never>(portChannel(message.port), { failure: errors.SHARED_FAILED })

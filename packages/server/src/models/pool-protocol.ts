@@ -43,6 +43,8 @@ export interface PoolResult {
   reply?: unknown
   /** The handler threw or rejected (one line); state and actions up to that point are still here. */
   error?: string
+  /** The stack of that error, from the worker thread where it was thrown. */
+  errorStack?: string
 }
 
 /**
@@ -69,7 +71,7 @@ export interface SharedPortMessage { type: 'shared-port', port: MessagePort }
  * Sent by a worker over parentPort when handler code of a connection threw where nothing awaited it
  * (a timer set by a hook): the primary closes that connection; the thread lives on.
  */
-export interface FaultMessage { type: 'fault', conn: string, error: string }
+export interface FaultMessage { type: 'fault', conn: string, error: string, stack?: string }
 
 export function isFaultMessage (message: unknown): message is FaultMessage {
   return message !== null && typeof message === 'object' && (message as { type?: unknown }).type === 'fault'

@@ -7,7 +7,7 @@
  */
 import { MessageChannel, parentPort, workerData } from 'node:worker_threads'
 import { move, transferableSymbol, valueSymbol } from 'piscina'
-import { catchHandlerFaults, createLogger, describeError, errors, runOwnedBy, sharedStoreClient, type ConnectionContext, type FaultOwner, type Framing, type HandlerDefinition } from '@echoplex/core'
+import { catchHandlerFaults, createLogger, describeError, errorStack, errors, runOwnedBy, sharedStoreClient, type ConnectionContext, type FaultOwner, type Framing, type HandlerDefinition } from '@echoplex/core'
 import { loadHandler } from '../handler-loader.js'
 import { portChannel } from '../ipc/channel.js'
 import { Peer } from '../ipc/peer.js'
@@ -47,7 +47,7 @@ catchHandlerFaults(logger, (err) => {
 
 /** The connection a task runs for, as the owner of whatever its handler code leaves behind. */
 function ownerOf (id: string): FaultOwner {
-  return { id, fault: (err) => parentPort!.postMessage({ type: 'fault', conn: id, error: describeError(err) } satisfies FaultMessage) }
+  return { id, fault: (err) => parentPort!.postMessage({ type: 'fault', conn: id, error: describeError(err), stack: errorStack(err) } satisfies FaultMessage) }
 }
 
 /** Imports a handler once per path; a failed import is forgotten so the next task tries again. */
@@ -125,6 +125,7 @@ export default async function runTask (task: PoolTask): Promise<unknown> {
     }
   } catch (err) {
     result.error = describeError(err)
+    result.errorStack = errorStack(err)
   }
   settled = true
   try {

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { LocalHub, MemorySharedStore, catchHandlerFaults, createLogger, describeError, exitProcess, localSharedStore } from '@echoplex/core'
+import { LocalHub, MemorySharedStore, catchHandlerFaults, createLogger, describeError, exitProcess, localSharedStore, remoteError } from '@echoplex/core'
 import type { ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
@@ -52,7 +52,7 @@ export class PoolModel extends BaseModel {
       logger,
       heartbeatMs: this.options.heartbeatMs,
       onFatal: this.options.onFatal,
-      onFault: (conn, error) => this.serving?.find(conn)?.fault(new Error(error)),
+      onFault: (conn, error, stack) => this.serving?.find(conn)?.fault(remoteError(error, stack)),
     })
     this.executor = executor
     try {

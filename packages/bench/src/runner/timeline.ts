@@ -1,0 +1,49 @@
+/**
+ * A repetition's timeline: per interval (1 s) from the start of the load, throughput and p99 from the
+ * load generator's per-second buckets, and the server tree's RSS, CPU and process count from the
+ * sampler's records — so warm-up, GC pauses and respawns are visible instead of averaged away.
+ * Intervals before the load (the connect phase: e.g. fork spawning its children) carry the tree's
+ * figures only and have a negative `t`.
+ */
+import type { LoadSummary, Timeline, TimelinePoint } from '@echoplex/results'
+import type { SampleRecord } from './window.js'
+
+/** How far before the load the timeline reaches back into the connect phase. */
+const MAX_LEAD_MS = 30_000
+
+const round = (v: number, digits: number): number => Math.round(v * 10 ** digits) / 10 ** digits
+
+/** The timeline of one load; null when there is nothing to draw. */
+export function buildTimeline (load: LoadSummary, records: readonly SampleRecord[], warmupMs: number, intervalMs = 1000): Timeline | null {
+  const sec = load.seconds ?? null
+  const step = sec?.intervalMs ?? intervalMs
+  const origin = sec?.origin ?? Date.parse(load.startedAt) - warmupMs
+  const end = Date.parse(load.startedAt) + load.windowMs
+  if (!Number.isFinite(origin) || !Number.isFinite(end)) return null
+  const firstRecord = records.length > 0 ? records[0]!.at : origin
+  const from = Math.min(0, Math.max(-Math.ceil(MAX_LEAD_MS / step), Math.floor((firstRecord - origin) / step)))
+  const until = Math.max(Math.ceil((end - origin) / step), sec?.completed.length ?? 0)
+  const points: TimelinePoint[] = []
+  for (let i = from; i < until; i++) {
+    const a = origin + i * step
+    const b = a + step
+    const p: TimelinePoint = { t: i * step }
+    // the last interval may be cut short by the end of the load: its rate is over what it covered
+    // (the drain after the end is not drawn)
+    const covered = Math.min(b, end) - a
+    if (sec !== null && i >= 0 && covered >= step / 10) {
+      const n = sec.completed[i] ?? 0
+      p.requestsPerSec = round(n * 1000 / Math.min(step, covered), 1)
+      p.p99Ms = sec.p99Ms[i] ?? null
+    }
+    const inside = records.filter((r) => r.at >= a && r.at < b)
+    if (inside.length > 0) {
+      const cpu = inside.map((r) => r.cpuPercent).filter((v) => Number.isFinite(v))
+      p.cpuPercent = cpu.length === 0 ? null : round(cpu.reduce((x, y) => x + y, 0) / cpu.length, 1)
+      p.rssBytes = Math.max(...inside.map((r) => r.rssBytes))
+      p.processes = Math.max(...inside.map((r) => r.processes))
+    }
+    if (Object.keys(p).length > 1) points.push(p)
+  }
+  return points.length === 0 ? null : { intervalMs: step, origin, warmupMs, points }
+}
