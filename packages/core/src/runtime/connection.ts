@@ -102,9 +102,15 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
     socket.setNoDelay(true)
     if (limits.idleTimeoutMs > 0) {
       socket.setTimeout(limits.idleTimeoutMs, () => {
-        counters.timeouts++
-        this.options.logger.debug({ conn: this.id }, 'idle timeout')
-        socket.destroy()
+        // judged after this turn's reads: when the process itself was stalled (SIGSTOP, a long GC),
+        // timers run before the bytes that arrived meanwhile are read, and those count as activity
+        const read = socket.bytesRead
+        setImmediate(() => {
+          if (socket.bytesRead !== read || socket.destroyed) return
+          counters.timeouts++
+          this.options.logger.debug({ conn: this.id }, 'idle timeout')
+          socket.destroy()
+        })
       })
     }
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
@@ -343,12 +349,18 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
     if (this.decoder.buffered === 0 || completed) this.clearFrameTimer()
     if (this.decoder.buffered === 0) return
     if (this.frameTimer !== undefined) return
-    this.frameTimer = setTimeout(() => {
-      this.frameTimer = undefined
-      this.options.counters.timeouts++
-      this.protocolError(errors.FRAME_TIMEOUT(ms))
+    const timer = setTimeout(() => {
+      // judged after this turn's reads (see the idle timeout): bytes that completed the message while
+      // the process was stalled re-arm or clear the timer first
+      setImmediate(() => {
+        if (this.frameTimer !== timer) return
+        this.frameTimer = undefined
+        this.options.counters.timeouts++
+        this.protocolError(errors.FRAME_TIMEOUT(ms))
+      })
     }, ms)
-    this.frameTimer.unref()
+    timer.unref()
+    this.frameTimer = timer
   }
 
   private clearFrameTimer (): void {

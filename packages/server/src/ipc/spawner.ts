@@ -59,6 +59,7 @@ export function clusterSpawner (exec: string): Spawner {
   return {
     async spawn (env) {
       const worker: Worker = forkWorker(death?.execPath, { ...env, ...(death === undefined ? {} : { [PARENT_DEATH_ENV]: 'kernel' }) })
+      closeUnacceptedHandoffs(worker)
       return {
         pid: worker.process.pid!,
         channel: ipcChannel(worker),
@@ -68,6 +69,37 @@ export function clusterSpawner (exec: string): Spawner {
       }
     },
   }
+}
+
+/** The TCP handle cluster's round-robin sends a worker with a `newconn` message. */
+interface SentHandle { close: () => void }
+interface ClusterMessage { cmd?: string, act?: string, seq?: number, ack?: number }
+
+/**
+ * Node's cluster round-robin hands each connection it accepts to a worker (`newconn`) and closes its
+ * own copy when the worker acknowledges it; a worker that dies first never does, and the connection
+ * stays open in the primary with no one to serve it: its client hangs. The hand-offs a worker has not
+ * acknowledged are tracked, and closed when it exits (the client sees the close and can retry).
+ */
+function closeUnacceptedHandoffs (worker: Worker): void {
+  const proc = worker.process as ChildProcess
+  const pending = new Map<number, SentHandle>()
+  const send = proc.send.bind(proc) as (...args: unknown[]) => boolean
+  proc.send = ((message: ClusterMessage, handle?: unknown, ...rest: unknown[]) => {
+    if (message?.cmd === 'NODE_CLUSTER' && message.act === 'newconn' && typeof message.seq === 'number' && handle !== undefined) {
+      pending.set(message.seq, handle as SentHandle)
+    }
+    return send(message, handle, ...rest)
+  }) as ChildProcess['send']
+  proc.on('internalMessage', (message: ClusterMessage) => {
+    if (message?.cmd === 'NODE_CLUSTER' && typeof message.ack === 'number') pending.delete(message.ack)
+  })
+  worker.once('exit', () => {
+    for (const handle of pending.values()) {
+      try { handle.close() } catch {}
+    }
+    pending.clear()
+  })
 }
 
 /**

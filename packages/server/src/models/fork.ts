@@ -137,6 +137,8 @@ export class ForkModel extends BaseModel {
     this.stopping = true
     this.graceMs = graceMs
     this.server?.close()
+    // connections still waiting are served within the grace period, not cut by --wait-timeout
+    for (const w of this.waiting) w.watch?.cancelTimeout()
     // connections still waiting are accepted ones: they are still handed over and drained while the
     // grace period lasts; serving children drain (answer what they received, then close); the others
     // are no longer wanted once nothing waits (dispatch ends them)
@@ -296,7 +298,7 @@ export default defineModel({
   suites: {
     // a Node child boots in ~0.2 s of CPU: warm spares keep the tests from waiting on boots
     conformanceArgs: ['--spares', '4'],
-    faultArgs: ['--spares', '2', '--max-children', '8', '--wait-timeout', '3s'],
+    faultArgs: ['--spares', '2', '--max-children', '8', '--wait-timeout', '8s'],
     faultMaxConnections: 16,
     faultStormSize: 40,
     // its queue (dead connections too: each still costs a child boot) has been worked off

@@ -46,6 +46,9 @@ export class WaitingWatch {
     stopReading(this.socket)
   }
 
+  /** No timeout from now on (a graceful stop: its grace period governs how long connections wait). */
+  cancelTimeout (): void { clearTimeout(this.timer) }
+
   private readonly onEnd = (): void => { if (this.preread === undefined) this.gone('closed') }
   private readonly onClose = (): void => { this.gone('closed') }
 

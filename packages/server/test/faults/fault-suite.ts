@@ -508,7 +508,7 @@ export function faultSuite (model: string): void {
       await sleep(100)
     }
     // the client beyond capacity is told (closed), never left hanging until --idle-timeout (20 s)
-    if (lingerer !== undefined) await lingerer.waitClose(8000).catch(() => {})
+    if (lingerer !== undefined) await lingerer.waitClose(15_000).catch(() => {})
     const lingeredMs = lingerer === undefined ? 0 : Date.now() - lingerAt
     t.ok(lingerer === undefined || lingerer.closed, `a client beyond capacity (${holders.length} served) was closed after ${(lingeredMs / 1000).toFixed(1)} s, not left waiting`)
     await sleep(500)
