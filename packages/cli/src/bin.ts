@@ -7,6 +7,7 @@ import { psCommand } from './commands/ps.js'
 import { reportCommand } from './commands/report.js'
 import { compareCommand } from './commands/compare.js'
 import { dashboardCommand } from './commands/dashboard.js'
+import { bootCostCommand } from './commands/boot-cost.js'
 import { newCommand } from './commands/new.js'
 
 /** `serve --model PATH`: the model's own options must be known before the command line is parsed. */
@@ -26,6 +27,7 @@ const program = new Command('echoplex')
   .addCommand(reportCommand())
   .addCommand(compareCommand())
   .addCommand(dashboardCommand())
+  .addCommand(bootCostCommand())
   .addCommand(newCommand())
 
 /** Every user error ends as one line on stderr and a non-zero exit: never a stack trace. */

@@ -33,6 +33,24 @@ t.test('echoplex ps --json on a fork server shows spares and connection children
   t.same(roles, ['connection', 'primary', 'spare', 'spare'])
 })
 
+t.test('echoplex ps on a fork-reuse server shows the connections each child has served', async (t) => {
+  const server = await startServer(t, ['--model', 'fork-reuse', '--spares', '1', '--max-children', '1'])
+  for (let i = 0; i < 3; i++) {
+    const c = await Client.open(server.port)
+    c.write('x')
+    await c.waitBytes(1)
+    c.destroy()
+    await c.waitClose()
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300)) // the child retitles itself once its connection closed
+  const { code, stdout } = await runCli(['ps', '--pid', String(server.pid)])
+  t.equal(code, 0)
+  t.match(stdout, /CONN\s+SERVED\s+TREE/, 'a SERVED column')
+  const child = stdout.split('\n').find((l) => /^\s*\d+\s+\d+\s+spare\s/.test(l))
+  t.ok(child, 'the one child, idle again')
+  t.equal(Number(child!.trim().split(/\s+/)[8]), 3, 'it served the three connections')
+})
+
 t.test('echoplex ps: bad input is one line', async (t) => {
   for (const args of [['ps'], ['ps', '--port', '1', '--pid', '2'], ['ps', '--port', '1']]) {
     const { code, stderr } = await runCli(args)

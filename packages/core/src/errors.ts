@@ -58,6 +58,7 @@ export const errors = {
   ADDRESS_DENIED: define('EPX_ADDRESS_DENIED', (address: string) => `permission denied to listen on ${address}`),
   SOCKET_IN_USE: define('EPX_SOCKET_IN_USE', (path: string) => `UNIX socket ${path} belongs to a live server; not replacing it`),
   LISTEN_FAILED: define('EPX_LISTEN_FAILED', (address: string, why: string) => `cannot listen on ${address}: ${why}`),
+  REUSEPORT_UNSUPPORTED: define('EPX_REUSEPORT_UNSUPPORTED', (why: string) => `--sched reuseport is not available: ${why}`, 2),
   // framing (one connection's problem, never the server's)
   LINE_TOO_LONG: define('EPX_LINE_TOO_LONG', (max: number) => `line longer than ${max} bytes`),
   FRAME_TOO_LARGE: define('EPX_FRAME_TOO_LARGE', (size: number, max: number) => `frame of ${size} bytes exceeds the limit of ${max}`),
@@ -79,6 +80,7 @@ export const errors = {
   NOT_BUILT: define('EPX_NOT_BUILT', (what: string) => `${what} is not built: run pnpm run build`),
   // benchmarks
   LAUNCH_FAILED: define('EPX_LAUNCH_FAILED', (why: string) => why),
+  NODE_RUNTIME: define('EPX_NODE_RUNTIME', (spec: string, why: string) => `--node ${spec}: ${why}`, 2),
   // dashboard (the HTTP status is the entry's)
   RESULTS_NOT_FOUND: define('EPX_RESULTS_NOT_FOUND', (name: string) => `no results file named ${JSON.stringify(name)}`, 1, 404),
   BAD_RUN_REQUEST: define('EPX_BAD_RUN_REQUEST', (why: string) => why, 2, 400),

@@ -169,7 +169,7 @@ t.test('POST /api/runs validates its body with a clear message', async (t) => {
     [{}, /^body: missing "suite" \(must be the name of a suite/],
     [{ suite: '../../etc/passwd' }, /^suite: must be the name of a suite/],
     [{ suite: 'nope' }, /^unknown suite "nope" \(expected one of: tiny\)/],
-    [{ suite: 'tiny', models: ['threads'] }, /^models\.0: must be one of: "event-loop", "cluster", "fork", "pool"/],
+    [{ suite: 'tiny', models: ['threads'] }, /^models\.0: must be one of: "event-loop", "cluster", "fork", "fork-reuse", "pool"/],
     [{ suite: 'tiny', models: [] }, /^models: must NOT have fewer than 1 items/],
     [{ suite: 'tiny', durationMs: 5 }, /^durationMs: must be >= 100/],
     [{ suite: 'tiny', durationMs: 'long' }, /^durationMs: must be integer/],

@@ -23,7 +23,8 @@ function pad (s: string, n: number, right = false): string {
 }
 
 /**
- * Columns: PID PPID ROLE S THR RSS(MiB) CPU% CONN, then the tree (`comm(pid)` with ├─/└─ links,
+ * Columns: PID PPID ROLE S THR RSS(MiB) CPU% CONN SERVED (connections a child has served, from its
+ * title), then the tree (`comm(pid)` with ├─/└─ links,
  * followed by the arguments). CPU% shows '-' unless the tree came from readProcessTreeWithCpu,
  * CONN '-' when connections were not counted.
  */
@@ -50,7 +51,7 @@ export function formatTree (tree: ProcessTree, options: FormatTreeOptions = {}):
   }
   for (const p of tree.processes) if (!visited.has(p.pid)) walk(p, '', '') // safety net
 
-  const header = ['PID', 'PPID', 'ROLE', 'S', 'THR', 'RSS MiB', 'CPU%', 'CONN', 'TREE']
+  const header = ['PID', 'PPID', 'ROLE', 'S', 'THR', 'RSS MiB', 'CPU%', 'CONN', 'SERVED', 'TREE']
   const table = rows.map(({ p, prefix }) => {
     const args = showArgs && p.cmdline !== '' ? `  ${p.cmdline}` : ''
     return [
@@ -62,11 +63,12 @@ export function formatTree (tree: ProcessTree, options: FormatTreeOptions = {}):
       fmtMiB(p.rssBytes),
       p.cpuPercent === null ? '-' : p.cpuPercent.toFixed(1),
       p.connections === null ? '-' : String(p.connections),
+      p.served === null ? '-' : String(p.served),
       `${prefix}${p.comm}(${p.pid})${args}`,
     ]
   })
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => (r[i] ?? '').length)))
-  const numeric = [true, true, false, false, true, true, true, true, false]
+  const numeric = [true, true, false, false, true, true, true, true, true, false]
   const line = (cells: string[]): string => {
     const s = cells.map((c, i) => i === cells.length - 1 ? c : pad(c, widths[i] ?? 0, numeric[i])).join('  ')
     return width > 0 && s.length > width ? s.slice(0, Math.max(1, width - 1)) + '…' : s

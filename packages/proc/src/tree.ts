@@ -37,6 +37,8 @@ export interface ProcessInfo {
   stateName: string
   role: ProcessRole
   roleSource: RoleSource
+  /** connections this process has served, from its title (`echoplex spare served=12`); null when it shows none */
+  served: number | null
   /** num_threads from stat */
   threads: number
   rssBytes: number
@@ -139,6 +141,14 @@ export function roleOf (cmdline: string, environ: string | null, known?: readonl
   return { role: 'unknown', source: 'none' }
 }
 
+const SERVED_TITLE = /^\s*echoplex[\s:-]+\S+.*\bserved=(\d+)\b/i
+
+/** Connections served, as an echoplex child shows them in its title (`echoplex connection served=3`); null otherwise. */
+export function servedFrom (cmdline: string): number | null {
+  const m = SERVED_TITLE.exec(cmdline)
+  return m?.[1] === undefined ? null : Number(m[1])
+}
+
 /** roleOf(…).role */
 export function roleFrom (cmdline: string, environ: string | null): ProcessRole {
   return roleOf(cmdline, environ).role
@@ -231,6 +241,7 @@ async function readDetails (
       const r = opts.roles !== false ? roleOf(cmdline, environ, opts.roles === true ? undefined : opts.roles) : { role: 'unknown', source: 'none' as const }
       return { role: r.role, roleSource: r.source }
     })(),
+    served: servedFrom(cmdline),
     threads: Number(status.get('Threads') ?? stat.threads) || stat.threads,
     rssBytes,
     pssBytes,

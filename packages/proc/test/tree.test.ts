@@ -13,6 +13,7 @@ import {
   treeTotals,
   roleFrom,
   roleOf,
+  servedFrom,
   type ProcessInfo,
 } from '../src/index.js'
 import { spawnGroup, firstLine, waitFor } from './fixtures/helpers.js'
@@ -76,7 +77,7 @@ t.test('readProcessTree reads a 3-process tree with roles, links and connections
   for (const p of withCpu.processes) t.ok(typeof p.cpuPercent === 'number' && p.cpuPercent >= 0)
 
   const text = formatTree(withCpu)
-  t.match(text, /PID\s+PPID\s+ROLE\s+S\s+THR\s+RSS MiB\s+CPU%\s+CONN\s+TREE/)
+  t.match(text, /PID\s+PPID\s+ROLE\s+S\s+THR\s+RSS MiB\s+CPU%\s+CONN\s+SERVED\s+TREE/)
   t.match(text, new RegExp(`^\\s*${info.primary}\\s.*primary.*node\\(${info.primary}\\)`, 'm'))
   t.match(text, new RegExp(`(├─|└─) node\\(${info.worker}\\)`))
   t.match(text, new RegExp(`└─ node\\(${Math.max(info.worker, info.connection)}\\)`))
@@ -165,6 +166,15 @@ t.test('roleFrom: argv marker beats environ; unknown otherwise', async (t) => {
   t.same(roleOf('echoplex connection', 'ECHOPLEX_ROLE=spare\0'), { role: 'connection', source: 'title' })
   t.same(roleOf('node x.js', 'ECHOPLEX_ROLE=worker\0'), { role: 'worker', source: 'environ' })
   t.same(roleOf('node echoplex-bench.js', null), { role: 'unknown', source: 'none' })
+})
+
+t.test('servedFrom: the connections a child shows in its title', async (t) => {
+  t.equal(servedFrom('echoplex spare served=12'), 12)
+  t.equal(servedFrom('echoplex connection served=0'), 0)
+  t.equal(servedFrom('echoplex worker served=3405'), 3405)
+  t.equal(servedFrom('echoplex primary'), null, 'a primary shows none')
+  t.equal(servedFrom('node app.js served=4'), null, 'only an echoplex title counts')
+  t.equal(servedFrom('echoplex spare served=x'), null)
 })
 
 t.test('roles from process.title, and an unmarked root above marked children is the primary', async (t) => {

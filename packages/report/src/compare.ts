@@ -125,6 +125,9 @@ function workloadDiff (b: ScenarioResult, h: ScenarioResult): { blocking: string
   if (b.loadTool !== h.loadTool) blocking.push(`load tool ${b.loadTool} → ${h.loadTool}`)
   if (b.target.workers !== h.target.workers) blocking.push(`workers ${b.target.workers ?? '-'} → ${h.target.workers ?? '-'}`)
   if (b.target.spares !== h.target.spares) blocking.push(`spares ${b.target.spares ?? '-'} → ${h.target.spares ?? '-'}`)
+  // the same model on another Node (bench --node): a comparison worth making, said next to its figures
+  const runtimeOf = (s: ScenarioResult): string => s.target.runtime?.node ?? 'the bench\'s Node'
+  if (runtimeOf(b) !== runtimeOf(h)) informative.push(`node ${runtimeOf(b)} → ${runtimeOf(h)}`)
   if (b.durationMs !== h.durationMs) informative.push(`duration ${b.durationMs} → ${h.durationMs} ms`)
   if (b.warmupMs !== h.warmupMs) informative.push(`warmup ${b.warmupMs} → ${h.warmupMs} ms`)
   return { blocking, informative }

@@ -72,6 +72,15 @@ export const EVENT_LOOP_NOTE = 'The event-loop model runs every handler on its o
   '(or one that computes for a long time) — while it runs, every other connection of the server waits, and an endless loop stalls the whole server. ' +
   'cluster, fork and pool keep such a handler away from the other connections (in other processes or worker threads).'
 
+/** What the two fork targets are, in one sentence, for reports that show either. */
+export const FORK_NOTE = 'fork (strict) starts a fresh child process for every connection, as Python\'s socketserver ForkingMixIn does, so each connection pays a Node boot; ' +
+  'fork-reuse is Apache httpd\'s prefork: a child serves one connection at a time and goes back to the idle set for the next, recycled after --connections-per-child.'
+
+/** Whether the report has a fork or fork-reuse target (by model name, whatever its label). */
+export function showsFork (model: ReportModel): boolean {
+  return model.groups.some((g) => g.rows.some((r) => r.kind === 'model' && (r.name === 'fork' || r.name === 'fork-reuse')))
+}
+
 // ---------------------------------------------------------------- report
 
 function environmentBlock (run: RunInfo): string {
@@ -158,7 +167,7 @@ function groupDetail (g: ReportGroup): string {
   const rows = g.rows.map((r) => ({
     cls: [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
     cells: [
-      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}`, cls: 'target' },
+      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}${r.runtime !== null ? ` <span class="muted">node ${esc(r.runtime)}</span>` : ''}`, cls: 'target' },
       statusCell(r.status),
       `${r.repetitions.ok}/${r.repetitions.ok + r.repetitions.failed + r.repetitions.interrupted}`,
       formatRate(r.throughput?.median),
@@ -214,6 +223,7 @@ export function renderReportHtml (model: ReportModel): string {
   parts.push('<h2>Verdicts</h2>', verdictTable(model.verdicts))
   parts.push(`<div class="note"><strong>Note:</strong> ${esc(EVENT_LOOP_NOTE)}</div>`)
   parts.push('<h2>Summary</h2>', summaryTable(model))
+  if (showsFork(model)) parts.push(`<p class="note"><strong>fork and fork-reuse:</strong> ${esc(FORK_NOTE)}</p>`)
   parts.push('<p class="muted">Medians over repetitions, which run in rounds (every scenario once per round) so that drifts of the machine hit every target alike; ratios are this target\'s median req/s ÷ the peer\'s (peers that ran ok in the same group). PSS / conn: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable). req per server CPU-s: requests served per second of server CPU (all processes and threads): where the load generator saturated, the verdicts rank by it.</p>')
   parts.push('<h2>Scenarios</h2>', ...model.groups.map(groupDetail))
   parts.push('<h2>Environment</h2>', ...model.runs.map((r) => `${model.runs.length > 1 ? `<h3>run ${r.index + 1}: ${esc(r.suite)}</h3>` : ''}${environmentBlock(r)}`))

@@ -52,6 +52,8 @@ export interface TargetRow {
   name: string
   workers: number | null
   spares: number | null
+  /** the Node version it ran under, when the run chose runtimes (`bench --node`) */
+  runtime: string | null
   status: ScenarioStatus
   reason: string | null
   repetitions: { measured: number, ok: number, failed: number, interrupted: number }
@@ -179,6 +181,7 @@ function targetRow (s: ScenarioResult): TargetRow {
     name: t.name,
     workers: t.workers,
     spares: t.spares,
+    runtime: t.runtime?.node ?? null,
     status: s.status,
     reason: s.reason,
     repetitions: {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readResults, type Results, type ScenarioResult } from '@echoplex/results'
 import {
-  buildReport, formatBytes, formatMs, formatRate, formatRatio, NOT_MEASURED, renderReportHtml, renderReportMarkdown, writeReport,
+  buildReport, FORK_NOTE, formatBytes, formatMs, formatRate, formatRatio, NOT_MEASURED, renderReportHtml, renderReportMarkdown, writeReport,
 } from '../src/index.js'
 import { BASE, FAILED_RUN, HEAD, without } from './fixtures/synthetic.js'
 
@@ -121,6 +121,16 @@ t.test('HTML and Markdown show the input\'s numbers', async (t) => {
   t.match(md, /^## Verdicts$/m)
   t.match(md, /^\| category \| winner \| margin \| runner-up \|/m)
   t.notMatch(md, /<[a-z]+[ >]/, 'plain Markdown: no HTML tags')
+})
+
+t.test('a report with a fork target says in one sentence what strict fork and fork-reuse are', async (t) => {
+  const m = buildReport([base])
+  t.match(FORK_NOTE, /ForkingMixIn/)
+  t.match(FORK_NOTE, /prefork/)
+  t.ok(renderReportMarkdown(m).includes(FORK_NOTE), 'markdown')
+  t.ok(renderReportHtml(m).includes(FORK_NOTE.replace(/'/g, '&#39;')), 'html')
+  const noFork = buildReport([without(base, (s) => s.target.name === 'fork')])
+  t.notOk(renderReportMarkdown(noFork).includes(FORK_NOTE), 'not without a fork target')
 })
 
 t.test('HTML is self-contained, with non-empty SVG charts, and deterministic', async (t) => {

@@ -22,6 +22,17 @@ export interface TargetConfig {
   workers: number | null
   /** fork: warm spares; null for other targets */
   spares: number | null
+  /** The Node it ran under when the run chose one (`bench --node`, a suite's `runtimes`); absent: the bench's own (environment.node). */
+  runtime?: RuntimeConfig
+}
+
+/** A Node runtime targets run under: what was asked for, the version the binary reported, and the binary. */
+export interface RuntimeConfig {
+  /** as given: `current`, `24`, a path */
+  spec: string
+  /** what `node --version` printed, e.g. `v24.22.3` */
+  node: string
+  path: string
 }
 
 /** A workload with every default filled in. */
@@ -57,6 +68,8 @@ export interface SuiteConfig {
   /** raw TCP generator engine asked for: auto (native where it can), node or native; each result's load.generator.engine says which ran */
   loadEngine: 'auto' | 'node' | 'native'
   models: TargetConfig[]
+  /** The Node runtimes models and Node peers ran under, each target once per runtime; absent: the bench's own. */
+  runtimes?: RuntimeConfig[]
   /** names of the peers asked for (available or not) */
   peers: string[]
   workloads: WorkloadConfig[]

@@ -46,6 +46,7 @@ export const resultsSchema = {
       loadThreads: int,
       loadEngine: { enum: ['auto', 'node', 'native'] },
       models: { type: 'array', items: { $ref: '#/$defs/target' } },
+      runtimes: { type: 'array', items: { $ref: '#/$defs/runtime' } },
       peers: { type: 'array', items: str },
       workloads: { type: 'array', items: { $ref: '#/$defs/workload' } },
     }),
@@ -86,13 +87,14 @@ export const resultsSchema = {
   $defs: {
     latency: all({ count: num, min: num, mean: num, stdev: num, p50: num, p90: num, p99: num, p999: num, max: num }),
     stat: all({ n: int, median: num, mean: num, min: num, max: num, stdev: num, cv: num, q1: num, q3: num, iqr: num, values: { type: 'array', items: num } }),
-    target: all({
+    target: allPlus({
       kind: { enum: ['model', 'peer'] },
       name: str,
       label: str,
       workers: nullable(int),
       spares: nullable(int),
-    }),
+    }, { runtime: { $ref: '#/$defs/runtime' } }),
+    runtime: all({ spec: str, node: str, path: str }),
     workload: allPlus({
       name: str,
       handler: str,

@@ -8,3 +8,5 @@ export { BaseModel } from './model-base.js'
 export type { SocketSource, Accept } from './sources/socket-source.js'
 export { ListenerSource, type ListenerOptions } from './sources/listener.js'
 
+export { reusePortUnavailable } from './sources/reuse-port.js'
+export { FORK_CHILD_ENTRY, forkChildEnvironment } from './models/fork.js'

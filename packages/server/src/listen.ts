@@ -36,8 +36,11 @@ export async function clearStaleSocket (path: string): Promise<void> {
   unlinkSync(path)
 }
 
-/** Listens and maps the usual failures to one-line errors with stable codes. */
-export async function listen (server: Server, target: ListenTarget, { backlog = 511, exclusive = true } = {}): Promise<string> {
+/**
+ * Listens and maps the usual failures to one-line errors with stable codes. `reusePort`: a socket of
+ * its own that shares the port with others bound the same way (SO_REUSEPORT; see reuse-port.ts).
+ */
+export async function listen (server: Server, target: ListenTarget, { backlog = 511, exclusive = true, reusePort = false } = {}): Promise<string> {
   // a cluster worker's socket path is the primary's to check: it owns the handle
   if ('path' in target && exclusive) await clearStaleSocket(target.path)
   await new Promise<void>((resolve, reject) => {
@@ -50,7 +53,7 @@ export async function listen (server: Server, target: ListenTarget, { backlog = 
     server.once('error', onError)
     const done = (): void => { server.off('error', onError); resolve() }
     if ('path' in target) server.listen({ path: target.path, backlog, exclusive }, done)
-    else server.listen({ host: target.host, port: target.port, backlog, exclusive }, done)
+    else server.listen({ host: target.host, port: target.port, backlog, exclusive, ...(reusePort ? { reusePort } : {}) }, done)
   })
   return formatAddress(server, target)
 }

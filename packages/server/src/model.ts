@@ -13,14 +13,24 @@ export interface ServeOptions {
   limits: ServerLimits
   /** cluster: processes; pool: threads. */
   workers?: number
-  /** cluster: Node's scheduling policy. */
-  sched?: 'rr' | 'none'
+  /** cluster: who spreads connections over the workers (default: reuseport where this Node supports it, else rr). */
+  sched?: 'rr' | 'none' | 'reuseport'
   /** fork: most connection children alive at once; more connections wait in the accept queue. */
   maxChildren?: number
   /** fork: a connection waiting this long for a child is closed (0: never). */
   waitTimeoutMs?: number
-  /** fork: warm children kept ready. */
+  /** fork: warm children kept ready (with reuse: the fewest idle children; httpd MinSpareServers). */
   spares?: number
+  /** fork with reuse: idle children above this many retire, one a second (httpd MaxSpareServers). */
+  maxSpares?: number
+  /** fork: connections a child serves, one at a time, before it exits (1: strict, the default; 0: no limit). */
+  connectionsPerChild?: number
+  /** cluster/fork: a worker that handled this many requests (messages) is replaced (0: never). */
+  maxRequests?: number
+  /** cluster/fork: each worker's request limit is --max-requests plus a random 0…this. */
+  maxRequestsJitter?: number
+  /** cluster/fork: a worker whose resident memory passes this many bytes is replaced (0: never). */
+  maxMemory?: number
   /** pool: most tasks queued for the pool before reading from sockets pauses. */
   maxQueue?: number
   /** cluster/pool/fork: a worker silent for this long is considered stuck and replaced. */
@@ -122,6 +132,16 @@ export interface SuiteTraits {
   droppedWhileWaiting?: (stats: ModelStats) => number
   /** workers, children or tasks killed so far for missing the heartbeat, read from the model's stats; absent: no heartbeat */
   heartbeatKills?: (stats: ModelStats) => number
+  /** Ways of serving the suites also run, each by name (`conformance(model, variant)`), e.g. cluster's `--sched reuseport`. */
+  variants?: readonly SuiteVariant[]
+}
+
+/** A variant of a model the suites run: the model with some `serve` flags. */
+export interface SuiteVariant {
+  name: string
+  args: readonly string[]
+  /** Why it cannot run with this Node or on this machine (then the suite checks it is refused in one line); undefined: it can. */
+  unavailable?: () => Promise<string | undefined>
 }
 
 /**

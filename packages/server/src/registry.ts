@@ -6,10 +6,11 @@ import type { ModelDescriptor } from './model.js'
 import eventLoop from './models/event-loop.js'
 import cluster from './models/cluster.js'
 import fork from './models/fork.js'
+import forkReuse from './models/fork-reuse.js'
 import pool from './models/pool.js'
 
 /** The built-in models, in the order reports and `--help` list them. The only list of model names. */
-export const BUILTIN_MODELS: readonly ModelDescriptor[] = [eventLoop, cluster, fork, pool]
+export const BUILTIN_MODELS: readonly ModelDescriptor[] = [eventLoop, cluster, fork, forkReuse, pool]
 
 /** Models loaded by path (`--model ./my-model.js`), keyed by the text that named them and by absolute path. */
 const loaded = new Map<string, ModelDescriptor>()

@@ -86,13 +86,15 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
   if (t.kind === 'peer') {
     const peer = getPeer(t.name)
     if (peer === undefined) throw new Error(`unknown peer ${t.name}`)
-    return peerSpec(peer)
+    const spec = peerSpec(peer)
+    // a Node peer runs under the target's runtime, like the models
+    return t.runtime !== undefined && spec.command === process.execPath ? { ...spec, command: t.runtime.path } : spec
   }
   const args = [bin, 'serve', '--model', t.name, '--handler', sc.workload.handler, '--port', '0', '--grace', '3s']
   if (t.workers !== null) args.push('--workers', String(t.workers))
   args.push(...findModel(t.name)?.bench.serveArgs?.(t, sc.connections) ?? [])
   for (const [k, v] of Object.entries(sc.workload.options)) args.push('--option', `${k}=${v}`)
-  return { command: process.execPath, args }
+  return { command: t.runtime?.path ?? process.execPath, args }
 }
 
 async function idleSample (pid: number): Promise<IdleSample | null> {

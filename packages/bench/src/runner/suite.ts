@@ -7,10 +7,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
-import { PEERS, type PeerName } from '../peers.js'
+import { PEERS, getPeer, type PeerName } from '../peers.js'
+import { resolveNodeRuntimes, runtimeTag } from '../runtime/node-runtime.js'
 import { DEFAULT_FIXED_RATE_FRACTION } from './fixed-rate.js'
 import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
-import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
+import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type RuntimeConfig, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
 import { findModel, isModelPath, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
 import type { EngineChoice } from '../load/native.js'
 
@@ -62,6 +63,8 @@ export interface SuiteSpec {
   models?: ModelSpec[] | 'all'
   /** true = every peer, false = none, or a list of peer names */
   peers?: boolean | string[]
+  /** Node runtimes to run models and Node peers under, each target once per runtime: `current`, a version (`24`), a path */
+  runtimes?: string[]
   workloads: WorkloadSpec[]
   startTimeoutMs?: number
   stopTimeoutMs?: number
@@ -119,6 +122,7 @@ export const suiteSchema = {
       }],
     },
     peers: { anyOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string' }, uniqueItems: true }] },
+    runtimes: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 } },
     workloads: {
       type: 'array',
       minItems: 1,
@@ -175,6 +179,8 @@ export interface SuiteOverrides {
   /** workers for cluster and pool */
   workers?: number
   loadThreads?: number
+  /** Node runtimes (`--node`): replace the suite's `runtimes` */
+  runtimes?: string[]
   loadEngine?: EngineChoice
 }
 
@@ -406,7 +412,10 @@ export async function loadSuiteWithModels (nameOrPath: string, overrides: SuiteO
   const path = resolveSuitePath(nameOrPath)
   const data = readSuiteFile(path)
   await loadModelFiles(data, path, overrides)
-  return normalizeSuite(data, path, overrides)
+  const suite = normalizeSuite(data, path, overrides)
+  const specs = overrides.runtimes ?? (data as { runtimes?: string[] }).runtimes
+  if (specs !== undefined) suite.runtimes = await resolveNodeRuntimes(specs)
+  return suite
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -419,6 +428,23 @@ function peerTargets (suite: SuiteConfig, w: WorkloadConfig): TargetConfig[] {
     .map((b) => ({ kind: 'peer' as const, name: b.name as PeerName, label: b.name, workers: null, spares: null }))
 }
 
+/** A peer that is a Node program (it runs under the chosen runtimes like the models). */
+function isNodePeer (name: string): boolean {
+  return getPeer(name)?.command(0).command === process.execPath
+}
+
+/**
+ * Targets under the suite's runtimes: models and Node peers once per runtime (labelled `@node24`… when
+ * there are several, so one scenario group shows them side by side); other peers once, as they are.
+ */
+export function withRuntimes (targets: readonly TargetConfig[], runtimes: readonly RuntimeConfig[] | undefined): TargetConfig[] {
+  if (runtimes === undefined || runtimes.length === 0) return [...targets]
+  return targets.flatMap((t) => {
+    if (t.kind === 'peer' && !isNodePeer(t.name)) return [t]
+    return runtimes.map((runtime) => ({ ...t, label: runtimes.length > 1 ? `${t.label}@${runtimeTag(runtime, runtimes)}` : t.label, runtime }))
+  })
+}
+
 /**
  * Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models
  * first, then peers), then each workload's fixed-rate scenarios (raw TCP workloads with `fixedRate`:
@@ -428,7 +454,7 @@ export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
   const out: ScenarioConfig[] = []
   const fixed: ScenarioConfig[] = []
   for (const w of suite.workloads) {
-    const targets = [...suite.models, ...peerTargets(suite, w)]
+    const targets = withRuntimes([...suite.models, ...peerTargets(suite, w)], suite.runtimes)
     if (w.fixedRate != null && w.framing !== 'http' && w.modes.includes('keep-alive')) {
       const payloadBytes = w.payloadBytes[0]!
       const connections = w.connections[0]!

@@ -116,8 +116,8 @@ t.test('--profile: profiles of every process and thread; pool\'s hand-off and fo
   const poolPrimary = pool.flame!.children.find((c) => c.name === 'primary')!
   const poolWorkers = pool.flame!.children.find((c) => c.name === 'primary worker threads')!
   // the hand-off: the primary posts tasks to the pool and takes their results, the workers wait for them
-  t.ok(find(poolPrimary, (n) => n.where.includes('piscina')) !== null, 'pool: the primary\'s side of the hand-off (piscina)')
-  t.ok(find(poolWorkers, (n) => n.where.includes('piscina')) !== null, 'pool: the workers\' side of the hand-off (piscina)')
+  t.ok(find(poolPrimary, (n) => n.where.includes('pool-thread')) !== null, 'pool: the primary\'s side of the hand-off (pool-thread: batches out, results in)')
+  t.ok(find(poolWorkers, (n) => n.where.includes('pool-worker')) !== null, 'pool: the workers\' side of the hand-off (pool-worker: batches in, results out)')
   const fork = byLabel.fork!.repetitions[0]!.profile!
   t.ok(fork.files.filter((f) => f.role === 'child processes').length >= 4, `fork: a profile per child (${fork.files.length} files)`)
   const children = fork.flame!.children.find((c) => c.name === 'child processes')!

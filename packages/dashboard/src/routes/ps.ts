@@ -61,6 +61,7 @@ async function snapshot (root: number): Promise<Record<string, unknown>> {
       pssBytes: p.pssBytes,
       cpuPercent: p.cpuPercent,
       connections: p.connections,
+      served: p.served,
       listening: p.listening,
       cmdline: p.cmdline,
     })),
@@ -91,7 +92,7 @@ export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext):
     const body = `<h1>Process tree: ${esc(what)}</h1>
 ${form}
 <p id="totals"></p>
-<table id="tree"><thead><tr><th>pid</th><th>ppid</th><th>role</th><th style="white-space:nowrap">state</th><th class="num">threads</th><th class="num">RSS MiB</th><th class="num">PSS MiB</th><th class="num">CPU %</th><th class="num">conns</th><th>listening</th></tr></thead><tbody></tbody></table>
+<table id="tree"><thead><tr><th>pid</th><th>ppid</th><th>role</th><th style="white-space:nowrap">state</th><th class="num">threads</th><th class="num">RSS MiB</th><th class="num">PSS MiB</th><th class="num">CPU %</th><th class="num">conns</th><th class="num" title="connections this child has served">served</th><th>listening</th></tr></thead><tbody></tbody></table>
 <p class="muted" id="updated"></p>
 <details><summary>as text (<code>echoplex ps</code>)</summary><pre id="text"></pre></details>`
     const script = `const ROOT = ${jsonForScript(root)};
@@ -106,7 +107,7 @@ function render (s) {
     const pid = cell('\\u00a0'.repeat(p.depth * 3) + p.pid);
     pid.title = p.cmdline;
     tr.append(pid, cell(p.ppid), cell(p.role), cell(p.state + (p.stateName ? ' (' + p.stateName + ')' : '')), cell(p.threads, 1), cell(mib(p.rssBytes), 1), cell(mib(p.pssBytes), 1),
-      cell(p.cpuPercent === null ? '' : p.cpuPercent.toFixed(1), 1), cell(p.connections === null ? '' : p.connections, 1), cell(p.listening.join(' ')));
+      cell(p.cpuPercent === null ? '' : p.cpuPercent.toFixed(1), 1), cell(p.connections === null ? '' : p.connections, 1), cell(p.served === null || p.served === undefined ? '' : p.served, 1), cell(p.listening.join(' ')));
     return tr;
   });
   document.querySelector('#tree tbody').replaceChildren(...rows);

@@ -4,6 +4,7 @@ import { Peer } from './peer.js'
 import { PrimaryHub, type ChildPeer } from './primary-hub.js'
 import { CrashGuard, bootError, watchHeartbeats } from './supervision.js'
 import type { Spawned, Spawner } from './spawner.js'
+import type { RecycleReason } from './protocol.js'
 
 /** After the grace period, how long stop() still waits for children before SIGKILL. */
 export const STOP_SLACK_MS = 2000
@@ -20,6 +21,10 @@ export class Child<S extends string, D> {
   lastBeat = Date.now()
   /** The address it reported listening on, with `ready` (a cluster worker). */
   address: string | undefined
+  /** Connections it has served, as last reported (an `idle`, a `recycle`, or a stats answer). */
+  served = 0
+  /** Why it is being recycled, once it said it is over a limit. */
+  recycling: RecycleReason | undefined
   constructor (readonly process: Spawned, readonly peer: ChildPeer, public data: D) {}
   get pid (): number { return this.process.pid }
 }
@@ -44,6 +49,12 @@ export interface ArbiterOptions<S extends string, D> {
   onSpawned?: (child: Child<S, D>) => void
   /** A child reported ready (after `spawn` resolved with it). */
   onReady?: (child: Child<S, D>) => void
+  /**
+   * A child is over a recycling limit (`recycle`): it takes no new connections and finishes its own;
+   * the model replaces it (cluster: a new worker first, then the old one drains; fork: the child exits
+   * after its connection). Counted in `recycled` whatever the model does.
+   */
+  onRecycle?: (child: Child<S, D>, reason: RecycleReason) => void
   /** A child exited and was reaped (removed from `children`). */
   onExit?: (child: Child<S, D>, code: number | null, signal: NodeJS.Signals | null) => void
 }
@@ -71,6 +82,8 @@ export class Arbiter<S extends string, D = undefined> {
   spawned = 0
   reaped = 0
   stuckKilled = 0
+  /** Children recycled, by the limit they reached. */
+  readonly recycled: Record<RecycleReason, number> = { connections: 0, requests: 0, memory: 0 }
   /** Set by stop() (and by a halt): children exiting from now on are expected to. */
   stopping = false
   private heartbeatTimer: NodeJS.Timeout | undefined
@@ -96,6 +109,14 @@ export class Arbiter<S extends string, D = undefined> {
     this.hub.add(peer)
     peer.on('heartbeat', () => { child.lastBeat = Date.now() })
     peer.on('bye', (message) => this.book.retire(message.counters, message.forced))
+    peer.on('recycle', (message) => {
+      if (child.recycling !== undefined) return
+      child.recycling = message.reason
+      child.served = message.served
+      this.recycled[message.reason]++
+      this.options.logger.info({ [this.options.noun]: child.pid, reason: message.reason, served: message.served }, `recycling a ${this.options.noun}`)
+      this.options.onRecycle?.(child, message.reason)
+    })
     this.options.onSpawned?.(child)
     return await new Promise<Child<S, D>>((resolve, reject) => {
       peer.on('ready', (message) => {
@@ -140,7 +161,13 @@ export class Arbiter<S extends string, D = undefined> {
 
   /** Counters of the children `which` picks (asked now), plus those of children that exited. */
   async collect (which: (child: Child<S, D>) => boolean): Promise<ConnectionCounters> {
-    return await this.book.collect([...this.children.values()].filter(which).map((c) => c.peer))
+    const picked = [...this.children.values()].filter(which)
+    return await this.book.collect(picked.map((c) => c.peer), undefined, (i, counters) => { picked[i]!.served = counters.connectionsTotal })
+  }
+
+  /** Each live child: pid, state and the connections it has served (as of the last report or collect). */
+  perChild (): Array<{ pid: number, state: string, served: number }> {
+    return [...this.children.values()].map((c) => ({ pid: c.pid, state: c.recycling === undefined ? c.state : 'recycling', served: c.served }))
   }
 
   /** The model cannot go on: tell the caller (onFatal), or stop it. */

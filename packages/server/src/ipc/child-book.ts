@@ -11,13 +11,17 @@ export class ChildBook {
   /** Counters reported by children that have exited. */
   readonly retired: ConnectionCounters = newCounters()
 
-  /** Asks every peer for its counters (a `stats` request); children that do not answer in time count as zero. */
-  async collect (peers: ChildPeer[], timeoutMs = 1000): Promise<ConnectionCounters> {
+  /** Asks every peer for its counters (a `stats` request); children that do not answer in time count as zero. `each` sees every answer. */
+  async collect (peers: ChildPeer[], timeoutMs = 1000, each?: (index: number, counters: ConnectionCounters) => void): Promise<ConnectionCounters> {
     const total = addCounters(newCounters(), this.retired)
     total.connectionsActive = 0
     const answers = await Promise.all(peers.map(async (peer) =>
       await peer.request<ConnectionCounters>({ type: 'stats' }, { timeoutMs }).catch(() => undefined)))
-    for (const counters of answers) if (counters !== undefined) addCounters(total, counters)
+    answers.forEach((counters, i) => {
+      if (counters === undefined) return
+      each?.(i, counters)
+      addCounters(total, counters)
+    })
     return total
   }
 

@@ -1,10 +1,11 @@
-import { LocalExecutor, catchHandlerFaults, createLogger, describeError, errors, isEchoplexError, type Logger } from '@echoplex/core'
+import { LocalExecutor, catchHandlerFaults, createLogger, describeError, errors, isEchoplexError, type HandlerDefinition, type Logger } from '@echoplex/core'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
 import { ipcChannel } from './channel.js'
 import { ChildHub, type PrimaryPeer } from './child-hub.js'
 import { Peer } from './peer.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
+import { NO_RECYCLING, Recycler } from './recycler.js'
 import { PARENT_DEATH_ENV } from './spawner.js'
 import { watchParentFromThread } from './orphan-watchdog.js'
 
@@ -24,6 +25,8 @@ export class ChildRuntime {
   readonly hub: ChildHub
   readonly logger: Logger
   serving!: ConnectionServer
+  /** This child's recycling limits (--max-requests, --max-memory), checked against its own counters. */
+  recycler!: Recycler
   private stopping = false
 
   constructor (role: string) {
@@ -54,10 +57,14 @@ export class ChildRuntime {
     })
   }
 
-  /** Loads the handler; on failure tells the primary why (so it can halt instead of respawning) and exits. */
-  async boot (): Promise<void> {
+  /**
+   * Loads the handler; on failure tells the primary why (so it can halt instead of respawning) and exits.
+   * `bundled`: built-in handlers compiled into this entry (a bundled child), used instead of importing the file.
+   */
+  async boot (bundled: Readonly<Record<string, HandlerDefinition>> = {}): Promise<void> {
     try {
-      const handler = await loadHandler(this.config.handlerPath)
+      const builtin = this.config.builtinHandler
+      const handler = builtin !== undefined && bundled[builtin] !== undefined ? bundled[builtin] : await loadHandler(this.config.handlerPath)
       this.serving = new ConnectionServer({
         executor: new LocalExecutor(handler),
         hub: this.hub,
@@ -68,8 +75,17 @@ export class ChildRuntime {
     } catch (err) {
       await this.bootFailed(err)
     }
+    this.recycler = new Recycler(this.config.recycle ?? NO_RECYCLING, () => this.serving.counters)
     const beat = setInterval(() => this.primary.send({ type: 'heartbeat' }), Math.max(100, this.config.heartbeatMs / 4))
     beat.unref()
+  }
+
+  /** A shutdown is under way (the primary asked, or SIGTERM): the child takes nothing new. */
+  get shuttingDown (): boolean { return this.stopping }
+
+  /** The process title `echoplex ps` reads: the role, and the connections this child has served. */
+  title (role: string): void {
+    process.title = `echoplex ${role} served=${this.serving?.counters.connectionsTotal ?? 0}`
   }
 
   /** Never resolves: the process exits once the primary has the reason, and must do nothing else meanwhile. */

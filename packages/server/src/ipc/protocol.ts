@@ -15,6 +15,10 @@ export type ChildToPrimary =
   | { type: 'serving', connection: string }
   | { type: 'heartbeat' }
   | { type: 'bye', counters: ConnectionCounters | undefined, forced: number }
+  /** a fork child with reuse finished its connection and takes the next one (`served` so far) */
+  | { type: 'idle', served: number }
+  /** over a recycling limit: this child takes no new connections, finishes its own, and exits */
+  | { type: 'recycle', reason: RecycleReason, served: number }
 
 export type PrimaryToChild =
   | { type: 'broadcast', from: string, data: Uint8Array }
@@ -24,6 +28,17 @@ export type PrimaryToChild =
   /** a connection's socket rides along as the message's handle (fork); `preread`: what the primary read while it waited */
   | { type: 'socket', acceptedAt: number, preread?: Uint8Array }
 
+/** Why a child was recycled: it served --connections-per-child, --max-requests, or grew past --max-memory. */
+export type RecycleReason = 'connections' | 'requests' | 'memory'
+
+/** When a child is replaced by a fresh one (gunicorn max_requests + jitter, PM2 max_memory_restart). 0: never. */
+export interface RecyclePolicy {
+  maxRequests: number
+  /** each child's request limit is maxRequests plus a random 0…jitter, so children do not all recycle at once */
+  maxRequestsJitter: number
+  maxMemoryBytes: number
+}
+
 /** What a child needs to serve, passed in its environment (it is JSON, and children inherit env). */
 export interface ChildConfig {
   model: 'cluster' | 'fork'
@@ -31,7 +46,14 @@ export interface ChildConfig {
   limits: ServerLimits
   /** cluster workers listen themselves (cluster shares the handle); fork children receive sockets. */
   listen?: ListenTarget
+  /** cluster with `--sched reuseport`: each worker binds its own socket on the port (SO_REUSEPORT). */
+  reusePort?: boolean
   heartbeatMs: number
+  /** fork: connections a child serves, one at a time, before it exits (1: strict, 0: no limit) */
+  connectionsPerChild?: number
+  recycle?: RecyclePolicy
+  /** the handler is this built-in: a bundled child entry uses its own copy instead of importing the file */
+  builtinHandler?: string
 }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'

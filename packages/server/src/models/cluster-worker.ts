@@ -6,9 +6,17 @@ process.title = 'echoplex worker'
 const runtime = new ChildRuntime('worker')
 await runtime.boot()
 try {
-  const { listen, limits } = runtime.config
-  const address = await runtime.serving.serve(new ListenerSource({ target: listen!, limits, logger: runtime.logger, clusterShared: true }))
+  const { listen, limits, reusePort } = runtime.config
+  const address = await runtime.serving.serve(new ListenerSource({ target: listen!, limits, logger: runtime.logger, clusterShared: true, reusePort }))
   runtime.primary.send({ type: 'ready', address })
+  // over --max-requests or --max-memory: the primary starts a replacement, then asks this one to drain
+  runtime.recycler.watch((reason) => runtime.primary.send({ type: 'recycle', reason, served: runtime.serving.counters.connectionsTotal }))
+  // `echoplex ps` shows the connections each worker has served (its title), refreshed once a second
+  let shown = -1
+  setInterval(() => {
+    if (runtime.serving.counters.connectionsTotal !== shown) runtime.title('worker')
+    shown = runtime.serving.counters.connectionsTotal
+  }, 1000).unref()
 } catch (err) {
   await runtime.bootFailed(err)
 }

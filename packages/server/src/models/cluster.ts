@@ -4,34 +4,42 @@ import { createLogger, errors } from '@echoplex/core'
 import type { ListenTarget, ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
-import { heartbeatOption, workersOption } from './options.js'
+import { heartbeatOption, recycleOptions, recyclePolicy, workersOption } from './options.js'
 import { clearStaleSocket, formatTarget, pickFreePort } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
 import { clusterSpawner } from '../ipc/spawner.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { RespawnBackoff, isRetryableBoot } from '../ipc/supervision.js'
+import { reusePortUnavailable } from '../sources/reuse-port.js'
 
 /** After a worker failed to boot for a reason worth retrying, how long before the next try. */
 const RETRY_BOOT_MS = 250
 
-/** A worker, and what it asked cluster to listen on. */
-type Worker = Child<'ready', ListenTarget>
+/** A worker, and what it asked cluster to listen on; retiring once it is being replaced (recycled). */
+type Worker = Child<'ready' | 'retiring', ListenTarget>
+
+/** Who spreads connections over the workers. */
+export type Sched = 'rr' | 'none' | 'reuseport'
 
 /**
- * node:cluster: the primary forks N workers that share one listening socket (handed out round-robin
- * by the primary with `--sched rr`, or accepted by whichever worker the kernel wakes with `none`). The
- * primary only supervises (the Arbiter): it respawns workers that die, halts on a crash loop, relays
- * broadcasts and hosts the shared store. What is cluster's own: the shared handle, respawning, and the
- * rolling restart.
+ * node:cluster: the primary forks N workers that serve one port: with `--sched reuseport` each worker
+ * binds a socket of its own to it (SO_REUSEPORT) and the kernel spreads new connections over them —
+ * nothing passes through the primary; with `rr` the primary accepts every connection and hands it
+ * to a worker over IPC (cluster's round-robin handle); with `none` the workers share the primary's one
+ * socket and whichever the kernel wakes accepts. reuseport is the default where the running Node
+ * supports it (probed, see reuse-port.ts), rr elsewhere. The primary only supervises (the Arbiter):
+ * it respawns workers that die, halts on a crash loop, relays broadcasts and hosts the shared store.
+ * What is cluster's own: the listening arrangement, respawning, and the rolling restart.
  */
 export class ClusterModel extends BaseModel {
   readonly name = 'cluster' as const
-  private arbiter: Arbiter<'ready', ListenTarget> | undefined
+  private arbiter: Arbiter<'ready' | 'retiring', ListenTarget> | undefined
   private started = false
   private respawns = 0
   private restarting = false
   private boundTarget: ListenTarget | undefined
+  private sched: Sched = 'rr'
   /** Workers asked to stop by a rolling restart: their exit is expected, not a crash. */
   private readonly retiring = new Set<number>()
   /** Runtime deaths are replaced with backoff, never counted as a crash loop. */
@@ -43,29 +51,35 @@ export class ClusterModel extends BaseModel {
     // fail fast, in one line, before any worker exists
     await loadHandler(this.options.handlerPath)
     if ('path' in this.options.listen) await clearStaleSocket(this.options.listen.path)
-    // every worker, the replacements too, must ask cluster for the same port to share one socket
-    if ('host' in this.options.listen && this.options.listen.port === 0) {
+    const logger = createLogger({ model: 'cluster', role: 'primary' })
+    this.sched = await this.chooseSched()
+    // rr and none: every worker, the replacements too, must ask cluster for the same port to share
+    // one socket (workers that asked for 0 share one only while one of them lives)
+    if (this.sched !== 'reuseport' && 'host' in this.options.listen && this.options.listen.port === 0) {
       this.boundTarget = { host: this.options.listen.host, port: await pickFreePort(this.options.listen.host) }
     }
-    cluster.schedulingPolicy = this.options.sched === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
-    this.arbiter = new Arbiter({
+    cluster.schedulingPolicy = this.sched === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
+    this.arbiter = new Arbiter<'ready' | 'retiring', ListenTarget>({
       model: 'cluster',
       noun: 'worker',
       spawner: clusterSpawner(fileURLToPath(new URL('./cluster-worker.js', import.meta.url))),
-      logger: createLogger({ model: 'cluster', role: 'primary' }),
+      logger,
       heartbeatMs: this.options.heartbeatMs ?? 0,
       relayBudgetBytes: this.options.limits.maxWriteBufferBytes,
       readyState: 'ready',
       onFatal: this.options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
       onExit: (worker, code, signal) => this.onExit(worker, code, signal),
+      onRecycle: (worker) => { void this.replace(worker) },
     })
     const count = this.options.workers ?? 1
-    const addresses = await Promise.all(Array.from({ length: count }, async () => await this.spawn()))
+    // reuseport: the first worker learns the port (it may be 0), the others bind that one
+    const first = this.sched === 'reuseport' ? [await this.spawn()] : []
+    if (first[0] !== undefined) this.learnPort(first[0])
+    const addresses = [...first, ...await Promise.all(Array.from({ length: count - first.length }, async () => await this.spawn()))]
     this.started = true
     this.listeningAt = addresses[0] ?? formatTarget(this.options.listen)
-    const port = /:(\d+)$/.exec(this.listeningAt)?.[1]
-    if ('host' in this.options.listen && port !== undefined) this.boundTarget = { host: this.options.listen.host, port: Number(port) }
+    this.learnPort(this.listeningAt)
     this.arbiter.watch()
     return this.listeningAt
   }
@@ -75,7 +89,7 @@ export class ClusterModel extends BaseModel {
     const ready = (w: Worker): boolean => w.state === 'ready'
     const counters = await arbiter.collect(ready)
     const workers = [...arbiter.children.values()].filter(ready)
-    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, relayDropped: arbiter.hub.dropped, restarting: this.restarting, sched: this.options.sched ?? 'rr' })
+    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, relayDropped: arbiter.hub.dropped, restarting: this.restarting, sched: this.sched, recycled: { ...arbiter.recycled }, perChild: arbiter.perChild() })
   }
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
@@ -94,12 +108,8 @@ export class ClusterModel extends BaseModel {
     try {
       for (const old of [...arbiter.children.values()].filter((w) => w.state === 'ready')) {
         if (arbiter.stopping) break
-        // the new worker serves before the old one stops taking connections: capacity never dips
-        await this.spawn()
-        this.retiring.add(old.pid)
-        const exited = new Promise<void>((resolve) => old.process.onExit(() => resolve()))
-        old.peer.send({ type: 'shutdown', graceMs: this.options.limits.graceMs })
-        await exited
+        if (old.state !== 'ready') continue // recycled meanwhile
+        await this.replace(old)
         replaced++
       }
     } finally {
@@ -109,14 +119,58 @@ export class ClusterModel extends BaseModel {
     return replaced
   }
 
+  /**
+   * The policy asked for, or the default: reuseport where this Node can share a port between
+   * listeners, else rr with a one-line note. reuseport asked for where it cannot work is a usage error.
+   */
+  private async chooseSched (): Promise<Sched> {
+    const asked = this.options.sched
+    if (asked === 'rr' || asked === 'none') return asked
+    const why = 'path' in this.options.listen ? 'a UNIX socket has no SO_REUSEPORT balancing' : await reusePortUnavailable()
+    if (why === undefined) return 'reuseport'
+    if (asked === 'reuseport') throw errors.REUSEPORT_UNSUPPORTED(why)
+    // one line, as the CLI's notes: which policy serves, and why not the default
+    process.stderr.write(`echoplex: note: cluster uses --sched rr; reuseport (the default where supported) is not available: ${why}\n`)
+    return 'rr'
+  }
+
+  private learnPort (address: string): void {
+    const port = /:(\d+)$/.exec(address)?.[1]
+    if ('host' in this.options.listen && port !== undefined) this.boundTarget = { host: this.options.listen.host, port: Number(port) }
+  }
+
+  /**
+   * Replaces one worker with no dip in capacity (a rolling restart's step, and recycling): the new
+   * worker serves before the old one stops taking connections; resolves once the old one has exited.
+   */
+  private async replace (old: Worker): Promise<void> {
+    const arbiter = this.arbiter!
+    if (old.state !== 'ready' || arbiter.stopping) return
+    old.state = 'retiring'
+    try {
+      await this.spawn()
+    } catch (err) {
+      // the old worker still serves; a worker that cannot boot now never will (see onExit)
+      arbiter.halt(err as Error)
+      return
+    }
+    this.retiring.add(old.pid)
+    const exited = new Promise<void>((resolve) => old.process.onExit(() => resolve()))
+    old.peer.send({ type: 'shutdown', graceMs: this.options.limits.graceMs })
+    await exited
+  }
+
   /** Forks one worker and resolves with its listening address once it is serving. */
   private async spawn (): Promise<string> {
     const arbiter = this.arbiter!
     // cluster shares one socket per requested (address, port): a new worker must ask for what the live
     // workers asked for (port 0 included) to join their socket; if none is alive, cluster has closed
     // it, and asking for the port actually bound keeps the address (port 0 would reopen elsewhere)
-    const live = [...arbiter.children.values()].find((w) => w.state === 'ready')
-    const target = live?.data ?? this.boundTarget ?? this.options.listen
+    // (a worker being replaced still listens until it is asked to stop: it counts as live)
+    const listening = [...arbiter.children.values()].filter((w) => w.state === 'ready' || (w.state === 'retiring' && !this.retiring.has(w.pid)))
+    const live = listening.find((w) => w.state === 'ready') ?? listening[0]
+    // reuseport: every worker binds the port actually bound (its own socket; nothing to join)
+    const target = this.sched === 'reuseport' ? this.boundTarget ?? this.options.listen : live?.data ?? this.boundTarget ?? this.options.listen
     const config: ChildConfig = {
       model: 'cluster',
       handlerPath: this.options.handlerPath,
@@ -127,7 +181,9 @@ export class ClusterModel extends BaseModel {
         maxBufferedBytes: Math.ceil(this.options.limits.maxBufferedBytes / (this.options.workers ?? 1)),
       },
       listen: target,
+      reusePort: this.sched === 'reuseport',
       heartbeatMs: this.options.heartbeatMs ?? 0,
+      recycle: recyclePolicy(this.options),
     }
     const worker = await arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' }, target)
     return worker.address ?? formatTarget(this.options.listen)
@@ -140,7 +196,8 @@ export class ClusterModel extends BaseModel {
    */
   private onExit (worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     const arbiter = this.arbiter!
-    if (this.retiring.delete(worker.pid)) return
+    // replaced on purpose (restart, recycling), or recycled and its replacement already on its way
+    if (this.retiring.delete(worker.pid) || worker.state === 'retiring') return
     if (arbiter.stopping || !this.started || worker.state === 'booting') return
     // with no worker left, cluster has closed the shared socket (connections are refused): replace at once
     const othersServing = [...arbiter.children.values()].some((w) => w.state === 'ready')
@@ -184,7 +241,14 @@ export default defineModel({
   create: async (options) => new ClusterModel(options),
   options: [
     workersOption('worker processes'),
-    { flags: '--sched <policy>', key: 'sched', description: 'scheduling policy (rr = primary round-robin, none = kernel)', value: { kind: 'choice', choices: ['rr', 'none'] }, default: 'rr' },
+    {
+      flags: '--sched <policy>',
+      key: 'sched',
+      description: 'who spreads connections: reuseport = each worker its own SO_REUSEPORT socket, the kernel balances; rr = the primary accepts and hands out round-robin; none = workers share one socket',
+      value: { kind: 'choice', choices: ['reuseport', 'rr', 'none'] },
+      defaultDescription: `reuseport where the running Node supports it, probed at start (Node ≥ 22.12; this is ${process.version}), else rr with a one-line note`,
+    },
+    ...recycleOptions('worker'),
     heartbeatOption('a worker silent this long is replaced'),
   ],
   roles: ['primary', 'worker'],
@@ -199,5 +263,6 @@ export default defineModel({
     killable: { role: 'worker', what: 'a worker', outcome: 'a new worker took its place' },
     sharesProcessesAcrossConnections: true,
     heartbeatKills: (stats) => stats.extra.stuckKilled as number,
+    variants: [{ name: 'reuseport', args: ['--sched', 'reuseport'], unavailable: reusePortUnavailable }],
   },
 })

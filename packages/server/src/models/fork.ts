@@ -1,11 +1,13 @@
+import { existsSync, statSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createLogger, errors } from '@echoplex/core'
-import type { ModelStats, ServeOptions, StopResult } from '../model.js'
+import { BUILTIN_HANDLERS, builtinHandlerPath } from '@echoplex/handlers'
+import type { ModelDescriptor, ModelStats, ServeOptions, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
-import { heartbeatOption } from './options.js'
+import { heartbeatOption, recycleOptions, recyclePolicy } from './options.js'
 import { listen } from '../listen.js'
 import { ACCEPT_LINGER_MS } from '../connection-server.js'
 import { connectionBudget } from '../descriptors.js'
@@ -19,15 +21,22 @@ import { WaitingWatch, type GoneReason } from '../sources/waiting-watch.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
-const CHILD_ENTRY = fileURLToPath(new URL('./fork-child.js', import.meta.url))
+/** The bundled child (one CommonJS file, see fork-child-bundle.ts) when the build made it; else the module entry. */
+export const FORK_CHILD_ENTRY = childEntry()
+/** With reuse, extra idle children retire one per this long (httpd's idle maintenance runs once a second). */
+const RETIRE_IDLE_EVERY_MS = 1000
 /** Spawn waits kept for the stats (a ring: the most recent ones). */
 const WAITS_KEPT = 10_000
 const RETRY_SPAWN_MS = 250
 /** Waiting connections closed each time a spawn fails for lack of descriptors or processes. */
 const SHED_ON_EXHAUSTION = 8
 
-/** A connection child: idle (a warm spare) until it is handed its socket, then serving. */
-type ForkState = 'idle' | 'serving'
+/**
+ * A connection child: idle (a warm spare) until it is handed a socket, then serving; with reuse it is
+ * idle again once its connection closed. Retiring: asked to leave (an extra idle child), or serving
+ * its last connection (recycled).
+ */
+type ForkState = 'idle' | 'serving' | 'retiring'
 interface HandOff { acceptedAt?: number }
 type ForkChild = Child<ForkState, HandOff>
 
@@ -35,21 +44,28 @@ interface Waiting { socket: Socket, acceptedAt: number, watch?: WaitingWatch }
 
 export const DEFAULT_WAIT_TIMEOUT_MS = 10_000
 
+/** Connections a child serves before it exits: 1 is strict fork (Python's ForkingMixIn), 0 no limit. */
+export const STRICT = 1
+
 /**
- * One child process per connection, the seeds' `os.fork()` server: the primary accepts with
- * `pauseOnConnect` (so it never reads a byte) and hands the socket to a child that serves exactly that
- * connection and exits. Children are bounded by --max-children (more connections wait their turn),
- * warm spares hide a Node boot, libuv reaps every child, and children exit when the primary's IPC
- * channel closes, so killing the primary leaves no orphans. Supervision is the Arbiter's; what is
- * fork's own: accepting, the waiting queue, hand-off, spares and the bound on children.
+ * One child process per connection at a time. Strict (--connections-per-child 1, the `fork` model) is
+ * the seeds' `os.fork()` server: the primary accepts with `pauseOnConnect` (so it never reads a byte)
+ * and hands the socket to a child that serves exactly that connection and exits. With reuse
+ * (`fork-reuse`, Apache httpd's prefork) a child goes back to the idle set when its connection closes
+ * and is recycled after --connections-per-child; idle children are the spares (at least --spares, at
+ * most --max-spares). Children are bounded by --max-children (more connections wait their turn), libuv
+ * reaps every child, and children exit when the primary's IPC channel closes, so killing the primary
+ * leaves no orphans. Supervision and recycling are the Arbiter's; what is fork's own: accepting, the
+ * waiting queue, hand-off, spares and the bound on children.
  */
 export class ForkModel extends BaseModel {
-  readonly name = 'fork' as const
   private readonly arbiter: Arbiter<ForkState, HandOff>
   private readonly waiting: Waiting[] = []
   private readonly waits: number[] = []
   private readonly maxChildren: number
   private readonly spares: number
+  private readonly maxSpares: number
+  private readonly perChild: number
   private readonly maxWaiting: number
   private readonly waitTimeoutMs: number
   private server: Server | undefined
@@ -60,20 +76,24 @@ export class ForkModel extends BaseModel {
   private prunedReset = 0
   /** Waiting connections dropped because the client left (FIN without a word, or reset) or waited too long. */
   private readonly goneWhileWaiting: Record<GoneReason, number> = { closed: 0, timeout: 0 }
+  private retiredIdle = 0
   private retryTimer: NodeJS.Timeout | undefined
+  private retireTimer: NodeJS.Timeout | undefined
 
-  constructor (options: ServeOptions) {
+  constructor (options: ServeOptions, readonly name: string = 'fork') {
     super(options)
     this.maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN
     this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS
     this.spares = Math.min(options.spares ?? 0, this.maxChildren)
+    this.maxSpares = Math.max(this.spares, options.maxSpares ?? defaultMaxSpares(this.spares))
+    this.perChild = options.connectionsPerChild ?? STRICT
     // each waiting connection holds a descriptor here, and so does every child's IPC channel
     this.maxWaiting = Math.max(1, connectionBudget(options.limits.maxConnections) - this.maxChildren)
-    const logger = createLogger({ model: 'fork', role: 'primary' })
+    const logger = createLogger({ model: name, role: 'primary' })
     this.arbiter = new Arbiter<ForkState, HandOff>({
       model: 'fork',
       noun: 'child',
-      spawner: processSpawner(CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }),
+      spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }),
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
       relayBudgetBytes: options.limits.maxWriteBufferBytes,
@@ -82,6 +102,17 @@ export class ForkModel extends BaseModel {
       stopModel: async (graceMs) => await this.stop(graceMs),
       onSpawned: (child) => {
         child.peer.on('serving', () => this.recordWait(performance.now() - (child.data.acceptedAt ?? performance.now())))
+        // reuse: its connection closed, it takes the next one
+        child.peer.on('idle', (message) => {
+          child.served = message.served
+          if (child.state === 'serving') child.state = 'idle'
+          this.dispatch()
+        })
+      },
+      // over a limit: it serves its connection to the end, then exits; a spare takes its place
+      onRecycle: (child) => {
+        if (child.state !== 'booting' && child.state !== 'stuck') child.state = 'retiring'
+        this.dispatch()
       },
       onReady: () => this.dispatch(),
       onExit: () => this.dispatch(),
@@ -101,18 +132,29 @@ export class ForkModel extends BaseModel {
     // spares one child still boots first: it proves the handler loads in a child, then serves the first connection
     await Promise.all(Array.from({ length: Math.max(1, this.spares) }, async () => await this.spawn()))
     this.arbiter.watch()
+    if (this.perChild !== STRICT) {
+      this.retireTimer = setInterval(() => this.retireExtraIdle(), RETIRE_IDLE_EVERY_MS)
+      this.retireTimer.unref()
+    }
     return this.listeningAt
   }
 
   async stats (): Promise<ModelStats> {
     const { arbiter } = this
-    const serving = arbiter.count('serving')
-    const counters = await arbiter.collect((c) => c.state === 'serving')
+    const serving = arbiter.count('serving') + arbiter.count('retiring')
+    // with reuse, idle children have served connections too
+    const counters = await arbiter.collect((c) => c.state !== 'booting' && c.state !== 'stuck')
     counters.connectionsActive = serving
     return this.envelope(counters, {
       children: arbiter.children.size,
       serving,
       spares: arbiter.count('idle'),
+      connectionsPerChild: this.perChild,
+      minSpares: this.spares,
+      maxSpares: this.maxSpares,
+      retiredIdle: this.retiredIdle,
+      recycled: { ...arbiter.recycled },
+      perChild: arbiter.perChild(),
       booting: arbiter.count('booting'),
       waiting: this.waiting.length,
       shedOnExhaustion: this.shed,
@@ -136,6 +178,7 @@ export class ForkModel extends BaseModel {
     await new Promise((resolve) => setTimeout(resolve, ACCEPT_LINGER_MS))
     this.stopping = true
     this.graceMs = graceMs
+    clearInterval(this.retireTimer)
     this.server?.close()
     // connections still waiting are served within the grace period, not cut by --wait-timeout
     for (const w of this.waiting) w.watch?.cancelTimeout()
@@ -144,12 +187,12 @@ export class ForkModel extends BaseModel {
     // are no longer wanted once nothing waits (dispatch ends them)
     this.dispatch()
     const killed = await this.arbiter.stop(graceMs, {
-      ask: (child) => { if (child.state === 'serving') child.peer.send({ type: 'shutdown', graceMs }) },
+      ask: (child) => { if (child.state === 'serving' || child.state === 'retiring') child.peer.send({ type: 'shutdown', graceMs }) },
       busy: () => this.waiting.length > 0,
     })
     const dropped = this.waiting.splice(0)
     for (const w of dropped) w.socket.destroy()
-    return { forced: this.arbiter.book.forced + killed.filter((c) => c.state === 'serving').length + dropped.length }
+    return { forced: this.arbiter.book.forced + killed.filter((c) => c.state === 'serving' || (c.state === 'retiring' && c.recycling !== undefined)).length + dropped.length }
   }
 
   private onConnection (socket: Socket): void {
@@ -184,7 +227,7 @@ export class ForkModel extends BaseModel {
     // while stopping, spares are no longer wanted: children are started only for connections still waiting
     const spares = this.stopping ? 0 : this.spares
     if (this.stopping && this.waiting.length === 0) {
-      for (const child of arbiter.children.values()) if (child.state !== 'serving') child.process.kill('SIGTERM')
+      for (const child of arbiter.children.values()) if (child.state === 'idle' || child.state === 'booting') child.process.kill('SIGTERM')
       return
     }
     const booting = arbiter.count('booting')
@@ -237,12 +280,22 @@ export class ForkModel extends BaseModel {
     if (this.stopping) child.peer.send({ type: 'shutdown', graceMs: this.graceMs })
   }
 
+  /**
+   * With reuse, idle children are the spares: above --max-spares one retires per tick, so a burst's
+   * children leave gradually and a churn of reconnecting clients does not make them boot again.
+   */
+  private retireExtraIdle (): void {
+    if (this.stopping || this.waiting.length > 0 || this.arbiter.count('idle') <= this.maxSpares) return
+    const child = [...this.arbiter.children.values()].find((c) => c.state === 'idle')
+    if (child === undefined) return
+    child.state = 'retiring'
+    this.retiredIdle++
+    child.peer.send({ type: 'shutdown', graceMs: 0 })
+  }
+
   /** Starts a child; resolves when it is idle and ready for a socket. */
   private async spawn (): Promise<ForkChild> {
-    // each child holds one connection: its share of the partial-message budget is the budget over --max-children
-    const limits = { ...this.options.limits, maxBufferedBytes: Math.ceil(this.options.limits.maxBufferedBytes / this.maxChildren) }
-    const config: ChildConfig = { model: 'fork', handlerPath: this.options.handlerPath, limits, heartbeatMs: this.options.heartbeatMs ?? 0 }
-    return await this.arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }, {})
+    return await this.arbiter.spawn(forkChildEnvironment(this.options), {})
   }
 
   /**
@@ -277,37 +330,94 @@ export class ForkModel extends BaseModel {
   }
 }
 
-export default defineModel({
-  name: 'fork',
-  summary: 'a child process per connection: the primary accepts and hands each socket over',
-  create: async (options) => new ForkModel(options),
-  options: [
-    { flags: '--max-children <n>', key: 'maxChildren', description: 'most connection children at once; more connections wait to be accepted', value: { kind: 'integer', min: 1, max: 100_000 }, default: DEFAULT_MAX_CHILDREN },
-    { flags: '--wait-timeout <duration>', key: 'waitTimeoutMs', description: 'a connection waiting this long for a child is closed (0 disables)', value: { kind: 'duration' }, default: DEFAULT_WAIT_TIMEOUT_MS },
-    { flags: '--spares <n>', key: 'spares', description: 'warm children started ahead of connections', value: { kind: 'integer', min: 0, max: 1024 }, default: 0 },
-    heartbeatOption('a child silent this long is killed'),
-  ],
-  roles: ['primary', 'spare', 'connection'],
-  rollingRestart: false,
-  bench: {
-    workers: false,
-    spares: true,
-    // room for every client twice over (churn reconnects before the old child is reaped)
-    serveArgs: ({ spares }, connections) => ['--spares', String(spares ?? 0), '--max-children', String(Math.max(64, connections * 2 + (spares ?? 0)))],
-  },
-  suites: {
-    // a Node child boots in ~0.2 s of CPU: warm spares keep the tests from waiting on boots
-    conformanceArgs: ['--spares', '4'],
-    faultArgs: ['--spares', '2', '--max-children', '8', '--wait-timeout', '8s'],
-    faultMaxConnections: 16,
-    faultStormSize: 40,
-    // its queue (dead connections too: each still costs a child boot) has been worked off
-    settled: (stats) => stats.extra.waiting === 0,
-    onHandlerExit: 'its connection child exited',
-    onStuckHandler: 'its connection child missed its heartbeat (1.5 s) and was killed; only its connection closed',
-    killable: { role: 'connection', what: 'a connection child', outcome: 'only its connection closed' },
-    sharesProcessesAcrossConnections: false,
-    heartbeatKills: (stats) => stats.extra.killedStuck as number,
-    droppedWhileWaiting: (stats) => stats.extra.droppedClosedWaiting as number,
-  },
-})
+/**
+ * What a fork child is started with, added to the primary's environment (its config, and its role
+ * until it serves): also how `echoplex boot-cost` boots one exactly as the model does.
+ */
+export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'maxChildren'>): Record<string, string> {
+  const config: ChildConfig = {
+    model: 'fork',
+    handlerPath: options.handlerPath,
+    // a child holds one connection at a time: its share of the partial-message budget is the budget over --max-children
+    limits: { ...options.limits, maxBufferedBytes: Math.ceil(options.limits.maxBufferedBytes / (options.maxChildren ?? DEFAULT_MAX_CHILDREN)) },
+    heartbeatMs: options.heartbeatMs ?? 0,
+    connectionsPerChild: options.connectionsPerChild ?? STRICT,
+    recycle: recyclePolicy(options),
+    // a built-in handler is compiled into the bundled child: it need not import the file
+    builtinHandler: BUILTIN_HANDLERS.find((h) => builtinHandlerPath(h) === options.handlerPath),
+  }
+  return { [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }
+}
+
+/**
+ * The bundled child when it exists and is no older than the code it bundles (a `tsc -b` without the
+ * bundling step leaves a stale one: the module entry is then the right one), else the module entry.
+ */
+function childEntry (): string {
+  const bundled = fileURLToPath(new URL('./fork-child.cjs', import.meta.url))
+  const modules = fileURLToPath(new URL('./fork-child.js', import.meta.url))
+  const source = fileURLToPath(new URL('./fork-child-run.js', import.meta.url))
+  try {
+    return existsSync(bundled) && statSync(bundled).mtimeMs >= statSync(source).mtimeMs ? bundled : modules
+  } catch {
+    return modules
+  }
+}
+
+/** httpd's MaxSpareServers against MinSpareServers: room above the minimum, so idle children do not retire and boot in turns. */
+function defaultMaxSpares (spares: number): number {
+  return spares + Math.max(spares, 4)
+}
+
+/** The two faces of the fork model: strict (a child per connection) and reuse (httpd prefork). */
+function forkDescriptor (name: string, summary: string, perChildDefault: number, sparesAtLeastClients: boolean): ModelDescriptor {
+  return defineModel({
+    name,
+    summary,
+    create: async (options) => new ForkModel(options, name),
+    options: [
+      { flags: '--max-children <n>', key: 'maxChildren', description: 'most connection children at once; more connections wait to be accepted', value: { kind: 'integer', min: 1, max: 100_000 }, default: DEFAULT_MAX_CHILDREN },
+      { flags: '--wait-timeout <duration>', key: 'waitTimeoutMs', description: 'a connection waiting this long for a child is closed (0 disables)', value: { kind: 'duration' }, default: DEFAULT_WAIT_TIMEOUT_MS },
+      { flags: '--spares <n>', key: 'spares', description: 'warm children started ahead of connections (with reuse: the fewest idle children)', value: { kind: 'integer', min: 0, max: 1024 }, default: 0 },
+      { flags: '--max-spares <n>', key: 'maxSpares', description: 'with reuse, idle children above this many retire, one a second', value: { kind: 'integer', min: 0, max: 100_000 }, defaultDescription: '--spares + max(--spares, 4)' },
+      { flags: '--connections-per-child <n>', key: 'connectionsPerChild', description: 'connections a child serves, one at a time, before it is recycled (1: a fresh child per connection; 0: no limit)', value: { kind: 'integer', min: 0, max: 1_000_000_000 }, default: perChildDefault },
+      ...recycleOptions('child'),
+      heartbeatOption('a child silent this long is killed'),
+    ],
+    roles: ['primary', 'spare', 'connection'],
+    rollingRestart: false,
+    bench: {
+      workers: false,
+      spares: true,
+      // room for every client twice over (churn reconnects before the old child is reaped); with
+      // reuse, idle children are the spares: at least one per client, as an httpd sized for its load
+      serveArgs: ({ spares }, connections) => {
+        const wanted = sparesAtLeastClients ? Math.max(spares ?? 0, connections) : (spares ?? 0)
+        return ['--spares', String(wanted), '--max-children', String(Math.max(64, connections * 2 + wanted))]
+      },
+    },
+    suites: {
+      // a Node child boots in ~0.1 s of CPU: warm spares keep the tests from waiting on boots
+      conformanceArgs: ['--spares', '4'],
+      faultArgs: ['--spares', '2', '--max-children', '8', '--wait-timeout', '8s'],
+      faultMaxConnections: 16,
+      faultStormSize: 40,
+      // its queue (dead connections too: each still costs a child boot) has been worked off
+      settled: (stats) => stats.extra.waiting === 0,
+      onHandlerExit: 'its connection child exited',
+      onStuckHandler: 'its connection child missed its heartbeat (1.5 s) and was killed; only its connection closed',
+      killable: { role: 'connection', what: 'a connection child', outcome: 'only its connection closed' },
+      sharesProcessesAcrossConnections: false,
+      heartbeatKills: (stats) => stats.extra.killedStuck as number,
+      droppedWhileWaiting: (stats) => stats.extra.droppedClosedWaiting as number,
+    },
+  })
+}
+
+export const forkReuse = forkDescriptor('fork-reuse',
+  'httpd prefork: a child process serves one connection at a time and is reused for the next (recycled after --connections-per-child)',
+  0, true)
+
+export default forkDescriptor('fork',
+  'a fresh child process per connection (Python ForkingMixIn): the primary accepts and hands each socket over',
+  STRICT, false)

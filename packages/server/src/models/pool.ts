@@ -9,15 +9,16 @@ import { loadHandler } from '../handler-loader.js'
 import { ListenerSource } from '../sources/listener.js'
 import { PoolExecutor } from './pool-executor.js'
 
-/** Tasks queued in piscina per worker thread, by default, before the executor holds them itself. */
+/** Tasks given to the threads per thread, by default, before the executor holds them itself. */
 const QUEUE_PER_WORKER = 64
 /** After the grace period, how long stop() still waits before tearing the pool down under stuck tasks. */
 const STOP_SLACK_MS = 2000
 
 /**
  * The primary thread does all socket I/O, with the same connection runtime as `event-loop`; each hook
- * and message runs on a piscina worker-thread pool (PoolExecutor, pool-worker.ts), which loads the
- * handler module by path. CPU-bound handlers use several cores without extra processes.
+ * and message runs on a worker thread (PoolExecutor, pool-thread.ts, pool-worker.ts), which loads the
+ * handler module by path. CPU-bound handlers use several cores without extra processes. Tasks travel
+ * to the threads, and results back, in batches: whatever was ready in one turn of the loop.
  *
  * - `ctx.state` is structured-cloned to the worker with every task and the worker's copy comes back
  *   and replaces the primary's: keep it small and cloneable (a Buffer in it comes back a Uint8Array).
@@ -25,8 +26,9 @@ const STOP_SLACK_MS = 2000
  *   before it writes the reply; calls made after the hook's promise settled are dropped.
  * - `ctx.shared`: every worker has a private MessagePort to the primary, which answers from the one
  *   MemorySharedStore its LocalHub also serves, so each operation is atomic there.
- * - A thread that dies (`process.exit` in a handler, a fatal error) fails only the connection whose
- *   task it was running; piscina starts a replacement.
+ * - A thread that dies (`process.exit` in a handler, a fatal error, the heartbeat watchdog) fails only
+ *   the connections whose tasks had started on it; tasks it had not started go to another thread, and
+ *   a replacement thread is started.
  */
 export class PoolModel extends BaseModel {
   readonly name = 'pool' as const
@@ -74,14 +76,14 @@ export class PoolModel extends BaseModel {
 
   async stats (): Promise<ModelStats> {
     const executor = this.executor!
-    const { pool } = executor
+    const { batches, tasks } = executor.batching
     return this.envelope(this.serving!.counters, {
-      threads: pool.threads.length,
+      threads: executor.liveThreads,
       workers: executor.workers,
-      utilization: pool.utilization,
-      queueSize: pool.queueSize,
       maxQueue: executor.maxQueue,
-      completed: pool.completed,
+      completed: executor.completed,
+      batches,
+      tasksPerBatch: batches === 0 ? 0 : Math.round(tasks / batches * 100) / 100,
       inPool: executor.inPool,
       waiting: executor.waiting,
       cancelled: executor.cancelled,
@@ -114,7 +116,7 @@ export class PoolModel extends BaseModel {
 
 export default defineModel({
   name: 'pool',
-  summary: 'the primary does all socket I/O; handlers run on a piscina worker-thread pool',
+  summary: 'the primary does all socket I/O; handlers run on worker threads, fed in batches',
   create: async (options) => new PoolModel(options),
   options: [
     workersOption('worker threads'),

@@ -14,9 +14,14 @@ export interface ListenerOptions {
    * shared), so the address is not this process's to own exclusively, nor its stale socket to clear.
    */
   clusterShared?: boolean
+  /** A cluster worker's own listener, sharing the port with the other workers' (SO_REUSEPORT): the kernel spreads connections. */
+  reusePort?: boolean
 }
 
-/** Sockets from a net.Server of this process's own (or, in a cluster worker, cluster's shared handle). */
+/**
+ * Sockets from a net.Server of this process's own (or, in a cluster worker, cluster's shared handle,
+ * or with `--sched reuseport` the worker's own socket on the shared port).
+ */
 export class ListenerSource implements SocketSource {
   readonly server: Server
   private accept: Accept | undefined
@@ -30,9 +35,11 @@ export class ListenerSource implements SocketSource {
       logger.info({ maxConnections }, 'max connections lowered to fit the open-files limit')
     }
     const refused = (): void => { logger.warn('connection refused: --max-connections reached') }
+    // a socket cluster hands out (not a worker's own SO_REUSEPORT one): counted here, see below
+    const handedOut = options.clusterShared === true && options.reusePort !== true
     // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => {
-      if (options.clusterShared === true) {
+      if (handedOut) {
         // cluster's round-robin hands a connection a worker refuses (server.maxConnections) to
         // another worker, and back, for as long as all are full: the client hangs while the primary
         // spins. A full cluster worker takes the connection and closes it instead
@@ -42,7 +49,7 @@ export class ListenerSource implements SocketSource {
       }
       this.accept?.(socket)
     })
-    if (options.clusterShared !== true) this.server.maxConnections = maxConnections
+    if (!handedOut) this.server.maxConnections = maxConnections
     this.server.on('drop', refused)
     // after listening, errors are accept failures (EMFILE when descriptors run out): libuv sheds the
     // pending connection with its reserve descriptor, so logging and carrying on is all there is to do
@@ -55,7 +62,8 @@ export class ListenerSource implements SocketSource {
 
   async open (accept: Accept): Promise<string> {
     this.accept = accept
-    return await listen(this.server, this.options.target, { exclusive: this.options.clusterShared !== true })
+    const { clusterShared = false, reusePort = false } = this.options
+    return await listen(this.server, this.options.target, { exclusive: reusePort || !clusterShared, reusePort })
   }
 
   close (): void {

@@ -7,22 +7,40 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import autocannon from 'autocannon'
 import { Client, lengthFrame } from '../helpers/client.js'
-import { findModel } from '@echoplex/server'
+import { findModel, type SuiteVariant } from '@echoplex/server'
 import { fixture, startServer } from '../helpers/server.js'
 
 type Test = typeof t
 
-/** The model and the flags its descriptor asks for (kept small for a 2-core CI box). */
-function modelArgs (model: string): string[] {
+/** The model and the flags its descriptor asks for (kept small for a 2-core CI box), and a variant's. */
+function modelArgs (model: string, variant?: SuiteVariant): string[] {
   const descriptor = findModel(model)
   if (descriptor === undefined) throw new Error(`no registered model ${model}`)
-  return ['--model', model, ...descriptor.suites.conformanceArgs]
+  return ['--model', model, ...descriptor.suites.conformanceArgs, ...variant?.args ?? []]
 }
 
-export function conformance (model: string): void {
-  const name = findModel(model)?.name ?? model
+function variantOf (model: string, name: string): SuiteVariant {
+  const variant = findModel(model)?.suites.variants?.find((v) => v.name === name)
+  if (variant === undefined) throw new Error(`model ${model} has no suite variant ${name}`)
+  return variant
+}
+
+/**
+ * Runs the suite against a model, or one of its registry variants (`conformance('cluster',
+ * 'reuseport')`). A variant this Node cannot serve is checked to be refused in one line instead.
+ */
+export async function conformance (model: string, variantName?: string): Promise<void> {
+  const variant = variantName === undefined ? undefined : variantOf(model, variantName)
+  const name = `${findModel(model)?.name ?? model}${variant === undefined ? '' : ` (${variant.name})`}`
   const serve = async (tt: Test, handler: string, extra: string[] = []): ReturnType<typeof startServer> =>
-    await startServer(tt, [...modelArgs(model), '--handler', handler, ...extra])
+    await startServer(tt, [...modelArgs(model, variant), '--handler', handler, ...extra])
+  const why = await variant?.unavailable?.()
+  if (why !== undefined) {
+    t.test(`${name}: this Node cannot serve it (${why}); it is refused in one line`, async (t) => {
+      await t.rejects(serve(t, 'echo'), /before listening: echoplex: [^\n]*not available/)
+    })
+    return
+  }
 
   t.test(`${name}: echo`, async (t) => {
     const server = await serve(t, 'echo')

@@ -89,7 +89,7 @@ t.test('pool: ctx.state per connection, ctx.shared atomic across threads', async
 })
 
 t.test('pool: a closed connection\'s queued tasks are dropped, not run', async (t) => {
-  // one thread and room for one queued task in piscina: the rest waits in the executor's FIFO
+  // one thread and room for one queued task with it: the rest waits in the executor's FIFO
   const server = await startServer(t, ['--model', 'pool', '--workers', '1', '--max-queue', '1', '--log-level', 'debug', '--handler', fixture('pool-state.mjs')])
   const open = async (): Promise<Client> => {
     const c = await Client.open(server.port)
@@ -99,7 +99,7 @@ t.test('pool: a closed connection\'s queued tasks are dropped, not run', async (
   const holder = await open()
   holder.write('busy 2500\n') // the only thread is busy from here on
   await sleep(150)
-  const queued = await open() // its first task waits in piscina's queue, 199 more in its connection
+  const queued = await open() // its first task waits in the thread's queue, 199 more in its connection
   queued.write('hit queued\n'.repeat(200))
   await sleep(100)
   const kept = await open() // waits in the executor's FIFO, and is never cancelled
@@ -124,7 +124,7 @@ t.test('pool: a closed connection\'s queued tasks are dropped, not run', async (
       return entry.msg === 'cancelled a task of a closed connection' ? [entry.where] : []
     } catch { return [] }
   })
-  t.same(cancels.sort(), ['executor FIFO', 'piscina queue'], 'one task was taken out of piscina\'s queue, one out of the FIFO')
+  t.same(cancels.sort(), ['executor FIFO', 'thread queue'], 'one task was dropped from a thread\'s queue, one out of the FIFO')
 })
 
 t.test('pool: a task running past --heartbeat loses its thread, and a new thread serves the rest', async (t) => {

@@ -1,0 +1,42 @@
+import { Command } from 'commander'
+import { loadSuite, measureBootCost, measureBootRate, runSuite } from '@echoplex/bench'
+import { parseDuration, parseInteger } from '../parse.js'
+
+interface BootCostFlags { runs: number, concurrency: number, duration: number, churn?: boolean, json?: boolean }
+
+/**
+ * `echoplex boot-cost`: what a fork child's boot costs next to a bare `node -e 0` on this Node, and
+ * (with --churn) strict fork's churn rate next to the rate this machine boots `node -e 0` at the same
+ * concurrency — both measured in the one run, so the ratios hold on a shared, noisy machine.
+ */
+export function bootCostCommand (): Command {
+  return new Command('boot-cost')
+    .description('measure a fork child\'s boot CPU against a bare `node -e 0` (ratio), the node -e 0 boot rate at a concurrency, and with --churn strict fork\'s churn rate against it')
+    .option('--runs <n>', 'boots of each kind for the CPU comparison', parseInteger(4, 10_000), 40)
+    .option('-c, --concurrency <n>', 'concurrent boot loops (and churn clients)', parseInteger(1, 1024), 16)
+    .option('-d, --duration <duration>', 'how long the boot rate (and the churn) is measured', parseDuration, 3000)
+    .option('--churn', 'also run strict fork\'s echo churn at the same concurrency and compare')
+    .option('--json', 'print the figures as JSON')
+    .action(async (flags: BootCostFlags) => {
+      const cost = await measureBootCost({ runs: flags.runs })
+      const rate = await measureBootRate({ concurrency: flags.concurrency, durationMs: flags.duration })
+      let churn: { perSec: number, ratioToBootRate: number } | undefined
+      if (flags.churn === true) {
+        const suite = loadSuite('churn', { models: ['fork'], workloads: ['echo'], connections: [flags.concurrency], peers: false, repetitions: 1, durationMs: flags.duration })
+        const results = await runSuite(suite, { outPath: null })
+        const perSec = results.scenarios.find((s) => s.target.label === 'fork')?.summary?.requestsPerSec?.median ?? 0
+        churn = { perSec: Math.round(perSec * 10) / 10, ratioToBootRate: Math.round(perSec / rate.perSec * 100) / 100 }
+      }
+      if (flags.json === true) {
+        process.stdout.write(`${JSON.stringify({ cost, rate, churn }, null, 2)}\n`)
+        return
+      }
+      const lines = [
+        `node ${cost.node}, ${cost.runs} boots of each; fork child entry ${cost.entry}`,
+        `boot CPU: node -e 0 ${cost.bareCpuMs.toFixed(1)} ms, fork child ${cost.childCpuMs.toFixed(1)} ms: ratio ${cost.ratio.toFixed(2)}× (wall ${cost.bareWallMs.toFixed(0)} / ${cost.childWallMs.toFixed(0)} ms)`,
+        `node -e 0 boot rate at ${rate.concurrency} concurrent: ${rate.perSec.toFixed(1)}/s (${rate.boots} boots in ${rate.durationMs} ms)`,
+      ]
+      if (churn !== undefined) lines.push(`strict fork echo churn at ${flags.concurrency} concurrent: ${churn.perSec.toFixed(1)} connections/s = ${churn.ratioToBootRate.toFixed(2)}× the node -e 0 boot rate`)
+      process.stdout.write(`${lines.join('\n')}\n`)
+    })
+}

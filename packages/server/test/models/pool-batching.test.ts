@@ -1,0 +1,117 @@
+/**
+ * The pool's batches: tasks of many connections travel to a thread in one message and their results
+ * come back together, yet every connection's replies keep their order, a closed connection's tasks in
+ * a batch are dropped unrun, and a client that never reads cannot grow the server's memory.
+ */
+import t from 'tap'
+import fc from 'fast-check'
+import { randomBytes } from 'node:crypto'
+import { connect } from 'node:net'
+import { Client, lengthFrame } from '../helpers/client.js'
+import { fixture, startServer, type RunningServer } from '../helpers/server.js'
+import { readProcessTree, waitFor } from '../helpers/proc.js'
+
+const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+async function statsOf (server: RunningServer): Promise<{ messages: number, bytesIn: number, extra: Record<string, number> }> {
+  const before = server.stdout().length
+  process.kill(server.pid, 'SIGUSR2')
+  await waitFor(() => server.stdout().slice(before).includes('stats '), 5000, 'a stats line')
+  const line = server.stdout().slice(before).split('\n').find((l) => l.startsWith('stats '))!
+  return JSON.parse(line.slice('stats '.length))
+}
+
+t.test('pool: any interleaving of connections and message sizes is answered in order per connection', async (t) => {
+  const server = await startServer(t, ['--model', 'pool', '--workers', '2', '--handler', fixture('pool-order.mjs')])
+  // sizes around the batch's copy path (small), a chunk of its own (4 KiB+) and a transfer without copy (≥ 64 KiB)
+  const size = fc.oneof(fc.integer({ min: 0, max: 200 }), fc.constantFrom(4096, 5000, 70_000, 100_000))
+  const plan = fc.record({
+    conns: fc.array(fc.array(size, { minLength: 1, maxLength: 12 }), { minLength: 2, maxLength: 6 }),
+    order: fc.array(fc.nat(), { minLength: 0, maxLength: 80 }),
+    splits: fc.array(fc.nat(), { minLength: 0, maxLength: 80 }),
+  })
+  let batched = false
+  await fc.assert(fc.asyncProperty(plan, async ({ conns, order, splits }) => {
+    const clients = await Promise.all(conns.map(async () => await Client.open(server.port)))
+    try {
+      const frames = conns.map((sizes, c) => sizes.map((n, i) => {
+        const payload = randomBytes(n)
+        if (n >= 3) payload.writeUInt16BE((c << 8) | i, 1) // distinct messages, so a swap cannot go unseen
+        return lengthFrame(payload)
+      }))
+      const next = conns.map(() => 0)
+      let step = 0
+      // interleave: `order` picks which connection writes next, `splits` cuts frames across writes
+      while (next.some((k, c) => k < frames[c]!.length)) {
+        const open = next.flatMap((k, c) => k < frames[c]!.length ? [c] : [])
+        const c = open[(order[step] ?? step) % open.length]!
+        const frame = frames[c]![next[c]!++]!
+        const cut = (splits[step] ?? 0) % (frame.length + 1)
+        clients[c]!.write(frame.subarray(0, cut))
+        if (cut < frame.length) clients[c]!.write(frame.subarray(cut))
+        step++
+      }
+      const expected = frames.map((f) => Buffer.concat(f))
+      await Promise.all(clients.map(async (client, c) => await client.until(() => client.received >= expected[c]!.length || client.closed, 20_000, 'every reply')))
+      clients.forEach((client, c) => {
+        if (!client.data().equals(expected[c]!)) throw new Error(`connection ${c}: replies differ from its messages in order`)
+      })
+    } finally {
+      clients.forEach((c) => c.destroy())
+    }
+    const { extra } = await statsOf(server)
+    batched ||= extra.tasksPerBatch > 1
+  }), { numRuns: 12 })
+  t.pass('12 random plans: every connection\'s replies exact and in order')
+  t.ok(batched, 'tasks did travel in batches (more than one task per message)')
+})
+
+t.test('pool: the tasks of closed connections in a thread\'s batch are dropped unrun', async (t) => {
+  const server = await startServer(t, ['--model', 'pool', '--workers', '1', '--log-level', 'debug', '--handler', fixture('pool-state.mjs')])
+  const holder = await Client.open(server.port)
+  t.teardown(() => holder.destroy())
+  holder.write('busy 2000\n') // the only thread is busy from here on
+  await sleep(200)
+  const doomed = await Promise.all(Array.from({ length: 20 }, async () => await Client.open(server.port)))
+  for (const c of doomed) c.write('hit doomed\n')
+  await sleep(200) // their tasks are sent to the busy thread, in one batch or a few
+  const { extra: queuedStats } = await statsOf(server)
+  t.equal(queuedStats.inPool, 21, 'all 20 tasks are with the thread, behind the busy one')
+  for (const c of doomed) c.socket.resetAndDestroy()
+  await holder.until(() => holder.data().toString() === 'busy done\n', 15_000, 'the busy reply')
+  const probe = await Client.open(server.port)
+  t.teardown(() => probe.destroy())
+  probe.write('count doomed\n')
+  await probe.until(() => probe.data().includes('\n'), 10_000, 'the count')
+  t.equal(probe.data().toString(), '0\n', 'none of the 20 handlers ran')
+  const { extra } = await statsOf(server)
+  t.equal(extra.cancelled, 20, 'the executor counted 20 cancelled tasks')
+  const where = server.stderr().split('\n').filter((l) => l.includes('cancelled a task of a closed connection') && l.includes('thread queue')).length
+  t.equal(where, 20, 'each was dropped from the thread\'s queue')
+})
+
+t.test('pool: a client that never reads its replies cannot grow the server\'s memory', async (t) => {
+  const server = await startServer(t, ['--model', 'pool', '--workers', '2', '--max-write-buffer', '1MiB', '--handler', 'echo'])
+  const rss = async (): Promise<number> => (await readProcessTree(server.pid, { pss: false })).processes.reduce((sum, p) => sum + p.rssBytes, 0)
+  const startRss = await rss()
+  const socket = connect(server.port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  socket.pause() // never reads
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+  const chunk = randomBytes(256 * 1024)
+  let offered = 0
+  const deadline = Date.now() + 3000
+  // write while the socket takes more, for at most 3 s; a stalled write is the server no longer reading
+  while (Date.now() < deadline && offered < 2 * 1024 ** 3) {
+    if (socket.write(chunk)) { offered += chunk.length; await new Promise((resolve) => setImmediate(resolve)); continue }
+    offered += chunk.length
+    await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(deadline - Date.now())])
+  }
+  const first = await statsOf(server)
+  await sleep(1000)
+  const second = await statsOf(server)
+  t.equal(second.bytesIn, first.bytesIn, `the server stopped reading (${(first.bytesIn / 1024 ** 2).toFixed(1)} MiB read of ${(offered / 1024 ** 2).toFixed(1)} MiB offered)`)
+  const grew = (await rss()) - startRss
+  t.ok(grew < 64 * 1024 ** 2, `server memory grew ${(grew / 1024 ** 2).toFixed(1)} MiB (bounded by the write buffer, the connection's queue and the pool's)`)
+  t.equal(server.child.exitCode, null, 'the server is still running')
+})

@@ -1,0 +1,52 @@
+/**
+ * Recycling (--max-requests with jitter, --max-memory) in every model that declares it, under
+ * autocannon: a worker over its limit stops taking connections, finishes its own and is replaced,
+ * with no failed request, no zombie and no orphan. The models come from the registry.
+ */
+import t from 'tap'
+import autocannon from 'autocannon'
+import { BUILTIN_MODELS } from '@echoplex/server'
+import { fixture, modelStats as stats, startServer } from '../helpers/server.js'
+import { alive, countZombies, readProcessTree, waitFor } from '../helpers/proc.js'
+
+const recycling = BUILTIN_MODELS.filter((d) => d.options.some((o) => o.key === 'maxRequests') && d.options.some((o) => o.key === 'maxMemory'))
+
+t.ok(recycling.map((d) => d.name).includes('cluster') && recycling.map((d) => d.name).includes('fork-reuse'), 'cluster and fork-reuse recycle')
+
+const cases = [
+  { limit: 'requests', handler: 'http', flags: ['--max-requests', '300', '--max-requests-jitter', '100'] },
+  // a leaky handler: each request keeps 256 KiB, so a child passes 96 MiB after a couple of hundred
+  { limit: 'memory', handler: fixture('leaky-http.mjs'), flags: ['--max-memory', '96MiB'] },
+] as const
+
+for (const model of recycling) {
+  for (const { limit, handler, flags } of cases) {
+    t.test(`${model.name}: recycled by ${limit} under autocannon, 0 failed requests, no zombie, no orphan`, async (t) => {
+      const sizing = model.bench.workers ? ['--workers', '2'] : ['--spares', '2']
+      const server = await startServer(t, ['--model', model.name, ...sizing, '--handler', handler, ...flags])
+      const seen = new Set<number>()
+      const look = setInterval(() => {
+        void readProcessTree(server.pid, { pss: false, connections: false }).then((tree) => tree.processes.forEach((p) => seen.add(p.pid)), () => {})
+      }, 200)
+      t.teardown(() => clearInterval(look))
+      const body = 'recycle-' + 'r'.repeat(56)
+      const result = await autocannon({ url: `http://127.0.0.1:${server.port}/`, method: 'POST', body, expectBody: body, connections: 8, duration: 4 })
+      clearInterval(look)
+      t.ok(result.requests.total > 600, `requests: ${result.requests.total}`)
+      t.equal(result.errors, 0, 'no errors')
+      t.equal(result.timeouts, 0, 'no timeouts')
+      t.equal(result.non2xx, 0, 'no non-2xx')
+      t.equal(result.mismatches, 0, 'every body echoed')
+      const s = await stats(server)
+      t.ok(s.extra.recycled[limit] >= 1, `recycled by ${limit}: ${s.extra.recycled[limit]}`)
+      // a child that just exited is a zombie until libuv reaps it (SIGCHLD): none may stay one
+      await waitFor(async () => await countZombies(server.pid) === 0, 3000, 'no zombie to remain')
+      t.equal(await countZombies(server.pid), 0, 'no zombie')
+      seen.delete(server.pid)
+      t.ok(seen.size > (model.bench.workers ? 2 : 1), `${seen.size} children seen over the run`)
+      t.equal(await server.stop(), 0, 'a clean stop')
+      await waitFor(() => alive([...seen]).length === 0, 5000, 'every child to be gone')
+      t.same(alive([...seen]), [], 'no orphan')
+    })
+  }
+}
