@@ -42,7 +42,8 @@ type ForkChild = Child<ForkState, HandOff>
 
 interface Waiting { socket: Socket, acceptedAt: number, watch?: WaitingWatch }
 
-export const DEFAULT_WAIT_TIMEOUT_MS = 10_000
+/** Generous: a burst of connections waits for children booting a few at a time, and must not be cut for it. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 30_000
 
 /** Connections a child serves before it exits: 1 is strict fork (Python's ForkingMixIn), 0 no limit. */
 export const STRICT = 1
