@@ -56,7 +56,7 @@ static struct {
   int open_loop;
   double rate;
   long long amount; /* -1: no limit */
-  double duration, warmup, drain, ctimeout;
+  double duration, warmup, drain, ctimeout, firstreply;
   int upper;
   uint64_t seqbase;
 } cfg = {.conns = 1, .total = 1, .payload = 64, .pipeline = 1, .amount = -1, .duration = 1000, .drain = 1000, .ctimeout = 5000};
@@ -96,6 +96,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(k, "warmup")) cfg.warmup = atof(v);
     else if (!strcmp(k, "drain")) cfg.drain = atof(v);
     else if (!strcmp(k, "ctimeout")) cfg.ctimeout = atof(v);
+    else if (!strcmp(k, "firstreply")) cfg.firstreply = atof(v);
     else if (!strcmp(k, "expect")) cfg.upper = !strcmp(v, "upper");
     else if (!strcmp(k, "seqbase")) cfg.seqbase = strtoull(v, NULL, 10);
     else fail("unknown key: %s", k);
@@ -228,7 +229,7 @@ static struct {
 static void count_error(const char *code) {
   if (!strcmp(code, "ECONNREFUSED") || !strcmp(code, "ENOENT") || !strcmp(code, "EACCES")) errs.refused++;
   else if (!strcmp(code, "ECONNRESET") || !strcmp(code, "EPIPE") || !strcmp(code, "ECONNABORTED")) errs.reset++;
-  else if (!strcmp(code, "ETIMEDOUT") || !strcmp(code, "CONNECT_TIMEOUT") || !strcmp(code, "REPLY_TIMEOUT")) errs.timeout++;
+  else if (!strcmp(code, "ETIMEDOUT") || !strcmp(code, "CONNECT_TIMEOUT") || !strcmp(code, "REPLY_TIMEOUT") || !strcmp(code, "NO_REPLY")) errs.timeout++;
   else if (!strcmp(code, "EOF")) errs.closed++;
   else if (!strcmp(code, "MISMATCH")) errs.mismatch++;
   else errs.other++;
@@ -347,6 +348,8 @@ static long long inflight, sent, completed, bytes_sent, bytes_received, mismatch
 static int settle_pending, failed_count, aborted, began;
 static double t_now, start_at, measure_start = INFINITY, stop_at = INFINITY, send_stop = NAN, last_reply = NAN;
 static double drain_deadline, next_tick = INFINITY, conn_timer_min = INFINITY;
+/* connect phase: when no probe is answered by then, the server does not answer these requests */
+static double quiet_at = 0;
 static double interval_ms, gap_ms;
 static struct rusage ru_start;
 static double cpu_wall_start;
@@ -572,6 +575,10 @@ static void on_connected(struct conn *c) {
   c->connecting = 0;
   want(c, EPOLLIN);
   if (c->probing) {
+    if (quiet_at == 0 && cfg.firstreply > 0 && cfg.firstreply < cfg.ctimeout) {
+      quiet_at = t_now + cfg.firstreply;
+      set_conn_timer(&quiet_at, quiet_at);
+    }
     /* the connect timeout also covers the probe's reply */
     queue_requests(c, 1, -INFINITY, 0);
     flush_out(c);
@@ -583,10 +590,37 @@ static void on_connected(struct conn *c) {
   pump(c);
 }
 
+/* The first mismatch, as the Node engine words it: `expected "…", got "…"` (JSON-escaped, shortened). */
+static char first_mismatch[400];
+
+static size_t json_preview(char *out, size_t room, const unsigned char *b, size_t n) {
+  size_t k = 0, shown = n < 40 ? n : 40;
+  k += (size_t)snprintf(out + k, room - k, "\\\"");
+  for (size_t i = 0; i < shown && k + 8 < room; i++) {
+    unsigned char ch = b[i];
+    if (ch == '"' || ch == '\\') k += (size_t)snprintf(out + k, room - k, "\\\\\\%c", ch);
+    else if (ch == '\n') k += (size_t)snprintf(out + k, room - k, "\\\\n");
+    else if (ch < 0x20 || ch >= 0x7f) k += (size_t)snprintf(out + k, room - k, "\\\\u%04x", ch);
+    else out[k++] = (char)ch;
+  }
+  if (n > shown) k += (size_t)snprintf(out + k, room - k, "…\\\" (%zu B)", n);
+  else k += (size_t)snprintf(out + k, room - k, "\\\"");
+  out[k < room ? k : room - 1] = 0;
+  return k;
+}
+
+static void note_mismatch(const unsigned char *want, size_t want_n, const unsigned char *got, size_t got_n) {
+  if (first_mismatch[0]) return;
+  size_t k = (size_t)snprintf(first_mismatch, sizeof first_mismatch, "expected ");
+  k += json_preview(first_mismatch + k, sizeof first_mismatch - k, want, want_n);
+  if (k < sizeof first_mismatch) k += (size_t)snprintf(first_mismatch + k, sizeof first_mismatch - k, ", got ");
+  if (k < sizeof first_mismatch) json_preview(first_mismatch + k, sizeof first_mismatch - k, got, got_n);
+}
+
 /* Checks received bytes against the expected replies, oldest first; 0 on the first difference. */
 static int feed(struct conn *c, const unsigned char *p, size_t len) {
   while (len > 0) {
-    if (c->size == 0) return 0; /* bytes nobody asked for */
+    if (c->size == 0) { note_mismatch((const unsigned char *)"", 0, p, len); return 0; } /* bytes nobody asked for */
     if (!c->exp_valid) {
       if (c->exp == NULL && (c->exp = malloc(wire)) == NULL) fail("out of memory");
       memcpy(c->exp, exp_template, wire);
@@ -594,7 +628,7 @@ static int feed(struct conn *c, const unsigned char *p, size_t len) {
       c->exp_valid = 1;
     }
     size_t n = wire - c->off < len ? wire - c->off : len;
-    if (memcmp(p, c->exp + c->off, n) != 0) return 0;
+    if (memcmp(p, c->exp + c->off, n) != 0) { note_mismatch(c->exp + c->off, wire - c->off, p, len); return 0; }
     p += n;
     len -= n;
     c->off += n;
@@ -728,7 +762,9 @@ static void print_result(double scheduled, double unsent) {
   printf("\"errors\":{\"total\":%lld,\"refused\":%lld,\"reset\":%lld,\"timeout\":%lld,\"closed\":%lld,\"mismatch\":%lld,\"other\":%lld,\"byCode\":{",
          errs.total, errs.refused, errs.reset, errs.timeout, errs.closed, errs.mismatch, errs.other);
   for (int i = 0; i < errs.ncodes; i++) printf("%s\"%s\":%lld", i ? "," : "", errs.code[i], errs.count[i]);
-  printf("}},\"latency\":");
+  printf("}},");
+  if (first_mismatch[0]) printf("\"firstMismatch\":\"%s\",", first_mismatch);
+  printf("\"latency\":");
   hist_print(&latency);
   printf(",\"connectLatency\":");
   hist_print(&connect_latency);
@@ -830,7 +866,8 @@ static void run_conn_timers(void) {
   double min = INFINITY;
   for (int i = 0; i < cfg.conns; i++) {
     struct conn *c = &conns[i];
-    if (c->connect_deadline > 0 && c->fd >= 0 && t_now >= c->connect_deadline) drop(c, "CONNECT_TIMEOUT");
+    /* connected but unanswered: the probe's reply is what is missing, not the connection */
+    if (c->connect_deadline > 0 && c->fd >= 0 && t_now >= c->connect_deadline) drop(c, c->probing && !c->connecting ? "NO_REPLY" : "CONNECT_TIMEOUT");
     if (c->retry_at > 0 && t_now >= c->retry_at) {
       c->retry_at = 0;
       if (phase == RUNNING) open_socket(c, 0);
@@ -839,6 +876,16 @@ static void run_conn_timers(void) {
     if (c->connect_deadline > 0 && c->fd >= 0 && c->connect_deadline < min) min = c->connect_deadline;
     if (c->retry_at > 0 && c->retry_at < min) min = c->retry_at;
   }
+  if (quiet_at > 0 && t_now >= quiet_at) {
+    quiet_at = -1; /* once */
+    if (phase == CONNECTING && ready_count == 0) {
+      for (int i = 0; i < cfg.conns; i++) {
+        struct conn *c = &conns[i];
+        if (c->probing && c->fd >= 0 && !c->connecting) drop(c, "NO_REPLY");
+      }
+    }
+  }
+  if (quiet_at > 0 && quiet_at < min) min = quiet_at;
   conn_timer_min = min;
 }
 

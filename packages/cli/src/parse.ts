@@ -41,3 +41,23 @@ export function collectKeyValue (value: string, previous: Record<string, string>
   if (eq <= 0) throw new InvalidArgumentError('expected key=value')
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) }
 }
+
+/** Bytes as a size a user would type back: `8MiB`, `16KiB`, `512` (exact units only). */
+export function formatSize (bytes: number): string {
+  for (const [unit, n] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (bytes >= n && bytes % n === 0) return `${bytes / n}${unit}`
+  }
+  return String(bytes)
+}
+
+/** Milliseconds as a duration a user would type back: `2m`, `120s`, `500ms`, `0`. */
+export function formatDurationFlag (ms: number): string {
+  if (ms === 0) return '0'
+  if (ms % 1000 === 0) return `${ms / 1000}s`
+  return `${ms}ms`
+}
+
+/** Repeated or variadic values, each possibly a comma/space-separated list, into one array. */
+export function collectList (value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(/[\s,]+/).filter((v) => v !== '')]
+}

@@ -39,11 +39,25 @@ t.test('echoplex bench --suite FILE --out DIR runs it, prints a table and writes
   t.match(r.stderr, /\[2\/2\] echo 64B c4 keep-alive @ node-net #1: ok/, 'plain progress lines when stderr is not a TTY')
 })
 
+t.test('bench --list: every suite with what it runs', async (t) => {
+  const r = await echoplex(['bench', '--list'], 15_000)
+  t.equal(r.code, 0)
+  t.match(r.stdout, /^churn\s+Connection churn/m)
+  t.match(r.stdout, /^quick\s+A first look: every model and every available peer/m)
+  t.match(r.stdout, /^standard\s+The full picture/m)
+})
+
 t.test('bad input: one line on stderr, non-zero exit, no stack trace', async (t) => {
   for (const [args, re] of [
     [['bench', '--suite', 'no-such-suite'], /^echoplex: unknown suite "no-such-suite" \(expected one of: churn, cpu, quick, standard, or a suite file path\)$/],
     [['bench', '--suite', join(dir, 'missing.json')], /^echoplex: suite file not found: /],
-    [['bench', '--models', 'threads'], /^echoplex: suite .*quick\.json: unknown model "threads"/],
+    // a bad flag is named as the flag, not blamed on the suite file
+    [['bench', '--models', 'threads'], /^echoplex: --models: unknown model "threads" \(expected one of: /],
+    [['bench', '--peers', 'nginx'], /^echoplex: --peers: unknown peer "nginx"/],
+    [['bench', '--workloads', 'chat'], /^echoplex: --workloads: handler "chat" cannot be benchmarked \(no request → reply contract/],
+    [['bench', '--workloads', './no-such-handler.mjs'], /^echoplex: --workloads: handler file not found: .*no-such-handler\.mjs$/],
+    [['bench', '--workloads', 'echo', '--load-script', join(dir, 'none.mjs')], /^echoplex: --load-script: load script not found: /],
+    [['bench', '--load-script', join(dir, 'none.mjs')], /^echoplex: --load-script: workload http is HTTP/],
     [['bench', '--connections', 'many'], /^echoplex: option '-c, --connections <list>' argument 'many' is invalid/],
     [['bench', '--modes', 'sometimes'], /expected keep-alive and\/or churn/],
     [['bench', '--pin', 'fast'], /^echoplex: option '--pin <cpus>' argument 'fast' is invalid\. expected auto, none, or SERVER_CPUS:LOAD_CPUS/],
@@ -56,4 +70,52 @@ t.test('bad input: one line on stderr, non-zero exit, no stack trace', async (t)
     t.match(r.stderr.trim(), re)
     t.notMatch(r.stderr, /\n\s+at /)
   }
+})
+
+t.test('bench -w FILE uses the handler\'s framing; --load-script loads and verifies a handler that is not an echo', async (t) => {
+  // handler files outside the repository, as a user writes them
+  const lineEcho = join(dir, 'lineecho.mjs')
+  writeFileSync(lineEcho, "export default { name: 'lineecho', framing: 'line', onMessage (line) { return Buffer.concat([line, Buffer.from('\\n')]) } }\n")
+  const shout = join(dir, 'shout.mjs')
+  writeFileSync(shout, "export default { name: 'shout', framing: 'line', onConnect (ctx) { ctx.send('welcome\\n') }, onMessage (line) { return line.toString().toUpperCase() + '!\\n' } }\n")
+  const script = join(dir, 'shout-load.mjs')
+  writeFileSync(script, 'export default { greeting: "welcome\\n", request (n) { return `hello ${n}` }, check (reply, n) { return reply.toString() === `HELLO ${n}!` || "not shouted" } }\n')
+  const common = ['-m', 'event-loop', '--no-peers', '-d', '300ms', '--warmup', '100ms', '-c', '2', '-q']
+
+  const out1 = join(dir, 'out-line')
+  const r1 = await echoplex(['bench', '-w', lineEcho, ...common, '--out', out1])
+  t.equal(r1.code, 0, `a line echo handler file runs (${r1.stderr.trim()})`)
+  const res1 = readResults(join(out1, readdirSync(out1)[0]!))
+  t.equal(res1.scenarios[0]?.workload.framing, 'line', 'framing read from the handler')
+  t.equal(res1.scenarios[0]?.status, 'ok')
+
+  const out2 = join(dir, 'out-shout-echo')
+  const r2 = await echoplex(['bench', '-w', shout, ...common, '--out', out2])
+  t.equal(r2.code, 1, 'not an echo: the scenario fails')
+  const res2 = readResults(join(out2, readdirSync(out2)[0]!))
+  t.match(res2.scenarios[0]?.reason, /answered a 64 B line request \(expecting it echoed\) with something else \(expected .*got "welcome\\n.*--load-script/)
+
+  const out3 = join(dir, 'out-shout-script')
+  const r3 = await echoplex(['bench', '-w', shout, '--load-script', script, ...common, '--out', out3])
+  t.equal(r3.code, 0, `with a load script it is loaded and verified (${r3.stderr.trim()})`)
+  const res3 = readResults(join(out3, readdirSync(out3)[0]!))
+  const sc = res3.scenarios[0]!
+  t.equal(sc.workload.expect, 'script')
+  t.equal(sc.workload.loadScript, script)
+  t.equal(sc.status, 'ok')
+  t.ok((sc.summary?.requestsPerSec?.median ?? 0) > 0, 'requests completed')
+  t.equal(sc.repetitions[0]?.load?.mismatches, 0)
+})
+
+t.test('bench: a handler that never answers is reported as such at the first-reply timeout', async (t) => {
+  const silent = join(dir, 'silent.mjs')
+  writeFileSync(silent, "export default { name: 'silent', framing: 'line', onMessage () {} }\n")
+  const out = join(dir, 'out-silent')
+  const t0 = Date.now()
+  const r = await echoplex(['bench', '-w', silent, '-m', 'event-loop', '--no-peers', '-d', '300ms', '--warmup', '100ms', '-c', '2', '-q', '--out', out])
+  const ms = Date.now() - t0
+  t.equal(r.code, 1)
+  t.ok(ms < 25_000, `done in ${ms} ms (the 30 s connect timeout is not waited out)`)
+  const res = readResults(join(out, readdirSync(out)[0]!))
+  t.match(res.scenarios[0]?.reason, /connected, but no reply to a 64 B line request \(expecting it echoed\) within 10 s/)
 })

@@ -17,6 +17,20 @@ t.test('echoplex ps shows the live tree of a cluster server, found by port', asy
   t.equal(rows.filter((r) => /\sworker\s/.test(r)).length, 2)
   const connections = rows.map((r) => Number(r.trim().split(/\s+/)[7]))
   t.equal(connections.reduce((a, b) => a + b, 0), 1, 'the one open connection is counted, on a worker')
+  // the tree column shows each process's full title, not comm's 15-character cut of it
+  t.match(rows[0], new RegExp(`\\sechoplex primary\\(${server.pid}\\)$`))
+  t.equal(rows.filter((r) => /(├─|└─) echoplex worker served=\d+\(\d+\)$/.test(r)).length, 2, 'workers as `echoplex worker served=N(pid)`: the whole title')
+  t.notMatch(stdout, /echoplex primar\(/)
+})
+
+t.test('echoplex ps --pid refuses a process that is not an echoplex server', async (t) => {
+  const { code, stdout, stderr } = await runCli(['ps', '--pid', String(process.pid)])
+  t.equal(code, 2)
+  t.equal(stdout, '')
+  t.equal(stderr.trim(), `echoplex: invalid --pid: process ${process.pid} is not an echoplex server (no such process, or not started by \`echoplex serve\`)`)
+  const gone = await runCli(['ps', '--pid', '4194000'])
+  t.equal(gone.code, 2)
+  t.match(gone.stderr, /invalid --pid: process 4194000 is not an echoplex server/)
 })
 
 t.test('echoplex ps --json on a fork server shows spares and connection children', async (t) => {

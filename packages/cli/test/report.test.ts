@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readResults, RESULTS_DIR } from '@echoplex/results'
-import { BASE, FAILED_RUN, clone, load, scaleThroughput, steadiest } from '../../report/test/fixtures/synthetic.js'
+import { BASE, FAILED_RUN, clone, load, scaleThroughput, steadiest, withRepetitions } from '../../report/test/fixtures/synthetic.js'
 import { runCli } from '../../server/test/helpers/server.js'
 
 
@@ -43,18 +43,21 @@ t.test('echoplex report with no argument: the newest results file in benchmarks/
 })
 
 t.test('echoplex compare: identical runs pass, a halved scenario fails --fail-on-regression', async (t) => {
-  const same = await echoplex(['compare', BASE, BASE, '--out', join(dir, 'same'), '--fail-on-regression', '10'])
+  // 3 repetitions a side: the fewest a change is tested with
+  const BASE3 = join(dir, 'base3.json')
+  writeFileSync(BASE3, JSON.stringify(withRepetitions(load(BASE), 3)))
+  const same = await echoplex(['compare', BASE3, BASE3, '--out', join(dir, 'same'), '--fail-on-regression', '10'])
   t.equal(same.code, 0, same.stderr)
   t.match(same.stdout, /^scenario\s+target\s+BASE req\/s\s+HEAD req\/s\s+ratio\s+change\s+result/)
   t.match(same.stdout, /8 matched: 8 = no significant change/)
   t.match(same.stdout, /pass: no significant regression beyond 10%/)
   t.ok(existsSync(join(dir, 'same', 'compare.html')) && existsSync(join(dir, 'same', 'compare.md')))
 
-  const base = load(BASE)
+  const base = load(BASE3)
   const s = steadiest(base)
   const halved = join(dir, 'halved.json')
   writeFileSync(halved, JSON.stringify(scaleThroughput(base, s.id, 0.5)))
-  const bad = await echoplex(['compare', BASE, halved, '--out', join(dir, 'halved'), '--fail-on-regression', '10'])
+  const bad = await echoplex(['compare', BASE3, halved, '--out', join(dir, 'halved'), '--fail-on-regression', '10'])
   t.equal(bad.code, 1, 'exit 1: significant regression beyond 10%')
   t.match(bad.stdout, /▼ regression/)
   t.match(bad.stdout, /FAIL: significant regression beyond 10%/)
@@ -62,15 +65,24 @@ t.test('echoplex compare: identical runs pass, a halved scenario fails --fail-on
   t.match(bad.stderr, /^echoplex: significant regression beyond 10%: .* -50\.0% req\/s/)
   t.match(readFileSync(join(dir, 'halved', 'compare.md'), 'utf8'), /\*\*▼ regression\*\*/)
 
-  const noGate = await echoplex(['compare', BASE, halved, '--out', join(dir, 'halved2')])
+  const noGate = await echoplex(['compare', BASE3, halved, '--out', join(dir, 'halved2')])
   t.equal(noGate.code, 0, 'without --fail-on-regression: exit 0')
   t.match(noGate.stdout, /1 ▼ regression/)
 
   const slight = join(dir, 'slight.json')
   writeFileSync(slight, JSON.stringify(scaleThroughput(base, s.id, 0.98)))
-  const ok = await echoplex(['compare', BASE, slight, '--out', join(dir, 'slight'), '--fail-on-regression', '1'])
+  const ok = await echoplex(['compare', BASE3, slight, '--out', join(dir, 'slight'), '--fail-on-regression', '1'])
   t.equal(ok.code, 0, `-2%: within the noise (${ok.stderr.trim()})`)
   t.notMatch(ok.stdout, /▼/)
+
+  // the recorded runs hold 2 repetitions: a halving is not called, and the user is told why
+  const base2 = load(BASE)
+  const halved2 = join(dir, 'halved-2reps.json')
+  writeFileSync(halved2, JSON.stringify(scaleThroughput(base2, steadiest(base2).id, 0.5)))
+  const few = await echoplex(['compare', BASE, halved2, '--out', join(dir, 'few'), '--fail-on-regression', '10'])
+  t.equal(few.code, 0, 'nothing significant: the gate passes')
+  t.match(few.stdout, /8 matched: 8 \? too few repetitions/)
+  t.match(few.stdout, /too few repetitions to tell for 8 of 8 scenario\(s\) \(BASE 2, HEAD 2 repetition\(s\)\): .* run both with -r 3 or more/)
 })
 
 t.test('bad input: one line on stderr, exit 2, no stack trace', async (t) => {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { modelNames } from '@echoplex/server'
 import { Client } from '../../server/test/helpers/client.js'
 import { fixture, runCli, startServer } from '../../server/test/helpers/server.js'
 
@@ -17,7 +18,7 @@ async function expectUserError (t: typeof import('tap').default, args: string[],
 }
 
 t.test('bad input gives one line and a non-zero exit', async (t) => {
-  await expectUserError(t, ['serve', '--model', 'threads'], /unknown model "threads" \(expected one of: event-loop, cluster, fork, pool\)/)
+  await expectUserError(t, ['serve', '--model', 'threads'], new RegExp(`unknown model "threads" \\(expected one of: ${modelNames().join(', ')}\\)`))
   await expectUserError(t, ['serve', '--port', 'seventy'], /--port/)
   await expectUserError(t, ['serve', '--port', '70000'], /0 to 65535/)
   await expectUserError(t, ['serve', '--handler', 'no-such-handler'], /unknown handler "no-such-handler"/)
@@ -27,6 +28,24 @@ t.test('bad input gives one line and a non-zero exit', async (t) => {
   await expectUserError(t, ['serve', '--unix', '/tmp/x.sock', '--host', '::1'], /--unix: cannot be combined with --host/)
   await expectUserError(t, ['serve', '--frobnicate'], /unknown option '--frobnicate'/)
   await expectUserError(t, ['launch'], /unknown command 'launch'/)
+  // a handler's declared options are checked before anything serves
+  await expectUserError(t, ['serve', '--handler', 'work', '--option', 'rounds=abc'], /^echoplex: invalid --option: rounds=abc: must be a whole number ≥ 1\n$/)
+  await expectUserError(t, ['serve', '--handler', 'work', '--option', 'rounds=0', '--model', 'cluster'], /invalid --option: rounds=0: must be a whole number ≥ 1/)
+  await expectUserError(t, ['serve', '--handler', 'work', '--option', 'round=5'], /invalid --option: round: handler work has no such option \(it has: rounds\)/)
+  // a UNIX socket in a folder that is not there says so (not "permission denied")
+  await expectUserError(t, ['serve', '--unix', join(tmpdir(), `echoplex-no-such-dir-${process.pid}`, 's.sock')], /^echoplex: invalid --unix: directory \S+echoplex-no-such-dir-\d+ does not exist\n$/)
+})
+
+t.test('--help shows defaults as they are typed: 8MiB, 120s', async (t) => {
+  const { stdout } = await runCli(['serve', '--help'])
+  const flat = stdout.replace(/\s+/g, ' ')
+  t.match(flat, /--max-message <size> .*\(default: 8MiB\)/)
+  t.match(flat, /--max-header <size> largest HTTP request head \(default: 16KiB\)/)
+  t.match(flat, /--idle-timeout <duration> .*\(default: 120s\)/)
+  t.match(flat, /--frame-timeout <duration> .*\(default: 30s\)/)
+  t.match(flat, /--grace <duration> .*\(default: 10s\)/)
+  t.match(flat, /--heartbeat <duration> .*\(default: 5s\)/)
+  t.notMatch(flat, /default: (8388608|120000|16384)/)
 })
 
 t.test('a port in use is refused with one line', async (t) => {

@@ -68,6 +68,9 @@ export const errors = {
   FRAME_TIMEOUT: define('EPX_FRAME_TIMEOUT', (ms: number) => `message not completed within ${ms} ms`),
   HTTP_UNSUPPORTED: define('EPX_HTTP_UNSUPPORTED', (what: string) => `unsupported HTTP feature: ${what}`),
   PARTIAL_BUDGET: define('EPX_PARTIAL_BUDGET', (mine: number, held: number, budget: number) => `incomplete messages held ${held} bytes, over the ${budget} byte budget (--max-buffered); this connection held the most (${mine} bytes)`),
+  // PROXY protocol in front of a connection (one connection's problem, never the server's)
+  PROXY_HEADER: define('EPX_PROXY_HEADER', (why: string) => `bad PROXY protocol header: ${why}`),
+  PROXY_NOT_ALLOWED: define('EPX_PROXY_NOT_ALLOWED', (address: string) => `connection from ${address}, not an allowed proxy (--proxy-allow-from); refused`),
   // runtime
   HANDLER_FAILED: define('EPX_HANDLER_FAILED', (why: string) => `handler failed: ${why}`),
   HANDLER_EXIT: define('EPX_HANDLER_EXIT', (code: number) => `handler called process.exit(${code}); in the event-loop model that fails only its connection`),
@@ -81,6 +84,7 @@ export const errors = {
   // benchmarks
   LAUNCH_FAILED: define('EPX_LAUNCH_FAILED', (why: string) => why),
   NODE_RUNTIME: define('EPX_NODE_RUNTIME', (spec: string, why: string) => `--node ${spec}: ${why}`, 2),
+  LOAD_SCRIPT: define('EPX_LOAD_SCRIPT', (path: string, why: string) => `load script ${path}: ${why}`, 2),
   // dashboard (the HTTP status is the entry's)
   RESULTS_NOT_FOUND: define('EPX_RESULTS_NOT_FOUND', (name: string) => `no results file named ${JSON.stringify(name)}`, 1, 404),
   BAD_RUN_REQUEST: define('EPX_BAD_RUN_REQUEST', (why: string) => why, 2, 400),

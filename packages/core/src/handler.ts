@@ -60,12 +60,27 @@ export interface ConnectionContext {
   state: Record<string, unknown>
 }
 
+/** An option a handler reads with `handlerOption` (`--option key=value`). */
+export interface HandlerOptionSpec {
+  description: string
+  /** a reason when `value` is not acceptable (checked before the server starts), else undefined */
+  check?: (value: string) => string | undefined
+}
+
 export interface HandlerDefinition<F extends Framing = Framing> {
   name: string
   framing: F
+  /** the options it reads; when given, `--option` values are checked against it before serving */
+  options?: Record<string, HandlerOptionSpec>
   onConnect? (ctx: ConnectionContext): void | Promise<void>
   onMessage (message: MessageOf[F], ctx: ConnectionContext): ReplyOf<F> | Promise<ReplyOf<F>>
   onClose? (ctx: ConnectionContext): void | Promise<void>
+  /**
+   * Whether this connection gets other connections' `ctx.broadcast`s now (default: every connection
+   * does), e.g. only once logged in. Runs where the connection's socket is, synchronously (in `pool`:
+   * the primary, with `ctx.state` as the last message left it).
+   */
+  receivesBroadcast? (ctx: ConnectionContext): boolean
 }
 
 export function defineHandler<F extends Framing> (definition: HandlerDefinition<F>): HandlerDefinition<F> {
@@ -79,8 +94,22 @@ export function validateHandler (value: unknown): string | undefined {
   if (typeof h.name !== 'string' || h.name === '') return 'missing a string "name"'
   if (!FRAMINGS.includes(h.framing as Framing)) return `"framing" must be one of ${FRAMINGS.join(', ')}`
   if (typeof h.onMessage !== 'function') return 'missing an "onMessage" function'
-  for (const hook of ['onConnect', 'onClose'] as const) {
+  if (h.options !== undefined && (h.options === null || typeof h.options !== 'object')) return '"options" must be an object of { description, check? }'
+  for (const hook of ['onConnect', 'onClose', 'receivesBroadcast'] as const) {
     if (h[hook] !== undefined && typeof h[hook] !== 'function') return `"${hook}" must be a function`
+  }
+  return undefined
+}
+
+/** Why `given` (`--option` values) do not suit `handler`'s declared options, or undefined. */
+export function checkHandlerOptions (handler: HandlerDefinition, given: Record<string, string>): string | undefined {
+  const spec = handler.options
+  if (spec === undefined) return undefined
+  for (const [key, value] of Object.entries(given)) {
+    const o = spec[key]
+    if (o === undefined) return `${key}: handler ${handler.name} has no such option (it has: ${Object.keys(spec).join(', ') || 'none'})`
+    const why = o.check?.(value)
+    if (why !== undefined) return `${key}=${value}: ${why}`
   }
   return undefined
 }

@@ -18,7 +18,7 @@ body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 header{background:#1d2330;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.4rem;align-items:center;flex-wrap:wrap}
 header a{color:#cfd8ea;text-decoration:none}header a:hover{color:#fff}
 header strong{font-size:1.1rem;letter-spacing:.02em;color:#fff}
-main{padding:1rem 1.2rem;max-width:1200px}
+main{padding:1rem 1.2rem;max-width:1400px}
 h1{font-size:1.35rem;margin:.4rem 0 1rem}
 h2{font-size:1.1rem;margin:1.4rem 0 .6rem}
 table{border-collapse:collapse;background:#fff;width:100%;font-variant-numeric:tabular-nums}
@@ -38,6 +38,13 @@ pre{background:#fff;border:1px solid #e3e6ec;padding:.7rem;overflow:auto;font-si
 progress{width:100%;height:1.2rem}
 fieldset{border:1px solid #e3e6ec;background:#fff;margin:0 0 .8rem}
 code{background:#eef0f4;padding:0 .25rem;border-radius:2px}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:.8rem}
+.charts figure{margin:0;background:#fff;border:1px solid #e3e6ec;padding:.4rem .6rem}
+.charts figcaption{font-size:.85rem;color:#667085}
+svg.live-chart{width:100%;height:200px;display:block}
+.legend .key{display:inline-block;border-left:14px solid;padding:0 .8rem 0 .35rem;margin:.2rem 0;font-size:.85rem}
+.chart-box{margin:.6rem 0;background:#fff;border:1px solid #e3e6ec;padding:.4rem .6rem}.chart-box figcaption{font-size:.85rem;color:#667085}
+.banner{border:1px solid #f59e0b;background:#fffbeb;padding:.5rem .8rem;margin:.6rem 0}
 `
 
 export interface PageOptions {

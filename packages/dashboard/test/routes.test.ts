@@ -294,6 +294,20 @@ t.test('GET /api/ps and /ps: the live process tree, validated', async (t) => {
   t.equal(byPort.json().rootPid, process.pid)
   t.match(byPort.json().processes[0].listening, [`127.0.0.1:${port}`])
 
+  // a form sent with one box blank: the blank field is not given
+  const blankPid = await app.inject({ url: `/ps?port=${port}&pid=` })
+  t.equal(blankPid.statusCode, 200, blankPid.body)
+  t.match(blankPid.body, /<table id="tree">/)
+  const blankPort = await app.inject({ url: `/api/ps?port=&pid=${process.pid}` })
+  t.equal(blankPort.statusCode, 200)
+  t.equal(blankPort.json().rootPid, process.pid)
+  t.equal((await app.inject('/api/ps?port=&pid=')).statusCode, 400, 'both blank: neither given')
+  // stats are asked of echoplex servers only (SIGUSR2 would kill another process)
+  const withStats = await app.inject({ url: '/api/ps', query: { pid: String(process.pid), stats: 'true' } })
+  t.equal(withStats.statusCode, 200)
+  t.equal(withStats.json().stats, null)
+  t.match(withStats.json().statsNote, /not an echoplex server/)
+
   const page = await app.inject({ url: '/ps', query: { port: String(port) } })
   t.equal(page.statusCode, 200)
   t.match(page.body, /<table id="tree">/)

@@ -12,14 +12,19 @@ async function leave (ctx: ConnectionContext): Promise<void> {
   ctx.broadcast(`${name} left\n`)
 }
 
+export const CHAT_GREETING = 'welcome to the chat: login NAME, then say TEXT; quit to leave\n'
+
 /**
  * The seeds' chat room, server-wide in every model: names are unique through `ctx.shared`, and
  * messages reach clients served by other processes through `ctx.broadcast`.
  *   login NAME | say TEXT | quit   →  others see `NAME joined`, `NAME: TEXT`, `NAME left`
+ * A new connection is greeted with the commands; the room's messages reach it only once logged in.
  */
 export default defineHandler({
   name: 'chat',
   framing: 'line',
+  onConnect (ctx) { ctx.send(CHAT_GREETING) },
+  receivesBroadcast: (ctx) => ctx.state.name !== undefined,
   async onMessage (line, ctx) {
     const text = line.toString('utf8')
     const space = text.indexOf(' ')

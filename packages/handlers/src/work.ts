@@ -23,5 +23,11 @@ let rounds: number | undefined
 export default defineHandler({
   name: 'work',
   framing: 'length',
+  options: {
+    rounds: {
+      description: `SHA-256 rounds per frame (default ${DEFAULT_WORK_ROUNDS})`,
+      check: (v) => /^\d+$/.test(v) && Number(v) >= 1 && Number.isSafeInteger(Number(v)) ? undefined : 'must be a whole number ≥ 1',
+    },
+  },
   onMessage: (payload) => workDigest(payload, rounds ??= workRounds()),
 })

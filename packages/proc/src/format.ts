@@ -53,7 +53,11 @@ export function formatTree (tree: ProcessTree, options: FormatTreeOptions = {}):
 
   const header = ['PID', 'PPID', 'ROLE', 'S', 'THR', 'RSS MiB', 'CPU%', 'CONN', 'SERVED', 'TREE']
   const table = rows.map(({ p, prefix }) => {
-    const args = showArgs && p.cmdline !== '' ? `  ${p.cmdline}` : ''
+    // a process that renamed itself (process.title = 'echoplex worker') shows its full title, not comm's
+    // 15-character cut of it (`echoplex primar`), and no second copy of it as arguments
+    const titled = p.cmdline === p.comm || (p.comm.length === 15 && p.cmdline.startsWith(p.comm))
+    const name = titled ? p.cmdline : p.comm
+    const args = showArgs && p.cmdline !== '' && !titled ? `  ${p.cmdline}` : ''
     return [
       String(p.pid),
       String(p.ppid),
@@ -64,7 +68,7 @@ export function formatTree (tree: ProcessTree, options: FormatTreeOptions = {}):
       p.cpuPercent === null ? '-' : p.cpuPercent.toFixed(1),
       p.connections === null ? '-' : String(p.connections),
       p.served === null ? '-' : String(p.served),
-      `${prefix}${p.comm}(${p.pid})${args}`,
+      `${prefix}${name}(${p.pid})${args}`,
     ]
   })
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => (r[i] ?? '').length)))

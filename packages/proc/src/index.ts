@@ -2,6 +2,7 @@
 export * from './tree.js'
 export * from './sampler.js'
 export * from './format.js'
+export * from './identify.js'
 export {
   procSysConf,
   parseStat,

@@ -24,6 +24,8 @@ export interface BarDatum {
   /** each repetition's value, drawn as dots */
   points?: number[]
   peer?: boolean
+  /** what a non-model target is (peer, external), shown after its name */
+  tag?: string
   /** marked as failed (red outline, label) */
   failed?: boolean
   color?: string
@@ -39,8 +41,16 @@ export interface BarChartOptions {
   caption?: string
   /** ticks at round multiples of a binary unit (bytes: 1024^k) instead of decimal ones */
   binaryTicks?: boolean
+  /** how tick values are written (default: `format`), e.g. numbers in the axis title's unit */
+  tickFormat?: (v: number) => string
   width?: number
 }
+
+/**
+ * Charts are drawn this wide (px) and scaled to their box by CSS (`width: 100%`): two side by side
+ * fill the report's page width.
+ */
+export const CHART_WIDTH = 660
 
 /** 1, 2, 2.5, 5 × 10^k steps for about `count` ticks over [lo, hi]. */
 export function niceTicks (lo: number, hi: number, count = 5): number[] {
@@ -55,7 +65,7 @@ export function niceTicks (lo: number, hi: number, count = 5): number[] {
 
 /** Horizontal bars, one per target, with min–max whiskers and a dot per repetition. */
 export function barChart (o: BarChartOptions): string {
-  const width = o.width ?? 720
+  const width = o.width ?? CHART_WIDTH
   const rowH = 30
   const longest = Math.max(0, ...o.data.map((d) => d.label.length + (d.peer === true ? 7 : 0)))
   const left = Math.min(360, Math.max(110, Math.ceil(longest * 6.6) + 16))
@@ -81,14 +91,14 @@ export function barChart (o: BarChartOptions): string {
   for (const t of ticks) {
     const tx = r1(x(t))
     parts.push(`<line x1="${tx}" y1="${top}" x2="${tx}" y2="${top + plotH}" stroke="#e5e7eb"/>`)
-    parts.push(`<text x="${tx}" y="${top + plotH + 16}" text-anchor="middle" fill="#374151">${esc(o.format(t))}</text>`)
+    parts.push(`<text x="${tx}" y="${top + plotH + 16}" text-anchor="middle" fill="#374151">${esc((o.tickFormat ?? o.format)(t))}</text>`)
   }
   parts.push(`<line x1="${r1(x(0))}" y1="${top}" x2="${r1(x(0))}" y2="${top + plotH}" stroke="#6b7280"/>`)
   parts.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#6b7280"/>`)
   o.data.forEach((d, i) => {
     const cy = top + i * rowH + rowH / 2
     const color = d.color ?? PALETTE[i % PALETTE.length]!
-    parts.push(`<text x="${left - 8}" y="${r1(cy + 4)}" text-anchor="end" fill="#111"${d.peer === true ? ' font-style="italic"' : ''}>${esc(d.label)}${d.peer === true ? ' (peer)' : ''}</text>`)
+    parts.push(`<text x="${left - 8}" y="${r1(cy + 4)}" text-anchor="end" fill="#111"${d.peer === true ? ' font-style="italic"' : ''}>${esc(d.label)}${d.tag !== undefined ? ` (${d.tag})` : ''}</text>`)
     if (d.value === null || !Number.isFinite(d.value)) {
       parts.push(`<text x="${left + 6}" y="${r1(cy + 4)}" fill="${d.failed === true ? FAILED : '#6b7280'}">${d.failed === true ? 'FAILED — nothing measured' : 'not measured'}</text>`)
       return
@@ -117,6 +127,8 @@ export interface LineSeries {
   /** one value per x label; null = missing */
   values: Array<number | null>
   peer?: boolean
+  /** what a non-model target is (peer, external), shown after its name */
+  tag?: string
   failed?: boolean
   color?: string
 }
@@ -133,7 +145,7 @@ export interface LineChartOptions {
 
 /** Lines over categorical x positions on a log10 y axis (latencies span decades). */
 export function logLineChart (o: LineChartOptions): string {
-  const width = o.width ?? 720
+  const width = o.width ?? CHART_WIDTH
   const left = 70
   const right = 170
   const top = 34
@@ -186,7 +198,7 @@ export function logLineChart (o: LineChartOptions): string {
     })
     const ly = top + 8 + si * 18
     parts.push(`<line x1="${left + plotW + 14}" y1="${ly}" x2="${left + plotW + 36}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`)
-    parts.push(`<text x="${left + plotW + 42}" y="${ly + 4}" fill="#111">${esc(s.label)}${s.peer === true ? ' (peer)' : ''}${s.failed === true ? ' FAILED' : ''}</text>`)
+    parts.push(`<text x="${left + plotW + 42}" y="${ly + 4}" fill="#111">${esc(s.label)}${s.tag !== undefined ? ` (${s.tag})` : ''}${s.failed === true ? ' FAILED' : ''}</text>`)
   })
   if (vals.length === 0) parts.push(`<text x="${r1(left + plotW / 2)}" y="${r1(top + plotH / 2)}" text-anchor="middle" fill="#6b7280">no latency measured</text>`)
   parts.push('</svg>')
@@ -210,7 +222,8 @@ export function throughputChart (g: ReportGroup): string {
       lo: r.throughput?.min ?? null,
       hi: r.throughput?.max ?? null,
       points: r.throughput?.values ?? [],
-      peer: r.kind === 'peer',
+      peer: r.kind !== 'model',
+      tag: r.kind === 'model' ? undefined : r.kind,
       failed: failed(r),
       color: colorOf(i),
     })),
@@ -230,7 +243,8 @@ export function latencyChart (g: ReportGroup): string {
     series: g.rows.map((r, i) => ({
       label: r.target,
       values: [r.latency.p50, r.latency.p90, r.latency.p99, r.latency.p999].map((s) => s?.median ?? null),
-      peer: r.kind === 'peer',
+      peer: r.kind !== 'model',
+      tag: r.kind === 'model' ? undefined : r.kind,
       failed: failed(r),
       color: colorOf(i),
     })),
@@ -241,15 +255,22 @@ export function latencyChart (g: ReportGroup): string {
 export function memoryChart (g: ReportGroup): string | null {
   if (!g.rows.some((r) => r.pssPerConnection !== null || r.rssPerConnection !== null)) return null
   const usePss = g.rows.some((r) => r.pssPerConnection !== null)
+  // the axis states one unit, and its ticks are numbers in it
+  const biggest = Math.max(0, ...g.rows.flatMap((r) => {
+    const s = usePss ? r.pssPerConnection : r.rssPerConnection
+    return s === null ? [] : [Math.abs(s.max), Math.abs(s.min)]
+  }))
+  const [unit, unitName] = biggest >= 1024 * 1024 ? [1024 * 1024, 'MiB'] : biggest >= 1024 ? [1024, 'KiB'] : [1, 'bytes']
   return barChart({
     title: `Memory per connection — ${g.label}`,
-    axisLabel: `${usePss ? 'PSS' : 'RSS'} per connection under load, above idle (bytes)`,
+    axisLabel: `${usePss ? 'PSS' : 'RSS'} per connection under load, above idle (${unitName})`,
     caption: 'bar = median, whisker = min–max over repetitions; whole process tree',
     format: formatBytes,
+    tickFormat: (v) => String(Number((v / unit).toFixed(2))),
     binaryTicks: true,
     data: g.rows.map((r, i) => {
       const s = usePss ? r.pssPerConnection : r.rssPerConnection
-      return { label: r.target, value: s?.median ?? null, lo: s?.min ?? null, hi: s?.max ?? null, points: s?.values ?? [], peer: r.kind === 'peer', failed: failed(r), color: colorOf(i) }
+      return { label: r.target, value: s?.median ?? null, lo: s?.min ?? null, hi: s?.max ?? null, points: s?.values ?? [], peer: r.kind !== 'model', tag: r.kind === 'model' ? undefined : r.kind, failed: failed(r), color: colorOf(i) }
     }),
   })
 }

@@ -5,9 +5,9 @@
  * and shown beside it. Scenarios present on one side only are listed, never dropped.
  */
 import type { Results, ScenarioResult, ScenarioStatus, Spread } from '@echoplex/results'
-import { formatMs, formatPct, formatRate, formatRatio } from './format.js'
+import { formatMs, formatPct, formatRate, formatRatio, kindNote } from './format.js'
 import { groupLabel, runInfo, type RunInfo } from './model.js'
-import { DEFAULT_ALPHA, DEFAULT_NOISE_FACTOR, noiseTest, TEST_DESCRIPTION, type NoiseTest, type NoiseTestOptions } from './stats.js'
+import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_NOISE_FACTOR, MIN_REPETITIONS, noiseTest, TEST_DESCRIPTION, type NoiseTest, type NoiseTestOptions } from './stats.js'
 
 export interface CompareOptions extends NoiseTestOptions {
   /** a significant throughput regression larger than this (percent) fails the gate; null/undefined: no gate */
@@ -26,6 +26,8 @@ export interface MetricChange {
   head: Spread | null
   /** head median ÷ base median */
   ratio: number | null
+  /** ratio ÷ the run-wide drift: the change this scenario shows beyond the whole run's (what is tested) */
+  adjustedRatio: number | null
   /** (ratio − 1) × 100 */
   changePct: number | null
   test: NoiseTest | null
@@ -33,12 +35,13 @@ export interface MetricChange {
   direction: Direction
 }
 
-export type Change = 'improvement' | 'regression' | 'no significant change' | 'not comparable' | 'newly failed' | 'fixed'
+export type Change = 'improvement' | 'regression' | 'no significant change' | 'too few repetitions' | 'not comparable' | 'newly failed' | 'fixed'
 
 export const MARKERS: Record<Change, string> = {
   improvement: '▲',
   regression: '▼',
   'no significant change': '=',
+  'too few repetitions': '?',
   'not comparable': '·',
   'newly failed': '✗',
   fixed: '✓',
@@ -50,7 +53,7 @@ export interface ComparedScenario {
   /** `echo 64B c16 keep-alive` */
   label: string
   target: string
-  kind: 'model' | 'peer'
+  kind: 'model' | 'peer' | 'external'
   baseStatus: ScenarioStatus
   headStatus: ScenarioStatus
   throughput: MetricChange
@@ -72,6 +75,17 @@ export interface Comparison {
   method: string
   alpha: number
   noiseFactor: number
+  minEffect: number
+  /** repetitions each side needs for a change to be called significant */
+  minRepetitions: number
+  /** set when some matched scenario had fewer: "too few repetitions to tell …" */
+  tooFew: string | null
+  /**
+   * The run-wide drift: the median HEAD ÷ BASE ratio over the tested scenarios (≥ 3), per metric; 1
+   * when too few. Two runs of one commit on a busy machine differ as a whole; each scenario is tested
+   * relative to it, and the drift itself is reported, never flagged.
+   */
+  drift: { requestsPerSec: number, latencyP99Ms: number, scenarios: number }
   rows: ComparedScenario[]
   onlyInBase: OneSided[]
   onlyInHead: OneSided[]
@@ -82,15 +96,20 @@ export interface Comparison {
   environmentDiffers: Array<{ field: string, base: string, head: string }>
 }
 
-function metric (name: 'requestsPerSec' | 'latencyP99Ms', base: Spread | null, head: Spread | null, options: NoiseTestOptions, comparable: boolean): MetricChange {
+/**
+ * `drift`: the run-wide HEAD ÷ BASE factor of this metric (see runDrift); HEAD's values are divided by
+ * it before testing, so what is tested is how this scenario moved beyond the whole run.
+ */
+function metric (name: 'requestsPerSec' | 'latencyP99Ms', base: Spread | null, head: Spread | null, options: NoiseTestOptions, comparable: boolean, drift = 1): MetricChange {
   const higherIsBetter = name === 'requestsPerSec'
   const ratio = base !== null && head !== null && base.median !== 0 ? head.median / base.median : null
-  const test = comparable && base !== null && head !== null ? noiseTest(base.values, head.values, options) : null
+  const adjustedRatio = ratio === null ? null : ratio / drift
+  const test = comparable && base !== null && head !== null ? noiseTest(base.values, head.values.map((v) => v / drift), options) : null
   let direction: Direction = 'untested'
   if (test !== null && test.method !== 'none') {
-    direction = !test.significant || ratio === null || ratio === 1
+    direction = !test.significant || adjustedRatio === null || adjustedRatio === 1
       ? 'none'
-      : (ratio > 1) === higherIsBetter ? 'improvement' : 'regression'
+      : (adjustedRatio > 1) === higherIsBetter ? 'improvement' : 'regression'
   }
   return {
     metric: name,
@@ -99,6 +118,7 @@ function metric (name: 'requestsPerSec' | 'latencyP99Ms', base: Spread | null, h
     base,
     head,
     ratio,
+    adjustedRatio,
     changePct: ratio === null ? null : (ratio - 1) * 100,
     test,
     direction,
@@ -128,6 +148,11 @@ function workloadDiff (b: ScenarioResult, h: ScenarioResult): { blocking: string
   // the same model on another Node (bench --node): a comparison worth making, said next to its figures
   const runtimeOf = (s: ScenarioResult): string => s.target.runtime?.node ?? 'the bench\'s Node'
   if (runtimeOf(b) !== runtimeOf(h)) informative.push(`node ${runtimeOf(b)} → ${runtimeOf(h)}`)
+  // a fixed-rate scenario's throughput is the rate it was given, derived from its own run's closed-loop
+  // results: at different rates, the numbers are not a change of the server
+  const rb = b.rate?.requestsPerSec
+  const rh = h.rate?.requestsPerSec
+  if ((b.fixedRate != null || h.fixedRate != null) && rb !== rh) blocking.push(`fixed rate ${rb === undefined ? '-' : formatRate(rb)} → ${rh === undefined ? '-' : formatRate(rh)} req/s (each run derives its rate from its own closed-loop results)`)
   if (b.durationMs !== h.durationMs) informative.push(`duration ${b.durationMs} → ${h.durationMs} ms`)
   if (b.warmupMs !== h.warmupMs) informative.push(`warmup ${b.warmupMs} → ${h.warmupMs} ms`)
   return { blocking, informative }
@@ -144,20 +169,41 @@ function envDiff (a: Results, b: Results): Array<{ field: string, base: string, 
   return out
 }
 
+/** Scenarios with at least this many tested pairs give a run-wide drift. */
+export const MIN_DRIFT_SCENARIOS = 3
+
+/** The median HEAD ÷ BASE ratio of a metric over scenarios testable on both sides, or 1 with fewer than MIN_DRIFT_SCENARIOS. */
+function runDrift (pairs: Array<[Spread | null, Spread | null]>): { factor: number, n: number } {
+  const logs = pairs
+    .filter(([b, h]) => b !== null && h !== null && b.n >= MIN_REPETITIONS && h.n >= MIN_REPETITIONS && b.median > 0 && h.median > 0)
+    .map(([b, h]) => Math.log(h!.median / b!.median))
+    .sort((x, y) => x - y)
+  if (logs.length < MIN_DRIFT_SCENARIOS) return { factor: 1, n: logs.length }
+  const m = logs.length % 2 === 1 ? logs[(logs.length - 1) / 2]! : (logs[logs.length / 2 - 1]! + logs[logs.length / 2]!) / 2
+  return { factor: Math.exp(m), n: logs.length }
+}
+
 /** Compares two runs scenario by scenario (see the module comment). */
 export function compareResults (base: Results, head: Results, options: CompareOptions = {}): Comparison {
-  const test: NoiseTestOptions = { alpha: options.alpha ?? DEFAULT_ALPHA, noiseFactor: options.noiseFactor ?? DEFAULT_NOISE_FACTOR }
+  const test: NoiseTestOptions = { alpha: options.alpha ?? DEFAULT_ALPHA, noiseFactor: options.noiseFactor ?? DEFAULT_NOISE_FACTOR, minEffect: options.minEffect ?? DEFAULT_MIN_EFFECT }
   const pct = options.failOnRegressionPct ?? null
   const headById = new Map(head.scenarios.map((s) => [s.id, s]))
   const baseIds = new Set(base.scenarios.map((s) => s.id))
   const rows: ComparedScenario[] = []
+  // the run-wide drift, from the scenarios that can be tested on both sides
+  const testable = base.scenarios.flatMap((b) => {
+    const h = headById.get(b.id)
+    return h !== undefined && b.status === 'ok' && h.status === 'ok' && workloadDiff(b, h).blocking.length === 0 ? [[b, h] as const] : []
+  })
+  const rpsDrift = runDrift(testable.map(([b, h]) => [b.summary?.requestsPerSec ?? null, h.summary?.requestsPerSec ?? null]))
+  const latDrift = runDrift(testable.map(([b, h]) => [p99(b), p99(h)]))
   for (const b of base.scenarios) {
     const h = headById.get(b.id)
     if (h === undefined) continue
     const differs = workloadDiff(b, h)
     const comparable = b.status === 'ok' && h.status === 'ok' && differs.blocking.length === 0
-    const throughput = metric('requestsPerSec', b.summary?.requestsPerSec ?? null, h.summary?.requestsPerSec ?? null, test, comparable)
-    const latencyP99 = metric('latencyP99Ms', p99(b), p99(h), test, comparable)
+    const throughput = metric('requestsPerSec', b.summary?.requestsPerSec ?? null, h.summary?.requestsPerSec ?? null, test, comparable, rpsDrift.factor)
+    const latencyP99 = metric('latencyP99Ms', p99(b), p99(h), test, comparable, latDrift.factor)
     let change: Change
     let note: string | null = null
     if (differs.blocking.length > 0) {
@@ -174,6 +220,8 @@ export function compareResults (base: Results, head: Results, options: CompareOp
       note = `BASE ${b.status}, HEAD ${h.status}${h.reason !== null ? `: ${h.reason}` : b.reason !== null ? `: ${b.reason}` : ''}`
     } else if (throughput.direction === 'improvement' || throughput.direction === 'regression') {
       change = throughput.direction
+    } else if (throughput.direction === 'untested' && throughput.test?.needRepetitions != null) {
+      change = 'too few repetitions'
     } else if (throughput.direction === 'untested') {
       change = 'not comparable'
       note = throughput.test?.why ?? 'no throughput measured'
@@ -210,6 +258,10 @@ export function compareResults (base: Results, head: Results, options: CompareOp
     method: TEST_DESCRIPTION,
     alpha: test.alpha!,
     noiseFactor: test.noiseFactor!,
+    minEffect: test.minEffect!,
+    minRepetitions: MIN_REPETITIONS,
+    tooFew: tooFewNote(rows),
+    drift: { requestsPerSec: rpsDrift.factor, latencyP99Ms: latDrift.factor, scenarios: rpsDrift.n },
     rows,
     onlyInBase: base.scenarios.filter((s) => !headById.has(s.id)).map(oneSided),
     onlyInHead: head.scenarios.filter((s) => !baseIds.has(s.id)).map(oneSided),
@@ -218,6 +270,23 @@ export function compareResults (base: Results, head: Results, options: CompareOp
     gate: { failed: reasons.length > 0, reasons },
     environmentDiffers: envDiff(base, head),
   }
+}
+
+/** One line for the comparison when some scenarios had too few repetitions to test. */
+function tooFewNote (rows: ComparedScenario[]): string | null {
+  const few = rows.filter((r) => r.change === 'too few repetitions')
+  if (few.length === 0) return null
+  const reps = (side: 'base' | 'head'): number => Math.min(...few.map((r) => r.throughput[side]?.n ?? 0))
+  return `too few repetitions to tell for ${few.length} of ${rows.length} scenario(s) (BASE ${reps('base')}, HEAD ${reps('head')} repetition(s)): ` +
+    `a change is only called with ≥ ${MIN_REPETITIONS} repetitions on each side — run both with -r ${MIN_REPETITIONS} or more`
+}
+
+/** One line on the run-wide drift, when there is one to speak of (≥ 1 % either way), else null. */
+export function driftLine (c: Comparison): string | null {
+  const d = c.drift
+  if (d.scenarios < MIN_DRIFT_SCENARIOS || Math.abs(d.requestsPerSec - 1) < 0.01) return null
+  return `run-wide drift: HEAD runs at ${formatRatio(d.requestsPerSec)} BASE's req/s (median over ${d.scenarios} scenarios; p99 ${formatRatio(d.latencyP99Ms)}) — ` +
+    'the machine\'s load between the runs, or a change that moved everything alike; each scenario is tested relative to it'
 }
 
 /** `14 req/s` or `-` */
@@ -230,12 +299,12 @@ export function compareCells (r: ComparedScenario): Record<'scenario' | 'target'
   const lmark = l.direction === 'improvement' ? ' ▲' : l.direction === 'regression' ? ' ▼' : ''
   return {
     scenario: r.label,
-    target: r.kind === 'peer' ? `${r.target} (peer)` : r.target,
+    target: `${r.target}${kindNote(r.kind)}`,
     base: med(t.base, formatRate),
     head: med(t.head, formatRate),
     ratio: formatRatio(t.ratio),
     change: formatPct(t.changePct),
-    test: t.test === null ? '-' : t.test.method === 'none' ? 'n/a (1 rep)' : t.test.why,
+    test: t.test === null ? '-' : t.test.method === 'none' ? `too few repetitions (${t.base?.n ?? 0} vs ${t.head?.n ?? 0}; need ${MIN_REPETITIONS})` : t.test.why,
     p99: `${med(l.base, formatMs)} → ${med(l.head, formatMs)}${l.ratio === null ? '' : ` (${formatPct(l.changePct)})`}${lmark}`,
     result: `${r.marker} ${r.change}`,
   }
@@ -255,6 +324,9 @@ export function formatCompareTable (c: Comparison): string {
   if (c.onlyInHead.length > 0) out.push('', `only in HEAD (${c.onlyInHead.length}): ${c.onlyInHead.map((s) => `${s.label} @ ${s.target} [${s.status}]`).join('; ')}`)
   if (c.environmentDiffers.length > 0) out.push('', `warning: the runs come from different environments: ${c.environmentDiffers.map((d) => `${d.field} ${d.base} → ${d.head}`).join('; ')}`)
   out.push('', `${c.rows.length} matched: ${(Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ') || 'none'}`)
+  if (c.tooFew !== null) out.push(c.tooFew)
+  const drift = driftLine(c)
+  if (drift !== null) out.push(drift)
   out.push(`test: ${c.method}`)
   if (c.failOnRegressionPct !== null) {
     out.push(c.gate.failed

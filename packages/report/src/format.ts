@@ -10,6 +10,11 @@ function grouped (v: number, digits: number): string {
 }
 
 /** Requests per second: `31,676`, `412`, `45.3`, `4.25`; `-` when unknown. */
+/** How a target that is not one of our models is marked next to its name: ` (peer)`, ` (external)`. */
+export function kindNote (kind: string): string {
+  return kind === 'model' ? '' : ` (${kind})`
+}
+
 export function formatRate (v: number | null | undefined): string {
   if (!finite(v)) return '-'
   if (v === 0) return '0'

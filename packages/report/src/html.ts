@@ -3,11 +3,12 @@
  * fetched when it is opened (no external URL in any src or href).
  */
 import { barChart, latencyChart, memoryChart, throughputChart } from './charts.js'
-import { compareCells, MARKERS, type Change, type Comparison, type ComparedScenario } from './compare.js'
+import { compareCells, driftLine, MARKERS, type Change, type Comparison, type ComparedScenario } from './compare.js'
 import {
   escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio,
 } from './format.js'
 import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
+import { ratioColor, winMatrix } from './matrix.js'
 import type { Verdict } from './verdicts.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
 import { timelineCharts } from './timeline-chart.js'
@@ -17,11 +18,16 @@ import { pinningLine } from './pinning-line.js'
 const CSS = `
 :root { --fg:#111827; --muted:#6b7280; --line:#e5e7eb; --bad:#b91c1c; --badbg:#fef2f2; --good:#15803d; --goodbg:#f0fdf4; --warnbg:#fffbeb; }
 * { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); margin: 0; padding: 24px 32px 64px; max-width: 1400px; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); margin: 0 auto; padding: 24px 24px 64px; max-width: 1400px; }
 h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 36px 0 10px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 h3 { font-size: 16px; margin: 28px 0 6px; } .muted, .meta { color: var(--muted); }
 table { border-collapse: collapse; margin: 8px 0 12px; font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; white-space: nowrap; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; white-space: nowrap; }
+table.compact { font-size: 13px; } table.compact th { white-space: normal; vertical-align: bottom; }
+th .unit, td .sub { color: var(--muted); font-weight: 400; font-size: 12px; }
+table.matrix td.cell { text-align: right; min-width: 88px; } table.matrix td.cell .sub { display: block; }
+table.matrix td.best { font-weight: 700; outline: 2px solid #15803d; outline-offset: -2px; }
+table.matrix th.peer, table.matrix td.peer { font-style: italic; }
 th { background: #f9fafb; font-weight: 600; } td.num, th.num { text-align: right; }
 .scroll { overflow-x: auto; } .wrap { white-space: normal; max-width: 520px; }
 tr.failed td { background: var(--badbg); } .status-failed, .bad { color: var(--bad); font-weight: 600; }
@@ -30,7 +36,9 @@ tr.peer td:first-child, tr.peer td.target { font-style: italic; }
 .banner { border: 1px solid #f59e0b; background: var(--warnbg); padding: 8px 12px; margin: 12px 0; border-radius: 4px; }
 .banner.bad { border-color: var(--bad); background: var(--badbg); } .banner.good { border-color: var(--good); background: var(--goodbg); color: var(--good); }
 .note { border-left: 4px solid #6366f1; background: #eef2ff; padding: 8px 12px; margin: 12px 0; }
-.charts { display: flex; flex-wrap: wrap; gap: 12px 24px; } .charts svg { max-width: 100%; height: auto; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 12px 24px; margin: 8px 0; } .charts svg { width: 100%; height: auto; }
+details.group { border: 1px solid var(--line); border-radius: 4px; margin: 8px 0; padding: 0 12px; } details.group > summary { padding: 8px 0; font-weight: 600; }
+details.group > summary .sub { font-weight: 400; color: var(--muted); }
 tr.regression td { background: var(--badbg); } tr.improvement td { background: var(--goodbg); } tr.newly-failed td { background: var(--badbg); }
 .marker-regression, .marker-newly-failed { color: var(--bad); font-weight: 700; } .marker-improvement, .marker-fixed { color: var(--good); font-weight: 700; }
 dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0; } dl.env dt { color: var(--muted); } dl.env dd { margin: 0; }
@@ -56,14 +64,16 @@ ${body}
 
 type Cell = string | { html: string, cls?: string }
 
-function table (head: Array<string | { text: string, num?: boolean }>, rows: Array<{ cells: Cell[], cls?: string }>): string {
-  const th = head.map((h) => typeof h === 'string' ? `<th>${esc(h)}</th>` : `<th${h.num === true ? ' class="num"' : ''}>${esc(h.text)}</th>`).join('')
+type Head = string | { text: string, num?: boolean } | { html: string, num?: boolean }
+
+function table (head: Head[], rows: Array<{ cells: Cell[], cls?: string }>, tableClass?: string): string {
+  const th = head.map((h) => typeof h === 'string' ? `<th>${esc(h)}</th>` : `<th${h.num === true ? ' class="num"' : ''}>${'html' in h ? h.html : esc(h.text)}</th>`).join('')
   const numeric = head.map((h) => typeof h !== 'string' && h.num === true)
   const tr = rows.map((r) => `<tr${r.cls === undefined ? '' : ` class="${r.cls}"`}>${r.cells.map((c, i) => {
     const cls = [numeric[i] === true ? 'num' : '', typeof c === 'string' ? '' : c.cls ?? ''].filter((x) => x !== '').join(' ')
     return `<td${cls === '' ? '' : ` class="${cls}"`}>${typeof c === 'string' ? esc(c) : c.html}</td>`
   }).join('')}</tr>`).join('\n')
-  return `<div class="scroll"><table><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table></div>`
+  return `<div class="scroll"><table${tableClass === undefined ? '' : ` class="${tableClass}"`}><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table></div>`
 }
 
 const statusCell = (s: string): Cell => ({ html: `<span class="status-${esc(s)}">${esc(s === 'failed' ? 'FAILED' : s)}</span>` })
@@ -85,11 +95,13 @@ export function showsFork (model: ReportModel): boolean {
 
 function environmentBlock (run: RunInfo): string {
   const e = run.environment
+  const ran = `<h3>What ran${run.ran.length === 0 ? '' : ''}</h3><p class="muted">As the scenarios record it, command-line overrides (<code>-d</code>, <code>-c</code>, <code>-r</code>, <code>-m</code> …) included.</p>` +
+    `<dl class="env">${run.ran.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`
   const rows: Array<[string, string]> = [
-    ['suite', `${run.suite}${run.description === '' ? '' : ` — ${run.description}`}`],
+    ['suite', run.suite],
+    ...(run.description === '' ? [] : [['suite file\'s description', `${run.description} (its defaults; what ran is above)`] as [string, string]]),
     ['results file', run.path ?? '(given in memory)'],
     ['run', `${run.startedAt} → ${run.finishedAt} (${formatDuration(run.durationMs)}), ${run.complete ? 'complete' : `INCOMPLETE (${run.interrupted ?? 'interrupted'})`}`],
-    ['repetitions', String(run.repetitions)],
     ['CPU', `${e.cpuModel}${e.cpuMHz > 0 ? ` @ ${e.cpuMHz} MHz` : ''}, ${e.cores} logical CPU(s), ${e.availableParallelism} usable`],
     ['memory', `${formatBytes(e.memoryBytes)} (${formatBytes(e.freeMemoryBytes)} free at start)`],
     ['load average', `${e.loadAverage} (1 min, at start)`],
@@ -101,26 +113,62 @@ function environmentBlock (run: RunInfo): string {
     ['peers', run.peers.length === 0 ? 'none' : run.peers.map((p) => `${p.name}: ${p.available ? 'available' : `unavailable${p.note === null ? '' : ` (${p.note})`}`}`).join('; ')],
   ]
   if (run.notes.length > 0) rows.push(['notes', run.notes.join('; ')])
-  return `<dl class="env">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`
+  return `${ran}<h3>Machine and software</h3><dl class="env">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`
+}
+
+/** What a verdict's value is, in words: a median, or a geometric mean over groups. */
+function verdictValue (v: Verdict): string {
+  const w = v.winner!
+  if (v.category === 'memory') return `${formatBytes(w.value)} per connection (median over ${w.groups} group(s))`
+  return w.groups === 1
+    ? `${formatRate(w.value)} req/s (median over repetitions)`
+    : `${formatRate(w.value)} req/s (geometric mean over ${w.groups} groups of its median req/s)`
 }
 
 function verdictTable (verdicts: Verdict[]): string {
-  const rows = verdicts.map((v) => ({
-    cells: [
-      v.title,
-      v.winner === null ? { html: `<span class="muted">${esc(v.summary)}</span>` } : { html: `<strong>${esc(v.winner.target)}</strong>` },
-      v.winner === null ? '-' : v.category === 'memory' ? formatBytes(v.winner.value) : `${formatRate(v.winner.value)} req/s`,
-      v.runnerUp === null ? '-' : v.runnerUp.target,
-      v.winner === null ? '-' : v.margin,
-      v.significantIn.of === 0 ? '-' : `${v.significantIn.groups} of ${v.significantIn.of} group(s)`,
-      v.bestPeer === null ? '-' : `${v.bestPeer.target}: ${v.category === 'memory' ? formatBytes(v.bestPeer.value) : `${formatRate(v.bestPeer.value)} req/s`}`,
-      { html: esc(v.basis.length === 0 ? '-' : v.basis.join('; ')), cls: 'wrap' },
-    ],
-  }))
+  const rows = verdicts.map((v) => v.winner === null
+    ? { cells: [v.title, { html: `<span class="muted">${esc(v.summary)}</span>`, cls: 'wrap' }] as Cell[], span: true }
+    : {
+        cells: [
+          v.title,
+          { html: `<strong>${esc(v.winner.target)}</strong> <span class="sub">${esc(verdictValue(v))}</span>`, cls: 'wrap' },
+          { html: esc(v.margin), cls: 'wrap' },
+          v.significantIn.of === 0 ? '-' : `${v.significantIn.groups} of ${v.significantIn.of} group(s)`,
+          v.bestPeer === null ? '-' : `${v.bestPeer.target}: ${v.category === 'memory' ? formatBytes(v.bestPeer.value) : `${formatRate(v.bestPeer.value)} req/s`}`,
+        ] as Cell[],
+        span: false,
+      })
+  const th = ['category', 'winner (and what its value is)', 'margin', 'lead beyond noise', 'best peer'].map((h) => `<th>${esc(h)}</th>`).join('')
+  const tr = rows.map((r) => r.span
+    ? `<tr><td>${esc(r.cells[0] as string)}</td><td colspan="4" class="wrap">${(r.cells[1] as { html: string }).html}</td></tr>`
+    : `<tr>${r.cells.map((c) => typeof c === 'string' ? `<td>${esc(c)}</td>` : `<td class="${c.cls ?? ''}">${c.html}</td>`).join('')}</tr>`).join('\n')
   const notes = verdicts.flatMap((v) => v.notes.map((n) => `${v.title}: ${n}`))
-  return table(['category', 'winner', 'winner\'s value', 'runner-up', 'margin', 'lead beyond noise', 'best peer', 'based on'], rows) +
-    `<p class="muted">Derived from the data: ${esc(verdicts[0]?.metric ?? '')} for throughput categories, ${esc(verdicts[3]?.metric ?? '')} for memory. Only models are ranked (peers are the reference); only scenarios with status ok count. “Lead beyond noise” uses the same test as <code>echoplex compare</code>.</p>` +
-    (notes.length === 0 ? '' : `<details><summary>verdict notes (${notes.length})</summary><ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></details>`)
+  const basis = verdicts.filter((v) => v.basis.length > 0).map((v) => `${v.title}: ${v.basis.join('; ')}`)
+  return `<div class="scroll"><table class="compact verdicts"><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table></div>` +
+    `<p class="muted">Derived from the data: ${esc(verdicts[0]?.metric ?? '')} for throughput categories, ${esc(verdicts[3]?.metric ?? '')} for memory. With several groups a model's score is the geometric mean, over the groups, of its median ÷ the group's best model. Only models are ranked (peers are the reference); only scenarios with status ok count. “Lead beyond noise” uses the same test as <code>echoplex compare</code> (≥ 3 repetitions).</p>` +
+    (basis.length === 0 && notes.length === 0 ? '' : `<details><summary>what each verdict is based on${notes.length === 0 ? '' : `, and notes (${notes.length})`}</summary><ul>${[...basis, ...notes].map((n) => `<li>${esc(n)}</li>`).join('')}</ul></details>`)
+}
+
+/** Models × workloads: each cell the median req/s, coloured by its ratio to the row's best model. */
+function matrixTable (model: ReportModel): string {
+  const m = winMatrix(model)
+  if (m.rows.length === 0) return '<p class="muted">nothing measured</p>'
+  const cols = [...m.models.map((t) => ({ t, peer: false })), ...m.peers.map((t) => ({ t, peer: true }))]
+  const th = `<th>workload</th><th>winner</th>${cols.map((c) => `<th class="num${c.peer ? ' peer' : ''}">${esc(c.t)}${c.peer ? ' <span class="unit">(peer)</span>' : ''}</th>`).join('')}`
+  const reps = [...new Set(m.rows.map((r) => r.repetitions))]
+  const tr = m.rows.map((r) => {
+    const cells = cols.map((c) => {
+      const x = r.cells[c.t]
+      if (x === undefined) return `<td class="cell${c.peer ? ' peer' : ''}"><span class="muted">–</span></td>`
+      if (x.value === null) return `<td class="cell${c.peer ? ' peer' : ''}" style="background:${ratioColor(null)}"><span class="status-${esc(x.status)}">${esc(x.status === 'failed' ? 'FAILED' : x.status)}</span></td>`
+      const title = `${c.t}: ${formatRate(x.value)} req/s, ${formatRatio(x.ratio)} the row's best model`
+      return `<td class="cell${x.best ? ' best' : ''}${c.peer ? ' peer' : ''}" style="background:${ratioColor(x.ratio)}" title="${esc(title)}">${esc(formatRate(x.value))}<span class="sub">${esc(formatRatio(x.ratio))}</span></td>`
+    }).join('')
+    const win = r.winner === null ? '<span class="muted">no model ran ok</span>' : `<strong>${esc(r.winner)}</strong>${r.margin === null ? '' : ` <span class="sub">${esc(formatRatio(r.margin))} the next</span>`}`
+    return `<tr><td><a href="#g-${esc(r.key.replace(/[^A-Za-z0-9_-]/g, '-'))}">${esc(r.label)}</a></td><td>${win}</td>${cells}</tr>`
+  }).join('\n')
+  return `<div class="scroll"><table class="compact matrix"><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table></div>` +
+    `<p class="muted">Each cell: median req/s over ${reps.length === 1 ? `${reps[0]} repetition(s)` : 'the repetitions'}, and its ratio to the best model of the row (1.00× = the winner, outlined). Colour = that ratio: green 1.00×, yellow ≈ 0.6×, red ≤ 0.25×; peers are coloured the same way (above 1.00×: faster than every model).</p>`
 }
 
 const spreadText = (s: { min: number, max: number } | null, f: (v: number) => string): string => s === null ? '-' : `${f(s.min)} – ${f(s.max)}`
@@ -138,36 +186,60 @@ function ratioTo (r: TargetRow, peer: string): string {
   return formatRatio(pr.ratio)
 }
 
+/** The fastest peer of the row's group that ran ok: `0.85× node-net`. */
+function vsBestPeer (r: TargetRow): string {
+  const best = r.peerRatios.filter((p) => p.ratio !== null).sort((a, b) => a.ratio! - b.ratio!)[0]
+  if (best === undefined) return '-'
+  if (best.peer === r.target) return 'itself'
+  return `${formatRatio(best.ratio)} ${best.peer}`
+}
+
+/** One row per scenario, sized to fit 1400 px: throughput, latency and what it costs (processes, threads, CPU, memory). */
 function summaryTable (model: ReportModel): string {
-  const peers = peersOf(model)
+  const reps = [...new Set(model.groups.flatMap((g) => g.rows.map((r) => r.throughput?.n ?? 0)).filter((n) => n > 0))]
+  const ofN = reps.length === 1 ? `median of ${reps[0]}` : 'median'
   const rows = model.groups.flatMap((g) => g.rows.map((r) => ({
-    cls: [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
+    cls: [r.status === 'failed' ? 'failed' : '', r.kind !== 'model' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
     cells: [
       g.label,
-      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}`, cls: 'target' },
+      { html: `${esc(r.target)}${r.kind !== 'model' ? ` <span class="muted">(${r.kind})</span>` : ''}`, cls: 'target' },
       statusCell(r.status),
       formatRate(r.throughput?.median),
       efficiencyCell(r),
-      spreadText(r.throughput, formatRate),
-      ...peers.map((p) => ratioTo(r, p)),
-      formatMs(r.latency.p50?.median),
+      r.throughput === null ? '-' : `${(r.throughput.cv * 100).toFixed(0)}%`,
+      vsBestPeer(r),
       formatMs(r.latency.p99?.median),
+      formatCount(r.processes?.median),
+      formatCount(r.threads?.median),
+      formatCpuPct(r.serverCpuPercent?.median),
       formatBytes(r.pssPerConnection?.median ?? r.rssPerConnection?.median),
       formatCount(r.errors + r.mismatches),
     ] as Cell[],
   })))
+  const h = (text: string, unit: string): { html: string } => ({ html: `${esc(text)} <span class="unit">${esc(unit)}</span>` })
   return table([
-    'scenario', 'target', 'status', { text: 'req/s (median)', num: true }, { text: EFFICIENCY_HEAD, num: true }, { text: 'min – max', num: true },
-    ...peers.map((p) => ({ text: `vs ${p}`, num: true })),
-    { text: 'p50 ms', num: true }, { text: 'p99 ms', num: true }, { text: 'PSS / conn', num: true }, { text: 'errors + mismatches', num: true },
-  ], rows)
+    'scenario', 'target', 'status',
+    // efficiency right beside req/s: a server fast because it is cheap, or because it burns every core
+    { ...h('req/s', `(${ofN})`), num: true }, { text: EFFICIENCY_HEAD, num: true }, { ...h('CV', '(spread)'), num: true }, { ...h('vs peer', '(fastest)'), num: true },
+    { ...h('p99', 'ms'), num: true }, { text: 'processes', num: true }, { text: 'threads', num: true },
+    { ...h('server CPU', '% of a core'), num: true }, { ...h('PSS', 'per conn.'), num: true },
+    { ...h('errors', '+ mismatches'), num: true },
+  ], rows, 'compact summary')
 }
 
-function groupDetail (g: ReportGroup): string {
-  const rows = g.rows.map((r) => ({
-    cls: [r.status === 'failed' ? 'failed' : '', r.kind === 'peer' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined,
+function targetCell (r: TargetRow): Cell {
+  return { html: `${esc(r.target)}${r.kind !== 'model' ? ` <span class="muted">(${r.kind})</span>` : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}${r.runtime !== null ? ` <span class="muted">node ${esc(r.runtime)}</span>` : ''}`, cls: 'target' }
+}
+
+const rowClass = (r: TargetRow): string | undefined => [r.status === 'failed' ? 'failed' : '', r.kind !== 'model' ? 'peer' : ''].filter((x) => x !== '').join(' ') || undefined
+
+/** A scenario group, folded: its charts, then two tables (speed; what it costs) that each fit the page. */
+function groupDetail (g: ReportGroup, open: boolean): string {
+  const n = Math.max(0, ...g.rows.map((r) => r.throughput?.n ?? 0))
+  const speed = g.rows.map((r) => ({
+    cls: rowClass(r),
     cells: [
-      { html: `${esc(r.target)}${r.kind === 'peer' ? ' <span class="muted">(peer)</span>' : ''}${r.workers !== null ? ` <span class="muted">${r.workers} workers</span>` : ''}${r.spares !== null && r.spares > 0 ? ` <span class="muted">${r.spares} spares</span>` : ''}${r.runtime !== null ? ` <span class="muted">node ${esc(r.runtime)}</span>` : ''}`, cls: 'target' },
+      targetCell(r),
       statusCell(r.status),
       `${r.repetitions.ok}/${r.repetitions.ok + r.repetitions.failed + r.repetitions.interrupted}`,
       formatRate(r.throughput?.median),
@@ -175,38 +247,50 @@ function groupDetail (g: ReportGroup): string {
       r.throughput === null ? '-' : `${(r.throughput.cv * 100).toFixed(1)}%`,
       ...g.peers.map((p) => ratioTo(r, p)),
       formatMs(r.latency.p50?.median), formatMs(r.latency.p90?.median), formatMs(r.latency.p99?.median), formatMs(r.latency.p999?.median),
-      formatBytes(r.rssPerConnection?.median), formatBytes(r.pssPerConnection?.median),
-      formatBytes(r.rss?.median), formatBytes(r.pss?.median),
-      formatCount(r.processes?.median), formatCount(r.threads?.median),
-      formatRate(r.requestsPerCpuSec?.median), formatCpuPct(r.serverCpuPercent?.median),
-      r.connectP50Ms === null ? '-' : `${formatMs(r.connectP50Ms.median)} / ${formatMs(r.connectP99Ms?.median)}`,
       r.errors === 0 ? '0' : { html: `<span class="bad">${formatCount(r.errors)}</span>` },
       r.mismatches === 0 ? '0' : { html: `<span class="bad">${formatCount(r.mismatches)}</span>` },
     ] as Cell[],
   }))
-  const head = [
-    'target', 'status', 'reps ok', { text: 'req/s', num: true }, { text: 'min – max', num: true }, { text: 'CV', num: true },
+  const cost = g.rows.map((r) => ({
+    cls: rowClass(r),
+    cells: [
+      targetCell(r),
+      formatCount(r.processes?.median), formatCount(r.threads?.median),
+      formatCpuPct(r.serverCpuPercent?.median), efficiencyCell(r),
+      formatBytes(r.rssPerConnection?.median), formatBytes(r.pssPerConnection?.median),
+      formatBytes(r.rss?.median), formatBytes(r.pss?.median),
+      r.connectP50Ms === null ? '-' : `${formatMs(r.connectP50Ms.median)} / ${formatMs(r.connectP99Ms?.median)}`,
+    ] as Cell[],
+  }))
+  const speedHead: Head[] = [
+    'target', 'status', 'reps ok', { text: `req/s (median of ${n})`, num: true }, { text: 'min – max', num: true }, { text: 'CV', num: true },
     ...g.peers.map((p) => ({ text: `vs ${p}`, num: true })),
     { text: 'p50 ms', num: true }, { text: 'p90 ms', num: true }, { text: 'p99 ms', num: true }, { text: 'p99.9 ms', num: true },
+    { text: 'errors', num: true }, { text: 'mismatches', num: true },
+  ]
+  const costHead: Head[] = [
+    'target', { text: 'processes', num: true }, { text: 'threads', num: true }, { text: 'server CPU', num: true }, { text: EFFICIENCY_HEAD, num: true },
     { text: 'RSS / conn', num: true }, { text: 'PSS / conn', num: true }, { text: 'RSS tree', num: true }, { text: 'PSS tree', num: true },
-    { text: 'processes', num: true }, { text: 'threads', num: true }, { text: 'req per CPU-s', num: true }, { text: 'server CPU', num: true },
     // a model that starts a process per connection (fork) shows its spawn wait here
     { text: 'connect → 1st byte p50 / p99 ms (incl. any process start)', num: true },
-    { text: 'errors', num: true }, { text: 'mismatches', num: true },
   ]
   const problems = g.rows.filter((r) => r.status !== 'ok' || r.warnings.length > 0 || r.generatorSaturated)
   const opts = Object.entries(g.options).map(([k, v]) => `${k}=${v}`).join(', ')
   const charts = [throughputChart(g), latencyChart(g), memoryChart(g)].filter((c): c is string => c !== null)
   const extras = [timelineCharts(g), flameSection(g)].filter((c): c is string => c !== null)
-  return `<section class="group" id="g-${esc(g.key.replace(/[^A-Za-z0-9_-]/g, '-'))}">
-<h3>${esc(g.label)}</h3>
+  const best = g.rows.filter((r) => r.kind === 'model' && r.status === 'ok' && r.throughput !== null).sort((a, b) => b.throughput!.median - a.throughput!.median)[0]
+  return `<details class="group" id="g-${esc(g.key.replace(/[^A-Za-z0-9_-]/g, '-'))}"${open ? ' open' : ''}>
+<summary>${esc(g.label)} <span class="sub">${best === undefined ? 'no model ran ok' : `fastest model: ${esc(best.target)}, ${esc(formatRate(best.throughput!.median))} req/s`}${problems.some((r) => r.status !== 'ok') ? ' · <span class="bad">not all ok</span>' : ''}</span></summary>
 <p class="meta">handler <code>${esc(g.handler)}</code> (${esc(g.framing)} framing${opts === '' ? '' : `, ${esc(opts)}`}) · ${g.payloadBytes} B payload · ${g.connections} ${g.mode === 'churn' ? 'concurrent connect→request→close loops' : 'keep-alive connections'} · pipeline ${g.pipeline} · ${formatDuration(g.durationMs)} measured per repetition · load: ${esc(g.loadTool)}</p>
 ${problems.length === 0 ? '' : `<ul>${problems.map((r) => `<li class="${r.status === 'ok' ? 'muted' : 'bad'}">${esc(r.target)}: ${esc(r.status === 'ok' ? '' : `${r.status.toUpperCase()}${r.reason === null ? '' : ` — ${r.reason}`}`)}${r.generatorSaturated ? esc(`${r.status === 'ok' ? '' : '; '}load generator saturated (the number is a lower bound)`) : ''}${r.warnings.length > 0 ? esc(`${r.status === 'ok' && !r.generatorSaturated ? '' : '; '}warnings: ${r.warnings.join('; ')}`) : ''}</li>`).join('')}</ul>`}
 ${g.fixedRate === null ? '' : `<p class="note">Fixed rate (open loop): every target got ${g.fixedRate.requestsPerSec === null ? 'the same rate' : `${formatRate(g.fixedRate.requestsPerSec)} req/s`}${g.fixedRate.basis === null ? '' : ` — ${esc(g.fixedRate.basis)}`}. Latencies here are compared at equal load and measured from each request's intended send time (corrected for coordinated omission).</p>`}
 <div class="charts">${charts.join('\n')}</div>
-${table(head, rows)}
+<h4>Speed</h4>
+${table(speedHead, speed, 'compact')}
+<h4>What it costs</h4>
+${table(costHead, cost, 'compact')}
 ${extras.join('\n')}
-</section>`
+</details>`
 }
 
 /** The whole report as one self-contained HTML page. */
@@ -220,12 +304,13 @@ export function renderReportHtml (model: ReportModel): string {
   if (model.problems.length > 0) {
     parts.push(`<div class="banner bad"><strong>${model.problems.length} scenario(s) not ok:</strong><ul>${model.problems.map((p) => `<li>${esc(p.group)} @ ${esc(p.target)}: <span class="status-${esc(p.status)}">${esc(p.status.toUpperCase())}</span>${p.reason === null ? '' : ` — ${esc(p.reason)}`}</li>`).join('')}</ul></div>`)
   }
+  parts.push('<h2 id="wins">Which model wins where</h2>', matrixTable(model))
   parts.push('<h2>Verdicts</h2>', verdictTable(model.verdicts))
   parts.push(`<div class="note"><strong>Note:</strong> ${esc(EVENT_LOOP_NOTE)}</div>`)
   parts.push('<h2>Summary</h2>', summaryTable(model))
   if (showsFork(model)) parts.push(`<p class="note"><strong>fork and fork-reuse:</strong> ${esc(FORK_NOTE)}</p>`)
-  parts.push('<p class="muted">Medians over repetitions, which run in rounds (every scenario once per round) so that drifts of the machine hit every target alike; ratios are this target\'s median req/s ÷ the peer\'s (peers that ran ok in the same group). PSS / conn: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable). req per server CPU-s: requests served per second of server CPU (all processes and threads): where the load generator saturated, the verdicts rank by it.</p>')
-  parts.push('<h2>Scenarios</h2>', ...model.groups.map(groupDetail))
+  parts.push('<p class="muted">Medians over repetitions, which run in rounds (every scenario once per round) so that drifts of the machine hit every target alike. CV: the spread of req/s over the repetitions (stdev ÷ mean). vs peer: this target\'s median req/s ÷ the fastest peer\'s that ran ok in the same group. p99: the median over repetitions of each repetition\'s 99th percentile. processes, threads: the whole server process tree, median over repetitions of the most seen at once under load. server CPU: % of one core, all its processes and threads. req per server CPU-s: requests served per second of server CPU (all processes and threads): where the load generator saturated, the verdicts rank by it. PSS per conn.: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable; keep-alive only).</p>')
+  parts.push('<h2>Scenarios</h2><p class="muted">One folded section per scenario: charts, then speed and cost tables. The first is open.</p>', ...model.groups.map((g, i) => groupDetail(g, i === 0)))
   parts.push('<h2>Environment</h2>', ...model.runs.map((r) => `${model.runs.length > 1 ? `<h3>run ${r.index + 1}: ${esc(r.suite)}</h3>` : ''}${environmentBlock(r)}`))
   parts.push(`<footer class="muted"><p>Units: req/s = completed, verified requests per second of the measured window; latency in ms (churn: connect → request → reply); memory in binary units (KiB = 1024 B); CPU in % of one core. Generated by echoplex from ${model.runs.length} results file(s); data as of ${esc(model.generatedAt)}.</p></footer>`)
   return page(model.title, parts.join('\n'))
@@ -237,13 +322,15 @@ const CHANGE_CLASS: Record<Change, string> = {
   improvement: 'improvement',
   regression: 'regression',
   'no significant change': 'same',
+  'too few repetitions': 'na',
   'not comparable': 'na',
   'newly failed': 'newly-failed',
   fixed: 'fixed',
 }
 
 function changeChart (c: Comparison): string | null {
-  const rows = c.rows.filter((r) => r.throughput.changePct !== null && r.change !== 'not comparable')
+  // untested changes are left out: a bar would read as a finding
+  const rows = c.rows.filter((r) => r.throughput.changePct !== null && r.change !== 'not comparable' && r.change !== 'too few repetitions')
   if (rows.length === 0) return null
   return barChart({
     title: 'Throughput change, HEAD vs BASE',
@@ -297,6 +384,9 @@ export function renderCompareHtml (c: Comparison): string {
   }
   const counts = (Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ')
   parts.push(`<p>${c.rows.length} scenario(s) matched by id${counts === '' ? '' : `: ${esc(counts)}`}.</p>`)
+  if (c.tooFew !== null) parts.push(`<div class="banner">${esc(c.tooFew)}</div>`)
+  const drift = driftLine(c)
+  if (drift !== null) parts.push(`<p class="note">${esc(drift)}</p>`)
   parts.push(`<p class="note"><strong>Test.</strong> ${esc(c.method)} Markers: ${(Object.keys(MARKERS) as Change[]).map((k) => `${MARKERS[k]} ${k}`).join(', ')}. Throughput decides the result; p99 latency is tested the same way (▲/▼ beside it).</p>`)
   parts.push(table(['scenario', 'target', { text: 'BASE req/s', num: true }, { text: 'HEAD req/s', num: true }, { text: 'ratio', num: true }, { text: 'change', num: true }, 'result', 'p99 ms BASE → HEAD', 'test'], c.rows.map(compareRow)))
   const chart = changeChart(c)

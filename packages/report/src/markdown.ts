@@ -2,10 +2,11 @@
  * report.md and compare.md: plain Markdown (GitHub-flavoured tables, no HTML) for READMEs and pull
  * requests — the verdicts, the summary, what failed, and the environment.
  */
-import { compareCells, MARKERS, type Change, type Comparison } from './compare.js'
-import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, mdTable } from './format.js'
+import { compareCells, driftLine, MARKERS, type Change, type Comparison } from './compare.js'
+import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, kindNote, mdTable } from './format.js'
 import { EVENT_LOOP_NOTE, FORK_NOTE, showsFork } from './html.js'
 import type { ReportModel, RunInfo, TargetRow } from './model.js'
+import { winMatrix } from './matrix.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
 import { hottestFrames, OPEN_PROFILE_HOWTO } from './flame.js'
 import { pinningLine } from './pinning-line.js'
@@ -37,6 +38,22 @@ export function renderReportMarkdown (model: ReportModel): string {
     for (const p of model.problems) out.push(`- **${p.status.toUpperCase()}** ${p.group} @ ${p.target}${p.reason === null ? '' : `: ${p.reason}`}`)
     out.push('')
   }
+  const m = winMatrix(model)
+  if (m.rows.length > 0) {
+    out.push('## Which model wins where', '')
+    const cols = [...m.models, ...m.peers]
+    out.push(mdTable(['workload', 'winner', ...cols.map((c) => m.peers.includes(c) ? `${c} (peer)` : c)], m.rows.map((r) => [
+      r.label,
+      r.winner === null ? '-' : `**${r.winner}**${r.margin === null ? '' : ` (${formatRatio(r.margin)} the next)`}`,
+      ...cols.map((c) => {
+        const x = r.cells[c]
+        if (x === undefined) return '-'
+        if (x.value === null) return x.status === 'ok' ? '-' : `**${x.status.toUpperCase()}**`
+        return `${x.best ? '**' : ''}${formatRate(x.value)}${x.best ? '**' : ''} (${formatRatio(x.ratio)})`
+      }),
+    ])))
+    out.push('', 'Each cell: median req/s over the repetitions, and (its ratio to the best model of the row).', '')
+  }
   out.push('## Verdicts', '')
   out.push(mdTable(['category', 'winner', 'margin', 'runner-up', 'lead beyond noise', 'best peer'], model.verdicts.map((v) => [
     v.title,
@@ -53,7 +70,7 @@ export function renderReportMarkdown (model: ReportModel): string {
   for (const g of model.groups) for (const p of g.peers) if (!peers.includes(p)) peers.push(p)
   const rows = model.groups.flatMap((g) => g.rows.map((r) => [
     g.label,
-    r.kind === 'peer' ? `${r.target} (peer)` : r.target,
+    `${r.target}${kindNote(r.kind)}`,
     r.status === 'ok' ? 'ok' : `**${r.status.toUpperCase()}**`,
     formatRate(r.throughput?.median),
     efficiencyCell(r),
@@ -112,6 +129,9 @@ export function renderCompareMarkdown (c: Comparison): string {
   ))
   const counts = (Object.keys(c.counts) as Change[]).filter((k) => c.counts[k] > 0).map((k) => `${c.counts[k]} ${MARKERS[k]} ${k}`).join(', ')
   out.push('', `${c.rows.length} matched${counts === '' ? '' : `: ${counts}`}.`, '')
+  if (c.tooFew !== null) out.push(`**Note:** ${c.tooFew}`, '')
+  const drift = driftLine(c)
+  if (drift !== null) out.push(`**Note:** ${drift}`, '')
   for (const [label, xs] of [['BASE', c.onlyInBase], ['HEAD', c.onlyInHead]] as const) {
     if (xs.length === 0) continue
     out.push(`**Only in ${label}** (${xs.length}):`, '', ...xs.map((s) => `- ${s.label} @ ${s.target} (${s.status})`), '')

@@ -7,7 +7,7 @@
  *
  * Everything here is derived from the results (docs/RESULTS.md); nothing is written by hand.
  */
-import type { Environment, PeerInfo, ProfileRecord, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig, Timeline } from '@echoplex/results'
+import type { Environment, ExpectKind, PeerInfo, ProfileRecord, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig, Timeline } from '@echoplex/results'
 import { formatPayload } from './format.js'
 import { buildVerdicts, type Verdict } from './verdicts.js'
 import { medianTimeline } from './timeline-chart.js'
@@ -34,7 +34,36 @@ export interface RunInfo {
   notes: string[]
   /** scenarios by status */
   statusCounts: Partial<Record<ScenarioStatus, number>>
+  /** what actually ran (the suite with its command-line overrides applied, read from the scenarios): label → value */
+  ran: Array<[string, string]>
 }
+
+const uniq = <T>(xs: T[]): T[] => [...new Set(xs)]
+
+/** What a run actually ran: targets, workloads and sizes as the scenarios record them (overrides included). */
+export function whatRan (r: Results): Array<[string, string]> {
+  const sc = r.scenarios
+  const out: Array<[string, string]> = []
+  out.push(['models', r.suite.models.map((m) => `${m.label}${m.label !== m.name ? ` (${m.name})` : ''}${m.workers === null ? '' : ` ×${m.workers} workers`}${m.spares === null || m.spares === 0 ? '' : `, ${m.spares} spares`}`).join(', ') || 'none'])
+  out.push(['peers', uniq(sc.filter((s) => s.target.kind === 'peer').map((s) => s.target.label)).join(', ') || 'none'])
+  out.push(['workloads', r.suite.workloads.map((w) => {
+    const opts = Object.entries(w.options).map(([k, v]) => `${k}=${v}`).join(', ')
+    const handler = w.handler === w.name ? '' : ` handler ${w.handler},`
+    return `${w.name} (${handler} ${w.framing} framing, replies checked: ${w.expect === 'script' ? `load script ${w.loadScript ?? ''}` : w.expect}${opts === '' ? '' : `, ${opts}`})`.replace('( ', '(')
+  }).join('; ')])
+  const timing = uniq(sc.map((s) => `${formatDurationMs(s.durationMs)} measured after ${formatDurationMs(s.warmupMs)} warmup`))
+  out.push(['per repetition', timing.join('; ')])
+  out.push(['repetitions', String(r.suite.repetitions)])
+  out.push(['connections', uniq(sc.map((s) => s.connections)).sort((a, b) => a - b).join(', ')])
+  out.push(['payloads', uniq(sc.map((s) => s.payloadBytes)).sort((a, b) => a - b).map(formatPayload).join(', ')])
+  out.push(['modes', uniq(sc.map((s) => s.mode)).join(', ')])
+  const pipes = uniq(sc.map((s) => s.pipeline))
+  if (pipes.some((p) => p > 1)) out.push(['pipeline', pipes.join(', ')])
+  out.push(['load generator', `${r.suite.loadThreads} thread(s)`])
+  return out
+}
+
+const formatDurationMs = (ms: number): string => ms >= 1000 && ms % 100 === 0 ? `${ms / 1000} s` : `${ms} ms`
 
 export interface PeerRatio {
   /** peer label */
@@ -47,7 +76,8 @@ export interface TargetRow {
   /** scenario id (`workload:target:payloadB:cN:mode`) */
   id: string
   target: string
-  kind: 'model' | 'peer'
+  /** external: a server echoplex did not start (`bench --target`), shown like a peer */
+  kind: 'model' | 'peer' | 'external'
   /** model or peer name (label may differ, e.g. `fork-spares`) */
   name: string
   workers: number | null
@@ -99,7 +129,7 @@ export interface ReportGroup {
   workload: string
   handler: string
   /** echo | upper | work: what the handler does (work = CPU-bound) */
-  expect: 'echo' | 'upper' | 'work'
+  expect: ExpectKind
   framing: string
   options: Record<string, string>
   payloadBytes: number
@@ -154,6 +184,7 @@ export function runInfo (r: Results, index: number, path: string | null): RunInf
     peers: r.peers,
     notes: r.notes,
     statusCounts,
+    ran: whatRan(r),
   }
 }
 

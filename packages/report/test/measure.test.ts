@@ -68,7 +68,7 @@ t.test('timelines, flame graphs, efficiency and pinning in the report', async (t
   t.equal(renderReportHtml(buildReport([r])), html, 'deterministic')
   // efficiency right beside req/s in the summary
   const head = /<h2>Summary<\/h2>.*?<thead><tr>(.*?)<\/tr>/s.exec(html)![1]!
-  t.match(head, new RegExp(`req/s \\(median\\)</th><th class="num">${EFFICIENCY_HEAD}</th>`))
+  t.match(head, new RegExp(`req/s <span class="unit">\\(median of \\d+\\)</span></th><th class="num">${EFFICIENCY_HEAD}</th>`))
   const md = renderReportMarkdown(model)
   t.match(md, /CPU pinning: server tree on CPU 0, load generator on CPU 1/)
   t.match(md, /## CPU profiles/)

@@ -141,7 +141,16 @@ t.test('HTML is self-contained, with non-empty SVG charts, and deterministic', a
   t.ok(svgs.length >= 2 * m.groups.length, `${svgs.length} charts`)
   for (const svg of svgs) {
     t.ok(/<(rect|path|circle)\b/.test(svg), 'chart has marks')
-    t.match(svg, /<text[^>]*>[^<]*(req\/s|ms|bytes)[^<]*<\/text>/, 'axis label with unit')
+    t.match(svg, /<text[^>]*>[^<]*(req\/s|ms|bytes|KiB|MiB)[^<]*<\/text>/, 'axis label with unit')
+  }
+  // the memory chart's axis names the unit its ticks are in, and the ticks are plain numbers in it
+  const memory = svgs.filter((svg) => /Memory per connection/.test(svg))
+  t.ok(memory.length > 0, 'memory charts')
+  for (const svg of memory) {
+    const unit = /per connection under load, above idle \((bytes|KiB|MiB)\)<\/text>/.exec(svg)?.[1]
+    t.ok(unit !== undefined, `axis unit ${unit}`)
+    const ticks = [...svg.matchAll(/<text[^>]*text-anchor="middle" fill="#374151">([^<]*)<\/text>/g)].map((x) => x[1]!)
+    t.ok(ticks.length >= 2 && ticks.every((x) => /^-?\d+(\.\d+)?$/.test(x)), `ticks are numbers in ${unit}: ${ticks.join(' ')}`)
   }
   t.equal((html.match(/class="chart line-chart"/g) ?? []).length, m.groups.length, 'a latency chart per group')
   t.notMatch(html, /src="http|href="http|src='http|href='http|url\(http|@import|<script[^>]+src=|<link[^>]+href=/i)

@@ -5,16 +5,20 @@
 import type { Framing } from '@echoplex/core'
 import type { LoadTool } from './measures.js'
 
-/** What the reply to a request must be: the request itself, its ASCII upper-casing, or the work digest. */
-export type ExpectKind = 'echo' | 'upper' | 'work'
+/**
+ * What the reply to a request must be: the request itself, its ASCII upper-casing, the work digest, or
+ * what the workload's load script says.
+ */
+export type ExpectKind = 'echo' | 'upper' | 'work' | 'script'
 
 /** Connections kept open for many requests, or one connection per request. */
 export type Mode = 'keep-alive' | 'churn'
 
-/** A model or peer as a suite runs it. */
+/** A model, peer or external server as a suite runs it. */
 export interface TargetConfig {
-  kind: 'model' | 'peer'
-  /** model or peer name */
+  /** external: a server echoplex did not start (`bench --target`, bench's runner/external.ts) */
+  kind: 'model' | 'peer' | 'external'
+  /** model or peer name; for an external target, its HOST:PORT */
   name: string
   /** unique name of this target in the suite (model name unless a label was given) */
   label: string
@@ -22,6 +26,8 @@ export interface TargetConfig {
   workers: number | null
   /** fork: warm spares; null for other targets */
   spares: number | null
+  /** external targets only: where it listens, and its pid when it runs on this machine (sampled then) */
+  external?: { host: string, port: number, pid: number | null }
   /** The Node it ran under when the run chose one (`bench --node`, a suite's `runtimes`); absent: the bench's own (environment.node). */
   runtime?: RuntimeConfig
 }
@@ -42,6 +48,8 @@ export interface WorkloadConfig {
   handler: string
   framing: Framing
   expect: ExpectKind
+  /** absolute path of the load script that builds requests and checks replies (expect: 'script') */
+  loadScript?: string
   options: Record<string, string>
   peers: boolean
   payloadBytes: number[]
@@ -68,6 +76,8 @@ export interface SuiteConfig {
   /** raw TCP generator engine asked for: auto (native where it can), node or native; each result's load.generator.engine says which ran */
   loadEngine: 'auto' | 'node' | 'native'
   models: TargetConfig[]
+  /** servers echoplex did not start (`bench --target`); absent when none */
+  external?: TargetConfig[]
   /** The Node runtimes models and Node peers ran under, each target once per runtime; absent: the bench's own. */
   runtimes?: RuntimeConfig[]
   /** names of the peers asked for (available or not) */

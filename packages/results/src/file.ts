@@ -27,6 +27,19 @@ export function validateResults (data: unknown): string | null {
   return checkSchema(resultsSchema, data)
 }
 
+/**
+ * JSON.parse's reason, whole: it may quote the text around the error, newlines included (the message
+ * is made one line by EchoplexError, not cut at the first newline); with where it is as line:column.
+ */
+function jsonProblem (e: Error, text: string): string {
+  const msg = e.message.replace(/\s*\n\s*/g, ' ')
+  const pos = /at position (\d+)/.exec(msg)
+  if (pos === null || /\(line \d+ column \d+\)/.test(msg)) return msg
+  const before = text.slice(0, Number(pos[1]))
+  const line = before.split('\n').length
+  return `${msg} (line ${line} column ${before.length - before.lastIndexOf('\n')})`
+}
+
 /** Reads and validates a results file; throws a ResultsError with a one-line reason. */
 export function readResults (path: string): Results {
   let text: string
@@ -40,7 +53,7 @@ export function readResults (path: string): Results {
   try {
     data = JSON.parse(text)
   } catch (e) {
-    throw new ResultsError(`${path}: not valid JSON: ${(e as Error).message.split('\n')[0]}`, e)
+    throw new ResultsError(`${path}: not valid JSON: ${jsonProblem(e as Error, text)}`, e)
   }
   const err = validateResults(data)
   if (err !== null) throw new ResultsError(`${path}: invalid results: ${err}`)

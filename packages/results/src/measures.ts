@@ -199,6 +199,8 @@ export interface LoadSummary {
   connectLatency: LatencySummary | null
   /** replies whose bytes differed from what was expected (warmup included) */
   mismatches: number
+  /** what the first mismatched reply looked like (expected vs got); absent when none or not recorded */
+  firstMismatch?: string
   errors: {
     /** every error: connection errors, timeouts, non-2xx responses */
     total: number

@@ -46,6 +46,7 @@ export const resultsSchema = {
       loadThreads: int,
       loadEngine: { enum: ['auto', 'node', 'native'] },
       models: { type: 'array', items: { $ref: '#/$defs/target' } },
+      external: { type: 'array', items: { $ref: '#/$defs/target' } },
       runtimes: { type: 'array', items: { $ref: '#/$defs/runtime' } },
       peers: { type: 'array', items: str },
       workloads: { type: 'array', items: { $ref: '#/$defs/workload' } },
@@ -88,18 +89,22 @@ export const resultsSchema = {
     latency: all({ count: num, min: num, mean: num, stdev: num, p50: num, p90: num, p99: num, p999: num, max: num }),
     stat: all({ n: int, median: num, mean: num, min: num, max: num, stdev: num, cv: num, q1: num, q3: num, iqr: num, values: { type: 'array', items: num } }),
     target: allPlus({
-      kind: { enum: ['model', 'peer'] },
+      kind: { enum: ['model', 'peer', 'external'] },
       name: str,
       label: str,
       workers: nullable(int),
       spares: nullable(int),
-    }, { runtime: { $ref: '#/$defs/runtime' } }),
+    }, {
+      runtime: { $ref: '#/$defs/runtime' },
+      // `bench --target` (kind external)
+      external: all({ host: str, port: int, pid: nullable(int) }),
+    }),
     runtime: all({ spec: str, node: str, path: str }),
     workload: allPlus({
       name: str,
       handler: str,
       framing: { enum: ['raw', 'line', 'length', 'http'] },
-      expect: { enum: ['echo', 'upper', 'work'] },
+      expect: { enum: ['echo', 'upper', 'work', 'script'] },
       options: { type: 'object', additionalProperties: str },
       peers: bool,
       payloadBytes: { type: 'array', items: int },
@@ -108,7 +113,7 @@ export const resultsSchema = {
       durationMs: num,
       warmupMs: num,
       pipeline: int,
-    }, { fixedRate: nullable(num) }),
+    }, { fixedRate: nullable(num), loadScript: str }),
     load: allPlus({
       tool: { enum: ['autocannon', 'tcp'] },
       aborted: nullable(str),

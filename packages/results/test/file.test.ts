@@ -19,6 +19,9 @@ t.test('results: one-line errors for unreadable, foreign, wrong-version and inva
   }
   fails(join(dir, 'missing.json'), /no such file/)
   fails(file('garbage.json', 'not json'), /not valid JSON/)
+  // JSON.parse quotes the text around the error, newlines and all: the whole reason, on one line, with where
+  fails(file('multiline.json', '{\n  "schemaVersion": 1,\n  "tool": x\n}\n'), /not valid JSON: Unexpected token 'x', \.\.\."\s+"tool": x \} " is not valid JSON$/)
+  fails(file('truncated.json', '{\n  "schemaVersion": 1,\n  "tool": "ech'), /not valid JSON: .* \(line 3 column \d+\)$/)
   fails(file('foreign.json', '{"hello": 1}'), /no schemaVersion/)
   fails(file('v3.json', '{"schemaVersion": 3}'), /schemaVersion 3 is not supported \(this echoplex reads 1 and 2; it writes 2\)/)
   fails(file('v1.json', '{"schemaVersion": 1}'), /invalid results: \(top level\): missing "tool"/)

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { Connection, PartialBudget, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type ServerLimits } from '@echoplex/core'
+import { Connection, PartialBudget, ProxyProtocolGate, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type Peer, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
 import type { SocketSource } from './sources/socket-source.js'
 
 export interface ConnectionServerOptions {
@@ -8,6 +8,8 @@ export interface ConnectionServerOptions {
   limits: ServerLimits
   model: string
   logger: Logger
+  /** Every connection opens with a PROXY protocol header from an allowed balancer (`serve --proxy-protocol`). */
+  proxyProtocol?: ProxyProtocolOptions
 }
 
 /** How long a graceful stop keeps accepting, to take connections already queued in the kernel. */
@@ -26,21 +28,40 @@ export class ConnectionServer {
   private readonly sources: SocketSource[] = []
   private draining = false
   private lingering = false
+  private readonly proxyGate: ProxyProtocolGate | undefined
 
   constructor (private readonly options: ConnectionServerOptions) {
     this.budget = new PartialBudget(options.limits.maxBufferedBytes ?? Infinity)
+    this.proxyGate = options.proxyProtocol === undefined ? undefined : new ProxyProtocolGate(options.proxyProtocol, options.logger, this.counters)
   }
 
   /** Serves the sockets `source` feeds; resolves with the address it listens on, if it listens. */
   async serve (source: SocketSource): Promise<string | undefined> {
     this.sources.push(source)
-    return await source.open((socket) => this.accept(socket))
+    return await source.open((socket) => this.admit(socket))
   }
 
-  accept (socket: Socket): Connection | undefined {
+  /**
+   * Every socket a source feeds comes through here. Behind a PROXY-protocol balancer it is served
+   * only once its header is read (no handler hook runs for a socket the gate refuses), so the result
+   * is then a promise; without one, the socket is served at once.
+   */
+  admit (socket: Socket): Connection | undefined | Promise<Connection | undefined> {
+    if (this.proxyGate === undefined) return this.accept(socket)
+    return this.proxyGate.admit(socket).then((peer) => {
+      if (peer === undefined) return undefined
+      const conn = this.accept(socket, peer)
+      // the gate paused the socket to hand over the bytes after the header intact
+      if (conn !== undefined) socket.resume()
+      return conn
+    })
+  }
+
+  private accept (socket: Socket, peer?: Peer): Connection | undefined {
     if (this.draining) { socket.destroy(); return undefined }
     const conn = new Connection({
       socket,
+      peer,
       executor: this.options.executor,
       hub: this.options.hub,
       limits: this.options.limits,

@@ -1,5 +1,6 @@
 import { connect, createServer, type AddressInfo, type Server } from 'node:net'
-import { existsSync, lstatSync, unlinkSync } from 'node:fs'
+import { existsSync, lstatSync, statSync, unlinkSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { errors } from '@echoplex/core'
 import type { ListenTarget } from './model.js'
 
@@ -36,6 +37,14 @@ export async function clearStaleSocket (path: string): Promise<void> {
   unlinkSync(path)
 }
 
+/** Why the folder a UNIX socket would be created in cannot hold it (missing, not a directory), or null. */
+export function missingFolder (path: string): string | null {
+  const dir = dirname(resolve(path))
+  if (!existsSync(dir)) return `directory ${dir} does not exist`
+  if (!statSync(dir).isDirectory()) return `${dir} is not a directory`
+  return null
+}
+
 /**
  * Listens and maps the usual failures to one-line errors with stable codes. `reusePort`: a socket of
  * its own that shares the port with others bound the same way (SO_REUSEPORT; see reuse-port.ts).
@@ -46,7 +55,10 @@ export async function listen (server: Server, target: ListenTarget, { backlog = 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const where = formatTarget(target)
-      if (err.code === 'EADDRINUSE') reject(errors.ADDRESS_IN_USE(where))
+      // binding in a folder that is not there reads as EACCES/ENOENT: say what is missing
+      const folder = 'path' in target ? missingFolder(target.path) : null
+      if (folder !== null) reject(errors.LISTEN_FAILED(where, folder))
+      else if (err.code === 'EADDRINUSE') reject(errors.ADDRESS_IN_USE(where))
       else if (err.code === 'EACCES' || err.code === 'EPERM') reject(errors.ADDRESS_DENIED(where))
       else reject(errors.LISTEN_FAILED(where, err.code ?? err.message))
     }

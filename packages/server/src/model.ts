@@ -1,4 +1,4 @@
-import type { ConnectionCounters, ServerLimits } from '@echoplex/core'
+import type { ConnectionCounters, ProxyProtocolOptions, ServerLimits } from '@echoplex/core'
 
 /** A model's name as the registry knows it (`event-loop`, `cluster`, … or a model loaded by path). */
 export type ModelName = string
@@ -35,6 +35,8 @@ export interface ServeOptions {
   maxQueue?: number
   /** cluster/pool/fork: a worker silent for this long is considered stuck and replaced. */
   heartbeatMs?: number
+  /** Every connection opens with a PROXY protocol v1/v2 header from an allowed balancer; ctx shows the client it names. */
+  proxyProtocol?: ProxyProtocolOptions
   /**
    * Called when the model cannot go on after it started (a crash loop, a worker that can no longer
    * boot). The caller stops the model and exits non-zero with the error's one line.

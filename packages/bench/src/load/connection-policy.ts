@@ -21,10 +21,10 @@ export interface PolicyHost {
   openSocket (c: Slot, probe: boolean): void
   /**
    * Claims up to `max` requests due on `c` at `t` (the pacer's due times within the run's bounds and the
-   * remaining amount), counts the measured ones as sent (with their bytes when `withBytes`) and as in
-   * flight, and returns their latency origins.
+   * remaining amount), counts the measured ones as sent and as in flight, and returns their latency
+   * origins (their bytes are counted when they are written).
    */
-  claim (c: Slot, max: number, t: number, withBytes: boolean): number[]
+  claim (c: Slot, max: number, t: number): number[]
   /** Writes claimed requests on `s` in one batch, expecting their replies from the given origins. */
   sendBatch (c: Slot, s: net.Socket, starts: number[]): void
   /** Writes one request on `s`, its latency running from `start` (bytes counted when measured). */
@@ -75,7 +75,7 @@ export class PersistentConnections implements ConnectionPolicy {
     if (free <= 0) return
     const t = this.host.now()
     if (t >= this.host.timeline.stopAt) return
-    const starts = this.host.claim(c, free, t, true)
+    const starts = this.host.claim(c, free, t)
     if (starts.length > 0) this.host.sendBatch(c, s, starts)
   }
 }
@@ -112,7 +112,7 @@ export class ChurnConnections implements ConnectionPolicy {
     if (this.host.phase !== 'running' || c.sock !== null || c.retry !== null) return
     const t = this.host.now()
     if (t >= this.host.timeline.stopAt) return
-    const starts = this.host.claim(c, 1, t, false)
+    const starts = this.host.claim(c, 1, t)
     if (starts.length === 0) return // not due yet: an open-loop tick comes back for it
     c.pendingStart = starts[0]!
     c.pending = true

@@ -6,8 +6,10 @@
  * It composes a pacer (closed / open loop: when requests are due, pacer.ts) with a connection policy
  * (persistent / churn: which socket a request goes on, connection-policy.ts), and owns the sockets,
  * the counts and the timeline (all engines share an absolute start time):
- *   connect phase  every persistent connection connects and gets one probe request echoed back
- *                  (verified, not counted as load); its connect → first echoed byte latency is recorded
+ *   connect phase  every persistent connection connects and gets one probe request answered
+ *                  (verified, not counted as load); its connect → first reply byte latency is recorded.
+ *                  When connections open but no probe of this engine is answered within
+ *                  `firstReplyTimeoutMs`, the phase ends there: the server does not answer these requests
  *   startAt        load starts
  *   measureStart   = startAt + warmupMs; only requests started from here on are measured
  *   stopAt         = measureStart + durationMs (or the time limit of an amount-only run): no new sends
@@ -19,8 +21,9 @@ import { ChurnConnections, PersistentConnections, type ConnectionPolicy, type Ph
 import { createLatencyHistogram, encodeHistogram, recordLatencyMs } from './latency.js'
 import type { Histogram } from './latency.js'
 import { ClosedLoopPacer, OpenLoopPacer, type Pacer } from './pacer.js'
-import { PayloadFactory } from './payload.js'
-import type { Expect, LoadFraming } from './payload.js'
+import { PayloadFactory, bytesEqual, preview } from './payload.js'
+import type { Expect, LoadFraming, RequestSource } from './payload.js'
+import { ScriptRequests, type LoadScript } from './script.js'
 import { countError, emptyErrorCounts, type EngineResult, type ThreadCpu } from './result.js'
 import { newSlot, type Slot } from './slot.js'
 import { SecondBuckets } from './per-second.js'
@@ -51,8 +54,15 @@ export interface EngineConfig {
   warmupMs: number
   drainMs: number
   connectTimeoutMs: number
+  /** Connect phase: give up when no probe of this engine is answered this long after its first connection. */
+  firstReplyTimeoutMs: number
   churn: boolean
   expect: Expect
+  /** A load script's absolute path (loaded by whoever builds the engine), or null: `expect` decides. */
+  script: string | null
+  /** This engine's index among the run's engines, and their count (a script's request numbers). */
+  engineIndex: number
+  engines: number
   /** First sequence number (engines use disjoint ranges so every payload of a run differs). */
   seqBase: number
   /** CLK_TCK, the unit of /proc CPU times (`procSysConf()`, read once by the caller's process). */
@@ -60,7 +70,7 @@ export interface EngineConfig {
 }
 
 export class LoadEngine {
-  private readonly factory: PayloadFactory
+  private readonly factory: RequestSource
   private readonly pacer: Pacer
   private readonly policy: ConnectionPolicy
   private readonly conns: Slot[] = []
@@ -79,6 +89,9 @@ export class LoadEngine {
   private bytesSent = 0
   private bytesReceived = 0
   private mismatches = 0
+  private firstMismatch: string | null = null
+  private anyConnected = false
+  private quietTimer: NodeJS.Timeout | null = null
   private opened = 0
   private ready = 0
 
@@ -99,13 +112,19 @@ export class LoadEngine {
   private resolveRun: ((r: EngineResult) => void) | null = null
   private readonly onComplete: (start: number, bytes: number) => void
 
-  constructor (private readonly cfg: EngineConfig) {
-    this.factory = new PayloadFactory(cfg.framing, cfg.payloadBytes, cfg.expect)
+  /** `script`: the loaded load script when `cfg.script` names one. */
+  constructor (private readonly cfg: EngineConfig, script?: LoadScript) {
+    if (cfg.script !== null && script === undefined) throw new Error(`load script ${cfg.script} was not loaded`)
+    this.factory = script !== undefined
+      ? new ScriptRequests(script, cfg.framing, cfg.engineIndex, cfg.engines)
+      : new PayloadFactory(cfg.framing, cfg.payloadBytes, cfg.expect)
     this.pacer = cfg.mode === 'open' ? new OpenLoopPacer(cfg.rate, cfg.totalConnections, this.timeline) : new ClosedLoopPacer()
     this.policy = cfg.churn ? new ChurnConnections(this.host()) : new PersistentConnections(this.host(), cfg.pipeline)
     this.seq = cfg.seqBase
     this.remaining = cfg.amount ?? Infinity
-    for (let i = 0; i < cfg.connections; i++) this.conns.push(newSlot(cfg.firstConnection + i, this.policy.capacity))
+    for (let i = 0; i < cfg.connections; i++) {
+      this.conns.push(newSlot(cfg.firstConnection + i, this.policy.capacity, this.factory.verifier(this.policy.capacity)))
+    }
     this.onComplete = (start: number, bytes: number) => {
       this.inflight--
       // (probes start at -Infinity: not load)
@@ -138,6 +157,7 @@ export class LoadEngine {
         if (ok) this.ready++
         else failed++
         if (--pending === 0) {
+          if (this.quietTimer !== null) { clearTimeout(this.quietTimer); this.quietTimer = null }
           if (this.phase === 'connecting') this.phase = 'ready'
           resolve({ ready: this.ready, failed })
         }
@@ -147,6 +167,24 @@ export class LoadEngine {
         this.openSocket(c, true)
       }
     })
+  }
+
+  /**
+   * Connect phase: the first connection is up; if no probe is answered within firstReplyTimeoutMs, the
+   * server does not answer these requests (wrong framing, a handler that is no echo): every connection
+   * still waiting fails now with NO_REPLY instead of waiting out the whole connect timeout.
+   */
+  private armQuietTimer (): void {
+    if (this.anyConnected) return
+    this.anyConnected = true
+    if (this.cfg.firstReplyTimeoutMs >= this.cfg.connectTimeoutMs) return
+    this.quietTimer = setTimeout(() => {
+      this.quietTimer = null
+      if (this.phase !== 'connecting' || this.ready > 0) return
+      for (const c of this.conns) {
+        if (c.onProbe !== null && c.sock !== null && !c.connecting) this.drop(c, c.sock, 'NO_REPLY')
+      }
+    }, this.cfg.firstReplyTimeoutMs)
   }
 
   /** Runs the load from `startAtAbs` (absolute ms, see absNow) until the end; resolves with the counts. */
@@ -195,7 +233,7 @@ export class LoadEngine {
       timeline: this.timeline,
       now: () => this.now(),
       openSocket: (c, probe) => this.openSocket(c, probe),
-      claim: (c, max, t, withBytes) => this.claim(c, max, t, withBytes),
+      claim: (c, max, t) => this.claim(c, max, t),
       sendBatch: (c, s, starts) => this.sendBatch(c, s, starts),
       sendOne: (c, s, start) => this.sendOne(c, s, start),
     }
@@ -228,17 +266,20 @@ export class LoadEngine {
     c.sock = s
     c.connecting = true
     c.firstByte = false
+    c.greetLeft = this.factory.greeting?.length ?? 0
     c.connStart = this.now()
     c.recordConnect = probe || this.policy.connectOrigin(c) >= this.timeline.measureStart
     s.setNoDelay(true)
     c.connectTimer = setTimeout(() => {
       c.connectTimer = null
-      this.drop(c, s, 'CONNECT_TIMEOUT')
+      // connected but unanswered: the probe's reply is what is missing, not the connection
+      this.drop(c, s, probe && !c.connecting ? 'NO_REPLY' : 'CONNECT_TIMEOUT')
     }, this.cfg.connectTimeoutMs)
     s.on('connect', () => {
       if (s !== c.sock) return
       c.connecting = false
       if (probe) {
+        this.armQuietTimer()
         // the connect timeout also covers the probe's reply
         this.inflight++
         this.sendOne(c, s, -Infinity)
@@ -291,7 +332,8 @@ export class LoadEngine {
     }
   }
 
-  private onData (c: Slot, s: net.Socket, chunk: Buffer): void {
+  private onData (c: Slot, s: net.Socket, data: Buffer): void {
+    let chunk = data
     if (s !== c.sock) return
     const t = this.now()
     this.tNow = t
@@ -299,13 +341,25 @@ export class LoadEngine {
       c.firstByte = true
       if (c.recordConnect) recordLatencyMs(this.connectLatency, t - c.connStart)
     }
+    if (c.greetLeft > 0) {
+      // the greeting comes before any reply: check it, then go on with the rest of the chunk
+      const g = this.factory.greeting!
+      const off = g.length - c.greetLeft
+      const n = Math.min(c.greetLeft, chunk.length)
+      if (!bytesEqual(chunk, 0, g, off, n)) {
+        this.mismatched(c, s, `expected the greeting ${preview(g.subarray(off))}, got ${preview(chunk)}`)
+        return
+      }
+      c.greetLeft -= n
+      chunk = chunk.subarray(n)
+      if (chunk.length === 0) return
+    }
     if (!c.verifier.feed(chunk, this.onComplete)) {
-      this.mismatches++
-      this.drop(c, s, 'MISMATCH')
+      this.mismatched(c, s, c.verifier.mismatch ?? 'the reply differed')
       return
     }
     if (c.onProbe !== null) {
-      if (c.verifier.outstanding === 0) {
+      if (c.verifier.outstanding === 0 && c.greetLeft === 0) {
         if (c.connectTimer !== null) { clearTimeout(c.connectTimer); c.connectTimer = null }
         const cb = c.onProbe
         c.onProbe = null
@@ -318,9 +372,15 @@ export class LoadEngine {
     else if (this.remaining === 0 && this.inflight === 0 && this.phase === 'running') this.amountDone()
   }
 
+  private mismatched (c: Slot, s: net.Socket, what: string): void {
+    this.mismatches++
+    this.firstMismatch ??= what
+    this.drop(c, s, 'MISMATCH')
+  }
+
   // ---- sending -------------------------------------------------------------------------------
 
-  private claim (c: Slot, max: number, t: number, withBytes: boolean): number[] {
+  private claim (c: Slot, max: number, t: number): number[] {
     const { measureStart, stopAt } = this.timeline
     const starts: number[] = []
     let measured = 0
@@ -339,7 +399,6 @@ export class LoadEngine {
     if (measured > 0) {
       this.sent += measured
       this.remaining -= measured
-      if (withBytes) this.bytesSent += measured * this.factory.wireBytes
       if (this.remaining === 0) this.sendStop = t
     }
     return starts
@@ -350,6 +409,10 @@ export class LoadEngine {
     const batch = this.factory.batch(this.seq, k)
     this.seq += k
     for (let i = 0; i < k; i++) c.verifier.push(batch.expected[i]!, starts[i]!)
+    // measured requests' bytes (requests of a script differ in size: counted from the batch)
+    const measureStart = this.timeline.measureStart
+    if (starts[0]! >= measureStart) this.bytesSent += batch.wire.length
+    else if (starts[k - 1]! >= measureStart) this.bytesSent += Math.round(batch.wire.length * starts.filter((x) => x >= measureStart).length / k)
     s.write(batch.wire)
   }
 
@@ -430,6 +493,7 @@ export class LoadEngine {
     const t = this.now()
     if (this.tickTimer !== null) clearTimeout(this.tickTimer)
     if (this.drainTimer !== null) clearTimeout(this.drainTimer)
+    if (this.quietTimer !== null) { clearTimeout(this.quietTimer); this.quietTimer = null }
     this.stopTimer?.cancel()
     this.startTimer?.cancel()
     this.tickTimer = this.drainTimer = null
@@ -468,6 +532,7 @@ export class LoadEngine {
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,
       mismatches: this.mismatches,
+      firstMismatch: this.firstMismatch,
       errors: this.errors,
       latency: encodeHistogram(this.latency),
       connectLatency: encodeHistogram(this.connectLatency),

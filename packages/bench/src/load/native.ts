@@ -113,8 +113,9 @@ export function ensureNativeEngine (): Promise<NativeAvailability> {
 }
 
 /** Why the native engine cannot run these options, or null when it can. */
-export function nativeUnsupported (o: { churn: boolean, expect: Expect }): string | null {
+export function nativeUnsupported (o: { churn: boolean, expect: Expect, script?: unknown }): string | null {
   if (o.churn) return 'churn (a connection per request) runs on the Node engine'
+  if (o.script !== undefined && o.script !== null) return 'a load script runs on the Node engine'
   if (typeof o.expect === 'function') return 'a custom expect function runs on the Node engine'
   return null
 }
@@ -130,7 +131,7 @@ export interface EngineSelection {
 /**
  * Picks the engine of a run. Throws EPX_NATIVE_ENGINE when 'native' was asked for and cannot run.
  */
-export async function selectEngine (choice: EngineChoice, o: { churn: boolean, expect: Expect }): Promise<EngineSelection> {
+export async function selectEngine (choice: EngineChoice, o: { churn: boolean, expect: Expect, script?: unknown }): Promise<EngineSelection> {
   if (!ENGINE_CHOICES.includes(choice)) throw new RangeError(`engine must be auto, node or native, got ${String(choice)}`)
   if (choice === 'node') return { engine: 'node', binary: null, note: null }
   const unsupported = nativeUnsupported(o)
@@ -151,7 +152,7 @@ export function nativeArgs (cfg: EngineConfig): string[] {
   args.push(
     `framing=${cfg.framing}`, `conns=${cfg.connections}`, `first=${cfg.firstConnection}`, `total=${cfg.totalConnections}`,
     `payload=${cfg.payloadBytes}`, `pipeline=${cfg.pipeline}`, `mode=${cfg.mode}`, `rate=${cfg.rate}`,
-    `duration=${cfg.durationMs}`, `warmup=${cfg.warmupMs}`, `drain=${cfg.drainMs}`, `ctimeout=${cfg.connectTimeoutMs}`,
+    `duration=${cfg.durationMs}`, `warmup=${cfg.warmupMs}`, `drain=${cfg.drainMs}`, `ctimeout=${cfg.connectTimeoutMs}`, `firstreply=${cfg.firstReplyTimeoutMs}`,
     `expect=${cfg.expect === 'upper' ? 'upper' : 'echo'}`, `seqbase=${cfg.seqBase}`,
   )
   if (cfg.amount !== null) args.push(`amount=${cfg.amount}`)
@@ -178,7 +179,8 @@ function encodePairs (pairs: Array<[number, number]>): string {
 export function fromNativeResult (json: string): { result: EngineResult, processCpu: { userSec: number, systemSec: number } } {
   const r = JSON.parse(json) as NativeResult
   const { processCpu, latency, connectLatency, seconds, ...rest } = r
-  const result: EngineResult = { ...rest, cpu: rest.cpu as ThreadCpu | null, latency: encodePairs(latency), connectLatency: encodePairs(connectLatency) }
+  // (the C engine does not describe mismatches: the run says how many)
+  const result: EngineResult = { ...rest, firstMismatch: (rest as Partial<EngineResult>).firstMismatch ?? null, cpu: rest.cpu as ThreadCpu | null, latency: encodePairs(latency), connectLatency: encodePairs(connectLatency) }
   if (seconds !== undefined) result.seconds = { intervalMs: seconds.intervalMs, completed: seconds.completed, latency: seconds.pairs.map(encodePairs) }
   return { result, processCpu }
 }

@@ -81,8 +81,9 @@ export interface RequestBatch {
  * Builds requests with sequence numbers and their expected replies. `payloadBytes` is the payload
  * size without framing (the `\n` of `line` and the 4-byte header of `length` come on top).
  */
-export class PayloadFactory {
+export class PayloadFactory implements RequestSource {
   readonly wireBytes: number
+  readonly greeting = null
   private readonly reqTemplate: Buffer
   private readonly expTemplate: Buffer | null
   private readonly digits: number
@@ -131,6 +132,8 @@ export class PayloadFactory {
     return framePayload(this.framing, typeof reply === 'string' ? Buffer.from(reply, 'utf8') : reply)
   }
 
+  verifier (capacity: number): Verifier { return new ReplyVerifier(capacity) }
+
   /** `count` consecutive requests from `firstSeq` in one buffer, and their expected replies. */
   batch (firstSeq: number, count: number): RequestBatch {
     const w = this.wireBytes
@@ -144,6 +147,49 @@ export class PayloadFactory {
     }
     return { wire, expected }
   }
+}
+
+/** The payload of a framed request (without the `\n` of line or the header of length). */
+export function unframe (framing: LoadFraming, framed: Buffer): Buffer {
+  if (framing === 'length') return framed.subarray(LENGTH_HEADER_BYTES)
+  if (framing === 'line') return framed.subarray(0, framed.length - 1)
+  return framed
+}
+
+/** Checks one connection's reply stream against the requests in flight on it. */
+export interface Verifier {
+  /** Requests sent and not yet completely answered. */
+  readonly outstanding: number
+  /** Start time of the oldest outstanding request (NaN when none). */
+  readonly oldestStart: number
+  /** What the last failed `feed` saw, for the user (null until one failed). */
+  readonly mismatch: string | null
+  /** Queues what the next reply is checked against; `start` is the time its latency is measured from. */
+  push (expected: Buffer, start: number): void
+  /** Checks `chunk`; calls `onComplete` per completed reply; false on the first mismatch. */
+  feed (chunk: Buffer, onComplete: (start: number, replyBytes: number) => void): boolean
+  /** Forgets everything outstanding; returns how many requests were dropped. */
+  clear (): number
+}
+
+/** What the engine needs of a request builder: the PayloadFactory (echo/upper/function) or a load script. */
+export interface RequestSource {
+  /** Framed request number `seq` of this engine. */
+  request (seq: number): Buffer
+  /** What the verifier checks the reply to `request` against (the expected bytes, or the request itself for a check). */
+  expected (request: Buffer, seq: number): Buffer
+  /** `count` consecutive requests from `firstSeq` in one buffer, and their expected entries. */
+  batch (firstSeq: number, count: number): RequestBatch
+  /** A verifier for one connection with `capacity` requests in flight. */
+  verifier (capacity: number): Verifier
+  /** Bytes the server greets each connection with, or null. */
+  readonly greeting: Buffer | null
+}
+
+/** A short printable rendering of some bytes, for mismatch messages. */
+export function preview (b: Uint8Array, max = 40): string {
+  const s = JSON.stringify(Buffer.from(b.subarray(0, max)).toString('latin1'))
+  return b.length > max ? `${s.slice(0, -1)}…" (${b.length} B)` : s
 }
 
 /** True when `a[aStart, aStart+n)` equals `b[bStart, bStart+n)`. */
@@ -161,7 +207,8 @@ export function bytesEqual (a: Buffer, aStart: number, b: Buffer, bStart: number
  * nothing is expected), after which the stream is out of sync and the connection must be dropped.
  * The queue is a ring of fixed capacity (the most requests a connection has in flight).
  */
-export class ReplyVerifier {
+export class ReplyVerifier implements Verifier {
+  mismatch: string | null = null
   private readonly exp: Array<Buffer | undefined>
   private readonly starts: Float64Array
   private head = 0
@@ -198,10 +245,16 @@ export class ReplyVerifier {
     let p = 0
     const len = chunk.length
     while (p < len) {
-      if (this.size === 0) return false
+      if (this.size === 0) {
+        this.mismatch = `${len - p} byte(s) arrived with no request outstanding: ${preview(chunk.subarray(p))}`
+        return false
+      }
       const e = this.exp[this.head]!
       const n = Math.min(len - p, e.length - this.offset)
-      if (!bytesEqual(chunk, p, e, this.offset, n)) return false
+      if (!bytesEqual(chunk, p, e, this.offset, n)) {
+        this.mismatch = `expected ${preview(e.subarray(this.offset))}, got ${preview(chunk.subarray(p))}`
+        return false
+      }
       p += n
       this.offset += n
       if (this.offset === e.length) {

@@ -18,7 +18,10 @@ export interface ErrorCounts {
   /** A reply differed from what was expected: the connection was out of sync and dropped. */
   mismatch: number
   other: number
-  /** Counts by error code (`ECONNREFUSED`, `EOF`, `MISMATCH`, `CONNECT_TIMEOUT`, `REPLY_TIMEOUT`...). */
+  /**
+   * Counts by error code (`ECONNREFUSED`, `EOF`, `MISMATCH`, `CONNECT_TIMEOUT`, `REPLY_TIMEOUT`, `NO_REPLY`: connected in
+   * the connect phase but the first request got no reply...).
+   */
   byCode: Record<string, number>
 }
 
@@ -32,7 +35,7 @@ export function errorKindOf (code: string | undefined): ErrorKind {
   switch (code) {
     case 'ECONNREFUSED': case 'ENOENT': case 'EACCES': return 'refused'
     case 'ECONNRESET': case 'EPIPE': case 'ECONNABORTED': return 'reset'
-    case 'ETIMEDOUT': case 'CONNECT_TIMEOUT': case 'REPLY_TIMEOUT': return 'timeout'
+    case 'ETIMEDOUT': case 'CONNECT_TIMEOUT': case 'REPLY_TIMEOUT': case 'NO_REPLY': return 'timeout'
     case 'EOF': return 'closed'
     case 'MISMATCH': return 'mismatch'
     default: return 'other'
@@ -65,6 +68,8 @@ export interface EngineResult {
   bytesSent: number
   bytesReceived: number
   mismatches: number
+  /** What the first mismatched reply looked like (expected vs got), or null. */
+  firstMismatch: string | null
   errors: ErrorCounts
   /** Encoded HDR histograms (µs). */
   latency: string

@@ -4,7 +4,7 @@
  */
 import type net from 'node:net'
 import type { PacedConnection } from './pacer.js'
-import { ReplyVerifier } from './payload.js'
+import { ReplyVerifier, type Verifier } from './payload.js'
 
 export interface Slot extends PacedConnection {
   sock: net.Socket | null
@@ -13,7 +13,9 @@ export interface Slot extends PacedConnection {
   firstByte: boolean
   /** Whether the connect → first byte latency of this socket is recorded. */
   recordConnect: boolean
-  verifier: ReplyVerifier
+  verifier: Verifier
+  /** Bytes of the server's greeting still expected on this socket (0: none, or all seen). */
+  greetLeft: number
   /** Churn: latency start of the request this connection is for. */
   pendingStart: number
   /** A request is claimed (counted in `inflight`) but not written yet: a churn transaction still connecting. */
@@ -26,7 +28,7 @@ export interface Slot extends PacedConnection {
 }
 
 /** A slot with no socket; `capacity` requests may be outstanding on it. */
-export function newSlot (index: number, capacity: number): Slot {
+export function newSlot (index: number, capacity: number, verifier: Verifier = new ReplyVerifier(capacity)): Slot {
   return {
     index,
     sock: null,
@@ -34,7 +36,8 @@ export function newSlot (index: number, capacity: number): Slot {
     connStart: 0,
     firstByte: false,
     recordConnect: false,
-    verifier: new ReplyVerifier(capacity),
+    verifier,
+    greetLeft: 0,
     nextK: 0,
     pendingStart: 0,
     pending: false,

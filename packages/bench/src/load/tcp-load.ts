@@ -27,6 +27,7 @@ import type { EngineResult, ErrorCounts, ThreadCpu } from './result.js'
 import { cpuPercentOfOneCore, mergeHistograms, encodeHistogram, ratePerSecond, summarizeLatency } from './latency.js'
 import type { LatencySummary } from './latency.js'
 import type { Expect, LoadFraming } from './payload.js'
+import { loadLoadScript, validateLoadScript, type LoadScript } from './script.js'
 import type { FromWorker, ToWorker } from './tcp-worker.js'
 import { mergeSeconds, type EngineSeconds, type LoadSeconds } from './per-second.js'
 import { nativeHandle, selectEngine } from './native.js'
@@ -70,8 +71,20 @@ export interface TcpLoadOptions {
    * runs on the calling thread (`threads` must be 0 or 1 and is reported as 0).
    */
   expect?: Expect
-  /** Connect timeout (in the connect phase it also covers the probe's echo). Default 5000. */
+  /**
+   * A load script (see script.ts): its absolute path (imported in every load thread) or the script
+   * itself (which, like a function `expect`, keeps the load on the calling thread). Replaces `expect`
+   * and `payloadBytes`.
+   */
+  script?: string | LoadScript
+  /** Connect timeout (in the connect phase it also covers the probe's reply). Default 5000. */
   connectTimeoutMs?: number
+  /**
+   * Connect phase: when connections open but none of a load thread's probes is answered this long
+   * after its first connection, the server does not answer these requests: give up then (NO_REPLY).
+   * Default: the smaller of 10 s and the connect timeout.
+   */
+  firstReplyTimeoutMs?: number
   /** Load applied before measuring starts. Default 0. */
   warmupMs?: number
   /** How long to wait for outstanding replies after the end, at most MAX_DRAIN_MS. Default 1000. */
@@ -120,7 +133,7 @@ export interface TcpLoadResult {
     warmupMs: number
     drainMs: number
     connectTimeoutMs: number
-    expect: 'echo' | 'upper' | 'custom'
+    expect: 'echo' | 'upper' | 'custom' | 'script'
   }
   /** ISO time the load started. */
   startedAt: string
@@ -145,6 +158,8 @@ export interface TcpLoadResult {
   /** Wire bytes of measured requests sent, and of their replies completely received and verified. */
   bytes: { sent: number, received: number }
   mismatches: number
+  /** What the first mismatched reply looked like (expected vs got), or null. */
+  firstMismatch: string | null
   errors: ErrorCounts
   throughput: { requestsPerSec: number, bytesSentPerSec: number, bytesReceivedPerSec: number }
   /** Request latency in ms (open loop: from the intended send time; churn: the whole transaction). */
@@ -177,7 +192,9 @@ interface Normalized {
   rate: number | null
   threads: number
   expect: Expect
+  script: string | LoadScript | null
   connectTimeoutMs: number
+  firstReplyTimeoutMs: number
   warmupMs: number
   drainMs: number
   churn: boolean
@@ -219,12 +236,19 @@ export function normalizeTcpLoadOptions (o: TcpLoadOptions): Normalized {
   const amount = o.amount === undefined ? null : positiveInt('amount', o.amount, 1)
   const expect = o.expect ?? 'echo'
   if (expect !== 'echo' && expect !== 'upper' && typeof expect !== 'function') throw new RangeError('expect must be echo, upper or a function')
+  const script = o.script ?? null
+  if (script !== null && typeof script !== 'string') {
+    const why = validateLoadScript(script, o.framing)
+    if (why !== undefined) throw new RangeError(`script: ${why}`)
+  }
+  if (typeof script === 'string' && !script.startsWith('/')) throw new RangeError('script must be an absolute path or a load script object')
   const connections = positiveInt('connections', o.connections, 1, 100_000)
   let threads = o.threads === 0 ? 0 : positiveInt('threads', o.threads, 1, 256)
-  if (typeof expect === 'function') {
-    if (threads > 1) throw new RangeError('expect as a function runs on the calling thread: threads must be 0 or 1')
+  if (typeof expect === 'function' || (script !== null && typeof script !== 'string')) {
+    if (threads > 1) throw new RangeError(`${typeof expect === 'function' ? 'expect as a function' : 'a script object'} runs on the calling thread: threads must be 0 or 1`)
     threads = 0
   }
+  const connectTimeoutMs = positiveInt('connectTimeoutMs', o.connectTimeoutMs, 5000, 120_000)
   threads = Math.min(threads, connections, amount ?? Infinity)
   return {
     target,
@@ -238,7 +262,9 @@ export function normalizeTcpLoadOptions (o: TcpLoadOptions): Normalized {
     rate,
     threads,
     expect,
-    connectTimeoutMs: positiveInt('connectTimeoutMs', o.connectTimeoutMs, 5000, 120_000),
+    script,
+    connectTimeoutMs,
+    firstReplyTimeoutMs: positiveInt('firstReplyTimeoutMs', o.firstReplyTimeoutMs, Math.min(10_000, connectTimeoutMs), 120_000),
     warmupMs: nonNegative('warmupMs', o.warmupMs, 0, MAX_DURATION_MS),
     drainMs: nonNegative('drainMs', o.drainMs, 1000, MAX_DRAIN_MS),
     churn: o.churn === true,
@@ -299,14 +325,16 @@ function workerHandle (cfg: EngineConfig): EngineHandle {
   }
 }
 
-function inlineHandle (cfg: EngineConfig): EngineHandle {
-  const engine = new LoadEngine(cfg)
+function inlineHandle (cfg: EngineConfig, script: string | LoadScript | null): EngineHandle {
+  const loading = typeof script === 'string' ? loadLoadScript(script, cfg.framing) : Promise.resolve(script ?? undefined)
+  const engine = loading.then((s) => new LoadEngine(cfg, s))
+  engine.catch(() => {})
   return {
-    ready: engine.connectAll(),
-    start: (startAt) => engine.run(startAt),
-    abort: async () => engine.abort(),
-    stop: () => engine.stop(),
-    dispose: async () => engine.stop(),
+    ready: engine.then((e) => e.connectAll()),
+    start: async (startAt) => await (await engine).run(startAt),
+    abort: async () => (await engine).abort(),
+    stop: () => { void engine.then((e) => e.stop(), () => {}) },
+    dispose: async () => { await engine.then((e) => e.stop(), () => {}) },
   }
 }
 
@@ -378,10 +406,14 @@ export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResul
       warmupMs: o.warmupMs,
       drainMs: o.drainMs,
       connectTimeoutMs: o.connectTimeoutMs,
+      firstReplyTimeoutMs: o.firstReplyTimeoutMs,
       churn: o.churn,
       expect: o.expect,
-      // 2^40 sequence numbers per engine: disjoint payloads across threads
-      seqBase: i * 2 ** 40,
+      script: typeof o.script === 'string' ? o.script : null,
+      engineIndex: i,
+      engines,
+      // 2^40 sequence numbers per engine: disjoint payloads across threads (a script numbers its own)
+      seqBase: o.script === null ? i * 2 ** 40 : 0,
       clockTicks,
     })
     first += conns[i]!
@@ -389,7 +421,7 @@ export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResul
   // engine dispatch: a native engine process per share, else worker threads (or the calling thread)
   const native = selection.binary
   const handles: Array<EngineHandle & { processCpu?: () => { userSec: number, systemSec: number } | null }> =
-    configs.map((cfg) => native !== null ? nativeHandle(cfg, native) : inline ? inlineHandle(cfg) : workerHandle(cfg))
+    configs.map((cfg) => native !== null ? nativeHandle(cfg, native) : inline ? inlineHandle(cfg, o.script) : workerHandle(cfg))
   let aborted: string | null = null
   let results: Array<EngineResult | null> = []
   let startedAtAbs = absNow()
@@ -398,8 +430,8 @@ export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResul
     const readies = await Promise.all(handles.map((h) => deadline(h.ready, o.connectTimeoutMs + 10_000, 'the connect phase')))
     const readyTotal = readies.reduce((n, r) => n + r.ready, 0)
     if (!o.churn && readyTotal === 0) {
-      aborted = 'no connection could be established (and echo verified) in the connect phase'
       results = await Promise.all(handles.map((h) => within(h.abort(), 5000, null)))
+      aborted = connectPhaseFailure(o, results.filter((r): r is EngineResult => r !== null))
     } else {
       startedAtAbs = absNow() + 5
       const pending = handles.map((h) => h.start(startedAtAbs))
@@ -430,6 +462,28 @@ export async function runTcpLoad (options: TcpLoadOptions): Promise<TcpLoadResul
   }, selection)
 }
 
+/** Why no connection of the connect phase became ready, from what the engines counted: one line for the user. */
+export function connectPhaseFailure (o: Pick<Normalized, 'framing' | 'payloadBytes' | 'expect' | 'script' | 'connectTimeoutMs' | 'firstReplyTimeoutMs'>, parts: EngineResult[]): string {
+  const codes: Record<string, number> = {}
+  for (const r of parts) for (const [c, n] of Object.entries(r.errors.byCode)) codes[c] = (codes[c] ?? 0) + n
+  const mismatch = parts.map((r) => r.firstMismatch).find((m) => m !== null)
+  const what = o.script !== null ? 'the load script\'s first request' : `a ${o.payloadBytes} B ${o.framing} request (expecting ${typeof o.expect === 'function' ? 'a computed reply' : o.expect === 'upper' ? 'it upper-cased' : 'it echoed'})`
+  const hint = o.script !== null ? '' : ': if the handler is not an echo, give a load script (--load-script) that builds requests it answers and checks the replies'
+  if (mismatch !== undefined) return `the server answered ${what} with something else (${mismatch})${hint}`
+  if ((codes.MISMATCH ?? 0) > 0) return `the server answered ${what} with something else${hint}`
+  if ((codes.NO_REPLY ?? 0) > 0) {
+    const s = (ms: number): string => ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`
+    const quiet = Math.min(o.firstReplyTimeoutMs, o.connectTimeoutMs)
+    return `connected, but no reply to ${what} within ${s(quiet)}${hint}`
+  }
+  const refused = codes.ECONNREFUSED ?? 0
+  if (refused > 0) return 'no connection could be established: connection refused'
+  if ((codes.CONNECT_TIMEOUT ?? 0) > 0) return `no connection could be established within the connect timeout (${o.connectTimeoutMs} ms)`
+  if ((codes.EOF ?? 0) + (codes.ECONNRESET ?? 0) > 0) return `the server closed every connection before answering ${what}`
+  const listed = Object.entries(codes).map(([c, n]) => `${c} ${n}`).join(', ')
+  return `no connection could be established in the connect phase${listed === '' ? '' : ` (${listed})`}`
+}
+
 function mergeResults (
   o: Normalized,
   parts: Array<EngineResult | null>,
@@ -457,6 +511,7 @@ function mergeResults (
   const bytesSent = sum((r) => r.bytesSent)
   const bytesReceived = sum((r) => r.bytesReceived)
   const mismatches = sum((r) => r.mismatches)
+  const firstMismatch = got.map((r) => r.firstMismatch).find((m) => m !== null) ?? null
   const aborted = abortedIn ?? (got.some((r) => r.aborted) ? 'stopped early' : null)
   const threadCpus = got.map((r) => r.cpu).filter((c): c is ThreadCpu => c !== null)
   let threads: TcpLoadResult['cpu']['threads'] = null
@@ -489,7 +544,7 @@ function mergeResults (
       warmupMs: o.warmupMs,
       drainMs: o.drainMs,
       connectTimeoutMs: o.connectTimeoutMs,
-      expect: typeof o.expect === 'function' ? 'custom' : o.expect,
+      expect: o.script !== null ? 'script' : typeof o.expect === 'function' ? 'custom' : o.expect,
     },
     startedAt: new Date(startedAtAbs).toISOString(),
     windowMs,
@@ -503,6 +558,7 @@ function mergeResults (
     },
     bytes: { sent: bytesSent, received: bytesReceived },
     mismatches,
+    firstMismatch,
     errors,
     throughput: {
       requestsPerSec: ratePerSecond(completed, windowMs),

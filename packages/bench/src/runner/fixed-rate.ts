@@ -13,16 +13,17 @@ export const DEFAULT_FIXED_RATE_FRACTION = 0.5
 /** The rate of a fixed-rate scenario from the closed-loop results of its group; null when no target there ran ok. */
 export function deriveRate (fixed: FixedRate, scenarios: readonly ScenarioResult[]): { requestsPerSec: number, basis: string } | null {
   const inGroup = scenarios.filter((s) => s.group === fixed.of && s.fixedRate == null)
-  const measured = (kind: 'model' | 'peer'): Array<{ label: string, rps: number }> => inGroup
+  const measured = (kind: ScenarioResult['target']['kind']): Array<{ label: string, rps: number }> => inGroup
     .filter((s) => s.target.kind === kind && s.repetitions.length > 0 && s.repetitions.every((r) => r.status === 'ok'))
     .map((s) => ({ label: s.target.label, rps: spread(s.repetitions.map((r) => r.load?.throughput.requestsPerSec))?.median ?? 0 }))
     .filter((x) => x.rps > 0)
-  // the models decide; peers only when no model ran ok
-  const pool = measured('model').length > 0 ? measured('model') : measured('peer')
-  if (pool.length === 0) return null
-  const slowest = pool.reduce((a, b) => b.rps < a.rps ? b : a)
+  // the models decide; external targets (`bench --target`, usually run without models) when no
+  // model ran ok; peers only when neither did
+  const kind = (['model', 'external', 'peer'] as const).find((k) => measured(k).length > 0)
+  if (kind === undefined) return null
+  const slowest = measured(kind).reduce((a, b) => b.rps < a.rps ? b : a)
   const rate = Math.max(1, Math.round(slowest.rps * fixed.fraction))
-  return { requestsPerSec: rate, basis: `${Math.round(fixed.fraction * 100)} % of the slowest ${measured('model').length > 0 ? 'model' : 'peer'}'s closed-loop median (${slowest.label}: ${Math.round(slowest.rps)} req/s in ${fixed.of})` }
+  return { requestsPerSec: rate, basis: `${Math.round(fixed.fraction * 100)} % of the slowest ${kind === 'external' ? 'external target' : kind}'s closed-loop median (${slowest.label}: ${Math.round(slowest.rps)} req/s in ${fixed.of})` }
 }
 
 /** One run of the order: a scenario, its repetition number, and the round it belongs to. */

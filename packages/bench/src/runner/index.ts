@@ -1,6 +1,7 @@
 export * from './suite.js'
 export * from './environment.js'
 export * from './run.js'
+export { parseTarget, probeTarget, withExternalTargets, PROBE_TIMEOUT_MS } from './external.js'
 export * from './table.js'
 export * from './progress.js'
 export { runScenarioLoad, workExpect } from './load.js'

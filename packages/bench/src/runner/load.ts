@@ -113,6 +113,7 @@ function fromTcp (r: TcpLoadResult): LoadSummary {
     latency: r.latency,
     connectLatency: r.connectLatency,
     mismatches: r.mismatches,
+    ...(r.firstMismatch === null ? {} : { firstMismatch: r.firstMismatch }),
     errors: { total: r.errors.total, timeouts: r.errors.timeout, non2xx: 0, byKind, byCode: { ...r.errors.byCode } },
     connectionsOpened: r.connections.opened,
     generator: {
@@ -163,7 +164,7 @@ export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTa
       ...(signal !== undefined ? { signal } : {}),
     })
   }
-  const expect: Expect = w.expect === 'work' ? workExpect(workRoundsOf(w.options)) : w.expect
+  const expect: Expect = w.expect === 'work' ? workExpect(workRoundsOf(w.options)) : w.expect === 'script' ? 'echo' : w.expect
   const r = await unlessAborted(runTcpLoad({
     target: { host: address.host, port: address.port },
     framing: w.framing as 'raw' | 'line' | 'length',
@@ -177,6 +178,9 @@ export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTa
     // a function cannot cross threads: `work` verification runs on the calling thread
     threads: typeof expect === 'function' ? 0 : loadThreads,
     expect,
+    ...(w.loadScript === undefined ? {} : { script: w.loadScript }),
+    // fork may need a child per connection before the first reply; a server that answers none of the
+    // first requests is given up on much sooner (firstReplyTimeoutMs, 10 s)
     connectTimeoutMs: 30_000,
     drainMs: 5000,
     // native asked for suite-wide: scenarios it cannot run (churn, work) use the Node engine, and

@@ -14,12 +14,14 @@
 import { dirname } from 'node:path'
 import { findModel } from '@echoplex/server'
 import { peerSpec, PEERS, buildPeers, getPeer } from '../peers.js'
-import { readProcessTree, startSampler, type Sampler } from '@echoplex/proc'
+import { startSampler, type Sampler } from '@echoplex/proc'
 import { collectEnvironment } from './environment.js'
+import { runExternalRepetition } from './external.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workRoundsOf } from './load.js'
+import { idleSample, judgeLoad } from './measure.js'
 import {
   comparePeers, RESULTS_SCHEMA_VERSION, scenarioResult, scenarioStatus, summarizeRepetitions, TOOL_VERSION, writeResults,
-  type Derived, type IdleSample, type PeerInfo, type Repetition, type Results, type ScenarioConfig, type ScenarioResult, type SuiteConfig,
+  type PeerInfo, type Repetition, type Results, type ScenarioConfig, type ScenarioResult, type SuiteConfig,
 } from '@echoplex/results'
 import { ECHOPLEX_BIN, LaunchError, spawnServer, type ServerSpec } from './server.js'
 import { expandSuite } from './suite.js'
@@ -97,49 +99,12 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
   return { command: t.runtime?.path ?? process.execPath, args }
 }
 
-async function idleSample (pid: number): Promise<IdleSample | null> {
-  const tree = await readProcessTree(pid, { pss: true, connections: false, roles: false, threadCtxSwitches: false })
-  if (tree.processes.length === 0) return null
-  let threads = 0
-  let rss = 0
-  let pss = 0
-  let anyPss = false
-  for (const p of tree.processes) {
-    threads += p.threads
-    rss += p.rssBytes
-    if (p.pssBytes !== null) { pss += p.pssBytes; anyPss = true }
-  }
-  return { processes: tree.processes.length, threads, rssBytes: rss, pssBytes: anyPss ? pss : null }
-}
-
-/** `loadCpus`: CPUs the generator is pinned to (null: not pinned) — a pinned generator saturates when they are all busy, whichever of its threads does the work. */
-function derive (sc: ScenarioConfig, rep: Repetition, loadCpus: number | null = null): Derived | null {
-  const { load, window: w, idle } = rep
-  if (load === null) return null
-  const rps = load.throughput.requestsPerSec
-  const cores = w === null ? 0 : w.cpuPercent / 100
-  const perConn = (under: number | undefined, before: number | null | undefined): number | null =>
-    sc.mode !== 'keep-alive' || under === undefined || before === null || before === undefined
-      ? null
-      : Math.round((under - before) / sc.connections)
-  const c = load.connectLatency
-  const gen = load.generator.loadThreads?.percentOfOneCore ?? load.generator.process.percentOfOneCore
-  return {
-    requestsPerCpuSec: cores > 0 ? Math.round(rps / cores * 100) / 100 : null,
-    serverCpuPercent: w === null ? null : w.cpuPercent,
-    rssPerConnectionBytes: perConn(w?.rssBytes.mean, idle?.rssBytes),
-    pssPerConnectionBytes: perConn(w?.pssBytes?.mean, idle?.pssBytes),
-    connectToFirstByteMs: c === null || c.count === 0 ? null : { count: c.count, mean: c.mean, p50: c.p50, p99: c.p99, max: c.max },
-    generatorCpuPercent: gen,
-    generatorSaturated: gen >= 90 * Math.max(1, load.generator.threads) ||
-      (loadCpus !== null && load.generator.process.percentOfOneCore >= 90 * loadCpus),
-  }
-}
-
 const digestMs = new Map<number, number>()
 
 /** Runs one repetition of one scenario: start, idle sample, load + sampling, stop. Never throws. */
 export async function runRepetition (sc: ScenarioConfig, repetition: number, suite: SuiteConfig, options: RunOptions = {}, plan: RunPlan = { pin: null }): Promise<Repetition> {
+  // a server echoplex did not start: nothing to spawn, pin, profile or stop (runner/external.ts)
+  if (sc.target.kind === 'external') return await runExternalRepetition(sc, repetition, suite, options.signal, plan.rate, plan.pin === null ? null : plan.pin.load.length)
   const signal = options.signal
   const t0 = Date.now()
   const profileDir = options.profileDir == null ? null : profileDirFor(options.profileDir, sc, repetition)
@@ -216,20 +181,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
       rep.server.died = true
       rep.problems.push(`server exited during the run (${st?.code ?? st?.signal})${why === '' ? '' : `: ${why}`}`)
     }
-    const l = rep.load
-    if (l !== null) {
-      if (l.mismatches > 0) rep.problems.push(`${l.mismatches} mismatched repl${l.mismatches === 1 ? 'y' : 'ies'}`)
-      if (l.errors.total > 0) {
-        const kinds = Object.entries(l.errors.byKind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')
-        rep.problems.push(`${l.errors.total} error(s)${kinds === '' ? '' : ` (${kinds})`}`)
-      }
-      if (l.aborted !== null) rep.problems.push(`load ended early: ${l.aborted}`)
-      if (l.requests.completed === 0) rep.problems.push('no request completed')
-      rep.derived = derive(sc, rep, plan.pin === null ? null : plan.pin.load.length)
-      if (rep.derived?.generatorSaturated === true) {
-        rep.warnings.push(`the load generator used ${rep.derived.generatorCpuPercent}% of a core per thread: it may have been the bottleneck`)
-      }
-    }
+    judgeLoad(sc, rep, plan.pin === null ? null : plan.pin.load.length)
     return rep
   } finally {
     if (sampler !== null && rep.tree === null) await (sampler as Sampler).stop().catch(() => null)
@@ -274,11 +226,15 @@ export async function runSuite (suite: SuiteConfig, options: RunOptions = {}): P
       }
     }
   }
-  const pinning = planPinning(options.pin ?? 'auto', allowedCpus('self'), findTaskset())
+  const configs = expandSuite(suite)
+  // only external targets (`bench --target`): no server starts here, so nothing to keep apart from
+  // the generator unless CPUs were asked for
+  const pinning = options.pin === undefined && configs.length > 0 && configs.every((sc) => sc.target.kind === 'external')
+    ? { plan: null, record: { mode: 'off' as const, serverCpus: null, loadCpus: null, method: null, note: 'only external targets (--target): no server starts here, the load generator keeps every CPU' } }
+    : planPinning(options.pin ?? 'auto', allowedCpus('self'), findTaskset())
   const environment = { ...collectEnvironment(), pinning: pinning.record }
   if (pinning.record.note !== null && pinning.record.mode === 'unavailable') emit({ type: 'note', message: `CPU pinning: ${pinning.record.note}` })
   const peers = peerInfo(suite)
-  const configs = expandSuite(suite)
   const scenarios: ScenarioResult[] = configs.map(scenarioResult)
   const byId = new Map(scenarios.map((s) => [s.id, s]))
   const runnable: ScenarioConfig[] = []

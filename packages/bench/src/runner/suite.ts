@@ -12,7 +12,8 @@ import { resolveNodeRuntimes, runtimeTag } from '../runtime/node-runtime.js'
 import { DEFAULT_FIXED_RATE_FRACTION } from './fixed-rate.js'
 import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type RuntimeConfig, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
-import { findModel, isModelPath, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
+import { findModel, isModelPath, loadHandler, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
+import { loadLoadScript } from '../load/script.js'
 import type { EngineChoice } from '../load/native.js'
 
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
@@ -25,8 +26,11 @@ export type ModelSpec = string | { model: string, label?: string, workers?: numb
 export interface WorkloadSpec {
   name?: string
   handler: string
+  /** default: the handler's own (a handler file is loaded to read it) */
   framing?: Framing
-  expect?: ExpectKind
+  expect?: Exclude<ExpectKind, 'script'>
+  /** a load script (path relative to the suite file) that builds requests and checks replies */
+  loadScript?: string
   options?: Record<string, string | number>
   peers?: boolean
   payloadBytes?: number[]
@@ -135,6 +139,7 @@ export const suiteSchema = {
           handler: { type: 'string', minLength: 1 },
           framing: { enum: ['raw', 'line', 'length', 'http'] },
           expect: { enum: ['echo', 'upper', 'work'] },
+          loadScript: { type: 'string', minLength: 1 },
           options: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
           peers: { type: 'boolean' },
           payloadBytes: sizeList,
@@ -162,6 +167,27 @@ export class SuiteError extends EchoplexError {
   }
 }
 
+/**
+ * A bad command-line override: its message names the flag (`--models: …`), not the suite file, since the
+ * suite is not what is wrong.
+ */
+export class FlagError extends SuiteError {
+  override name = 'FlagError'
+  constructor (readonly flag: string, message: string, cause?: unknown) {
+    super(`${flag}: ${message}`, cause)
+  }
+}
+
+/** Runs `f`; a SuiteError it throws becomes a FlagError naming `flag`. */
+function asFlag<T> (flag: string, f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    if (e instanceof SuiteError && !(e instanceof FlagError)) throw new FlagError(flag, e.message, e)
+    throw e
+  }
+}
+
 // ---------------------------------------------------------------- normalized form
 
 export interface SuiteOverrides {
@@ -179,6 +205,8 @@ export interface SuiteOverrides {
   /** workers for cluster and pool */
   workers?: number
   loadThreads?: number
+  /** a load script for every workload of the run (absolute, or relative to the working directory) */
+  loadScript?: string
   /** Node runtimes (`--node`): replace the suite's `runtimes` */
   runtimes?: string[]
   loadEngine?: EngineChoice
@@ -212,17 +240,27 @@ function isBuiltin (handler: string): boolean {
   return (BENCH_HANDLERS as readonly string[]).includes(handler)
 }
 
+/** Framings of handler files, read by loading them (loadHandlerFiles), by absolute path. */
+const handlerFramings = new Map<string, Framing>()
+
+function looksLikeHandlerPath (handler: string): boolean {
+  return handler.includes('/') || handler.includes('\\') || /\.(m?js|cjs|m?ts)$/.test(handler)
+}
+
 function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string): WorkloadConfig {
   let handler = w.handler
-  if (handler === 'chat') throw new SuiteError('handler "chat" cannot be benchmarked (no request → reply contract to verify)')
+  if (handler === 'chat') throw new SuiteError('handler "chat" cannot be benchmarked (no request → reply contract to verify: what a connection gets depends on the others)')
   if (!isBuiltin(handler)) {
-    const looksLikePath = handler.includes('/') || handler.includes('\\') || /\.(m?js|cjs|ts)$/.test(handler)
-    if (!looksLikePath) throw new SuiteError(`unknown handler "${handler}" (expected one of: ${BENCH_HANDLERS.join(', ')}, or a handler file path)`)
+    if (!looksLikeHandlerPath(handler)) throw new SuiteError(`unknown handler "${handler}" (expected one of: ${BENCH_HANDLERS.join(', ')}, or a handler file path)`)
     handler = isAbsolute(handler) ? handler : resolve(baseDir, handler)
-    if (w.framing === undefined) throw new SuiteError(`workload with handler file ${w.handler} needs "framing"`)
+    if (w.framing === undefined && !handlerFramings.has(handler)) {
+      throw new SuiteError(`workload with handler file ${w.handler} needs "framing" (or load the file first: loadSuiteWithModels)`)
+    }
   }
-  const framing = w.framing ?? BUILTIN_FRAMING[handler]!
-  const expect = w.expect ?? BUILTIN_EXPECT[handler] ?? 'echo'
+  const framing = w.framing ?? BUILTIN_FRAMING[handler] ?? handlerFramings.get(handler)!
+  const loadScript = w.loadScript === undefined ? undefined : (isAbsolute(w.loadScript) ? w.loadScript : resolve(baseDir, w.loadScript))
+  if (loadScript !== undefined && framing === 'http') throw new SuiteError(`workload ${w.name ?? w.handler}: http workloads are driven by autocannon; a load script drives raw, line and length handlers`)
+  const expect = loadScript !== undefined ? 'script' : (w.expect ?? BUILTIN_EXPECT[handler] ?? 'echo')
   if (framing === 'http' && expect !== 'echo') throw new SuiteError(`workload ${w.name ?? w.handler}: http workloads can only expect "echo"`)
   if (expect === 'work' && framing === 'raw') throw new SuiteError(`workload ${w.name ?? w.handler}: "work" replies need line or length framing`)
   const name = w.name ?? (isBuiltin(handler) ? handler : basename(handler, extname(handler)))
@@ -233,6 +271,7 @@ function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string):
     handler,
     framing,
     expect,
+    ...(loadScript === undefined ? {} : { loadScript }),
     options,
     peers: w.peers ?? expect === 'echo',
     payloadBytes: w.payloadBytes ?? suite.payloadBytes ?? DEFAULTS.payloadBytes,
@@ -285,13 +324,48 @@ export async function loadModelFiles (data: unknown, source: string | null, over
   const refs = Array.isArray(listed) ? listed.map((m) => typeof m === 'string' ? m : (m as { model?: unknown })?.model) : []
   const files = [
     ...refs.filter((r): r is string => typeof r === 'string' && isModelPath(r)).map((r) => resolve(baseDir, r)),
-    ...(overrides.models ?? []).filter(isModelPath).map((r) => resolve(r)),
   ]
   try {
     for (const file of files) await resolveModel(file)
   } catch (e) {
     throw new SuiteError((e as Error).message)
   }
+  for (const file of (overrides.models ?? []).filter(isModelPath).map((r) => resolve(r))) {
+    try {
+      await resolveModel(file)
+    } catch (e) {
+      throw new FlagError('--models', (e as Error).message)
+    }
+  }
+}
+
+async function loadHandlerFramings (files: string[], flag: string | null): Promise<void> {
+  for (const file of files) {
+    if (handlerFramings.has(file)) continue
+    if (!existsSync(file)) {
+      const msg = `handler file not found: ${file}`
+      throw flag === null ? new SuiteError(msg) : new FlagError(flag, msg)
+    }
+    try {
+      handlerFramings.set(file, (await loadHandler(file)).framing)
+    } catch (e) {
+      throw flag === null ? new SuiteError((e as Error).message) : new FlagError(flag, (e as Error).message)
+    }
+  }
+}
+
+/** Loads the handler files a suite (and its overrides) names, to read their framing (a workload's default). */
+export async function loadHandlerFiles (data: unknown, source: string | null, overrides: SuiteOverrides = {}): Promise<void> {
+  const baseDir = source === null ? process.cwd() : dirname(source)
+  const listed = (data as { workloads?: unknown })?.workloads
+  const inSuite = Array.isArray(listed)
+    ? listed.filter((w) => typeof w?.handler === 'string' && w.framing === undefined && !isBuiltin(w.handler) && looksLikeHandlerPath(w.handler))
+      .map((w) => resolve(baseDir, w.handler as string))
+    : []
+  await loadHandlerFramings(inSuite, null)
+  const names = new Set((Array.isArray(listed) ? listed : []).flatMap((w) => [w?.name, w?.handler]))
+  const fromFlags = (overrides.workloads ?? []).filter((w) => !names.has(w) && !isBuiltin(w) && looksLikeHandlerPath(w)).map((w) => resolve(w))
+  await loadHandlerFramings(fromFlags, '--workloads')
 }
 
 function normalizePeers (p: boolean | string[] | undefined): string[] {
@@ -315,6 +389,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
   try {
     const defaultWorkers = overrides.workers ?? resolveWorkers(spec.workers, availableParallelism())
     let models = normalizeModels(spec.models ?? 'all', defaultWorkers, baseDir)
+    const flagModels = (names: string[]): TargetConfig[] => asFlag('--models', () => normalizeModels(names, defaultWorkers, process.cwd()))
     if (overrides.workers !== undefined) {
       models = models.map((m) => m.workers === null ? m : { ...m, workers: overrides.workers! })
     }
@@ -323,7 +398,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       for (const name of overrides.models) {
         const found = models.filter((m) => m.label === name || m.name === name)
         if (found.length > 0) picked.push(...found.filter((f) => !picked.includes(f)))
-        else picked.push(...normalizeModels([name], defaultWorkers, process.cwd()))
+        else picked.push(...flagModels([name]))
       }
       models = picked
     }
@@ -333,9 +408,18 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       for (const name of overrides.workloads) {
         const found = workloads.filter((w) => w.name === name || w.handler === name)
         if (found.length > 0) picked.push(...found.filter((f) => !picked.includes(f)))
-        else picked.push(normalizeWorkload({ handler: name, ...(isBuiltin(name) ? {} : { framing: 'raw' as const }) }, spec, process.cwd()))
+        else picked.push(asFlag('--workloads', () => normalizeWorkload({ handler: name }, spec, process.cwd())))
       }
       workloads = picked
+    }
+    if (overrides.loadScript !== undefined) {
+      const loadScript = resolve(overrides.loadScript)
+      workloads = workloads.map((w) => {
+        if (w.framing === 'http') {
+          throw new FlagError('--load-script', `workload ${w.name} is HTTP (driven by autocannon); a load script drives raw, line and length handlers (pick workloads with -w)`)
+        }
+        return { ...w, expect: 'script' as const, loadScript, peers: false }
+      })
     }
     workloads = workloads.map((w) => ({
       ...w,
@@ -358,7 +442,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       loadThreads: overrides.loadThreads ?? spec.loadThreads ?? DEFAULTS.loadThreads,
       loadEngine: overrides.loadEngine ?? spec.loadEngine ?? DEFAULTS.loadEngine,
       models,
-      peers: normalizePeers(overrides.peers ?? spec.peers),
+      peers: overrides.peers === undefined ? normalizePeers(spec.peers) : asFlag('--peers', () => normalizePeers(overrides.peers)),
       workloads,
       startTimeoutMs: spec.startTimeoutMs ?? DEFAULTS.startTimeoutMs,
       stopTimeoutMs: spec.stopTimeoutMs ?? DEFAULTS.stopTimeoutMs,
@@ -366,7 +450,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       idleSettleMs: spec.idleSettleMs ?? DEFAULTS.idleSettleMs,
     }
   } catch (e) {
-    if (e instanceof SuiteError) throw new SuiteError(`${where}: ${e.message}`)
+    if (e instanceof SuiteError && !(e instanceof FlagError)) throw new SuiteError(`${where}: ${e.message}`)
     throw e
   }
 }
@@ -375,6 +459,35 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
 export function listSuites (dir = SUITES_DIR): string[] {
   if (!existsSync(dir)) return []
   return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()
+}
+
+/** Each suite of `dir` with its description (or why it cannot be read). */
+export function describeSuites (dir = SUITES_DIR): Array<{ name: string, description: string }> {
+  return listSuites(dir).map((name) => {
+    try {
+      const d = (JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { description?: unknown }).description
+      return { name, description: typeof d === 'string' ? d : '' }
+    } catch (e) {
+      return { name, description: `(unreadable: ${(e as Error).message.split('\n')[0]})` }
+    }
+  })
+}
+
+/** `bench --list`: a name per line and its description beside it, wrapped to `width`. */
+export function formatSuiteList (suites: Array<{ name: string, description: string }>, width?: number): string {
+  const nameW = Math.max(0, ...suites.map((s) => s.name.length))
+  const room = width === undefined ? Infinity : Math.max(20, width - nameW - 2)
+  const out: string[] = []
+  for (const s of suites) {
+    const lines: string[] = []
+    let line = ''
+    for (const word of s.description.split(/\s+/).filter((w) => w !== '')) {
+      if (line !== '' && line.length + 1 + word.length > room) { lines.push(line); line = word } else line = line === '' ? word : `${line} ${word}`
+    }
+    if (line !== '' || lines.length === 0) lines.push(line)
+    lines.forEach((l, i) => out.push(`${(i === 0 ? s.name : '').padEnd(nameW)}  ${l}`.trimEnd()))
+  }
+  return `${out.join('\n')}\n`
 }
 
 /** The file a suite name or path refers to; throws a SuiteError when there is none. */
@@ -412,7 +525,17 @@ export async function loadSuiteWithModels (nameOrPath: string, overrides: SuiteO
   const path = resolveSuitePath(nameOrPath)
   const data = readSuiteFile(path)
   await loadModelFiles(data, path, overrides)
+  await loadHandlerFiles(data, path, overrides)
   const suite = normalizeSuite(data, path, overrides)
+  // a load script is checked here, once, before any server starts (each load thread loads it again)
+  for (const w of suite.workloads) {
+    if (w.loadScript === undefined) continue
+    if (!existsSync(w.loadScript)) {
+      const msg = `load script not found: ${w.loadScript}`
+      throw overrides.loadScript !== undefined ? new FlagError('--load-script', msg) : new SuiteError(`suite ${path}: ${msg}`)
+    }
+    await loadLoadScript(w.loadScript, w.framing as 'raw' | 'line' | 'length')
+  }
   const specs = overrides.runtimes ?? (data as { runtimes?: string[] }).runtimes
   if (specs !== undefined) suite.runtimes = await resolveNodeRuntimes(specs)
   return suite
@@ -446,15 +569,17 @@ export function withRuntimes (targets: readonly TargetConfig[], runtimes: readon
 }
 
 /**
- * Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models
- * first, then peers), then each workload's fixed-rate scenarios (raw TCP workloads with `fixedRate`:
- * first payload size and connection count, keep-alive; see fixed-rate.ts).
+ * Every scenario of a suite, in run order (workload, payload, connections, mode, then targets: models,
+ * external targets, peers), then each workload's fixed-rate scenarios (raw TCP workloads with
+ * `fixedRate`: first payload size and connection count, keep-alive; see fixed-rate.ts).
  */
 export function expandSuite (suite: SuiteConfig): ScenarioConfig[] {
   const out: ScenarioConfig[] = []
   const fixed: ScenarioConfig[] = []
   for (const w of suite.workloads) {
-    const targets = withRuntimes([...suite.models, ...peerTargets(suite, w)], suite.runtimes)
+    // external targets run under whatever their owner started them with: never per runtime
+    const [models, peers] = [withRuntimes(suite.models, suite.runtimes), withRuntimes(peerTargets(suite, w), suite.runtimes)]
+    const targets = [...models, ...(suite.external ?? []), ...peers]
     if (w.fixedRate != null && w.framing !== 'http' && w.modes.includes('keep-alive')) {
       const payloadBytes = w.payloadBytes[0]!
       const connections = w.connections[0]!

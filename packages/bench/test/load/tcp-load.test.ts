@@ -1,4 +1,5 @@
 import t from 'tap'
+import { serve } from './fixtures/serve.js'
 import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,22 +17,6 @@ async function runTcpLoad (o: TcpLoadOptions): Promise<TcpLoadResult> {
 
 type Test = typeof t
 
-/** Starts a server on 127.0.0.1:0 that is closed (with its connections) in the test's teardown. */
-async function serve (t: Test, onConnection: (s: net.Socket) => void): Promise<number> {
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer((s) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-    s.on('error', () => {}) // the generator destroys its sockets at the end
-    onConnection(s)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  return (server.address() as AddressInfo).port
-}
 
 const echo = (s: net.Socket): void => { s.pipe(s) }
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { expandSuite, listSuites, loadSuite, normalizeSuite, SuiteError } from '../../src/runner/suite.js'
+import { expandSuite, listSuites, loadSuite, loadSuiteWithModels, normalizeSuite, SuiteError } from '../../src/runner/suite.js'
 import { windowStats, type SampleRecord } from '../../src/runner/window.js'
 import { workExpect } from '../../src/runner/load.js'
 import { cleanEnv } from '../../src/runner/server.js'
@@ -110,4 +110,24 @@ t.test('expected work replies and a clean environment', async (t) => {
   t.equal(env.TAP_TEST_VAR, undefined)
   t.equal(env.EXTRA, 'x')
   t.equal(env.PATH, process.env.PATH)
+})
+
+t.test('a suite workload with a handler file takes the handler\'s framing; loadScript makes it a script workload without peers', async (t) => {
+  const sub = mkdtempSync(join(dir, 'files-'))
+  writeFileSync(join(sub, 'len.mjs'), "export default { name: 'len', framing: 'length', onMessage (m) { return m } }\n")
+  writeFileSync(join(sub, 'load.mjs'), 'export default { request (n) { return `r${n}` }, reply (n) { return `r${n}` } }\n')
+  const file = join(sub, 'suite.json')
+  writeFileSync(file, JSON.stringify({ name: 'files', models: ['event-loop'], workloads: [{ handler: './len.mjs' }, { name: 'scripted', handler: './len.mjs', loadScript: './load.mjs' }] }))
+  const suite = await loadSuiteWithModels(file)
+  t.same(suite.workloads.map((w) => [w.name, w.framing, w.expect, w.loadScript ?? null, w.peers]), [
+    ['len', 'length', 'echo', null, true],
+    ['scripted', 'length', 'script', join(sub, 'load.mjs'), false],
+  ])
+  t.same(expandSuite(suite).filter((s) => s.workload.name === 'scripted').map((s) => s.target.kind), ['model'], 'no peers for a script workload')
+  const other = join(sub, 'other.json')
+  writeFileSync(other, JSON.stringify({ name: 'other', workloads: [{ handler: './never-loaded.mjs' }] }))
+  t.throws(() => loadSuite(other), { code: 'EPX_BAD_SUITE', message: /needs "framing"/ })
+  writeFileSync(join(sub, 'bad-load.mjs'), 'export default { request () { return "x" } }\n')
+  writeFileSync(other, JSON.stringify({ name: 'other', models: ['event-loop'], workloads: [{ handler: './len.mjs', loadScript: './bad-load.mjs' }] }))
+  await t.rejects(loadSuiteWithModels(other), { code: 'EPX_LOAD_SCRIPT', message: /needs reply\(n, request\) or check/ })
 })

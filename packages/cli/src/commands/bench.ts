@@ -2,12 +2,12 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { errors, exitProcess } from '@echoplex/core'
 import {
-  createProgressReporter, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, parsePinChoice, runSuite,
-  MODES, PEER_NAMES, ENGINE_CHOICES, ensureNativeEngine, type EngineChoice, type PinChoice, type SuiteOverrides,
+  createProgressReporter, describeSuites, formatSuiteList, formatSummaryTable, killAllServers, listSuites, loadSuiteWithModels, parsePinChoice, runSuite,
+  withExternalTargets, MODES, PEER_NAMES, ENGINE_CHOICES, ensureNativeEngine, type EngineChoice, type PinChoice, type SuiteOverrides,
 } from '@echoplex/bench'
 import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
 import { writeReport } from '@echoplex/report'
-import { parseDuration, parseInteger, parseSize } from '../parse.js'
+import { collectList, parseDuration, parseInteger, parseSize } from '../parse.js'
 
 interface BenchFlags {
   suite: string
@@ -22,6 +22,7 @@ interface BenchFlags {
   repetitions?: number
   workers?: number
   loadThreads?: number
+  loadScript?: string
   node?: string[]
   engine?: EngineChoice
   out?: string
@@ -30,6 +31,8 @@ interface BenchFlags {
   list?: boolean
   pin?: PinChoice
   profile?: boolean
+  target?: string[]
+  targetPid?: number[]
 }
 
 function pinChoice (value: string): PinChoice {
@@ -66,16 +69,23 @@ function peers (value: string): boolean | string[] {
   return names(value)
 }
 
+/** Columns of the terminal stdout goes to; undefined for a pipe or file: nothing is narrowed. */
+function terminalWidth (): number | undefined {
+  return process.stdout.isTTY === true && process.stdout.columns > 0 ? process.stdout.columns : undefined
+}
+const collectPids = (value: string, previous: number[] = []): number[] => [...previous, ...collectList(value).map(parseInteger(1, 4_194_304))]
+
 /** Exit status of an interrupted run: 128 + the signal number, as shells report it. */
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 
 export function benchCommand (): Command {
   return new Command('bench')
-    .description('run a benchmark suite: starts each server itself, loads and samples it, writes results JSON and prints a summary table')
+    .description('run a benchmark suite: starts each server itself (or loads --target servers it did not start), loads and samples it, writes results JSON and prints a summary table')
     .option('-s, --suite <name|path>', `suite name (${listSuites().join(', ')}) or a suite file`, 'quick')
     .option('-m, --models <list>', 'models to run, comma-separated: registered names or model files (replaces the suite\'s)', names)
     .option('-w, --workloads <list>', 'workloads or handlers to run, comma-separated (echo, upper, http, work, a suite workload name, or a handler file)', names)
     .option('--handlers <list>', 'same as --workloads', names)
+    .option('--load-script <file>', 'a module saying how to build request n and check its reply (export default { request (n), reply (n, req) | check (reply, n, req) }), for handlers that are not an echo')
     .option('--peers <list>', `peers (reference servers) to run: all, none, or a list (${PEER_NAMES.join(', ')})`, peers)
     .option('--no-peers', 'run no peers')
     .option('-d, --duration <duration>', 'measured duration of each scenario (e.g. 2s)', parseDuration)
@@ -91,9 +101,11 @@ export function benchCommand (): Command {
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
     .option('--report', 'also write report.html and report.md next to the results (as `echoplex report` would)')
-    .option('--pin <cpus>', 'CPU pinning: auto (default: the server tree and the load generator on disjoint CPU halves when there are ≥ 2 CPUs), none, or SERVER_CPUS:LOAD_CPUS (e.g. 0:1, 0-1:2-3)', pinChoice)
+    .option('--pin <cpus>', 'CPU pinning: auto (default: the server tree and the load generator on disjoint CPU halves when there are ≥ 2 CPUs; off when every target is a --target), none, or SERVER_CPUS:LOAD_CPUS (e.g. 0:1, 0-1:2-3)', pinChoice)
     .option('--profile', 'record V8 CPU profiles of every serving process and thread (next to the results, in <results>.profiles/); the report draws a flame graph per target. Profiling slows the servers: rank with an unprofiled run')
-    .option('--list', 'list the suites and exit')
+    .option('-t, --target <host:port...>', 'load a server echoplex did not start (another host, a balancer, a container), with every workload and mode of the suite; repeatable or a list; the suite\'s models and peers then run only if --models/--peers name them')
+    .option('--target-pid <pid...>', 'pid on this machine of each --target, in the same order: its process tree is sampled like a started server\'s', collectPids)
+    .option('--list', 'list the suites, with what each runs, and exit')
     .action(async (flags: BenchFlags & { handlers?: string[] }) => { await bench(flags) })
 }
 
@@ -115,6 +127,7 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
   if (flags.repetitions !== undefined) o.repetitions = flags.repetitions
   if (flags.workers !== undefined) o.workers = flags.workers
   if (flags.loadThreads !== undefined) o.loadThreads = flags.loadThreads
+  if (flags.loadScript !== undefined) o.loadScript = resolve(flags.loadScript)
   if (flags.node !== undefined) o.runtimes = flags.node
   if (flags.engine !== undefined) o.loadEngine = flags.engine
   return o
@@ -122,11 +135,17 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
 
 async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void> {
   if (flags.list === true) {
-    process.stdout.write(`${listSuites().join('\n')}\n`)
+    process.stdout.write(formatSuiteList(describeSuites(), terminalWidth()))
     return
   }
-  // a SuiteError (unknown suite, invalid suite file, a bad override) is EPX_BAD_SUITE: one line, exit 2
-  const suite = await loadSuiteWithModels(flags.suite, overridesOf(flags))
+  // a SuiteError (unknown suite, invalid suite file, a bad override, a bad --target) is EPX_BAD_SUITE: one line, exit 2
+  let suite = await loadSuiteWithModels(flags.suite, overridesOf(flags))
+  const targets = flags.target?.flatMap((t) => t.split(',')).map((t) => t.trim()).filter((t) => t !== '') ?? []
+  if (targets.length > 0) {
+    suite = withExternalTargets(suite, targets, flags.targetPid, { models: flags.models !== undefined, peers: flags.peers !== undefined })
+  } else if (flags.targetPid !== undefined) {
+    throw errors.BAD_OPTION('--target-pid', 'needs --target')
+  }
   if (suite.loadEngine === 'native') {
     // fail before any server starts, not in the middle of the suite
     const native = await ensureNativeEngine()
@@ -164,7 +183,7 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   })
   progress?.stop()
   writeResults(outPath, results)
-  if (!quiet) process.stdout.write(`${formatSummaryTable(results)}\n\n`)
+  if (!quiet) process.stdout.write(`${formatSummaryTable(results, { width: terminalWidth() })}\n\n`)
   process.stdout.write(`results: ${outPath}\n`)
   if (flags.report === true) {
     // a report of a run with failures (or a partial one) is still worth reading: failed scenarios are marked in it

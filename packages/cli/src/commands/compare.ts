@@ -1,10 +1,10 @@
 import { dirname, join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { exitProcess } from '@echoplex/core'
-import { formatCompareTable, writeCompare, DEFAULT_ALPHA, DEFAULT_NOISE_FACTOR } from '@echoplex/report'
+import { formatCompareTable, writeCompare, DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_NOISE_FACTOR, MIN_REPETITIONS } from '@echoplex/report'
 import { stem } from './report.js'
 
-interface CompareFlags { out?: string, failOnRegression?: number, alpha?: number, noiseFactor?: number }
+interface CompareFlags { out?: string, failOnRegression?: number, alpha?: number, noiseFactor?: number, minEffect?: number }
 
 /** `10`, `10%`, `2.5` → percent ≥ 0 */
 function percent (value: string): number {
@@ -32,13 +32,15 @@ export function compareCommand (): Command {
     .argument('<head>', 'results file of the run to judge')
     .option('-o, --out <dir>', 'folder for compare.html and compare.md (default: compare-<BASE>-vs-<HEAD> next to HEAD)')
     .option('--fail-on-regression <pct>', 'exit 1 when a significant throughput regression exceeds PCT percent (or a scenario ok in BASE failed in HEAD)', percent)
-    .option('--alpha <p>', `significance level of the Mann–Whitney test (≥ 4 repetitions a side; default ${DEFAULT_ALPHA})`, probability)
-    .option('--noise-factor <k>', `with 2–3 repetitions: a change must exceed k × the larger coefficient of variation (default ${DEFAULT_NOISE_FACTOR})`, positive)
+    .option('--alpha <p>', `significance level of the Mann–Whitney test (default ${DEFAULT_ALPHA})`, probability)
+    .option('--noise-factor <k>', `a change must exceed k × the larger coefficient of variation (default ${DEFAULT_NOISE_FACTOR})`, positive)
+    .option('--min-effect <pct>', `…and this many percent (default ${DEFAULT_MIN_EFFECT * 100}%)`, percent)
     .addHelpText('after', `
-Significance: with ≥ 4 repetitions on both sides, the exact two-sided Mann–Whitney U test (p < alpha).
-With 2–3 repetitions Mann–Whitney cannot go below p = 0.1 (3 vs 3), so a change counts when the
-repetition ranges do not overlap and it exceeds noise-factor × the larger coefficient of variation.
-With one repetition on a side nothing is called significant (the noise is unknown).`)
+Significance: with ≥ ${MIN_REPETITIONS} repetitions on both sides, a change counts when the exact two-sided
+Mann–Whitney U test gives p ≤ alpha (with 3 vs 3: the repetition ranges do not overlap) and the
+change of the median exceeds both noise-factor × the larger coefficient of variation and min-effect.
+With fewer than ${MIN_REPETITIONS} repetitions on a side nothing is called significant: "too few repetitions
+to tell" (run both with -r ${MIN_REPETITIONS} or more).`)
     .action((base: string, head: string, flags: CompareFlags) => {
       const out = flags.out !== undefined ? resolve(flags.out) : join(dirname(resolve(head)), `compare-${stem(base)}-vs-${stem(head)}`)
       // a missing or invalid file is a ResultsError: EPX_BAD_RESULTS, one line, exit 2
@@ -46,6 +48,7 @@ With one repetition on a side nothing is called significant (the noise is unknow
         failOnRegressionPct: flags.failOnRegression ?? null,
         ...(flags.alpha === undefined ? {} : { alpha: flags.alpha }),
         ...(flags.noiseFactor === undefined ? {} : { noiseFactor: flags.noiseFactor }),
+        ...(flags.minEffect === undefined ? {} : { minEffect: flags.minEffect / 100 }),
       })
       const c = written.comparison
       process.stdout.write(`${formatCompareTable(c)}\n\ncompare.html: ${written.html}\ncompare.md: ${written.md}\n`)

@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { errors } from '@echoplex/core'
-import { findServerPid, formatTree, readProcessTreeWithCpu } from '@echoplex/proc'
+import { echoplexRoleOf, findServerPid, formatTree, readProcessTreeWithCpu } from '@echoplex/proc'
 import { modelRoles } from '@echoplex/server'
 import { parseDuration, parseInteger, parsePort } from '../parse.js'
 
@@ -10,7 +10,13 @@ interface PsFlags { pid?: number, port?: number, unix?: string, watch?: number, 
 async function resolveRoot (flags: PsFlags): Promise<number> {
   const given = [flags.pid, flags.port, flags.unix].filter((v) => v !== undefined).length
   if (given !== 1) throw errors.BAD_OPTION('ps', 'give exactly one of --pid, --port or --unix')
-  if (flags.pid !== undefined) return flags.pid
+  if (flags.pid !== undefined) {
+    // a pid is typed by hand: refuse one that is not (part of) an echoplex server rather than show any process
+    if (await echoplexRoleOf(flags.pid, modelRoles()) === null) {
+      throw errors.BAD_OPTION('--pid', `process ${flags.pid} is not an echoplex server (no such process, or not started by \`echoplex serve\`)`)
+    }
+    return flags.pid
+  }
   const pid = await findServerPid(flags.port !== undefined ? { port: flags.port } : { unix: flags.unix! })
   if (pid === null) throw errors.BAD_OPTION(flags.port !== undefined ? '--port' : '--unix', `no server of yours listens on ${flags.port ?? flags.unix}`)
   return pid

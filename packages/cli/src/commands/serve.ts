@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander'
-import { DEFAULT_LIMITS, HANDLER_OPTIONS_ENV, LOG_FORMATS, errors, exitProcess, type ServerLimits } from '@echoplex/core'
+import { DEFAULT_LIMITS, DEFAULT_PROXY_ALLOW_FROM, HANDLER_OPTIONS_ENV, LOG_FORMATS, ProxyAllowList, checkHandlerOptions, errors, exitProcess, removeStatsFile, writeStatsFile, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
 import {
-  BUILTIN_MODELS, formatListeningLine, isLoopback, modelNames, resolveHandlerPath, resolveModel,
+  BUILTIN_MODELS, formatListeningLine, isLoopback, loadHandler, missingFolder, modelNames, resolveHandlerPath, resolveModel,
   type ListenTarget, type ModelDescriptor, type ModelOption, type OptionValue, type ServeOptions,
 } from '@echoplex/server'
-import { collectKeyValue, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
+import { collectKeyValue, collectList, formatDurationFlag, formatSize, parseDuration, parseInteger, parsePort, parseSize } from '../parse.js'
 
 /** Exit status when the grace period ran out and connections were closed by force. */
 export const EXIT_FORCED_STOP = 3
@@ -26,6 +26,9 @@ interface ServeFlags {
   option: Record<string, string>
   logLevel?: string
   logFormat: string
+  // (`--proxy-protocol` arrives as flags.proxyProtocol: unknown here, since ServeOptions.proxyProtocol
+  // shares its name and the model options below are written by ServeOptions key)
+  proxyAllowFrom?: string[]
   /** model options (see modelOptions), by ServeOptions key */
   [key: string]: unknown
 }
@@ -41,6 +44,15 @@ const VALUE_PARSERS: Record<Exclude<OptionValue['kind'], 'choice'>, (v: OptionVa
  * models share (`--workers`) lists what it means for each. Defaults are the chosen model's, applied
  * after parsing, since two models may differ.
  */
+/** A model option's default as the user would type it (`5s`, `8MiB`). */
+function shownDefault (option: ModelOption): string | undefined {
+  if (option.defaultDescription !== undefined) return option.defaultDescription
+  if (option.default === undefined) return undefined
+  if (typeof option.default === 'number' && option.value.kind === 'duration') return formatDurationFlag(option.default)
+  if (typeof option.default === 'number' && option.value.kind === 'size') return formatSize(option.default)
+  return String(option.default)
+}
+
 function modelOptions (descriptors: readonly ModelDescriptor[]): Option[] {
   const byFlags = new Map<string, Array<{ model: string, option: ModelOption }>>()
   for (const d of descriptors) {
@@ -48,7 +60,7 @@ function modelOptions (descriptors: readonly ModelDescriptor[]): Option[] {
   }
   return [...byFlags.entries()].map(([flags, uses]) => {
     const described = uses.map(({ model, option }) => {
-      const shown = option.defaultDescription ?? (option.default === undefined ? undefined : String(option.default))
+      const shown = shownDefault(option)
       return `${model}: ${option.description}${shown === undefined ? '' : ` (default: ${shown})`}`
     }).join('; ')
     const first = uses[0]!.option
@@ -69,14 +81,17 @@ export function serveCommand (extraModels: readonly ModelDescriptor[] = []): Com
     .option('-p, --port <n>', 'TCP port (0 picks a free one)', parsePort, 7000)
     .option('--unix <path>', 'listen on a UNIX socket instead of TCP (a stale socket file is replaced, a live one is not)')
     .option('--max-connections <n>', 'open connections before new ones are refused', parseInteger(1, 10_000_000), d.maxConnections)
-    .option('--max-message <size>', 'largest line, frame or HTTP body (e.g. 64KiB, 8MiB)', parseSize, d.maxMessageBytes)
-    .option('--max-header <size>', 'largest HTTP request head', parseSize, d.maxHeaderBytes)
-    .option('--idle-timeout <duration>', 'close a connection silent this long (0 disables)', parseDuration, d.idleTimeoutMs)
-    .option('--frame-timeout <duration>', 'close a connection whose started message is not complete this long after (0 disables)', parseDuration, d.frameTimeoutMs)
-    .option('--max-write-buffer <size>', 'unsent bytes one connection may hold before it is dropped as a slow consumer', parseSize, d.maxWriteBufferBytes)
-    .option('--max-buffered <size>', 'bytes all connections together may hold in incomplete messages; past it the connection holding the most is closed', parseSize, d.maxBufferedBytes)
-    .option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed', parseDuration, d.graceMs)
+    // defaults shown as a user would type them (8MiB, 120s), not as bytes and milliseconds
+    .addOption(new Option('--max-message <size>', 'largest line, frame or HTTP body (e.g. 64KiB, 8MiB)').argParser(parseSize).default(d.maxMessageBytes, formatSize(d.maxMessageBytes)))
+    .addOption(new Option('--max-header <size>', 'largest HTTP request head').argParser(parseSize).default(d.maxHeaderBytes, formatSize(d.maxHeaderBytes)))
+    .addOption(new Option('--idle-timeout <duration>', 'close a connection silent this long (0 disables)').argParser(parseDuration).default(d.idleTimeoutMs, formatDurationFlag(d.idleTimeoutMs)))
+    .addOption(new Option('--frame-timeout <duration>', 'close a connection whose started message is not complete this long after (0 disables)').argParser(parseDuration).default(d.frameTimeoutMs, formatDurationFlag(d.frameTimeoutMs)))
+    .addOption(new Option('--max-write-buffer <size>', 'unsent bytes one connection may hold before it is dropped as a slow consumer').argParser(parseSize).default(d.maxWriteBufferBytes, formatSize(d.maxWriteBufferBytes)))
+    .addOption(new Option('--max-buffered <size>', 'bytes all connections together may hold in incomplete messages; past it the connection holding the most is closed').argParser(parseSize).default(d.maxBufferedBytes, formatSize(d.maxBufferedBytes)))
+    .addOption(new Option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed').argParser(parseDuration).default(d.graceMs, formatDurationFlag(d.graceMs)))
     .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
+    .option('--proxy-protocol', 'behind a load balancer: every connection opens with a PROXY protocol v1/v2 header, and handlers see the client it names')
+    .option('--proxy-allow-from <cidr...>', 'with --proxy-protocol: balancer addresses/CIDR blocks trusted to send the header (default 127.0.0.0/8 ::1/128); others are refused', collectList)
     .option('--log-level <level>', 'pino log level on stderr (fatal, error, warn, info, debug)')
     .addOption(new Option('--log-format <format>', 'log lines on stderr: json (one object a line) or pretty (for people)').choices(LOG_FORMATS).default('json'))
   for (const option of modelOptions([...BUILTIN_MODELS, ...extraModels])) command.addOption(option)
@@ -93,12 +108,21 @@ export function serveCommand (extraModels: readonly ModelDescriptor[] = []): Com
 
 async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<void> {
   if (flags.unix !== undefined && flags.host !== undefined) throw errors.BAD_OPTION('--unix', 'cannot be combined with --host')
+  const noFolder = flags.unix === undefined ? null : missingFolder(flags.unix)
+  if (noFolder !== null) throw errors.BAD_OPTION('--unix', noFolder)
   const listen: ListenTarget = flags.unix !== undefined ? { path: flags.unix } : { host: flags.host ?? '127.0.0.1', port: flags.port }
   if ('host' in listen && !isLoopback(listen.host)) {
     process.stderr.write(`echoplex: warning: binding to ${listen.host}, reachable beyond this machine\n`)
   }
-  // children and worker threads inherit the environment: that is how handler options and log level reach them
+  // the handler is loaded once here, before any child: a file that does not load, or an --option it
+  // declares and refuses (`rounds=abc`), is one line now instead of a crash loop in every worker
+  // children and worker threads inherit the environment: that is how handler options and log level
+  // reach them; set before the first load, since a handler may read its options as it loads (framing)
   process.env[HANDLER_OPTIONS_ENV] = JSON.stringify(flags.option)
+  const handlerPath = resolveHandlerPath(flags.handler)
+  const handler = await loadHandler(handlerPath)
+  const badOption = checkHandlerOptions(handler, flags.option)
+  if (badOption !== undefined) throw errors.BAD_OPTION('--option', badOption)
   if (flags.logLevel !== undefined) process.env.ECHOPLEX_LOG_LEVEL = flags.logLevel
   process.env.ECHOPLEX_LOG_FORMAT = flags.logFormat
   const limits: ServerLimits = {
@@ -112,14 +136,16 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
     graceMs: flags.grace,
     maxBufferedBytes: flags.maxBuffered,
   }
+  const proxyProtocol = proxyOptions(flags)
   let stopping = false
   const chosen: Partial<ServeOptions> = {}
   for (const option of descriptor.options) (chosen as Record<string, unknown>)[option.key] = flags[option.key]
   const model = await descriptor.create({
     ...chosen,
-    handlerPath: resolveHandlerPath(flags.handler),
+    handlerPath,
     listen,
     limits,
+    proxyProtocol,
     onFatal: (err) => {
       if (stopping) return
       stopping = true
@@ -159,9 +185,25 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
     model.restart().then((n) => process.stdout.write(`restarted ${n} worker(s)\n`), (err: Error) => process.stderr.write(`echoplex: restart failed: ${err.message}\n`))
   })
   // a live look at the model's own counters (fork spawn waits, respawns…) without stopping it
+  // (also left in a file for processes that did not start it: the dashboard's live view)
   process.on('SIGUSR2', () => {
-    model.stats().then((stats) => process.stdout.write(`stats ${JSON.stringify({ ...stats, model: descriptor.name })}\n`), () => {})
+    model.stats().then((stats) => {
+      const all = { ...stats, model: descriptor.name }
+      writeStatsFile(process.pid, all)
+      process.stdout.write(`stats ${JSON.stringify(all)}\n`)
+    }, () => {})
   })
+  process.on('exit', () => removeStatsFile(process.pid))
   const address = await model.start()
   process.stdout.write(`${formatListeningLine({ address, model: descriptor.name, pid: process.pid })}\n`)
+}
+
+/** `--proxy-protocol [--proxy-allow-from …]`, checked here so a bad CIDR is one line before anything starts. */
+function proxyOptions (flags: ServeFlags): ProxyProtocolOptions | undefined {
+  if (flags.proxyProtocol !== true) {
+    if (flags.proxyAllowFrom !== undefined) throw errors.BAD_OPTION('--proxy-allow-from', 'needs --proxy-protocol')
+    return undefined
+  }
+  const allowFrom = new ProxyAllowList(flags.proxyAllowFrom ?? DEFAULT_PROXY_ALLOW_FROM).cidrs
+  return { allowFrom: [...allowFrom] }
 }

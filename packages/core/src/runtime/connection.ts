@@ -20,6 +20,8 @@ export interface ConnectionOptions {
   model: string
   logger: Logger
   counters: ConnectionCounters
+  /** The client as a PROXY-protocol header named it; default: the socket's own peer. */
+  peer?: { address: string, port: number | undefined }
   /** Called once, after the socket closed and `onClose` ran. */
   onClosed?: (conn: Connection) => void
   /** The process's budget for bytes held in incomplete messages (see PartialBudget). */
@@ -84,11 +86,11 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
     this.codec = codecFor(executor.framing)
     this.decoder = this.codec.decoder(limits)
     this.closedPromise = new Promise((resolve) => { this.resolveClosed = resolve })
-    const push = (data: string | Uint8Array): void => this.push(toBuffer(data))
+    const push = (data: string | Uint8Array): void => this.pushOut(toBuffer(data))
     this.ctx = {
       id: this.id,
-      remoteAddress: socket.remoteAddress ?? 'unix',
-      remotePort: socket.remotePort,
+      remoteAddress: options.peer?.address ?? socket.remoteAddress ?? 'unix',
+      remotePort: options.peer !== undefined ? options.peer.port : socket.remotePort,
       pid: process.pid,
       model: options.model,
       send: push,
@@ -137,8 +139,14 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
   /** Resolves once the connection is closed and its `onClose` hook has run. */
   get done (): Promise<void> { return this.closedPromise }
 
-  /** Bytes pushed from outside a reply: `ctx.send` and broadcasts from other connections. */
+  /** A broadcast from another connection (the hub's delivery): sent unless the handler says this one does not get them now. */
   push (data: Buffer): void {
+    if (this.options.executor.receivesBroadcast?.(this.ctx) === false) return
+    this.pushOut(data)
+  }
+
+  /** Bytes pushed from outside a reply: `ctx.send` and broadcasts from other connections. */
+  private pushOut (data: Buffer): void {
     if (this.reached('ended') || this.socket.destroyed) return
     if (this.socket.writableLength > this.options.limits.maxWriteBufferBytes) {
       // a client that never reads must not grow our memory: drop it rather than buffer without bound

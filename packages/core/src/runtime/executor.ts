@@ -14,6 +14,8 @@ export interface HandlerExecutor {
   close (ctx: ConnectionContext): void | Promise<void>
   /** Drops work queued for a closed connection, where the executor queues any. */
   cancel? (ctx: ConnectionContext): void
+  /** The handler's `receivesBroadcast`, where it has one (run where the socket is). */
+  receivesBroadcast? (ctx: ConnectionContext): boolean
 }
 
 export class LocalExecutor implements HandlerExecutor {
@@ -30,4 +32,5 @@ export class LocalExecutor implements HandlerExecutor {
   }
 
   close (ctx: ConnectionContext): void | Promise<void> { return this.handler.onClose?.(ctx) }
+  receivesBroadcast (ctx: ConnectionContext): boolean { return this.handler.receivesBroadcast?.(ctx) ?? true }
 }

@@ -1,25 +1,30 @@
 /**
- * The live process tree of a running server (what `echoplex ps` shows), read from /proc:
- *   GET /ps?port=N | ?pid=N   a page that refreshes every second
- *   GET /api/ps?port=N | ?pid=N
+ * The live process tree of a running server (what `echoplex ps` shows), read from /proc, and how it
+ * changes (like `pm2 monit`):
+ *   GET /ps?port=N | ?pid=N   a page that refreshes every second: the tree, and charts over the last
+ *                             5 minutes of per-process CPU, RSS and connections, and the server's
+ *                             requests per second (from its SIGUSR2 stats)
+ *   GET /api/ps?port=N | ?pid=N [&stats=true]
+ * Empty fields (a form sent with one box blank) are ignored.
  */
-import type { FastifyInstance } from 'fastify'
-import { errors } from '@echoplex/core'
-import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { errors, readStatsFile } from '@echoplex/core'
+import { echoplexRoleOf, findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
 import { modelRoles } from '@echoplex/server'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
 
 const PID_MAX = 4_194_304 // the kernel's pid_max ceiling
 
-interface PsQuery { pid?: number, port?: number }
+interface PsQuery { pid?: number, port?: number, stats?: boolean }
 
 const psQuery = (required: boolean): object => ({
   type: 'object',
-  propertyNames: { enum: ['pid', 'port'] },
+  propertyNames: { enum: ['pid', 'port', 'stats'] },
   properties: {
     pid: { type: 'integer', minimum: 1, maximum: PID_MAX },
     port: { type: 'integer', minimum: 1, maximum: 65535 },
+    stats: { type: 'boolean' },
   },
   not: { required: ['pid', 'port'] },
   ...(required ? { anyOf: [{ required: ['pid'] }, { required: ['port'] }] } : {}),
@@ -39,6 +44,32 @@ async function rootOf (q: PsQuery): Promise<number> {
     return pid
   }
   return q.pid!
+}
+
+/** A blank form field (`?port=7201&pid=`) means "not given". */
+async function dropEmptyFields (request: FastifyRequest): Promise<void> {
+  const q = request.query as Record<string, unknown>
+  for (const k of Object.keys(q)) if (q[k] === '') delete q[k]
+}
+
+/** Stats older than this are not the server's current ones (it may no longer answer SIGUSR2). */
+const STATS_FRESH_MS = 10_000
+
+/**
+ * The server's own counters: what it wrote on the last SIGUSR2 (core's stats file), then a SIGUSR2
+ * for the next call. Only an echoplex primary is signalled: SIGUSR2 would kill another process.
+ */
+async function serverStats (root: number): Promise<{ stats: Record<string, unknown> | null, statsNote: string | null }> {
+  const role = await echoplexRoleOf(root, modelRoles())
+  if (role !== 'primary') return { stats: null, statsNote: 'requests/s: not an echoplex server (only its processes are shown)' }
+  const file = readStatsFile(root)
+  try { process.kill(root, 'SIGUSR2') } catch { /* gone: the tree read says so */ }
+  if (file === null || Date.now() - file.at > STATS_FRESH_MS) return { stats: null, statsNote: 'requests/s: waiting for the server\'s stats (SIGUSR2)' }
+  const s = file.stats
+  return {
+    stats: { at: file.at, model: s.model ?? null, messages: s.messages ?? null, connectionsActive: s.connectionsActive ?? null, connectionsTotal: s.connectionsTotal ?? null },
+    statsNote: null,
+  }
 }
 
 async function snapshot (root: number): Promise<Record<string, unknown>> {
@@ -70,11 +101,13 @@ async function snapshot (root: number): Promise<Record<string, unknown>> {
 }
 
 export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext): void {
-  app.get<{ Querystring: PsQuery }>('/api/ps', { schema: { querystring: psQuery(true) }, config: { hints } }, async (request) => {
-    return await snapshot(await rootOf(request.query))
+  app.get<{ Querystring: PsQuery }>('/api/ps', { schema: { querystring: psQuery(true) }, preValidation: dropEmptyFields, config: { hints } }, async (request) => {
+    const root = await rootOf(request.query)
+    const snap = await snapshot(root)
+    return request.query.stats === true ? { ...snap, ...await serverStats(root) } : snap
   })
 
-  app.get<{ Querystring: PsQuery }>('/ps', { schema: { querystring: psQuery(false) }, config: { page: true, hints } }, async (request, reply) => {
+  app.get<{ Querystring: PsQuery }>('/ps', { schema: { querystring: psQuery(false) }, preValidation: dropEmptyFields, config: { page: true, hints } }, async (request, reply) => {
     reply.header('content-security-policy', CSP).type('text/html; charset=utf-8')
     const q = request.query
     const form = `<form class="inline" method="get" action="/ps" id="ps-form">
@@ -87,13 +120,22 @@ export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext):
       return reply.send(page({ title: 'Process tree', body: `<h1>Process tree of a running server</h1>\n<p class="muted">Start one with <code>echoplex serve --model fork --handler echo --port 7000</code>, then give its port.</p>\n${form}` }))
     }
     const root = await rootOf(q)
-    const first = await snapshot(root)
+    const first = { ...await snapshot(root), ...await serverStats(root) }
     const what = q.port !== undefined ? `port ${q.port} (pid ${root})` : `pid ${root}`
     const body = `<h1>Process tree: ${esc(what)}</h1>
 ${form}
 <p id="totals"></p>
 <table id="tree"><thead><tr><th>pid</th><th>ppid</th><th>role</th><th style="white-space:nowrap">state</th><th class="num">threads</th><th class="num">RSS MiB</th><th class="num">PSS MiB</th><th class="num">CPU %</th><th class="num">conns</th><th class="num" title="connections this child has served">served</th><th>listening</th></tr></thead><tbody></tbody></table>
 <p class="muted" id="updated"></p>
+<h2>Over the last 5 minutes</h2>
+<p class="muted" id="stats-note"></p>
+<div id="charts" class="charts">
+<figure><figcaption>CPU, % of one core, per process</figcaption><svg id="chart-cpu" class="live-chart" viewBox="0 0 560 200" preserveAspectRatio="none"></svg></figure>
+<figure><figcaption>RSS, MiB, per process</figcaption><svg id="chart-rss" class="live-chart" viewBox="0 0 560 200" preserveAspectRatio="none"></svg></figure>
+<figure><figcaption>connections, per process</figcaption><svg id="chart-conns" class="live-chart" viewBox="0 0 560 200" preserveAspectRatio="none"></svg></figure>
+<figure><figcaption>requests per second, whole server (its SIGUSR2 stats)</figcaption><svg id="chart-rps" class="live-chart" viewBox="0 0 560 200" preserveAspectRatio="none"></svg></figure>
+</div>
+<p class="legend" id="legend"></p>
 <details><summary>as text (<code>echoplex ps</code>)</summary><pre id="text"></pre></details>`
     const script = `const ROOT = ${jsonForScript(root)};
 let snap = ${jsonForScript(first)};
@@ -116,16 +158,80 @@ function render (s) {
   $('text').textContent = s.text;
   $('updated').textContent = 'updated ' + new Date(s.readAt).toLocaleTimeString() + ' · refreshes every second';
 }
+// ---- history and charts: the last 5 minutes, one line per process (its pid and role) ----
+const WINDOW_MS = 5 * 60 * 1000;
+const COLORS = ['#2456c9', '#d9480f', '#2b8a3e', '#862e9c', '#c2255c', '#0b7285', '#e67700', '#5c940d', '#495057'];
+const procs = new Map(); // pid → { role, color, points: [{ t, cpu, rss, conns }] }
+const rps = []; // { t, v }
+let lastStats = null;
+let colorNext = 0;
+function record (s) {
+  const t = Date.parse(s.readAt);
+  for (const p of s.processes) {
+    let h = procs.get(p.pid);
+    if (!h) { h = { role: p.role, color: COLORS[colorNext++ % COLORS.length], points: [] }; procs.set(p.pid, h); }
+    h.points.push({ t, cpu: p.cpuPercent, rss: p.rssBytes / 1048576, conns: p.connections });
+  }
+  if (s.stats && typeof s.stats.messages === 'number') {
+    if (lastStats && s.stats.at > lastStats.at && s.stats.messages >= lastStats.messages) {
+      rps.push({ t: s.stats.at, v: (s.stats.messages - lastStats.messages) / ((s.stats.at - lastStats.at) / 1000) });
+    }
+    lastStats = s.stats;
+  }
+  $('stats-note').textContent = s.statsNote || (rps.length ? 'requests/s now: ' + Math.round(rps[rps.length - 1].v).toLocaleString('en-US') : '');
+  const from = t - WINDOW_MS;
+  for (const [pid, h] of procs) { h.points = h.points.filter((x) => x.t >= from); if (!h.points.length) procs.delete(pid); }
+  while (rps.length && rps[0].t < from) rps.shift();
+}
+const NS = 'http://www.w3.org/2000/svg';
+function el (name, attrs, text) { const e = document.createElementNS(NS, name); for (const k in attrs) e.setAttribute(k, attrs[k]); if (text !== undefined) e.textContent = text; return e; }
+function niceMax (v) { if (!(v > 0)) return 1; const m = Math.pow(10, Math.floor(Math.log10(v))); return [1, 2, 2.5, 5, 10].map((k) => k * m).find((x) => x >= v); }
+function draw (id, series, now) {
+  const svg = $(id); const W = 560, H = 200, L = 44, R = 8, T = 8, B = 22;
+  const max = niceMax(Math.max(0, ...series.flatMap((s) => s.points.map((p) => p.v).filter((v) => v !== null))));
+  const x = (t) => L + (1 - (now - t) / WINDOW_MS) * (W - L - R);
+  const y = (v) => T + (1 - v / max) * (H - T - B);
+  const kids = [];
+  for (const f of [0, 0.5, 1]) {
+    kids.push(el('line', { x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), stroke: '#e3e6ec' }));
+    kids.push(el('text', { x: L - 4, y: y(max * f) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#667085' }, (max * f).toLocaleString('en-US', { maximumFractionDigits: 1 })));
+  }
+  for (const [m, label] of [[5, '-5 min'], [2.5, '-2.5 min'], [0, 'now']]) kids.push(el('text', { x: x(now - m * 60000), y: H - 6, 'text-anchor': m === 5 ? 'start' : m === 0 ? 'end' : 'middle', 'font-size': 11, fill: '#667085' }, label));
+  let lines = 0;
+  for (const s of series) {
+    const pts = s.points.filter((p) => p.v !== null);
+    if (!pts.length) continue;
+    const d = pts.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p.v).toFixed(1)).join('');
+    const path = el('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 1.8, 'data-series': s.name });
+    path.appendChild(el('title', {}, s.name));
+    kids.push(path);
+    if (pts.length === 1) kids.push(el('circle', { cx: x(pts[0].t), cy: y(pts[0].v), r: 2.5, fill: s.color }));
+    lines++;
+  }
+  svg.replaceChildren(...kids);
+  svg.dataset.lines = lines;
+  svg.dataset.points = series.reduce((n, s) => n + s.points.filter((p) => p.v !== null).length, 0);
+}
+function charts (now) {
+  const per = (key) => [...procs].map(([pid, h]) => ({ name: h.role + ' ' + pid, color: h.color, points: h.points.map((p) => ({ t: p.t, v: p[key] })) }));
+  draw('chart-cpu', per('cpu'), now);
+  draw('chart-rss', per('rss'), now);
+  draw('chart-conns', per('conns'), now);
+  draw('chart-rps', [{ name: 'requests/s', color: '#2456c9', points: rps.map((p) => ({ t: p.t, v: p.v })) }], now);
+  $('legend').replaceChildren(...[...procs].map(([pid, h]) => { const s = document.createElement('span'); s.className = 'key'; s.style.borderColor = h.color; s.textContent = h.role + ' ' + pid; return s; }));
+}
 async function refresh () {
   try {
-    const r = await fetch('/api/ps?pid=' + ROOT, { cache: 'no-store' });
+    const r = await fetch('/api/ps?stats=true&pid=' + ROOT, { cache: 'no-store' });
     const d = await r.json();
     if (r.status === 404) { $('updated').textContent = d.message; $('updated').className = 'error'; return; }
-    if (r.ok) render(d);
+    if (r.ok) { render(d); record(d); charts(Date.parse(d.readAt)); }
   } catch (e) { $('updated').textContent = 'dashboard unreachable: ' + e; }
   setTimeout(refresh, 1000);
 }
 render(snap);
+record(snap);
+charts(Date.parse(snap.readAt));
 setTimeout(refresh, 1000);`
     return reply.send(page({ title: `Process tree ${what}`, body, script }))
   })

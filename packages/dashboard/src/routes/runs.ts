@@ -201,12 +201,15 @@ export function registerRunRoutes (app: FastifyInstance, ctx: DashboardContext):
     if (watch !== undefined && ctx.runs.get(watch) === undefined) {
       throw errors.RUN_NOT_FOUND(watch, 'runs are kept while the dashboard runs')
     }
+    // another tab (or another person) started the run in progress: offer it instead of a 409 later
+    const running = ctx.runs.current?.info() ?? null
     const selected = request.query.suite ?? (suites.some((s) => s.name === 'quick') ? 'quick' : suites[0]?.name ?? '')
     const options = suites.map((s) => `<option value="${esc(s.name)}"${s.name === selected ? ' selected' : ''} title="${esc(s.description)}">${esc(s.name)}</option>`).join('')
     const checks = (name: string, values: readonly string[]): string => values.map((v) =>
       `<label style="display:inline-flex;flex-direction:row;gap:.3rem;margin-right:.8rem"><input type="checkbox" name="${esc(name)}" value="${esc(v)}">${esc(v)}</label>`).join(' ')
     const body = `<h1>Run a suite</h1>
 <p class="muted">Results go to <code>${esc(ctx.resultsDir)}</code>. One run at a time; the servers it starts are stopped when it ends, is stopped, or the dashboard stops.</p>
+${running === null || watch !== undefined ? '' : `<p class="banner" id="in-progress">A run is in progress: <a id="in-progress-link" href="/runs/new?id=${esc(running.id)}">watch run ${esc(running.id)} (suite ${esc(running.suite)}, ${esc(running.percent)}% done)</a>.</p>`}
 <form id="run-form" autocomplete="off">
 <fieldset><legend>suite</legend>
 <label>suite<select name="suite" id="suite">${options}</select></label>
@@ -230,6 +233,7 @@ export function registerRunRoutes (app: FastifyInstance, ctx: DashboardContext):
 <progress id="progress" max="100" value="0"></progress>
 <p id="status" aria-live="polite">starting…</p>
 <p id="result"></p>
+<figure id="throughput-figure" class="chart-box" hidden><figcaption>Throughput as the scenarios finish (req/s; the median of the repetitions so far)</figcaption><svg id="throughput" class="bars" width="100%"></svg></figure>
 <ol id="log"></ol>
 <button type="button" id="stop" hidden>stop the run</button>
 </section>
@@ -251,6 +255,27 @@ function bodyOf () {
   if (form.connections.value.trim() !== '') b.connections = form.connections.value.split(',').map((s) => Number(s.trim()));
   return b;
 }
+// throughput of each finished scenario, drawn as it comes (median of its repetitions so far)
+const done = new Map();
+function median (xs) { const s = [...xs].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; }
+function drawThroughput () {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = $('throughput');
+  const rows = [...done].map(([label, xs]) => ({ label, v: median(xs) }));
+  const max = Math.max(1, ...rows.map((r) => r.v));
+  const W = svg.getBoundingClientRect().width || 900, L = Math.min(420, 20 + 7 * Math.max(...rows.map((r) => r.label.length))), R = 90, H = 26;
+  svg.setAttribute('height', String(rows.length * H + 8));
+  const kids = [];
+  rows.forEach((r, i) => {
+    const y = 4 + i * H;
+    const w = Math.max(1, (W - L - R) * r.v / max);
+    const t = document.createElementNS(NS, 'text'); t.setAttribute('x', L - 6); t.setAttribute('y', y + 16); t.setAttribute('text-anchor', 'end'); t.setAttribute('font-size', '12'); t.textContent = r.label; kids.push(t);
+    const b = document.createElementNS(NS, 'rect'); b.setAttribute('x', L); b.setAttribute('y', y + 3); b.setAttribute('width', w.toFixed(1)); b.setAttribute('height', H - 8); b.setAttribute('fill', '#2456c9'); b.dataset.scenario = r.label; kids.push(b);
+    const v = document.createElementNS(NS, 'text'); v.setAttribute('x', L + w + 6); v.setAttribute('y', y + 16); v.setAttribute('font-size', '12'); v.textContent = Math.round(r.v).toLocaleString('en-US'); kids.push(v);
+  });
+  svg.replaceChildren(...kids);
+  $('throughput-figure').hidden = rows.length === 0;
+}
 function li (text, cls) { const e = document.createElement('li'); e.textContent = text; if (cls) e.className = cls; $('log').appendChild(e); }
 function watch (id, suite) {
   $('run').hidden = false; $('start').disabled = true; $('stop').hidden = false;
@@ -269,6 +294,7 @@ function watch (id, suite) {
     } else {
       const what = d.status === 'ok' ? 'ok ' + Number(d.requestsPerSec).toLocaleString('en-US') + ' req/s, p99 ' + Number(d.p99Ms).toFixed(2) + ' ms' : d.status.toUpperCase() + (d.problems && d.problems.length ? ': ' + d.problems.join('; ') : '');
       li('[' + (d.index + 1) + '/' + d.runs + '] ' + d.scenario + ' #' + d.repetition + ': ' + what, d.status === 'ok' ? '' : 'error');
+      if (d.status === 'ok' && typeof d.requestsPerSec === 'number') { done.set(d.scenario, [...(done.get(d.scenario) || []), d.requestsPerSec]); drawThroughput(); }
       $('status').textContent = d.percent + '% · ETA ' + d.eta;
     }
   });
@@ -283,12 +309,20 @@ function watch (id, suite) {
   es.addEventListener('failed', (m) => { es.close(); $('stop').hidden = true; $('start').disabled = false; $('error').textContent = 'the run failed: ' + JSON.parse(m.data).message; });
 }
 form.addEventListener('submit', async (ev) => {
-  ev.preventDefault(); $('error').textContent = ''; $('log').replaceChildren(); $('result').replaceChildren(); $('progress').value = 0;
+  ev.preventDefault(); $('error').textContent = ''; $('log').replaceChildren(); $('result').replaceChildren(); $('progress').value = 0; done.clear(); drawThroughput();
   $('start').disabled = true;
   try {
     const r = await fetch('/api/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bodyOf()) });
     const d = await r.json();
-    if (!r.ok) { $('error').textContent = d.message; $('start').disabled = false; return; }
+    if (!r.ok) {
+      $('error').textContent = d.message; $('start').disabled = false;
+      if (r.status === 409) {
+        // started elsewhere (another tab): a link to follow it here
+        const cur = await (await fetch('/api/runs')).json();
+        if (cur.running) { const a = document.createElement('a'); a.id = 'in-progress-link'; a.href = '/runs/new?id=' + cur.running.id; a.textContent = ' watch run ' + cur.running.id; $('error').append(a); }
+      }
+      return;
+    }
     watch(d.id, d.suite);
   } catch (e) { $('error').textContent = String(e); $('start').disabled = false; }
 });

@@ -23,7 +23,11 @@ export class ChildRuntime {
   /** This process's end of the IPC channel to the primary. */
   readonly primary: PrimaryPeer
   readonly hub: ChildHub
+  /** Logs with this process's current role (a fork child is a spare, then a connection: as `ps` shows). */
   readonly logger: Logger
+  private roleLogger: Logger
+  /** the role its title and log lines show */
+  private role: string
   serving!: ConnectionServer
   /** This child's recycling limits (--max-requests, --max-memory), checked against its own counters. */
   recycler!: Recycler
@@ -32,7 +36,10 @@ export class ChildRuntime {
   constructor (role: string) {
     this.config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
     process.env.ECHOPLEX_ROLE = role
-    this.logger = createLogger({ model: this.config.model, role })
+    this.role = role
+    this.roleLogger = createLogger({ model: this.config.model, role })
+    const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger[name] as (...a: unknown[]) => void)(...args) }) as never
+    this.logger = { fatal: to('fatal'), error: to('error'), warn: to('warn'), info: to('info'), debug: to('debug') }
     this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
     // broadcasts waiting for the IPC pipe are held to what one connection may hold unsent
     this.hub = new ChildHub(this.primary, this.config.limits?.maxWriteBufferBytes)
@@ -71,6 +78,7 @@ export class ChildRuntime {
         limits: this.config.limits,
         model: this.config.model,
         logger: this.logger,
+        proxyProtocol: this.config.proxyProtocol,
       })
     } catch (err) {
       await this.bootFailed(err)
@@ -86,6 +94,12 @@ export class ChildRuntime {
   /** The process title `echoplex ps` reads: the role, and the connections this child has served. */
   title (role: string): void {
     process.title = `echoplex ${role} served=${this.serving?.counters.connectionsTotal ?? 0}`
+    if (role !== this.role) {
+      // the log lines say the role `ps` shows (a fork child: spare, then connection)
+      this.role = role
+      process.env.ECHOPLEX_ROLE = role
+      this.roleLogger = createLogger({ model: this.config.model, role })
+    }
   }
 
   /** Never resolves: the process exits once the primary has the reason, and must do nothing else meanwhile. */

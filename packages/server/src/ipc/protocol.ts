@@ -1,4 +1,4 @@
-import type { ConnectionCounters, ServerLimits, SharedOp } from '@echoplex/core'
+import type { ConnectionCounters, ProxyProtocolOptions, ServerLimits, SharedOp } from '@echoplex/core'
 import type { ListenTarget } from '../model.js'
 
 /**
@@ -54,6 +54,8 @@ export interface ChildConfig {
   recycle?: RecyclePolicy
   /** the handler is this built-in: a bundled child entry uses its own copy instead of importing the file */
   builtinHandler?: string
+  /** `serve --proxy-protocol`: the child reads each connection's header itself. */
+  proxyProtocol?: ProxyProtocolOptions
 }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'

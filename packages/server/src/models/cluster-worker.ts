@@ -12,7 +12,8 @@ try {
   // over --max-requests or --max-memory: the primary starts a replacement, then asks this one to drain
   runtime.recycler.watch((reason) => runtime.primary.send({ type: 'recycle', reason, served: runtime.serving.counters.connectionsTotal }))
   // `echoplex ps` shows the connections each worker has served (its title), refreshed once a second
-  let shown = -1
+  runtime.title('worker')
+  let shown = 0
   setInterval(() => {
     if (runtime.serving.counters.connectionsTotal !== shown) runtime.title('worker')
     shown = runtime.serving.counters.connectionsTotal

@@ -184,6 +184,7 @@ export class ClusterModel extends BaseModel {
       reusePort: this.sched === 'reuseport',
       heartbeatMs: this.options.heartbeatMs ?? 0,
       recycle: recyclePolicy(this.options),
+      proxyProtocol: this.options.proxyProtocol,
     }
     const worker = await arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' }, target)
     return worker.address ?? formatTarget(this.options.listen)

@@ -24,7 +24,7 @@ export class EventLoopModel extends BaseModel {
     // a handler's throw from a timer closes its own connection; one nobody owns is echoplex's: exit
     catchHandlerFaults(logger, (err) => { logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting'); exitProcess(1) })
     const { limits } = this.options
-    this.serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits, model: this.name, logger })
+    this.serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits, model: this.name, logger, proxyProtocol: this.options.proxyProtocol })
     this.listeningAt = await this.serving.serve(new ListenerSource({ target: this.options.listen, limits, logger }))
     return this.listeningAt!
   }

@@ -25,6 +25,8 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
 
   let served = 0
   let current: Connection | undefined
+  // a socket whose PROXY protocol header is still being read (`serve --proxy-protocol`)
+  let admitting = false
   let recycled: RecycleReason | undefined
   let leaving = false
   const recycle = (reason: RecycleReason): void => {
@@ -67,14 +69,18 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
     if (handle === undefined) return
     const socket = handle as Socket
     // two connections never share a process: the primary hands a socket only to an idle child
-    if (current !== undefined || leaving || recycled !== undefined || runtime.shuttingDown) { socket.destroy(); return }
+    if (current !== undefined || admitting || leaving || recycled !== undefined || runtime.shuttingDown) { socket.destroy(); return }
     served++
-    const conn = source.take(socket, message.preread)
-    if (conn === undefined) { finished(); return }
-    current = conn
-    runtime.title('connection')
-    runtime.primary.send({ type: 'serving', connection: conn.id })
-    void conn.done.then(finished)
+    admitting = true
+    // behind a PROXY-protocol balancer the header is read first: served once it is
+    void source.take(socket, message.preread).then((conn) => {
+      admitting = false
+      if (conn === undefined) { finished(); return }
+      current = conn
+      runtime.title('connection')
+      runtime.primary.send({ type: 'serving', connection: conn.id })
+      void conn.done.then(finished)
+    })
   })
   runtime.primary.send({ type: 'ready' })
 }

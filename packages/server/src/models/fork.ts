@@ -335,7 +335,7 @@ export class ForkModel extends BaseModel {
  * What a fork child is started with, added to the primary's environment (its config, and its role
  * until it serves): also how `echoplex boot-cost` boots one exactly as the model does.
  */
-export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'maxChildren'>): Record<string, string> {
+export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'proxyProtocol' | 'maxChildren'>): Record<string, string> {
   const config: ChildConfig = {
     model: 'fork',
     handlerPath: options.handlerPath,
@@ -346,6 +346,8 @@ export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' 
     recycle: recyclePolicy(options),
     // a built-in handler is compiled into the bundled child: it need not import the file
     builtinHandler: BUILTIN_HANDLERS.find((h) => builtinHandlerPath(h) === options.handlerPath),
+    // `serve --proxy-protocol`: the child reads each connection's header itself
+    proxyProtocol: options.proxyProtocol,
   }
   return { [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }
 }

@@ -104,6 +104,9 @@ export class PoolExecutor implements HandlerExecutor {
     for (const thread of this.retiring) thread.flush()
   }
 
+  /** The handler's broadcast filter runs here, in the primary, where the connection's socket and state are. */
+  receivesBroadcast (ctx: ConnectionContext): boolean { return this.handler.receivesBroadcast?.(ctx) ?? true }
+
   constructor (private readonly options: PoolExecutorOptions) {
     this.handler = options.handler
     this.framing = options.handler.framing

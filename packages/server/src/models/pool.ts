@@ -65,6 +65,7 @@ export class PoolModel extends BaseModel {
         limits,
         model: this.name,
         logger,
+        proxyProtocol: this.options.proxyProtocol,
       })
       this.listeningAt = await this.serving.serve(new ListenerSource({ target: this.options.listen, limits, logger }))
     } catch (err) {

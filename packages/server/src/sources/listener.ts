@@ -47,7 +47,7 @@ export class ListenerSource implements SocketSource {
         this.taken++
         socket.once('close', () => { this.taken-- })
       }
-      this.accept?.(socket)
+      void this.accept?.(socket)
     })
     if (!handedOut) this.server.maxConnections = maxConnections
     this.server.on('drop', refused)

@@ -1,8 +1,11 @@
 import type { Socket } from 'node:net'
 import type { Connection } from '@echoplex/core'
 
-/** Serves one socket: what a ConnectionServer gives its sources (undefined when it refused it). */
-export type Accept = (socket: Socket) => Connection | undefined
+/**
+ * Serves one socket: what a ConnectionServer gives its sources (undefined when it refused it). A
+ * promise when the server first reads a PROXY protocol header off the socket (`serve --proxy-protocol`).
+ */
+export type Accept = (socket: Socket) => Connection | undefined | Promise<Connection | undefined>
 
 /**
  * Where a serving process's sockets come from, as Node's cluster shared_handle / round_robin_handle:

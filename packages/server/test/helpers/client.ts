@@ -10,8 +10,8 @@ export class Client {
   private waiters: (() => void)[] = []
   readonly connected: Promise<void>
 
-  constructor (port: number, host = '127.0.0.1', { allowHalfOpen = false } = {}) {
-    this.socket = connect({ port, host, allowHalfOpen })
+  constructor (port: number, host = '127.0.0.1', { allowHalfOpen = false, localAddress }: { allowHalfOpen?: boolean, localAddress?: string } = {}) {
+    this.socket = connect({ port, host, allowHalfOpen, localAddress })
     this.connected = new Promise((resolve, reject) => {
       this.socket.once('connect', () => resolve())
       this.socket.once('error', reject)
@@ -21,7 +21,7 @@ export class Client {
     this.socket.on('close', () => { this.closed = true; this.wake() })
   }
 
-  static async open (port: number, host?: string, opts?: { allowHalfOpen?: boolean }): Promise<Client> {
+  static async open (port: number, host?: string, opts?: { allowHalfOpen?: boolean, localAddress?: string }): Promise<Client> {
     const c = new Client(port, host, opts)
     await c.connected
     return c

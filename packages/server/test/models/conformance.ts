@@ -237,6 +237,8 @@ export async function conformance (model: string, variantName?: string): Promise
     const expectLine = async (c: Client, line: string): Promise<void> => {
       await c.until(() => text(c).split('\n').includes(line), 10_000, JSON.stringify(line))
     }
+    // every connection is greeted with the commands
+    for (const c of [alice!, bob!, carol!]) await expectLine(c, 'welcome to the chat: login NAME, then say TEXT; quit to leave')
     alice!.write('login alice\n')
     await expectLine(alice!, 'ok welcome alice')
     bob!.write('login bob\n')
@@ -246,15 +248,29 @@ export async function conformance (model: string, variantName?: string): Promise
     await expectLine(carol!, 'error name alice is taken')
     alice!.write('say hi there\n')
     await expectLine(bob!, 'alice: hi there')
-    await expectLine(carol!, 'alice: hi there')
+    // carol has not logged in: no room messages reach her
+    carol!.write('say anyone?\n')
+    await expectLine(carol!, 'error login first')
+    t.same(text(carol!).split('\n').filter((l) => l !== ''), ['welcome to the chat: login NAME, then say TEXT; quit to leave', 'error name alice is taken', 'error login first'],
+      'before login: the greeting and her own replies only')
+    carol!.write('login carol\n')
+    await expectLine(carol!, 'ok welcome carol')
+    await expectLine(alice!, 'carol joined')
+    await expectLine(bob!, 'carol joined')
+    alice!.write('say hi carol\n')
+    await expectLine(carol!, 'alice: hi carol')
     bob!.write('quit\n')
     await expectLine(bob!, 'ok bye')
     await bob!.waitClose()
     await expectLine(alice!, 'bob left')
+    await expectLine(carol!, 'bob left')
     alice!.destroy() // drops without quit
     await expectLine(carol!, 'alice left')
-    carol!.write('login alice\n')
-    await expectLine(carol!, 'ok welcome alice')
+    const dave = await Client.open(server.port)
+    t.teardown(() => dave.destroy())
+    dave.write('login alice\n')
+    await expectLine(dave, 'ok welcome alice')
+    t.notMatch(text(carol!), /alice: hi there/, 'a message said before carol logged in never reaches her')
     t.notMatch(text(alice!), /alice: hi there/, 'a sender does not receive its own broadcast')
   })
 

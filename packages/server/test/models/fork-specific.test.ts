@@ -1,7 +1,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { Client } from '../helpers/client.js'
-import { modelStats as stats, startServer } from '../helpers/server.js'
+import { fixture, modelStats as stats, startServer } from '../helpers/server.js'
 import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
 
 async function echoOnce (port: number, payload: Buffer): Promise<Buffer> {
@@ -107,4 +107,16 @@ t.test('a client that speaks while it waits for a child: what the primary read g
   const got = await waiter.waitBytes(first.length + second.length, 20_000)
   t.ok(got.equals(Buffer.concat([first, second])), `all ${first.length + second.length} bytes echoed, in order`)
   t.equal(await server.stop(), 0)
+})
+
+t.test('a connection child logs with the role ps shows for it (connection, not spare)', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--spares', '1', '--handler', fixture('faulty.mjs'), '--log-level', 'warn'])
+  const c = await Client.open(server.port)
+  t.teardown(() => c.destroy())
+  c.write('boom\n')
+  await waitFor(() => server.stderr().includes('boom requested'), 10_000, 'the handler error logged')
+  const line = server.stderr().split('\n').find((l) => l.includes('boom requested'))!
+  const log = JSON.parse(line) as { role: string, pid: number }
+  t.equal(log.role, 'connection', line)
+  t.not(log.pid, server.pid, 'logged by the child')
 })

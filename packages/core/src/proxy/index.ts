@@ -1,0 +1,3 @@
+export * from './header.js'
+export * from './allow-list.js'
+export * from './admission.js'
