@@ -67,6 +67,7 @@ export const errors = {
   HTTP_HEADERS_TOO_LARGE: define('EPX_HTTP_HEADERS_TOO_LARGE', (max: number) => `HTTP head larger than ${max} bytes`),
   FRAME_TIMEOUT: define('EPX_FRAME_TIMEOUT', (ms: number) => `message not completed within ${ms} ms`),
   HTTP_UNSUPPORTED: define('EPX_HTTP_UNSUPPORTED', (what: string) => `unsupported HTTP feature: ${what}`),
+  PARTIAL_BUDGET: define('EPX_PARTIAL_BUDGET', (mine: number, held: number, budget: number) => `incomplete messages held ${held} bytes, over the ${budget} byte budget (--max-buffered); this connection held the most (${mine} bytes)`),
   // PROXY protocol in front of a connection (one connection's problem, never the server's)
   PROXY_HEADER: define('EPX_PROXY_HEADER', (why: string) => `bad PROXY protocol header: ${why}`),
   PROXY_NOT_ALLOWED: define('EPX_PROXY_NOT_ALLOWED', (address: string) => `connection from ${address}, not an allowed proxy (--proxy-allow-from); refused`),

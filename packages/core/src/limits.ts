@@ -19,6 +19,12 @@ export interface ServerLimits {
   maxWriteBufferBytes: number
   /** How long a graceful stop waits for in-flight messages before closing what is left. */
   graceMs: number
+  /**
+   * Bytes all connections together may hold in incomplete messages (partial lines, frames, HTTP
+   * requests), server-wide; past it the connection holding the most is closed. Multi-process models
+   * give each serving process its share.
+   */
+  maxBufferedBytes: number
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -30,4 +36,6 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxQueuedMessages: 256,
   maxWriteBufferBytes: 8 * 1024 * 1024,
   graceMs: 10_000,
+  // 64 messages of the largest size at once: the default --max-message × fork's default --max-children
+  maxBufferedBytes: 512 * 1024 * 1024,
 }

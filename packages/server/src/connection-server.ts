@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { Connection, ProxyProtocolGate, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type Peer, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
+import { Connection, PartialBudget, ProxyProtocolGate, newCounters, type ConnectionCounters, type HandlerExecutor, type Hub, type Logger, type Peer, type ProxyProtocolOptions, type ServerLimits } from '@echoplex/core'
 import type { SocketSource } from './sources/socket-source.js'
 
 export interface ConnectionServerOptions {
@@ -23,12 +23,15 @@ export const ACCEPT_LINGER_MS = 100
 export class ConnectionServer {
   readonly counters: ConnectionCounters = newCounters()
   readonly connections = new Set<Connection>()
+  /** Bytes this process's connections hold in incomplete messages, against --max-buffered (this process's share). */
+  readonly budget: PartialBudget
   private readonly sources: SocketSource[] = []
   private draining = false
   private lingering = false
   private readonly proxyGate: ProxyProtocolGate | undefined
 
   constructor (private readonly options: ConnectionServerOptions) {
+    this.budget = new PartialBudget(options.limits.maxBufferedBytes ?? Infinity)
     this.proxyGate = options.proxyProtocol === undefined ? undefined : new ProxyProtocolGate(options.proxyProtocol, options.logger, this.counters)
   }
 
@@ -66,10 +69,17 @@ export class ConnectionServer {
       logger: this.options.logger,
       counters: this.counters,
       onClosed: (c) => this.connections.delete(c),
+      budget: this.budget,
     })
     this.connections.add(conn)
     if (this.lingering) conn.shutdown()
     return conn
+  }
+
+  /** The live connection with this id (ctx.id), if any. */
+  find (id: string): Connection | undefined {
+    for (const conn of this.connections) if (conn.id === id) return conn
+    return undefined
   }
 
   /** Stops accepting, lets connections finish, and closes whatever is left after `graceMs`. */

@@ -1,4 +1,4 @@
-import { connect, type AddressInfo, type Server } from 'node:net'
+import { connect, createServer, type AddressInfo, type Server } from 'node:net'
 import { existsSync, lstatSync, statSync, unlinkSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { errors } from '@echoplex/core'
@@ -68,4 +68,20 @@ export async function listen (server: Server, target: ListenTarget, { backlog = 
     else server.listen({ host: target.host, port: target.port, backlog, exclusive, ...(reusePort ? { reusePort } : {}) }, done)
   })
   return formatAddress(server, target)
+}
+
+/**
+ * A port the OS has free on `host` now (listen on 0, read, close). For cluster, whose shared sockets
+ * are keyed by the port asked for: workers that asked for port 0 share a socket only while one of
+ * them lives, and a replacement asking 0 after that would bind a different port.
+ */
+export async function pickFreePort (host: string): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject)
+    probe.listen({ host, port: 0, exclusive: true }, () => resolve())
+  }).catch((err: NodeJS.ErrnoException) => { throw errors.LISTEN_FAILED(formatTarget({ host, port: 0 }), err.code ?? err.message) })
+  const { port } = probe.address() as AddressInfo
+  await new Promise((resolve) => probe.close(resolve))
+  return port
 }

@@ -17,6 +17,8 @@ export interface ServeOptions {
   sched?: 'rr' | 'none' | 'reuseport'
   /** fork: most connection children alive at once; more connections wait in the accept queue. */
   maxChildren?: number
+  /** fork: a connection waiting this long for a child is closed (0: never). */
+  waitTimeoutMs?: number
   /** fork: warm children kept ready (with reuse: the fewest idle children; httpd MinSpareServers). */
   spares?: number
   /** fork with reuse: idle children above this many retire, one a second (httpd MaxSpareServers). */
@@ -128,6 +130,10 @@ export interface SuiteTraits {
   killable?: { role: string, what: string, outcome: string }
   /** connections of other clients may share a process that a handler fault ends (they reconnect) */
   sharesProcessesAcrossConnections: boolean
+  /** connections dropped while they waited for a process because the client had left, read from the model's stats; absent: nothing waits */
+  droppedWhileWaiting?: (stats: ModelStats) => number
+  /** workers, children or tasks killed so far for missing the heartbeat, read from the model's stats; absent: no heartbeat */
+  heartbeatKills?: (stats: ModelStats) => number
   /** Ways of serving the suites also run, each by name (`conformance(model, variant)`), e.g. cluster's `--sched reuseport`. */
   variants?: readonly SuiteVariant[]
 }

@@ -21,6 +21,7 @@ interface ServeFlags {
   idleTimeout: number
   frameTimeout: number
   maxWriteBuffer: number
+  maxBuffered: number
   grace: number
   option: Record<string, string>
   logLevel?: string
@@ -86,6 +87,7 @@ export function serveCommand (extraModels: readonly ModelDescriptor[] = []): Com
     .addOption(new Option('--idle-timeout <duration>', 'close a connection silent this long (0 disables)').argParser(parseDuration).default(d.idleTimeoutMs, formatDurationFlag(d.idleTimeoutMs)))
     .addOption(new Option('--frame-timeout <duration>', 'close a connection whose started message is not complete this long after (0 disables)').argParser(parseDuration).default(d.frameTimeoutMs, formatDurationFlag(d.frameTimeoutMs)))
     .addOption(new Option('--max-write-buffer <size>', 'unsent bytes one connection may hold before it is dropped as a slow consumer').argParser(parseSize).default(d.maxWriteBufferBytes, formatSize(d.maxWriteBufferBytes)))
+    .addOption(new Option('--max-buffered <size>', 'bytes all connections together may hold in incomplete messages; past it the connection holding the most is closed').argParser(parseSize).default(d.maxBufferedBytes, formatSize(d.maxBufferedBytes)))
     .addOption(new Option('--grace <duration>', 'on SIGTERM/SIGINT, how long in-flight messages may take before connections are closed').argParser(parseDuration).default(d.graceMs, formatDurationFlag(d.graceMs)))
     .option('-o, --option <key=value>', 'option for the handler, repeatable (e.g. --option rounds=5000 for work)', collectKeyValue, {})
     .option('--proxy-protocol', 'behind a load balancer: every connection opens with a PROXY protocol v1/v2 header, and handlers see the client it names')
@@ -132,6 +134,7 @@ async function serve (flags: ServeFlags, descriptor: ModelDescriptor): Promise<v
     maxQueuedMessages: DEFAULT_LIMITS.maxQueuedMessages,
     maxWriteBufferBytes: flags.maxWriteBuffer,
     graceMs: flags.grace,
+    maxBufferedBytes: flags.maxBuffered,
   }
   const proxyProtocol = proxyOptions(flags)
   let stopping = false

@@ -623,6 +623,7 @@ function statusFor (err: EchoplexError | undefined): number {
     case errors.HTTP_HEADERS_TOO_LARGE.code: return 431
     case errors.HTTP_UNSUPPORTED.code: return 501
     case 'EPX_FRAME_TIMEOUT': return 408
+    case 'EPX_PARTIAL_BUDGET': return 503
     default: return 400
   }
 }

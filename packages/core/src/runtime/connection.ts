@@ -9,6 +9,8 @@ import type { ConnectionCounters } from './stats.js'
 import { codecFor, toBuffer } from '../framing/index.js'
 import { EchoplexError, describeError, errors } from '../errors.js'
 import { errorStack } from '../error-stack.js'
+import { runOwnedBy, type FaultOwner } from './fault-owner.js'
+import type { BudgetHolder, PartialBudget } from './partial-budget.js'
 
 export interface ConnectionOptions {
   socket: Socket
@@ -22,6 +24,8 @@ export interface ConnectionOptions {
   peer?: { address: string, port: number | undefined }
   /** Called once, after the socket closed and `onClose` ran. */
   onClosed?: (conn: Connection) => void
+  /** The process's budget for bytes held in incomplete messages (see PartialBudget). */
+  budget?: PartialBudget
 }
 
 /** After our FIN is flushed, how long a peer that never closes keeps its socket. */
@@ -30,6 +34,10 @@ const LINGER_MS = 1000
 const DRAIN_QUIET_MS = 100
 
 let sequence = 0
+
+const connectHook = (executor: HandlerExecutor, ctx: ConnectionContext): unknown => executor.connect(ctx)
+const messageHook = (executor: HandlerExecutor, message: unknown, ctx: ConnectionContext): unknown => executor.message(message, ctx)
+const closeHook = (executor: HandlerExecutor, ctx: ConnectionContext): unknown => executor.close(ctx)
 
 /**
  * Where a connection is in its life; it only moves forward:
@@ -54,7 +62,7 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
  * time (so replies leave in arrival order, sync or async), writes replies with backpressure, and keeps
  * every failure — bad bytes, a throwing handler, a reset — inside this connection.
  */
-export class Connection implements HubMember {
+export class Connection implements HubMember, FaultOwner, BudgetHolder {
   readonly id: string
   readonly ctx: ConnectionContext
   private readonly socket: Socket
@@ -96,9 +104,15 @@ export class Connection implements HubMember {
     socket.setNoDelay(true)
     if (limits.idleTimeoutMs > 0) {
       socket.setTimeout(limits.idleTimeoutMs, () => {
-        counters.timeouts++
-        this.options.logger.debug({ conn: this.id }, 'idle timeout')
-        socket.destroy()
+        // judged after this turn's reads: when the process itself was stalled (SIGSTOP, a long GC),
+        // timers run before the bytes that arrived meanwhile are read, and those count as activity
+        const read = socket.bytesRead
+        setImmediate(() => {
+          if (socket.bytesRead !== read || socket.destroyed) return
+          counters.timeouts++
+          this.options.logger.debug({ conn: this.id }, 'idle timeout')
+          socket.destroy()
+        })
       })
     }
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
@@ -111,7 +125,7 @@ export class Connection implements HubMember {
     })
     socket.on('close', () => { void this.onClose() })
     hub.join(this)
-    this.run(() => executor.connect(this.ctx))
+    this.run(() => runOwnedBy(this, connectHook, executor, this.ctx))
   }
 
   /** Moves to a later phase; never back. */
@@ -145,6 +159,12 @@ export class Connection implements HubMember {
     if (bytes.length > 0) this.write(bytes)
   }
 
+  /** The hub's relay drained (see Hub.congested): go on with queued messages, and reading. */
+  resumeBroadcasts (): void {
+    if (this.phase === 'closed') return
+    this.pump()
+  }
+
   /** Graceful stop: finish what was received, then close once the client has gone quiet. */
   shutdown (): void {
     if (this.phase !== 'open') return
@@ -168,6 +188,15 @@ export class Connection implements HubMember {
     }
   }
 
+  /** The server's partial-message budget ran out and this connection held the most: close it. */
+  overBudget (total: number, budget: number): void {
+    this.options.logger.warn({ conn: this.id, held: this.decoder.buffered, total, budget }, 'partial-message budget exceeded; closing the connection holding the most')
+    this.protocolError(errors.PARTIAL_BUDGET(this.decoder.buffered, total, budget))
+  }
+
+  /** Handler code of this connection threw where nothing awaited it (see catchHandlerFaults): fail this connection. */
+  fault (err: unknown): void { this.fail(err) }
+
   /** Ends at once, dropping anything unsent (grace period over). */
   destroy (): void { this.socket.destroy() }
 
@@ -182,7 +211,10 @@ export class Connection implements HubMember {
       this.protocolError(err)
       return
     }
-    this.armFrameTimer()
+    // a chunk that completed a message and started the next gives the new one a full --frame-timeout
+    this.armFrameTimer(messages.length > 0)
+    this.options.budget?.set(this, this.decoder.buffered)
+    if (this.reached('closing')) return // closed for the budget
     if (messages.length === 0) return
     if (this.queueHead === this.queue.length) { this.queue.length = 0; this.queueHead = 0 }
     for (const m of messages) this.queue.push(m)
@@ -196,13 +228,14 @@ export class Connection implements HubMember {
   /** Runs queued messages in order; a sync handler's replies are written without a microtask hop. */
   private pump (): void {
     const { executor, counters } = this.options
-    while (!this.busy && !this.reached('closing') && this.queueHead < this.queue.length) {
+    while (!this.busy && !this.reached('closing') && this.queueHead < this.queue.length && this.options.hub.congested !== true) {
       const message = this.queue[this.queueHead]
       this.queue[this.queueHead++] = undefined
       counters.messages++
       let result: unknown
       try {
-        result = executor.message(message, this.ctx)
+        // handler code runs as this connection's: what it throws later, from a timer, closes only this one
+        result = runOwnedBy(this, messageHook, executor, message, this.ctx)
       } catch (err) {
         this.fail(err)
         return
@@ -260,7 +293,7 @@ export class Connection implements HubMember {
     if (this.socket.destroyed) return
     const queued = this.queue.length - this.queueHead
     // writableNeedDrain: a write returned false and 'drain' has not come yet
-    const stop = this.socket.writableNeedDrain || queued >= this.options.limits.maxQueuedMessages
+    const stop = this.socket.writableNeedDrain || queued >= this.options.limits.maxQueuedMessages || this.options.hub.congested === true
     if (stop && !this.socket.isPaused()) this.socket.pause()
     else if (!stop && this.socket.isPaused() && !this.reached('closing')) this.socket.resume()
   }
@@ -314,17 +347,28 @@ export class Connection implements HubMember {
     this.queueHead = 0
   }
 
-  private armFrameTimer (): void {
+  /**
+   * The frame timer runs while a message is incomplete, from the chunk that started it: `completed`
+   * (this chunk finished a message) re-arms it for the message now buffered.
+   */
+  private armFrameTimer (completed: boolean): void {
     const ms = this.options.limits.frameTimeoutMs
     if (ms <= 0) return
-    if (this.decoder.buffered === 0) { this.clearFrameTimer(); return }
+    if (this.decoder.buffered === 0 || completed) this.clearFrameTimer()
+    if (this.decoder.buffered === 0) return
     if (this.frameTimer !== undefined) return
-    this.frameTimer = setTimeout(() => {
-      this.frameTimer = undefined
-      this.options.counters.timeouts++
-      this.protocolError(errors.FRAME_TIMEOUT(ms))
+    const timer = setTimeout(() => {
+      // judged after this turn's reads (see the idle timeout): bytes that completed the message while
+      // the process was stalled re-arm or clear the timer first
+      setImmediate(() => {
+        if (this.frameTimer !== timer) return
+        this.frameTimer = undefined
+        this.options.counters.timeouts++
+        this.protocolError(errors.FRAME_TIMEOUT(ms))
+      })
     }, ms)
-    this.frameTimer.unref()
+    timer.unref()
+    this.frameTimer = timer
   }
 
   private clearFrameTimer (): void {
@@ -336,6 +380,7 @@ export class Connection implements HubMember {
     if (this.phase === 'closed') return
     this.enter('closed')
     this.clearFrameTimer()
+    this.options.budget?.release(this)
     if (this.drainTimer !== undefined) clearInterval(this.drainTimer)
     this.dropQueue()
     const { hub, executor, counters, logger } = this.options
@@ -343,7 +388,7 @@ export class Connection implements HubMember {
     counters.connectionsActive--
     executor.cancel?.(this.ctx)
     try {
-      await executor.close(this.ctx)
+      await runOwnedBy(this, closeHook, executor, this.ctx)
     } catch (err) {
       counters.handlerErrors++
       logger.error({ conn: this.id, err: describeError(err) }, 'onClose failed')

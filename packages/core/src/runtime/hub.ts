@@ -5,6 +5,8 @@ import { localSharedStore } from '../shared-store.js'
 export interface HubMember {
   readonly id: string
   push (data: Buffer): void
+  /** The hub is no longer congested: handle messages (and read) again. */
+  resumeBroadcasts? (): void
 }
 
 /**
@@ -16,6 +18,12 @@ export interface Hub {
   leave (id: string): void
   broadcast (fromId: string, data: Buffer): void
   readonly shared: SharedStore
+  /**
+   * True while broadcasts leave this process slower than they are made (another process relays
+   * them): connections then handle no more messages, and read no more, until the hub calls their
+   * `resumeBroadcasts`. A flooder is slowed to the relay's pace instead of growing memory.
+   */
+  readonly congested?: boolean
 }
 
 export class LocalHub implements Hub {

@@ -35,6 +35,8 @@ export interface ArbiterOptions<S extends string, D> {
   noun: string
   spawner: Spawner
   logger: Logger
+  /** Broadcast bytes the primary lets wait for one child before it skips that child (see PrimaryHub). */
+  relayBudgetBytes?: number
   /** A child silent this long is stuck and killed (0: not watched). */
   heartbeatMs: number
   /** The state a child enters when it reports ready. */
@@ -72,7 +74,7 @@ export interface StopPolicy<S extends string, D> {
  * children, how many, and what to do when one exits.
  */
 export class Arbiter<S extends string, D = undefined> {
-  readonly hub = new PrimaryHub()
+  readonly hub: PrimaryHub
   readonly book = new ChildBook()
   readonly children = new Map<number, Child<S, D>>()
   /** Children that died where they should not have: more than 5 within 10 s is a crash loop. */
@@ -86,7 +88,9 @@ export class Arbiter<S extends string, D = undefined> {
   stopping = false
   private heartbeatTimer: NodeJS.Timeout | undefined
 
-  constructor (private readonly options: ArbiterOptions<S, D>) {}
+  constructor (private readonly options: ArbiterOptions<S, D>) {
+    this.hub = new PrimaryHub(options.relayBudgetBytes)
+  }
 
   get logger (): Logger { return this.options.logger }
 

@@ -1,4 +1,4 @@
-import { LocalExecutor, createLogger, describeError, errors, isEchoplexError, type HandlerDefinition, type Logger } from '@echoplex/core'
+import { LocalExecutor, catchHandlerFaults, createLogger, describeError, errors, isEchoplexError, type HandlerDefinition, type Logger } from '@echoplex/core'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
 import { ipcChannel } from './channel.js'
@@ -6,6 +6,8 @@ import { ChildHub, type PrimaryPeer } from './child-hub.js'
 import { Peer } from './peer.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
 import { NO_RECYCLING, Recycler } from './recycler.js'
+import { PARENT_DEATH_ENV } from './spawner.js'
+import { watchParentFromThread } from './orphan-watchdog.js'
 
 /** How long a child waits for its last IPC message to leave before exiting anyway. */
 const EXIT_FLUSH_MS = 500
@@ -39,19 +41,21 @@ export class ChildRuntime {
     const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger[name] as (...a: unknown[]) => void)(...args) }) as never
     this.logger = { fatal: to('fatal'), error: to('error'), warn: to('warn'), info: to('info'), debug: to('debug') }
     this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
-    this.hub = new ChildHub(this.primary)
+    // broadcasts waiting for the IPC pipe are held to what one connection may hold unsent
+    this.hub = new ChildHub(this.primary, this.config.limits?.maxWriteBufferBytes)
     process.on('disconnect', () => this.orphaned())
+    // 'disconnect' needs this thread's event loop; a handler looping forever would outlive a SIGKILLed
+    // primary. The kernel kills us with it (setpriv's PDEATHSIG), or else a thread of our own does.
+    if (process.env[PARENT_DEATH_ENV] !== 'kernel') watchParentFromThread()
     // the terminal's Ctrl+C reaches the whole process group; the primary decides how we stop
     process.on('SIGINT', () => {})
     process.on('SIGUSR2', () => {}) // the primary's stats signal, if sent to the whole group
     process.on('SIGHUP', () => {}) // the primary's rolling restart, or a closed terminal: the primary decides
     process.on('SIGTERM', () => { void this.shutdown(this.config.limits.graceMs) })
-    process.on('uncaughtException', (err) => {
+    // a handler's throw from a timer closes its own connection; one nobody owns is ours: exit
+    catchHandlerFaults(this.logger, (err) => {
       this.logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting')
       this.exit(1)
-    })
-    process.on('unhandledRejection', (err) => {
-      this.logger.error({ err: describeError(err) }, 'unhandled rejection (ignored)')
     })
     this.primary.answer('stats', () => this.serving.counters)
     this.primary.on('shutdown', (message) => {

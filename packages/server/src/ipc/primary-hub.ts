@@ -8,19 +8,40 @@ export type ChildPeer = Peer<ChildToPrimary, PrimaryToChild>
 /**
  * The primary's side of broadcast and shared state: hosts the one store (every operation applied
  * here, in arrival order, hence atomic) and relays each broadcast to every other child.
+ *
+ * What waits to be written to each child's pipe is counted: a child that does not read its channel
+ * fast enough (its own clients are slow, or it is stuck) is skipped once `budgetBytes` wait for it —
+ * its connections miss those broadcasts (counted in `dropped`), as a client that does not read is
+ * dropped rather than buffered — so the primary's memory stays bounded, and the sender is never held.
  */
 export class PrimaryHub {
   readonly store = new MemorySharedStore()
-  private readonly peers = new Set<ChildPeer>()
+  private readonly outstanding = new Map<ChildPeer, number>()
+  /** Broadcasts not relayed to a child because too much was already waiting for it. */
+  dropped = 0
+
+  constructor (private readonly budgetBytes = Infinity) {}
 
   /** Serves a child's broadcasts and shared-store requests until `remove`. */
   add (peer: ChildPeer): void {
-    this.peers.add(peer)
+    this.outstanding.set(peer, 0)
     peer.on('broadcast', (message) => {
-      for (const other of this.peers) if (other !== peer && other.isConnected()) other.send(message)
+      const size = message.data.byteLength
+      for (const [other, waiting] of this.outstanding) {
+        if (other === peer || !other.isConnected()) continue
+        if (waiting > this.budgetBytes) { this.dropped++; continue }
+        this.outstanding.set(other, waiting + size)
+        const sent = other.send(message, undefined, () => this.written(other, size))
+        if (!sent) this.written(other, size)
+      }
     })
     peer.answer('shared', (message) => this.store.apply(message.op))
   }
 
-  remove (peer: ChildPeer): void { this.peers.delete(peer) }
+  remove (peer: ChildPeer): void { this.outstanding.delete(peer) }
+
+  private written (peer: ChildPeer, size: number): void {
+    const waiting = this.outstanding.get(peer)
+    if (waiting !== undefined) this.outstanding.set(peer, waiting - size)
+  }
 }

@@ -25,8 +25,8 @@ export type PrimaryToChild =
   /** request: the child's connection counters (the reply's value) */
   | { type: 'stats', id: number }
   | { type: 'shutdown', graceMs: number }
-  /** a connection's socket rides along as the message's handle (fork) */
-  | { type: 'socket', acceptedAt: number }
+  /** a connection's socket rides along as the message's handle (fork); `preread`: what the primary read while it waited */
+  | { type: 'socket', acceptedAt: number, preread?: Uint8Array }
 
 /** Why a child was recycled: it served --connections-per-child, --max-requests, or grew past --max-memory. */
 export type RecycleReason = 'connections' | 'requests' | 'memory'

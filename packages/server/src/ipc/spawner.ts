@@ -1,6 +1,33 @@
 import cluster, { type Worker } from 'node:cluster'
-import { fork, type ChildProcess } from 'node:child_process'
+import { execFileSync, fork, type ChildProcess } from 'node:child_process'
 import { ipcChannel, type Channel } from './channel.js'
+
+/** Set in a child's environment when the kernel kills it with its parent (see parentDeathSignal). */
+export const PARENT_DEATH_ENV = 'ECHOPLEX_PARENT_DEATH'
+/** Set to 1 in the primary's environment to do without setpriv (children then watch their parent from a thread). */
+export const NO_PDEATHSIG_ENV = 'ECHOPLEX_NO_PDEATHSIG'
+const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv']
+
+/**
+ * How to start node so the kernel SIGKILLs it the moment its parent dies, whatever it is doing (a
+ * handler looping, the process SIGSTOPped): util-linux's `setpriv --pdeathsig KILL` sets
+ * prctl(PR_SET_PDEATHSIG) and execs node (same pid; the setting survives exec). Without setpriv
+ * (not Linux, a minimal image) undefined: the child then watches its parent from a thread of its own.
+ */
+let wrapper: { execPath: string, execArgv: string[] } | undefined | null = null
+export function parentDeathSignal (): { execPath: string, execArgv: string[] } | undefined {
+  if (wrapper !== null) return wrapper
+  wrapper = undefined
+  if (process.platform !== 'linux' || process.env[NO_PDEATHSIG_ENV] === '1') return wrapper
+  for (const path of SETPRIV_PATHS) {
+    try {
+      execFileSync(path, ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore', timeout: 5000 })
+      wrapper = { execPath: path, execArgv: ['--pdeathsig', 'KILL', '--', process.execPath] }
+      break
+    } catch {}
+  }
+  return wrapper
+}
 
 /** The OS would not start a process now (EMFILE, EAGAIN): retried, never fatal. */
 export class ResourceError extends Error {}
@@ -27,10 +54,12 @@ export interface Spawner {
 
 /** cluster.fork() of `exec`: every worker can listen on the primary's shared handle. */
 export function clusterSpawner (exec: string): Spawner {
-  cluster.setupPrimary({ exec, serialization: 'advanced' })
+  const death = parentDeathSignal()
+  cluster.setupPrimary({ exec, serialization: 'advanced', execArgv: [...(death?.execArgv ?? []), ...process.execArgv] })
   return {
     async spawn (env) {
-      const worker: Worker = cluster.fork(env)
+      const worker: Worker = forkWorker(death?.execPath, { ...env, ...(death === undefined ? {} : { [PARENT_DEATH_ENV]: 'kernel' }) })
+      closeUnacceptedHandoffs(worker)
       return {
         pid: worker.process.pid!,
         channel: ipcChannel(worker),
@@ -42,6 +71,52 @@ export function clusterSpawner (exec: string): Spawner {
   }
 }
 
+/** The TCP handle cluster's round-robin sends a worker with a `newconn` message. */
+interface SentHandle { close: () => void }
+interface ClusterMessage { cmd?: string, act?: string, seq?: number, ack?: number }
+
+/**
+ * Node's cluster round-robin hands each connection it accepts to a worker (`newconn`) and closes its
+ * own copy when the worker acknowledges it; a worker that dies first never does, and the connection
+ * stays open in the primary with no one to serve it: its client hangs. The hand-offs a worker has not
+ * acknowledged are tracked, and closed when it exits (the client sees the close and can retry).
+ */
+function closeUnacceptedHandoffs (worker: Worker): void {
+  const proc = worker.process as ChildProcess
+  const pending = new Map<number, SentHandle>()
+  const send = proc.send.bind(proc) as (...args: unknown[]) => boolean
+  proc.send = ((message: ClusterMessage, handle?: unknown, ...rest: unknown[]) => {
+    if (message?.cmd === 'NODE_CLUSTER' && message.act === 'newconn' && typeof message.seq === 'number' && handle !== undefined) {
+      pending.set(message.seq, handle as SentHandle)
+    }
+    return send(message, handle, ...rest)
+  }) as ChildProcess['send']
+  proc.on('internalMessage', (message: ClusterMessage) => {
+    if (message?.cmd === 'NODE_CLUSTER' && typeof message.ack === 'number') pending.delete(message.ack)
+  })
+  worker.once('exit', () => {
+    for (const handle of pending.values()) {
+      try { handle.close() } catch {}
+    }
+    pending.clear()
+  })
+}
+
+/**
+ * cluster.fork() with another executable: cluster has no execPath setting and forks process.execPath,
+ * so it is swapped for the synchronous call (the wrapper then execs node itself).
+ */
+function forkWorker (execPath: string | undefined, env: Record<string, string>): Worker {
+  if (execPath === undefined) return cluster.fork(env)
+  const node = process.execPath
+  process.execPath = execPath
+  try {
+    return cluster.fork(env)
+  } finally {
+    process.execPath = node
+  }
+}
+
 /**
  * child_process.fork() of `entry`: a child of its own, with stdout ignored and stderr shared.
  * `onError`: the child's 'error' events (a signal or a message that could not be delivered).
@@ -49,9 +124,11 @@ export function clusterSpawner (exec: string): Spawner {
 export function processSpawner (entry: string, onError: (pid: number, err: Error) => void): Spawner {
   return {
     async spawn (env) {
+      const death = parentDeathSignal()
       const proc: ChildProcess = fork(entry, [], {
         serialization: 'advanced',
-        env: { ...process.env, ...env },
+        env: { ...process.env, ...env, ...(death === undefined ? {} : { [PARENT_DEATH_ENV]: 'kernel' }) },
+        ...(death === undefined ? {} : { execPath: death.execPath, execArgv: [...death.execArgv, ...process.execArgv] }),
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       })
       if (proc.pid === undefined) {

@@ -17,6 +17,24 @@ export class CrashGuard {
   get recent (): number { return this.times.length }
 }
 
+/**
+ * How long to wait before replacing a child that died at runtime (a handler's process.exit, a throw
+ * nothing caught): at once for the first `free` deaths within the window, then doubling from `baseMs`
+ * up to `maxMs`. Clients can cause such deaths, so they never halt the server; only children that
+ * cannot boot do (CrashGuard).
+ */
+export class RespawnBackoff {
+  private times: number[] = []
+  constructor (readonly free = 3, readonly windowMs = 10_000, readonly baseMs = 100, readonly maxMs = 2000) {}
+
+  /** Records one death now; resolves the delay before its replacement starts. */
+  next (now = Date.now()): number {
+    this.times = [...this.times.filter((t) => now - t < this.windowMs), now]
+    const over = this.times.length - this.free
+    return over <= 0 ? 0 : Math.min(this.maxMs, this.baseMs * 2 ** (over - 1))
+  }
+}
+
 /** The error a child's `boot-failed` stands for: its own, when it has a code (one line for the user). */
 export function bootError (message: Extract<ChildToPrimary, { type: 'boot-failed' }>, model: string): EchoplexError {
   return message.code !== undefined
@@ -33,18 +51,50 @@ export function isRetryableBoot (err: Error): boolean {
 }
 
 /**
- * Calls `onSilent` for each watched child that sent no heartbeat for `heartbeatMs`: a handler stuck in
- * a loop blocks its process's event loop, and the heartbeat with it. The timer is unref'd; none when
- * the heartbeat is disabled (0).
+ * Tells a watchdog tick that comes late because this process itself was not running (SIGSTOP, swap,
+ * a long GC pause, a debugger, a paused VM) from one that comes on time. After such a stall every
+ * child looks silent: its heartbeats wait unread in the IPC pipe, and timers run before I/O is read.
+ * Silence must then be counted again from the tick that noticed the stall, once the backlog is read.
  */
-export function watchHeartbeats<T extends { lastBeat: number }> (heartbeatMs: number, children: () => Iterable<T>, watched: (child: T) => boolean, onSilent: (child: T, silentMs: number) => void): NodeJS.Timeout | undefined {
+export class StallDetector {
+  private lastTick = Date.now()
+  /** When this process last came back from a stall (0: never). */
+  resumedAt = 0
+  /** Stalls seen so far. */
+  stalls = 0
+  constructor (private readonly periodMs: number) {}
+
+  /** Called on every tick of a `periodMs` interval; true when this tick is late by more than half a period. */
+  tick (now = Date.now()): boolean {
+    const late = now - this.lastTick > this.periodMs * 1.5
+    this.lastTick = now
+    if (late) {
+      this.resumedAt = now
+      this.stalls++
+    }
+    return late
+  }
+}
+
+/**
+ * Calls `onSilent` for each watched child that sent no heartbeat for `heartbeatMs` while this process
+ * was running: a handler stuck in a loop blocks its process's event loop, and the heartbeat with it.
+ * A tick that finds this process was stalled judges no one; silence then counts from that tick (the
+ * heartbeats queued meanwhile are read right after it). The timer is unref'd; none when the heartbeat
+ * is disabled (0).
+ */
+export function watchHeartbeats<T extends { lastBeat: number }> (heartbeatMs: number, children: () => Iterable<T>, watched: (child: T) => boolean, onSilent: (child: T, silentMs: number) => void, stall?: StallDetector): NodeJS.Timeout | undefined {
   if (heartbeatMs <= 0) return undefined
+  const periodMs = Math.max(50, heartbeatMs / 2)
+  const detector = stall ?? new StallDetector(periodMs)
   const timer = setInterval(() => {
     const now = Date.now()
+    if (detector.tick(now)) return
     for (const child of children()) {
-      if (watched(child) && now - child.lastBeat > heartbeatMs) onSilent(child, now - child.lastBeat)
+      const silentMs = now - Math.max(child.lastBeat, detector.resumedAt)
+      if (watched(child) && silentMs > heartbeatMs) onSilent(child, silentMs)
     }
-  }, Math.max(50, heartbeatMs / 2))
+  }, periodMs)
   timer.unref()
   return timer
 }

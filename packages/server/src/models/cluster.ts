@@ -5,12 +5,16 @@ import type { ListenTarget, ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
 import { heartbeatOption, recycleOptions, recyclePolicy, workersOption } from './options.js'
-import { clearStaleSocket, formatTarget } from '../listen.js'
+import { clearStaleSocket, formatTarget, pickFreePort } from '../listen.js'
 import { loadHandler } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
 import { clusterSpawner } from '../ipc/spawner.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
+import { RespawnBackoff, isRetryableBoot } from '../ipc/supervision.js'
 import { reusePortUnavailable } from '../sources/reuse-port.js'
+
+/** After a worker failed to boot for a reason worth retrying, how long before the next try. */
+const RETRY_BOOT_MS = 250
 
 /** A worker, and what it asked cluster to listen on; retiring once it is being replaced (recycled). */
 type Worker = Child<'ready' | 'retiring', ListenTarget>
@@ -38,6 +42,9 @@ export class ClusterModel extends BaseModel {
   private sched: Sched = 'rr'
   /** Workers asked to stop by a rolling restart: their exit is expected, not a crash. */
   private readonly retiring = new Set<number>()
+  /** Runtime deaths are replaced with backoff, never counted as a crash loop. */
+  private readonly backoff = new RespawnBackoff()
+  private readonly respawnTimers = new Set<NodeJS.Timeout>()
 
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
@@ -46,6 +53,11 @@ export class ClusterModel extends BaseModel {
     if ('path' in this.options.listen) await clearStaleSocket(this.options.listen.path)
     const logger = createLogger({ model: 'cluster', role: 'primary' })
     this.sched = await this.chooseSched()
+    // rr and none: every worker, the replacements too, must ask cluster for the same port to share
+    // one socket (workers that asked for 0 share one only while one of them lives)
+    if (this.sched !== 'reuseport' && 'host' in this.options.listen && this.options.listen.port === 0) {
+      this.boundTarget = { host: this.options.listen.host, port: await pickFreePort(this.options.listen.host) }
+    }
     cluster.schedulingPolicy = this.sched === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
     this.arbiter = new Arbiter<'ready' | 'retiring', ListenTarget>({
       model: 'cluster',
@@ -53,6 +65,7 @@ export class ClusterModel extends BaseModel {
       spawner: clusterSpawner(fileURLToPath(new URL('./cluster-worker.js', import.meta.url))),
       logger,
       heartbeatMs: this.options.heartbeatMs ?? 0,
+      relayBudgetBytes: this.options.limits.maxWriteBufferBytes,
       readyState: 'ready',
       onFatal: this.options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
@@ -76,11 +89,13 @@ export class ClusterModel extends BaseModel {
     const ready = (w: Worker): boolean => w.state === 'ready'
     const counters = await arbiter.collect(ready)
     const workers = [...arbiter.children.values()].filter(ready)
-    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, restarting: this.restarting, sched: this.sched, recycled: { ...arbiter.recycled }, perChild: arbiter.perChild() })
+    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, relayDropped: arbiter.hub.dropped, restarting: this.restarting, sched: this.sched, recycled: { ...arbiter.recycled }, perChild: arbiter.perChild() })
   }
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {
     if (this.arbiter === undefined) return { forced: 0 }
+    for (const timer of this.respawnTimers) clearTimeout(timer)
+    this.respawnTimers.clear()
     const killed = await this.arbiter.stop(graceMs)
     return { forced: this.arbiter.book.forced + killed.length }
   }
@@ -160,7 +175,11 @@ export class ClusterModel extends BaseModel {
       model: 'cluster',
       handlerPath: this.options.handlerPath,
       // each worker enforces its share, so the server as a whole holds --max-connections
-      limits: { ...this.options.limits, maxConnections: Math.ceil(this.options.limits.maxConnections / (this.options.workers ?? 1)) },
+      limits: {
+        ...this.options.limits,
+        maxConnections: Math.ceil(this.options.limits.maxConnections / (this.options.workers ?? 1)),
+        maxBufferedBytes: Math.ceil(this.options.limits.maxBufferedBytes / (this.options.workers ?? 1)),
+      },
       listen: target,
       reusePort: this.sched === 'reuseport',
       heartbeatMs: this.options.heartbeatMs ?? 0,
@@ -171,19 +190,49 @@ export class ClusterModel extends BaseModel {
     return worker.address ?? formatTarget(this.options.listen)
   }
 
+  /**
+   * A worker that died after it was serving is replaced (a handler's process.exit or an uncaught
+   * throw: something a client can cause, so never a reason to halt), with backoff when deaths come
+   * fast. Only workers that cannot boot count towards the crash loop.
+   */
   private onExit (worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     const arbiter = this.arbiter!
     // replaced on purpose (restart, recycling), or recycled and its replacement already on its way
     if (this.retiring.delete(worker.pid) || worker.state === 'retiring') return
-    if (arbiter.stopping || !this.started) return
-    arbiter.logger.warn({ worker: worker.pid, code, signal }, 'worker died; respawning')
+    if (arbiter.stopping || !this.started || worker.state === 'booting') return
+    // with no worker left, cluster has closed the shared socket (connections are refused): replace at once
+    const othersServing = [...arbiter.children.values()].some((w) => w.state === 'ready')
+    const backoffMs = this.backoff.next()
+    const delayMs = othersServing ? backoffMs : 0
+    arbiter.logger.warn({ worker: worker.pid, code, signal, delayMs }, 'worker died; respawning')
+    this.respawns++
+    this.respawnLater(delayMs)
+  }
+
+  private respawnLater (delayMs: number): void {
+    const respawn = (): void => {
+      if (this.arbiter!.stopping) return
+      this.spawn().catch((err: Error) => this.bootFailed(err))
+    }
+    if (delayMs <= 0) { respawn(); return }
+    const timer = setTimeout(() => { this.respawnTimers.delete(timer); respawn() }, delayMs)
+    this.respawnTimers.add(timer)
+  }
+
+  /**
+   * A replacement that could not boot: a handler that no longer loads never will (halt); a worker that
+   * died while booting, or a process the OS refused, is retried, and halts only as a crash loop.
+   */
+  private bootFailed (err: Error): void {
+    const arbiter = this.arbiter!
+    if (arbiter.stopping) return
+    if (!isRetryableBoot(err)) { arbiter.halt(err); return }
     if (arbiter.crashes.record()) {
-      arbiter.halt(errors.MODEL_FAILED('cluster', `crash loop: ${arbiter.crashes.recent} worker deaths within ${arbiter.crashes.windowMs / 1000} s`))
+      arbiter.halt(errors.MODEL_FAILED('cluster', `crash loop: ${arbiter.crashes.recent} workers failed to boot within ${arbiter.crashes.windowMs / 1000} s (${err.message})`))
       return
     }
-    this.respawns++
-    // a worker that cannot boot now (handler file broken since start, port gone) would fail forever
-    this.spawn().catch((err: Error) => arbiter.halt(err))
+    arbiter.logger.warn({ err: err.message, recent: arbiter.crashes.recent }, 'a worker failed to boot; retrying')
+    this.respawnLater(RETRY_BOOT_MS)
   }
 }
 
@@ -214,6 +263,7 @@ export default defineModel({
     onStuckHandler: 'its worker missed its heartbeat (1.5 s), was killed and respawned; only its connection closed (with the others on that worker)',
     killable: { role: 'worker', what: 'a worker', outcome: 'a new worker took its place' },
     sharesProcessesAcrossConnections: true,
+    heartbeatKills: (stats) => stats.extra.stuckKilled as number,
     variants: [{ name: 'reuseport', args: ['--sched', 'reuseport'], unavailable: reusePortUnavailable }],
   },
 })

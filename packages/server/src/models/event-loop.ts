@@ -1,4 +1,4 @@
-import { LocalExecutor, LocalHub, createLogger, errors } from '@echoplex/core'
+import { LocalExecutor, LocalHub, catchHandlerFaults, createLogger, describeError, errors, exitProcess } from '@echoplex/core'
 import type { ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
@@ -21,6 +21,8 @@ export class EventLoopModel extends BaseModel {
     // connection, not end the server (echoplex itself exits through exitProcess)
     process.exit = ((code?: number) => { throw errors.HANDLER_EXIT(code ?? 0) }) as typeof process.exit
     const logger = createLogger({ model: this.name })
+    // a handler's throw from a timer closes its own connection; one nobody owns is echoplex's: exit
+    catchHandlerFaults(logger, (err) => { logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting'); exitProcess(1) })
     const { limits } = this.options
     this.serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits, model: this.name, logger, proxyProtocol: this.options.proxyProtocol })
     this.listeningAt = await this.serving.serve(new ListenerSource({ target: this.options.listen, limits, logger }))

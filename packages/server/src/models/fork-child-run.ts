@@ -65,7 +65,7 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
       current.shutdown()
     }, RECYCLE_CHECK_MS).unref()
   }
-  runtime.primary.on('socket', (_message, handle) => {
+  runtime.primary.on('socket', (message, handle) => {
     if (handle === undefined) return
     const socket = handle as Socket
     // two connections never share a process: the primary hands a socket only to an idle child
@@ -73,7 +73,7 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
     served++
     admitting = true
     // behind a PROXY-protocol balancer the header is read first: served once it is
-    void source.take(socket).then((conn) => {
+    void source.take(socket, message.preread).then((conn) => {
       admitting = false
       if (conn === undefined) { finished(); return }
       current = conn

@@ -17,6 +17,7 @@ import { ResourceError, processSpawner } from '../ipc/spawner.js'
 import { isRetryableBoot } from '../ipc/supervision.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
+import { WaitingWatch, type GoneReason } from '../sources/waiting-watch.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
@@ -39,7 +40,10 @@ type ForkState = 'idle' | 'serving' | 'retiring'
 interface HandOff { acceptedAt?: number }
 type ForkChild = Child<ForkState, HandOff>
 
-interface Waiting { socket: Socket, acceptedAt: number }
+interface Waiting { socket: Socket, acceptedAt: number, watch?: WaitingWatch }
+
+/** Generous: a burst of connections waits for children booting a few at a time, and must not be cut for it. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 30_000
 
 /** Connections a child serves before it exits: 1 is strict fork (Python's ForkingMixIn), 0 no limit. */
 export const STRICT = 1
@@ -64,12 +68,15 @@ export class ForkModel extends BaseModel {
   private readonly maxSpares: number
   private readonly perChild: number
   private readonly maxWaiting: number
+  private readonly waitTimeoutMs: number
   private server: Server | undefined
   private stopping = false
   private graceMs = 0
   private stopRequested = false
   private shed = 0
   private prunedReset = 0
+  /** Waiting connections dropped because the client left (FIN without a word, or reset) or waited too long. */
+  private readonly goneWhileWaiting: Record<GoneReason, number> = { closed: 0, timeout: 0 }
   private retiredIdle = 0
   private retryTimer: NodeJS.Timeout | undefined
   private retireTimer: NodeJS.Timeout | undefined
@@ -77,6 +84,7 @@ export class ForkModel extends BaseModel {
   constructor (options: ServeOptions, readonly name: string = 'fork') {
     super(options)
     this.maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN
+    this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS
     this.spares = Math.min(options.spares ?? 0, this.maxChildren)
     this.maxSpares = Math.max(this.spares, options.maxSpares ?? defaultMaxSpares(this.spares))
     this.perChild = options.connectionsPerChild ?? STRICT
@@ -89,6 +97,7 @@ export class ForkModel extends BaseModel {
       spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }),
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
+      relayBudgetBytes: options.limits.maxWriteBufferBytes,
       readyState: 'idle',
       onFatal: options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
@@ -115,7 +124,8 @@ export class ForkModel extends BaseModel {
     process.env.ECHOPLEX_ROLE ??= 'primary'
     await loadHandler(this.options.handlerPath)
     // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
-    this.server = createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket))
+    // allowHalfOpen: a client's FIN seen while it waits must not end our side (see WaitingWatch)
+    this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.onConnection(socket))
     this.listeningAt = await listen(this.server, this.options.listen)
     // accept failures (EMFILE): libuv sheds the connection; log and keep serving
     this.server.on('error', (err: NodeJS.ErrnoException) => { this.arbiter.logger.error({ code: err.code }, 'accept failed; still serving') })
@@ -150,10 +160,13 @@ export class ForkModel extends BaseModel {
       waiting: this.waiting.length,
       shedOnExhaustion: this.shed,
       prunedReset: this.prunedReset,
+      droppedClosedWaiting: this.goneWhileWaiting.closed,
+      waitTimeouts: this.goneWhileWaiting.timeout,
       maxChildren: this.maxChildren,
       spawned: arbiter.spawned,
       reaped: arbiter.reaped,
       killedStuck: arbiter.stuckKilled,
+      relayDropped: arbiter.hub.dropped,
       spawnWaitMs: summarizeWaits(this.waits),
     })
   }
@@ -168,6 +181,8 @@ export class ForkModel extends BaseModel {
     this.graceMs = graceMs
     clearInterval(this.retireTimer)
     this.server?.close()
+    // connections still waiting are served within the grace period, not cut by --wait-timeout
+    for (const w of this.waiting) w.watch?.cancelTimeout()
     // connections still waiting are accepted ones: they are still handed over and drained while the
     // grace period lasts; serving children drain (answer what they received, then close); the others
     // are no longer wanted once nothing waits (dispatch ends them)
@@ -184,9 +199,22 @@ export class ForkModel extends BaseModel {
   private onConnection (socket: Socket): void {
     socket.on('error', () => {}) // a reset while waiting only ends that connection
     if (this.stopping || this.waiting.length >= this.maxWaiting) { socket.destroy(); return }
-    this.waiting.push({ socket, acceptedAt: performance.now() })
+    const waiting: Waiting = { socket, acceptedAt: performance.now() }
+    this.waiting.push(waiting)
     this.arbiter.logger.debug({ waiting: this.waiting.length, children: this.arbiter.children.size }, 'connection accepted')
     this.dispatch()
+    // no child took it at once: watch it while it waits (a client that leaves, or waits too long, is
+    // dropped before a child boots for it)
+    if (this.waiting.includes(waiting)) waiting.watch = new WaitingWatch(socket, this.waitTimeoutMs, (why) => this.dropWaiting(waiting, why))
+  }
+
+  private dropWaiting (waiting: Waiting, why: GoneReason): void {
+    const at = this.waiting.indexOf(waiting)
+    if (at === -1) return
+    this.waiting.splice(at, 1)
+    waiting.socket.destroy()
+    this.goneWhileWaiting[why]++
+    this.arbiter.logger.debug({ why, waitedMs: Math.round(performance.now() - waiting.acceptedAt) }, 'dropped a waiting connection')
   }
 
   /** Hands waiting connections to idle children, and starts children for the rest and the spares. */
@@ -235,13 +263,15 @@ export class ForkModel extends BaseModel {
     }
   }
 
-  private handOff (child: ForkChild, { socket, acceptedAt }: Waiting): void {
+  private handOff (child: ForkChild, { socket, acceptedAt, watch }: Waiting): void {
     if (socket.destroyed) return
+    // what the client said while it waited goes along, to be served before what the child reads itself
+    const preread = watch?.release()
     child.state = 'serving'
     child.data.acceptedAt = acceptedAt
     this.arbiter.logger.debug({ child: child.pid }, 'handing off a connection')
     // the handle moves to the child: once it is there, the primary's copy is closed (keepOpen false)
-    child.peer.send({ type: 'socket', acceptedAt }, socket, (err) => {
+    child.peer.send({ type: 'socket', acceptedAt, ...(preread === undefined ? {} : { preread }) }, socket, (err) => {
       if (err !== null) {
         this.arbiter.logger.warn({ child: child.pid, err: err.message }, 'hand-off failed')
         socket.destroy()
@@ -305,11 +335,12 @@ export class ForkModel extends BaseModel {
  * What a fork child is started with, added to the primary's environment (its config, and its role
  * until it serves): also how `echoplex boot-cost` boots one exactly as the model does.
  */
-export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'proxyProtocol'>): Record<string, string> {
+export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'proxyProtocol' | 'maxChildren'>): Record<string, string> {
   const config: ChildConfig = {
     model: 'fork',
     handlerPath: options.handlerPath,
-    limits: options.limits,
+    // a child holds one connection at a time: its share of the partial-message budget is the budget over --max-children
+    limits: { ...options.limits, maxBufferedBytes: Math.ceil(options.limits.maxBufferedBytes / (options.maxChildren ?? DEFAULT_MAX_CHILDREN)) },
     heartbeatMs: options.heartbeatMs ?? 0,
     connectionsPerChild: options.connectionsPerChild ?? STRICT,
     recycle: recyclePolicy(options),
@@ -349,6 +380,7 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
     create: async (options) => new ForkModel(options, name),
     options: [
       { flags: '--max-children <n>', key: 'maxChildren', description: 'most connection children at once; more connections wait to be accepted', value: { kind: 'integer', min: 1, max: 100_000 }, default: DEFAULT_MAX_CHILDREN },
+      { flags: '--wait-timeout <duration>', key: 'waitTimeoutMs', description: 'a connection waiting this long for a child is closed (0 disables)', value: { kind: 'duration' }, default: DEFAULT_WAIT_TIMEOUT_MS },
       { flags: '--spares <n>', key: 'spares', description: 'warm children started ahead of connections (with reuse: the fewest idle children)', value: { kind: 'integer', min: 0, max: 1024 }, default: 0 },
       { flags: '--max-spares <n>', key: 'maxSpares', description: 'with reuse, idle children above this many retire, one a second', value: { kind: 'integer', min: 0, max: 100_000 }, defaultDescription: '--spares + max(--spares, 4)' },
       { flags: '--connections-per-child <n>', key: 'connectionsPerChild', description: 'connections a child serves, one at a time, before it is recycled (1: a fresh child per connection; 0: no limit)', value: { kind: 'integer', min: 0, max: 1_000_000_000 }, default: perChildDefault },
@@ -370,7 +402,7 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
     suites: {
       // a Node child boots in ~0.1 s of CPU: warm spares keep the tests from waiting on boots
       conformanceArgs: ['--spares', '4'],
-      faultArgs: ['--spares', '2', '--max-children', '8'],
+      faultArgs: ['--spares', '2', '--max-children', '8', '--wait-timeout', '8s'],
       faultMaxConnections: 16,
       faultStormSize: 40,
       // its queue (dead connections too: each still costs a child boot) has been worked off
@@ -379,6 +411,8 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       onStuckHandler: 'its connection child missed its heartbeat (1.5 s) and was killed; only its connection closed',
       killable: { role: 'connection', what: 'a connection child', outcome: 'only its connection closed' },
       sharesProcessesAcrossConnections: false,
+      heartbeatKills: (stats) => stats.extra.killedStuck as number,
+      droppedWhileWaiting: (stats) => stats.extra.droppedClosedWaiting as number,
     },
   })
 }

@@ -11,6 +11,7 @@ import {
   type Reply,
 } from '@echoplex/core'
 import { PoolThread, type Task } from './pool-thread.js'
+import { StallDetector } from '../ipc/supervision.js'
 import {
   SLOT_CANCELLED,
   SLOT_FREE,
@@ -37,6 +38,8 @@ export interface PoolExecutorOptions {
   heartbeatMs?: number
   /** The pool can no longer serve (a replacement thread cannot load the handler). */
   onFatal?: (err: Error) => void
+  /** Handler code of connection `conn` threw in a thread where nothing awaited it: close that connection. */
+  onFault?: (conn: string, error: string, stack?: string) => void
 }
 
 const noop = (): void => {}
@@ -87,6 +90,8 @@ export class PoolExecutor implements HandlerExecutor {
   private sent = 0
   private flushQueued = false
   private readonly watchdog: NodeJS.Timeout | undefined
+  /** The watchdog's own lateness: worker threads stop with the process, so a stall is no one's fault. */
+  private stall: StallDetector | undefined
   /** Each connection's task in flight (the runtime gives at most one at a time, plus its close). */
   private readonly current = new WeakMap<ConnectionContext, Task>()
   private stopped = false
@@ -115,7 +120,9 @@ export class PoolExecutor implements HandlerExecutor {
     this.threads = Array.from({ length: this.workers }, () => this.spawnThread())
     const heartbeatMs = options.heartbeatMs ?? 0
     if (heartbeatMs > 0) {
-      this.watchdog = setInterval(() => this.checkStuck(heartbeatMs), Math.max(25, heartbeatMs / 2))
+      const periodMs = Math.max(25, heartbeatMs / 2)
+      this.stall = new StallDetector(periodMs)
+      this.watchdog = setInterval(() => this.checkStuck(heartbeatMs), periodMs)
       this.watchdog.unref()
     }
   }
@@ -254,6 +261,7 @@ export class PoolExecutor implements HandlerExecutor {
       onResult: (thread, token, result) => this.onResult(thread, token, result),
       onResultsDone: (thread) => this.onResultsDone(thread),
       onExit: (thread, code) => this.onThreadExit(thread, code),
+      onFault: (conn, error, stack) => this.options.onFault?.(conn, error, stack),
     })
   }
 
@@ -405,6 +413,11 @@ export class PoolExecutor implements HandlerExecutor {
   /** A task the watchdog saw running two checks apart, heartbeatMs or more, is stopped with its thread. */
   private checkStuck (heartbeatMs: number): void {
     const now = Date.now()
+    if (this.stall?.tick(now) === true) {
+      // the whole process (its threads too) was stopped: tasks seen running before are seen afresh
+      for (const thread of [...this.threads, ...this.retiring]) for (const task of thread.tasks.values()) task.seenRunningAt = 0
+      return
+    }
     for (const thread of [...this.threads, ...this.retiring]) {
       for (const task of thread.tasks.values()) {
         if (task.stuck || task.phase !== 'sent' || Atomics.load(this.flags, task.slot) !== SLOT_STARTED) continue

@@ -44,7 +44,12 @@ export interface Batch {
 
 /** Worker → primary, once: the handler module loaded (or did not: `error`, one line). */
 export interface WorkerReady { type: 'ready', error?: string }
-export type WorkerMessage = Batch | WorkerReady
+/**
+ * Worker → primary: handler code of connection `conn` threw where nothing awaited it (a timer set by a
+ * hook): the primary closes that connection; the thread lives on.
+ */
+export interface WorkerFault { type: 'fault', conn: string, error: string, stack?: string }
+export type WorkerMessage = Batch | WorkerReady | WorkerFault
 
 // A task's header: TASK_INTS Int32s.
 export const TASK_INTS = 6

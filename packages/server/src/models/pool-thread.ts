@@ -82,6 +82,8 @@ export interface PoolThreadOptions {
   /** After the results of one batch were handed over. */
   onResultsDone: (thread: PoolThread) => void
   onExit: (thread: PoolThread, code: number) => void
+  /** Handler code of connection `conn` threw on this thread where nothing awaited it: close that connection. */
+  onFault?: (conn: string, error: string, stack?: string) => void
 }
 
 const WORKER_FILE = fileURLToPath(new URL('./pool-worker.js', import.meta.url))
@@ -143,6 +145,7 @@ export class PoolThread {
     this.ready.catch(() => {})
     this.worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'results') this.receive(message)
+      else if (message.type === 'fault') options.onFault?.(message.conn, message.error, message.stack)
     })
     // an uncaught error ends the thread ('exit' follows): say why
     this.worker.on('error', (err) => options.logger.error({ err: describeError(err) }, 'pool worker thread failed'))

@@ -7,7 +7,7 @@
  * thread's loop (a batch of synchronous handlers: all of them), or sooner when a batch runs long.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { describeError, errorStack, errors, sharedStoreClient, type ConnectionContext, type Framing, type HandlerDefinition } from '@echoplex/core'
+import { catchHandlerFaults, createLogger, describeError, errorStack, errors, runOwnedBy, sharedStoreClient, type ConnectionContext, type FaultOwner, type Framing, type HandlerDefinition } from '@echoplex/core'
 import { loadHandler } from '../handler-loader.js'
 import { portChannel } from '../ipc/channel.js'
 import { Peer } from '../ipc/peer.js'
@@ -67,6 +67,19 @@ const post = (message: WorkerMessage, transfer?: ArrayBuffer[]): void => port.po
 // store its LocalHub serves), so every operation is atomic there. Requests fail with errors.SHARED_FAILED.
 const primary = new Peer<never, WorkerToPrimary>(portChannel(data.sharedPort), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
 const shared = sharedStoreClient(async (op) => await primary.request({ type: 'shared', op }))
+
+// what a handler throws later, from a timer of its own, is its connection's: the primary closes that
+// one and this thread lives on. A throw owned by no connection ends the thread (the pool replaces it).
+const logger = createLogger({ model: 'pool', role: 'thread' })
+catchHandlerFaults(logger, (err) => {
+  logger.fatal({ err: describeError(err), stack: errorStack(err) }, 'uncaught exception in a pool thread; ending it')
+  process.exit(1)
+})
+
+/** The connection a task runs for, as the owner of whatever its handler code leaves behind. */
+function ownerOf (id: string): FaultOwner {
+  return { id, fault: (err) => post({ type: 'fault', conn: id, error: describeError(err), stack: errorStack(err) }) }
+}
 
 let handler: HandlerDefinition
 try {
@@ -266,9 +279,7 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
   }
   let result: unknown
   try {
-    if (hook === 'connect') result = handler.onConnect?.(ctx)
-    else if (hook === 'close') result = handler.onClose?.(ctx)
-    else result = handler.onMessage(message as never, ctx)
+    result = runOwnedBy(ownerOf(info[0]), callHook, hook, ctx, message)
   } catch (err) {
     done(undefined, err ?? new Error(String(err)), false)
     return
@@ -280,6 +291,13 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
   } else {
     done(hook === 'message' ? result : undefined, undefined, false)
   }
+}
+
+/** One hook of the handler, run as its connection's code (see runOwnedBy). */
+function callHook (hook: PoolHook, ctx: ConnectionContext, message: unknown): unknown {
+  if (hook === 'connect') return handler.onConnect?.(ctx)
+  if (hook === 'close') return handler.onClose?.(ctx)
+  return handler.onMessage(message as never, ctx)
 }
 
 /**

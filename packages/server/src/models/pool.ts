@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { LocalHub, MemorySharedStore, createLogger, localSharedStore } from '@echoplex/core'
+import { LocalHub, MemorySharedStore, catchHandlerFaults, createLogger, describeError, exitProcess, localSharedStore, remoteError } from '@echoplex/core'
 import type { ModelStats, StopResult } from '../model.js'
 import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
@@ -41,6 +41,8 @@ export class PoolModel extends BaseModel {
     // fail fast, in one line, and learn the framing the connection runtime needs
     const handler = await loadHandler(handlerPath)
     const logger = createLogger({ model: this.name })
+    // handler code runs on the threads; a throw nobody owns on this one is echoplex's: exit
+    catchHandlerFaults(logger, (err) => { logger.fatal({ err: describeError(err) }, 'uncaught exception; exiting'); exitProcess(1) })
     const workers = Math.max(1, this.options.workers ?? availableParallelism())
     const store = new MemorySharedStore()
     const executor = new PoolExecutor({
@@ -52,6 +54,7 @@ export class PoolModel extends BaseModel {
       logger,
       heartbeatMs: this.options.heartbeatMs,
       onFatal: this.options.onFatal,
+      onFault: (conn, error, stack) => this.serving?.find(conn)?.fault(remoteError(error, stack)),
     })
     this.executor = executor
     try {
@@ -130,5 +133,6 @@ export default defineModel({
     onHandlerExit: 'its worker thread ended and was replaced',
     onStuckHandler: 'its task ran past the heartbeat (1.5 s); the thread was stopped and replaced; only its connection closed',
     sharesProcessesAcrossConnections: false,
+    heartbeatKills: (stats) => stats.extra.stuckKilled as number,
   },
 })

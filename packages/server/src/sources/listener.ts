@@ -25,16 +25,32 @@ export interface ListenerOptions {
 export class ListenerSource implements SocketSource {
   readonly server: Server
   private accept: Accept | undefined
+  /** Connections taken and not yet closed (a cluster worker counts them itself, see above). */
+  private taken = 0
 
   constructor (private readonly options: ListenerOptions) {
     const { limits, logger } = options
-    // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => { void this.accept?.(socket) })
-    this.server.maxConnections = connectionBudget(limits.maxConnections)
-    if (this.server.maxConnections < limits.maxConnections) {
-      logger.info({ maxConnections: this.server.maxConnections }, 'max connections lowered to fit the open-files limit')
+    const maxConnections = connectionBudget(limits.maxConnections)
+    if (maxConnections < limits.maxConnections) {
+      logger.info({ maxConnections }, 'max connections lowered to fit the open-files limit')
     }
-    this.server.on('drop', () => { logger.warn('connection refused: --max-connections reached') })
+    const refused = (): void => { logger.warn('connection refused: --max-connections reached') }
+    // a socket cluster hands out (not a worker's own SO_REUSEPORT one): counted here, see below
+    const handedOut = options.clusterShared === true && options.reusePort !== true
+    // allowHalfOpen: a client that shuts its write side still gets the replies it is owed
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => {
+      if (handedOut) {
+        // cluster's round-robin hands a connection a worker refuses (server.maxConnections) to
+        // another worker, and back, for as long as all are full: the client hangs while the primary
+        // spins. A full cluster worker takes the connection and closes it instead
+        if (this.taken >= maxConnections) { socket.destroy(); refused(); return }
+        this.taken++
+        socket.once('close', () => { this.taken-- })
+      }
+      void this.accept?.(socket)
+    })
+    if (!handedOut) this.server.maxConnections = maxConnections
+    this.server.on('drop', refused)
     // after listening, errors are accept failures (EMFILE when descriptors run out): libuv sheds the
     // pending connection with its reserve descriptor, so logging and carrying on is all there is to do
     this.server.on('listening', () => {

@@ -66,6 +66,51 @@ async function probe (port: number): Promise<boolean> {
   }
 }
 
+/**
+ * A chat client that reads everything but keeps only counts (a flood would make a Client's buffer
+ * huge): lines that are exactly `ok`.
+ */
+class LineCounter {
+  oks = 0
+  closed = false
+  private tail = ''
+  private readonly waiters = new Set<() => void>()
+  constructor (readonly socket: import('node:net').Socket) {
+    socket.setEncoding('utf8')
+    socket.on('data', (text: string) => {
+      const lines = (this.tail + text).split('\n')
+      this.tail = lines.pop()!
+      for (const l of lines) if (l === 'ok' || l.startsWith('ok welcome')) this.oks++
+      for (const w of this.waiters) w()
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => { this.closed = true; for (const w of this.waiters) w() })
+  }
+
+  static async login (port: number, name: string): Promise<LineCounter> {
+    const c = new LineCounter((await Client.open(port)).socket.removeAllListeners('data'))
+    c.socket.write(`login ${name}\n`)
+    await c.until(() => c.oks > 0, 5000)
+    c.oks = 0
+    return c
+  }
+
+  async until (predicate: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!predicate()) {
+      if (this.closed || Date.now() > deadline) throw new Error(`timed out (closed=${this.closed})`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(1, deadline - Date.now()))
+        const waiters = this.waiters
+        function done (): void { clearTimeout(timer); waiters.delete(done); resolve() }
+        waiters.add(done)
+      })
+    }
+  }
+
+  destroy (): void { this.socket.destroy() }
+}
+
 export function faultSuite (model: string): void {
   const ledger = new Ledger(model)
   const suiteTraits = traits(model)
@@ -97,7 +142,7 @@ export function faultSuite (model: string): void {
       t.ok(ok, `${name}: ${outcome.detail}`)
       t.equal(s.lostBytes, 0, 'the steady client lost no bytes')
       t.ok(s.exchanged > 0, `the steady client kept being served (${s.exchanged} messages)`)
-      ledger.add({ name, kind, injected: outcome.injected, survived: ok && s.lostBytes === 0 && s.exchanged > 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: outcome.detail + (s.reconnects > 0 ? `; steady client reconnected ${s.reconnects}× (its worker died)` : '') })
+      ledger.add({ name, kind, injected: outcome.injected, survived: ok && s.lostBytes === 0 && s.exchanged > 0, bytesLost: s.lostBytes, loadHeld: s.exchanged, detail: outcome.detail + (s.reconnects > 0 ? `; steady client reconnected ${s.reconnects}× (its worker died)` : '') + (s.refused > 0 ? `, refused ${s.refused}× while no worker was alive` : '') })
     })
   }
 
@@ -142,6 +187,26 @@ export function faultSuite (model: string): void {
         clearInterval(drip)
         slow.destroy()
         idle.destroy()
+      }
+    })
+
+    await runCase(t, server, 'a line completed every 250 ms, the next begun in the same chunk', 'hostile client', async () => {
+      // each write ends one line and starts the next: 3.5 s of traffic, no line open longer than 250 ms
+      const lines = 14
+      const c = await Client.open(server.port)
+      try {
+        c.write('tick 0')
+        for (let i = 1; i <= lines && !c.closed; i++) {
+          await sleep(250)
+          c.write(`\ntick ${i}`)
+        }
+        const expected = Array.from({ length: lines }, (_, i) => `tick ${i}\n`).join('')
+        await c.until(() => c.received >= expected.length || c.closed, 5000).catch(() => {})
+        const got = c.data().toString()
+        if (got !== expected) throw new Error(`cut after ${got.split('\n').length - 1} of ${lines} lines (closed=${c.closed}): the frame timer ran across messages`)
+        return { injected: 1, detail: `${lines} lines over ${(lines * 0.25).toFixed(1)} s, each complete 250 ms after it began: all answered (--frame-timeout 2s counts from each message's start)` }
+      } finally {
+        c.destroy()
       }
     })
 
@@ -198,11 +263,52 @@ export function faultSuite (model: string): void {
       return { injected: 2, detail: 'each closed its own connection after its earlier reply' }
     })
 
+    await runCase(t, server, 'a handler that throws from a timer it set', 'fault', async () => {
+      const logged = (): number => server.stderr().split('\n').filter((l) => l.includes('threw outside its hook')).length
+      const before = logged()
+      const c = await Client.open(server.port)
+      try {
+        c.write('ok\nthrow later\n')
+        await c.waitClose(5000)
+        if (c.data().toString() !== 'ok\nlater\n') throw new Error(`got ${JSON.stringify(c.data().toString())}`)
+      } finally {
+        c.destroy()
+      }
+      await waitFor(() => logged() > before, 3000, 'the throw to be logged with its connection')
+      if (server.child.exitCode !== null) throw new Error(`the server exited ${server.child.exitCode}`)
+      return { injected: 1, detail: 'the throw was traced to its connection (async context), which alone closed, and logged' }
+    })
+
     await runCase(t, server, 'a handler that calls process.exit', 'fault', async () => {
       const c = await Client.open(server.port)
       c.write('ok\nexit\n')
       await c.waitClose(10_000)
       return { injected: 1, detail: suiteTraits.onHandlerExit }
+    }, { steadyMayReconnect: multiProcessWorkers })
+
+    const storm = 12
+    await runCase(t, server, `a storm of ${storm} handler exits in 3 s`, 'fault', async () => {
+      let refused = 0
+      for (let i = 0; i < storm; i++) {
+        let c: Client | undefined
+        for (const deadline = Date.now() + 5000; c === undefined;) {
+          // cluster closes its shared socket while no worker is alive: until one is back, connects are refused
+          c = await Client.open(server.port).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ECONNREFUSED' || Date.now() > deadline) throw err
+            refused++
+            return undefined
+          })
+          if (c === undefined) await sleep(50)
+        }
+        c.write(i % 2 === 0 ? 'exit\n' : 'ok\nexit\n')
+        await c.waitClose(10_000).finally(() => c.destroy())
+        await sleep(250)
+      }
+      // whatever died comes back (with backoff where deaths come fast), and the server never halts
+      await settle(server, 30_000)
+      if (server.child.exitCode !== null) throw new Error(`the server halted (exit ${server.child.exitCode}): ${server.stderr().trim().split('\n').slice(-1)[0] ?? ''}`)
+      if (!await probe(server.port)) throw new Error('a fresh connection was not served after the storm')
+      return { injected: storm, detail: `still serving; ${suiteTraits.onHandlerExit} each time (runtime deaths never count as a crash loop)${refused > 0 ? `; ${refused} connect attempts refused while no worker was alive` : ''}` }
     }, { steadyMayReconnect: multiProcessWorkers })
 
     const onStuck = suiteTraits.onStuckHandler
@@ -214,6 +320,19 @@ export function faultSuite (model: string): void {
         return { injected: 1, detail: onStuck }
       }, { steadyMayReconnect: multiProcessWorkers })
     }
+
+    await runCase(t, server, 'the primary paused past the heartbeat (SIGSTOP 4 s, then SIGCONT)', 'fault', async () => {
+      const kills = async (): Promise<number> => suiteTraits.heartbeatKills?.(await modelStats(server) as ModelStats) ?? 0
+      const before = await kills()
+      process.kill(server.pid, 'SIGSTOP')
+      await sleep(4000)
+      process.kill(server.pid, 'SIGCONT')
+      // two heartbeats more: a false verdict on the queued heartbeats would have come by now
+      await sleep(3000)
+      const killed = (await kills()) - before
+      if (killed !== 0) throw new Error(`${killed} healthy worker(s)/task(s) killed as silent after the pause`)
+      return { injected: 1, detail: suiteTraits.heartbeatKills === undefined ? 'no heartbeat here: everything resumed where it stood' : 'no one killed: silence is counted only while the primary runs (heartbeats queued meanwhile are read first)' }
+    })
 
     const killable = suiteTraits.killable
     if (killable !== undefined) {
@@ -240,9 +359,173 @@ export function faultSuite (model: string): void {
     t.equal(await server.stop(), 0, 'graceful stop, exit 0')
   })
 
+  t.test(`${model}: a throw from a timer set in onConnect`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')], { env: { FAULT_LINE_CONNECT_THROW: '1' } })
+    const clients = 6
+    let answered = 0
+    for (let i = 0; i < clients; i++) {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      c.write(`hi ${i}\n`)
+      await c.waitClose(5000)
+      if (c.data().toString() === `hi ${i}\n`) answered++
+    }
+    const logged = server.stderr().split('\n').filter((l) => l.includes('threw outside its hook')).length
+    t.equal(server.child.exitCode, null, 'the server is still running')
+    t.equal(answered, clients, 'each connection was answered, then closed by its own fault')
+    t.ok(logged >= clients, `every throw was logged with its connection (${logged})`)
+    ledger.add({ name: `a throw from a timer set in onConnect, on each of ${clients} connections`, kind: 'fault', injected: clients, survived: server.child.exitCode === null && answered === clients && logged >= clients, bytesLost: 0, loadHeld: 0, detail: `each connection answered, then closed by its own throw; ${logged} log lines; the server kept running` })
+    t.equal(await server.stop(), 0, 'graceful stop, exit 0')
+  })
+
+  t.test(`${model}: a broadcast flood while clients never read`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model), '--handler', 'chat', '--max-write-buffer', '256KiB', '--heartbeat', '1500ms'])
+    const kills = async (): Promise<number> => suiteTraits.heartbeatKills?.(await modelStats(server) as ModelStats) ?? 0
+    const mute = 6
+    const nonReaders: Client[] = []
+    for (let i = 0; i < mute; i++) {
+      const c = await LineCounter.login(server.port, `mute${i}`)
+      c.socket.pause() // never reads again: the kernel's buffers fill, then the server's
+      nonReaders.push(c)
+    }
+    const reader = await LineCounter.login(server.port, 'reader')
+    const flooder = await LineCounter.login(server.port, 'flooder')
+    t.teardown(() => { for (const c of [...nonReaders, reader, flooder]) c.destroy() })
+    await sleep(500)
+    const killsBefore = await kills()
+    const baseline = await treeRss(server.pid)
+    let peak = 0
+    const sampler = setInterval(() => { void treeRss(server.pid).then((rss) => { peak = Math.max(peak, rss - baseline) }, () => {}) }, 250)
+    // the reader says something every 200 ms and times its own `ok`
+    const latencies: number[] = []
+    let pinging = true
+    const pings = (async () => {
+      for (let i = 0; pinging; i++) {
+        const started = Date.now()
+        const seen = reader.oks
+        reader.socket.write(`say ping ${i}\n`)
+        await reader.until(() => reader.oks > seen, 10_000).catch(() => {})
+        latencies.push(Date.now() - started)
+        await sleep(200)
+      }
+    })()
+    // the flooder writes `say` lines as fast as the server takes them, for 6 s. Each process's memory is
+    // looked at halfway and at the end: bounded memory levels off (a heap at its working size), while a
+    // backlog keeps growing with the flood (a process's own, not the tree's: fork's children come and go)
+    const rssByPid = async (): Promise<Map<number, number>> => new Map((await readProcessTree(server.pid, { pss: false })).processes.map((p) => [p.pid, p.rssBytes]))
+    const line = `say ${'f'.repeat(200)}\n`
+    const chunk = line.repeat(256)
+    let said = 0
+    let halfway: Map<number, number> | undefined
+    const started = Date.now()
+    for (const deadline = started + 6000; Date.now() < deadline && !flooder.closed;) {
+      said += 256
+      if (!flooder.socket.write(chunk)) await Promise.race([new Promise((resolve) => flooder.socket.once('drain', resolve)), sleep(500)])
+      if (halfway === undefined && Date.now() - started >= 3000) halfway = await rssByPid()
+    }
+    const atEnd = await rssByPid()
+    const lateGrowth = Math.max(0, ...[...atEnd].map(([pid, rss]) => rss - (halfway?.get(pid) ?? rss)))
+    const largest = Math.max(...atEnd.values())
+    pinging = false
+    await pings
+    await sleep(1000)
+    clearInterval(sampler)
+    const stats = await modelStats(server)
+    const killed = (await kills()) - killsBefore
+    const worst = Math.max(...latencies)
+    t.ok(lateGrowth < 48 * MiB, `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the flood's second half (< 48; largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB)`)
+    t.ok(stats.slowConsumers >= mute, `the ${mute} clients that never read were dropped (${stats.slowConsumers} slow consumers)`)
+    t.ok(flooder.oks > 0 && !flooder.closed, `the flooder was served (${flooder.oks} of ${said} says answered in the 6 s, still connected)`)
+    t.ok(worst < 3000, `the reader was served throughout: its slowest reply took ${worst} ms (< 3000)`)
+    t.equal(killed, 0, 'no worker killed for a heartbeat stuck behind the relay')
+    t.equal(server.child.exitCode, null, 'the server is still running')
+    ledger.add({ name: `a broadcast flood (chat \`say\` for 6 s) with ${mute} clients that never read (--max-write-buffer 256KiB)`, kind: 'hostile client', injected: mute + 1, survived: lateGrowth < 48 * MiB && stats.slowConsumers >= mute && flooder.oks > 0 && worst < 3000 && killed === 0, bytesLost: 0, loadHeld: latencies.length, detail: `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the second half (largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB); ${stats.slowConsumers} non-readers dropped; flooder answered ${flooder.oks} of ${said} says (slowed to the relay's pace); reader's slowest reply ${worst} ms; ${killed} heartbeat kills` })
+  })
+
+  t.test(`${model}: partial messages past the server-wide budget`, async (t) => {
+    const budget = 4 * MiB
+    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs'), '--max-message', '1MiB', '--max-buffered', '4MiB', '--frame-timeout', '30s'])
+    const before = await treeRss(server.pid)
+    // 8 clients each send most of a 1 MiB line, all under --max-message: together 7.2 MiB, over the 4 MiB budget
+    const part = 900 * 1024
+    const holders: Client[] = []
+    for (let i = 0; i < 8; i++) {
+      const c = await Client.open(server.port)
+      t.teardown(() => c.destroy())
+      c.write(Buffer.alloc(part, 'p'))
+      holders.push(c)
+      await sleep(150)
+    }
+    await sleep(1000)
+    const held = await treeRss(server.pid)
+    // still open: held by a serving process, or (fork) waiting for one with the bytes in the kernel
+    const open = holders.filter((c) => !c.closed)
+    t.match(server.stderr(), /partial-message budget exceeded; closing the connection holding the most/, 'each close is logged')
+    // the kept ones complete their lines and are answered
+    for (const c of open) c.write('\n')
+    await Promise.all(open.map(async (c) => await c.waitBytes(part + 1, 5000).catch(() => {})))
+    const answered = open.filter((c) => c.received === part + 1).length
+    // a kept connection is answered in full, or (one still waiting for its own process, whose share of
+    // the budget is smaller than its line) closed without a word: never a partial or wrong reply
+    const refusedLater = open.filter((c) => c.closed && c.received === 0).length
+    t.equal(answered + refusedLater, open.length, `the connections kept completed their lines: ${answered} answered in full, ${refusedLater} refused when their process took them`)
+    t.ok(answered * part <= budget, `at most the budget was ever held in those lines: ${answered} of 8 served (${(answered * part / MiB).toFixed(1)} MiB ≤ 4 MiB), the others closed`)
+    for (const c of holders) c.destroy()
+    await sleep(2000)
+    const after = await treeRss(server.pid)
+    const served = await probe(server.port)
+    t.ok(served, 'a fresh connection is served')
+    ledger.add({ name: '8 partial lines of 900 KiB (under --max-message 1MiB) against --max-buffered 4MiB', kind: 'hostile client', injected: 8, survived: answered * part <= budget && answered + refusedLater === open.length && served, bytesLost: 0, loadHeld: 0, detail: `${8 - open.length} closed as the connection holding the most (logged), ${open.length} kept: ${answered} answered once complete${refusedLater > 0 ? `, ${refusedLater} refused when their own process (its share: the budget over the processes) took them` : ''}; tree RSS +${((held - before) / MiB).toFixed(1)} MiB while held, +${((after - before) / MiB).toFixed(1)} MiB 2 s after they closed` })
+  })
+
+  t.test(`${model}: clients beyond capacity that leave, or linger`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs'), '--max-connections', '16', '--idle-timeout', '20s'])
+    const clients: Client[] = []
+    t.teardown(() => clients.forEach((c) => c.destroy()))
+    // fill the server with idle clients, each served once, until one is not answered within 3 s
+    const holders: Client[] = []
+    let lingerer: Client | undefined
+    let lingerAt = 0
+    while (lingerer === undefined && holders.length < 40) {
+      const c = await Client.open(server.port).catch(() => undefined)
+      if (c === undefined) break
+      clients.push(c)
+      const openedAt = Date.now()
+      c.write('hold\n')
+      await c.waitBytes(5, 3000).catch(() => {})
+      if (c.received === 5) holders.push(c)
+      else { lingerer = c; lingerAt = openedAt }
+    }
+    const dropped = async (): Promise<number> => suiteTraits.droppedWhileWaiting?.(await modelStats(server) as ModelStats) ?? 0
+    const droppedBefore = await dropped()
+    // clients that connect while the server is full and leave without a word (FIN)
+    const leavers = 6
+    for (let i = 0; i < leavers; i++) {
+      const c = await Client.open(server.port).catch(() => undefined)
+      if (c === undefined) continue
+      clients.push(c)
+      c.socket.end()
+      await sleep(100)
+    }
+    // the client beyond capacity is told (closed), never left hanging until --idle-timeout (20 s)
+    if (lingerer !== undefined) await lingerer.waitClose(15_000).catch(() => {})
+    const lingeredMs = lingerer === undefined ? 0 : Date.now() - lingerAt
+    t.ok(lingerer === undefined || lingerer.closed, `a client beyond capacity (${holders.length} served) was closed after ${(lingeredMs / 1000).toFixed(1)} s, not left waiting`)
+    await sleep(500)
+    const droppedLeavers = (await dropped()) - droppedBefore
+    if (suiteTraits.droppedWhileWaiting !== undefined) t.ok(droppedLeavers >= leavers, `the ${leavers} clients that left while waiting were dropped before any process was started for them (${droppedLeavers})`)
+    // once the holders go, a fresh client is served at once: nothing is still queued for the dead ones
+    for (const c of holders) c.destroy()
+    const released = Date.now()
+    await waitFor(async () => await probe(server.port), 10_000, 'a fresh connection to be served').catch(() => {})
+    const resumedMs = Date.now() - released
+    t.ok(resumedMs < 10_000, `a fresh client was served ${(resumedMs / 1000).toFixed(1)} s after the server had room again`)
+    ledger.add({ name: `capacity filled by ${holders.length} idle clients; ${leavers} more connect and leave, one lingers`, kind: 'hostile client', injected: leavers + 1, survived: (lingerer === undefined || lingerer.closed) && (suiteTraits.droppedWhileWaiting === undefined || droppedLeavers >= leavers) && resumedMs < 10_000, bytesLost: 0, loadHeld: 0, detail: `the client beyond capacity was closed after ${(lingeredMs / 1000).toFixed(1)} s${suiteTraits.droppedWhileWaiting === undefined ? ' (refused: nothing waits here)' : ` (--wait-timeout); ${droppedLeavers} leavers dropped while waiting, no process started for them`}; a fresh client served ${(resumedMs / 1000).toFixed(1)} s after the holders left` })
+  })
+
   t.test(`${model}: oversize frames and garbage`, async (t) => {
     const length = await startServer(t, [...modelArgs(model), '--handler', fixture('length-echo.mjs'), '--max-message', '64KiB'])
-    const http = await startServer(t, [...modelArgs(model), '--handler', 'http', '--max-message', '64KiB'])
+    const http = await startServer(t, [...modelArgs(model), '--handler', 'http', '--max-message', '64KiB', '--frame-timeout', '1s'])
     const before = await treeRss(length.pid)
     const c = await Client.open(length.port)
     c.write(Buffer.from([0x80, 0, 0, 0, 1, 2, 3])) // claims 2 GiB
@@ -266,7 +549,23 @@ export function faultSuite (model: string): void {
     t.match(junk.data().toString(), /^HTTP\/1\.1 400 /, 'garbage → 400, then close')
     const res = await fetch(`http://127.0.0.1:${http.port}/`, { method: 'POST', body: 'still fine' })
     t.equal(await res.text(), 'still fine')
+
+    // pipelined requests, each completed 250 ms after it began and followed at once by the next:
+    // 2 s of traffic under --frame-timeout 1s, no request open longer than 250 ms
+    const pipelined = 8
+    const request = (i: number): string => `GET /p${i} HTTP/1.1\r\nHost: x\r\n\r\n`
+    const pipe = await Client.open(http.port)
+    t.teardown(() => pipe.destroy())
+    pipe.write(request(0).slice(0, 10))
+    for (let i = 1; i <= pipelined && !pipe.closed; i++) {
+      await sleep(250)
+      pipe.write(request(i - 1).slice(10) + (i < pipelined ? request(i).slice(0, 10) : ''))
+    }
+    await pipe.until(() => (pipe.data().toString().match(/HTTP\/1\.1 \d{3} /g) ?? []).length >= pipelined || pipe.closed, 5000).catch(() => {})
+    const statuses = (pipe.data().toString().match(/HTTP\/1\.1 (\d{3}) /g) ?? []).map((l) => l.slice(9, 12))
+    t.same(statuses, Array.from({ length: pipelined }, () => '200'), `${pipelined} pipelined requests over 2 s each answered 200, none 408 (got ${statuses.join(',')})`)
     ledger.add({ name: 'length header claiming 2 GiB; HTTP body over the limit; garbage to http', kind: 'hostile client', injected: 3, survived: true, bytesLost: 0, loadHeld: 0, detail: `closed / 413 / 400, RSS +${(growth / MiB).toFixed(1)} MiB; the next clients were served` })
+    ledger.add({ name: `${pipelined} pipelined HTTP requests, each completed 250 ms after it began (--frame-timeout 1s)`, kind: 'hostile client', injected: pipelined, survived: statuses.length === pipelined && statuses.every((x) => x === '200'), bytesLost: 0, loadHeld: 0, detail: `answered ${statuses.join(' ')}: the frame timer restarts with each request` })
   })
 
   t.test(`${model}: file descriptors run out`, async (t) => {
@@ -323,7 +622,8 @@ export function faultSuite (model: string): void {
       const code = await server.stop('SIGTERM')
       await Promise.all(clients.map(async (c) => await c.waitClose(20_000)))
       const answered = clients.filter((c, i) => c.data().toString() === expected[i]).length
-      t.equal(answered, 20, 'every client got every reply, in order')
+      const short = clients.map((c, i) => `${c.received}/${expected[i]!.length}`).filter((_, i) => clients[i]!.data().toString() !== expected[i])
+      t.equal(answered, 20, `every client got every reply, in order${short.length > 0 ? ` (short: ${short.join(' ')}; exit ${code}; ${server.stderr().trim().split('\n').slice(-2).join(' | ').slice(0, 400)})` : ''}`)
       t.equal(code, 0)
       ledger.add({ name: 'SIGTERM with 3000 messages in flight', kind: 'shutdown', injected: 3000, survived: answered === 20 && code === 0, bytesLost: expected.reduce((a, e, i) => a + (clients[i]!.data().toString() === e ? 0 : e.length - clients[i]!.received), 0), loadHeld: 3000, detail: `all answered, exit ${code}` })
     })
@@ -343,18 +643,35 @@ export function faultSuite (model: string): void {
       ledger.add({ name: 'SIGTERM past the grace period (--grace 500ms)', kind: 'shutdown', injected: 1, survived: code === 3, bytesLost: 0, loadHeld: 0, detail: `stopped in ${took} ms with exit 3 and a one-line note` })
     })
 
-    await t.test('SIGKILL of the primary leaves no process behind', async (t) => {
-      const server = await startServer(t, [...modelArgs(model), '--handler', 'echo'])
+    await t.test('SIGKILL of the primary leaves no process behind, even one looping or stopped', async (t) => {
+      // the default heartbeat (5 s): the looping process must still be looping when the primary dies
+      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')])
       const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
       t.teardown(() => clients.forEach((c) => c.destroy()))
-      for (const c of clients) c.write('x')
-      await Promise.all(clients.map(async (c) => await c.waitBytes(1)))
-      const tree = (await readProcessTree(server.pid, { pss: false })).processes.map((p) => p.pid).filter((pid) => pid !== server.pid)
+      for (const c of clients) c.write('x\n')
+      await Promise.all(clients.map(async (c) => await c.waitBytes(2)))
+      const children = async (): Promise<Array<{ pid: number, cpu: number }>> => (await readProcessTree(server.pid, { pss: false })).processes
+        .filter((p) => p.pid !== server.pid).map((p) => ({ pid: p.pid, cpu: p.cpuUserSec + p.cpuSystemSec }))
+      const before = await children()
+      // one handler spins forever (its process's event loop never sees the IPC channel close) …
+      clients[0]!.write('loop\n')
+      await sleep(700)
+      const after = await children()
+      const spent = (pid: number): number => (after.find((p) => p.pid === pid)?.cpu ?? 0) - (before.find((p) => p.pid === pid)?.cpu ?? 0)
+      const looping = [...after].sort((a, b) => spent(b.pid) - spent(a.pid))[0]?.pid
+      // … and another process is stopped (SIGSTOP: no thread of its own can run)
+      const stopped = after.find((p) => p.pid !== looping)?.pid
+      if (stopped !== undefined) process.kill(stopped, 'SIGSTOP')
+      const tree = after.map((p) => p.pid)
       process.kill(server.pid, 'SIGKILL')
-      await sleep(3000)
+      const killedAt = Date.now()
+      await waitFor(() => alive(tree).length === 0, 2000, 'every process of the tree to end').catch(() => {})
+      const tookMs = Date.now() - killedAt
       ledger.orphans = alive(tree).length
-      t.equal(ledger.orphans, 0, `no orphans after 3 s (tree had ${tree.length} children)`)
-      ledger.add({ name: 'SIGKILL of the primary', kind: 'fault', injected: 1, survived: ledger.orphans === 0, bytesLost: 0, loadHeld: 0, detail: `${tree.length} child process(es); ${ledger.orphans} left after 3 s` })
+      for (const pid of alive(tree)) process.kill(pid, 'SIGKILL') // never leave one behind, even when failing
+      t.equal(ledger.orphans, 0, `no process of the tree left 2 s after the primary's SIGKILL (tree had ${tree.length} children${looping === undefined ? '' : `, pid ${looping} looping`}${stopped === undefined ? '' : `, pid ${stopped} stopped`})`)
+      const what = tree.length === 0 ? 'no child processes' : `${tree.length} child process(es), one looping in its handler${stopped === undefined ? '' : ', one SIGSTOPped'}`
+      ledger.add({ name: 'SIGKILL of the primary, a child looping and one stopped', kind: 'fault', injected: 1, survived: ledger.orphans === 0, bytesLost: 0, loadHeld: 0, detail: `${what}; ${ledger.orphans} left after 2 s${ledger.orphans === 0 && tree.length > 0 ? ` (all gone in ${tookMs} ms)` : ''}` })
     })
   })
 

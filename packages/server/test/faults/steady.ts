@@ -13,6 +13,22 @@ export interface SteadyResult {
    * is dropped with its connection, not lost on a connection that stayed open.
    */
   reconnects: number
+  /** Reconnect attempts refused (cluster, while no worker was alive to hold the shared socket). */
+  refused: number
+}
+
+/** Opens a connection, retrying refusals for up to `withinMs`. */
+async function openRetrying (port: number, withinMs: number, onRefused: () => void): Promise<Client> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    try {
+      return await Client.open(port)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw err
+      onRefused()
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
 }
 
 /**
@@ -28,7 +44,7 @@ export class Steady {
   }
 
   private async loop (port: number, allowReconnect: boolean): Promise<SteadyResult> {
-    const result: SteadyResult = { exchanged: 0, lost: 0, lostBytes: 0, reconnects: 0 }
+    const result: SteadyResult = { exchanged: 0, lost: 0, lostBytes: 0, reconnects: 0, refused: 0 }
     let client = await Client.open(port)
     let seq = 0
     try {
@@ -52,7 +68,7 @@ export class Steady {
         if (!allowReconnect) { result.lost++; result.lostBytes += msg.length; break }
         result.reconnects++
         client.destroy()
-        client = await Client.open(port)
+        client = await openRetrying(port, 5000, () => { result.refused++ })
       }
     } finally {
       client.destroy()

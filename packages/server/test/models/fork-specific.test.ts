@@ -87,6 +87,28 @@ t.test('--max-children bounds the processes; more connections wait their turn', 
   t.equal((await third.waitBytes(7)).toString(), 'waiting', 'served once a child freed up, nothing lost')
 })
 
+t.test('a client that speaks while it waits for a child: what the primary read goes along, in order, nothing lost', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--max-children', '1', '--spares', '0', '--handler', 'echo'])
+  const holder = await Client.open(server.port)
+  t.teardown(() => holder.destroy())
+  holder.write('held')
+  await holder.waitBytes(4)
+  // the only child serves the holder: this one waits, and its first bytes are read by the primary
+  const waiter = await Client.open(server.port)
+  t.teardown(() => waiter.destroy())
+  const first = randomBytes(20_000)
+  waiter.write(first)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const second = randomBytes(30_000) // still waiting: stays in the kernel until the child reads it
+  waiter.write(second)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal((await stats(server)).extra.waiting, 1, 'the second client is waiting')
+  holder.destroy()
+  const got = await waiter.waitBytes(first.length + second.length, 20_000)
+  t.ok(got.equals(Buffer.concat([first, second])), `all ${first.length + second.length} bytes echoed, in order`)
+  t.equal(await server.stop(), 0)
+})
+
 t.test('a connection child logs with the role ps shows for it (connection, not spare)', async (t) => {
   const server = await startServer(t, ['--model', 'fork', '--spares', '1', '--handler', fixture('faulty.mjs'), '--log-level', 'warn'])
   const c = await Client.open(server.port)
