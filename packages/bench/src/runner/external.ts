@@ -11,7 +11,7 @@ import { startSampler, type Sampler } from '@echoplex/proc'
 import type { Repetition, ScenarioConfig, SuiteConfig, TargetConfig } from '@echoplex/results'
 import { PayloadFactory, type Expect } from '../load/payload.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workExpect, workRoundsOf } from './load.js'
-import { idleSample, judgeLoad } from './measure.js'
+import { idleSample, judgeLoad, newRepetition } from './measure.js'
 import { SuiteError } from './suite.js'
 import { buildTimeline } from './timeline.js'
 import { WindowRecorder } from './window.js'
@@ -160,24 +160,8 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
   const aborted = (): boolean => signal?.aborted === true
   const ext = sc.target.external
   const who = `target ${sc.target.label}`
-  const rep: Repetition = {
-    repetition,
-    status: 'ok',
-    problems: [],
-    warnings: [],
-    startedAt: new Date(t0).toISOString(),
-    wallMs: 0,
-    server: { command: [], pid: ext?.pid ?? null, pgid: null, address: sc.target.label, startMs: null, died: false, stop: null, stderrTail: '' },
-    idle: null,
-    load: null,
-    tree: null,
-    window: null,
-    derived: null,
-    round: repetition,
-    timeline: null,
-    // a profile needs the server's command line, which echoplex does not own here
-    profile: null,
-  }
+  // (no profile: it needs the server's command line, which echoplex does not own here)
+  const rep = newRepetition(repetition, t0, { command: [], pid: ext?.pid ?? null, address: sc.target.label })
   const finish = (): Repetition => {
     if (rep.status === 'ok' && rep.problems.length > 0) rep.status = 'failed'
     rep.wallMs = Date.now() - t0

@@ -7,6 +7,27 @@ import { readProcessTree } from '@echoplex/proc'
 import type { Derived, IdleSample, Repetition, ScenarioConfig } from '@echoplex/results'
 
 /** The process tree of `pid` at rest: processes, threads, RSS and PSS summed. */
+/** A repetition before anything happened: `server` says what serves it (its command, or the external address). */
+export function newRepetition (repetition: number, startedAtMs: number, server: { command: string[], pid: number | null, address: string | null }): Repetition {
+  return {
+    repetition,
+    status: 'ok',
+    problems: [],
+    warnings: [],
+    startedAt: new Date(startedAtMs).toISOString(),
+    wallMs: 0,
+    server: { ...server, pgid: null, startMs: null, died: false, stop: null, stderrTail: '' },
+    idle: null,
+    load: null,
+    tree: null,
+    window: null,
+    derived: null,
+    round: repetition,
+    timeline: null,
+    profile: null,
+  }
+}
+
 export async function idleSample (pid: number): Promise<IdleSample | null> {
   const tree = await readProcessTree(pid, { pss: true, connections: false, roles: false, threadCtxSwitches: false })
   if (tree.processes.length === 0) return null

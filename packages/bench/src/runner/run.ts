@@ -18,7 +18,7 @@ import { startSampler, type Sampler } from '@echoplex/proc'
 import { collectEnvironment } from './environment.js'
 import { runExternalRepetition } from './external.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workRoundsOf } from './load.js'
-import { idleSample, judgeLoad } from './measure.js'
+import { idleSample, judgeLoad, newRepetition } from './measure.js'
 import {
   comparePeers, RESULTS_SCHEMA_VERSION, scenarioResult, scenarioStatus, summarizeRepetitions, TOOL_VERSION, writeResults,
   type PeerInfo, type Repetition, type Results, type ScenarioConfig, type ScenarioResult, type SuiteConfig,
@@ -111,23 +111,7 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
   const base = serverSpec(sc, options.echoplexBin)
   const profiled = profileDir === null ? null : profiledServerSpec(base, profileDir)
   const spec = pinnedServerSpec(profiled ?? base, plan.pin)
-  const rep: Repetition = {
-    repetition,
-    status: 'ok',
-    problems: [],
-    warnings: [],
-    startedAt: new Date(t0).toISOString(),
-    wallMs: 0,
-    server: { command: [spec.command, ...spec.args], pid: null, pgid: null, address: null, startMs: null, died: false, stop: null, stderrTail: '' },
-    idle: null,
-    load: null,
-    tree: null,
-    window: null,
-    derived: null,
-    round: repetition,
-    timeline: null,
-    profile: null,
-  }
+  const rep = newRepetition(repetition, t0, { command: [spec.command, ...spec.args], pid: null, address: null })
   if (sc.workload.expect === 'work' && sc.loadTool === 'tcp') {
     // the expected digests, computed before the server starts (not while it is measured)
     const rounds = workRoundsOf(sc.workload.options)
