@@ -1,5 +1,5 @@
 import t from 'tap'
-import { serve } from './fixtures/serve.js'
+import { serve, serveUnixEcho } from './fixtures/serve.js'
 import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -195,14 +195,7 @@ t.test('refused, silent and closing servers: errors by kind, run ends on time', 
 })
 
 t.test('a UNIX socket target', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'epx-native-'))
-  const path = join(dir, 's.sock')
-  const server = net.createServer((s) => { s.on('error', () => {}); s.pipe(s) })
-  await new Promise<void>((resolve) => server.listen(path, resolve))
-  t.teardown(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const path = await serveUnixEcho(t)
   const r = await runNative({ target: { path }, framing: 'length', connections: 2, pipeline: 2, amount: 500, durationMs: 10_000 })
   assertClean(t, r)
   t.equal(r.requests.completed, 500)

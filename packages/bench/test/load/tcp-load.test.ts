@@ -1,5 +1,5 @@
 import t from 'tap'
-import { serve } from './fixtures/serve.js'
+import { serve, serveUnixEcho } from './fixtures/serve.js'
 import net from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -244,14 +244,7 @@ t.test('a server that closes connections: closed errors, reconnects, load goes o
 })
 
 t.test('a UNIX socket target', { skip: process.platform === 'win32' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tcp-load-'))
-  const path = join(dir, 'echo.sock')
-  const server = net.createServer((s) => { s.on('error', () => {}); s.pipe(s) })
-  await new Promise<void>((resolve) => server.listen(path, resolve))
-  t.teardown(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const path = await serveUnixEcho(t)
   const r = await runTcpLoad({ target: { path }, framing: 'length', connections: 2, pipeline: 2, amount: 500, threads: 0 })
   assertClean(t, r)
   t.equal(r.target, path)
