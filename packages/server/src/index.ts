@@ -10,3 +10,4 @@ export { ListenerSource, type ListenerOptions } from './sources/listener.js'
 
 export { reusePortUnavailable } from './sources/reuse-port.js'
 export { FORK_CHILD_ENTRY, forkChildEnvironment } from './models/fork.js'
+export { childForkOptions } from './ipc/spawner.js'

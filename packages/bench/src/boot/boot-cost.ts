@@ -9,7 +9,7 @@ import { fork, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { DEFAULT_LIMITS } from '@echoplex/core'
 import { procSysConf } from '@echoplex/proc'
-import { FORK_CHILD_ENTRY, forkChildEnvironment, resolveHandlerPath } from '@echoplex/server'
+import { FORK_CHILD_ENTRY, childForkOptions, forkChildEnvironment, resolveHandlerPath } from '@echoplex/server'
 
 export interface BootCost {
   node: string
@@ -51,7 +51,7 @@ async function bareBoot (): Promise<void> {
 
 async function childBoot (env: Record<string, string>): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = fork(FORK_CHILD_ENTRY, [], { serialization: 'advanced', env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    const child = fork(FORK_CHILD_ENTRY, [], childForkOptions(env))
     child.once('error', reject)
     child.on('message', (m: { type?: string }) => {
       if (m.type === 'ready') child.send({ type: 'shutdown', graceMs: 0 })

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { startSampler, type Sampler } from '@echoplex/proc'
 import type { Repetition, ScenarioConfig, SuiteConfig, TargetConfig } from '@echoplex/results'
-import { PayloadFactory, type Expect } from '../load/payload.js'
+import { PayloadFactory, preview, type Expect } from '../load/payload.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workExpect, workRoundsOf } from './load.js'
 import { idleSample, judgeLoad, newRepetition } from './measure.js'
 import { SuiteError } from './suite.js'
@@ -65,15 +65,15 @@ function probeExchange (sc: ScenarioConfig): { wire: Buffer, judge: (got: Buffer
       wire,
       judge: (got, closed) => {
         const end = got.indexOf('\r\n\r\n')
-        if (end < 0) return closed ? `answered wrongly: not an HTTP response (${preview(got)})` : 'more'
+        if (end < 0) return closed ? `answered wrongly: not an HTTP response (${shown(got)})` : 'more'
         const head = got.toString('latin1', 0, end)
         const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)
-        if (status === null) return `answered wrongly: not an HTTP response (${preview(got)})`
+        if (status === null) return `answered wrongly: not an HTTP response (${shown(got)})`
         if (!status[1]!.startsWith('2')) return `answered wrongly: HTTP ${status[1]} to an echo request`
         const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)
         const received = got.subarray(end + 4)
         if (received.length < (length === null ? body.length : Number(length[1])) && !closed) return 'more'
-        return received.equals(body) ? 'ok' : `answered wrongly: the body does not echo the request (${preview(received)})`
+        return received.equals(body) ? 'ok' : `answered wrongly: the body does not echo the request (${shown(received)})`
       },
     }
   }
@@ -81,7 +81,7 @@ function probeExchange (sc: ScenarioConfig): { wire: Buffer, judge: (got: Buffer
   const factory = new PayloadFactory(w.framing as 'raw' | 'line' | 'length', size, expect)
   const wire = factory.request(0)
   const expected = Buffer.from(factory.expected(wire, 0))
-  const wrong = (got: Buffer): string => `answered wrongly: expected the ${w.expect} reply of the ${w.framing}-framed ${w.name} workload (${expected.length} bytes), got ${preview(got)}`
+  const wrong = (got: Buffer): string => `answered wrongly: expected the ${w.expect} reply of the ${w.framing}-framed ${w.name} workload (${expected.length} bytes), got ${shown(got)}`
   return {
     wire,
     judge: (got, closed) => {
@@ -93,11 +93,8 @@ function probeExchange (sc: ScenarioConfig): { wire: Buffer, judge: (got: Buffer
   }
 }
 
-function preview (bytes: Buffer): string {
-  if (bytes.length === 0) return 'nothing'
-  const shown = JSON.stringify(bytes.toString('latin1', 0, 40))
-  return bytes.length > 40 ? `${shown}… (${bytes.length} bytes)` : shown
-}
+/** payload.ts's preview, with a name for no bytes at all */
+const shown = (bytes: Buffer): string => bytes.length === 0 ? 'nothing' : preview(bytes)
 
 function socketProblem (err: NodeJS.ErrnoException, connected: boolean): string {
   switch (err.code) {
@@ -131,7 +128,7 @@ export async function probeTarget (sc: ScenarioConfig, host: string, port: numbe
       resolve(verdict)
     }
     const timer = setTimeout(() => finish(connected
-      ? `did not answer within ${timeoutMs} ms${got.length > 0 ? ` (got ${preview(got)})` : ''}`
+      ? `did not answer within ${timeoutMs} ms${got.length > 0 ? ` (got ${shown(got)})` : ''}`
       : `did not accept a connection within ${timeoutMs} ms`), timeoutMs)
     socket.setNoDelay(true)
     socket.on('connect', () => { connected = true; socket.write(wire) })
@@ -144,7 +141,7 @@ export async function probeTarget (sc: ScenarioConfig, host: string, port: numbe
     socket.on('close', () => {
       if (got.length === 0) { finish('closed the connection without answering'); return }
       const verdict = judge(got, true)
-      finish(verdict === 'ok' ? null : verdict === 'more' ? `answered wrongly: ${preview(got)}, then closed` : verdict)
+      finish(verdict === 'ok' ? null : verdict === 'more' ? `answered wrongly: ${shown(got)}, then closed` : verdict)
     })
   })
 }

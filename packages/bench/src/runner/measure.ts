@@ -6,7 +6,6 @@
 import { readProcessTree } from '@echoplex/proc'
 import type { Derived, IdleSample, Repetition, ScenarioConfig } from '@echoplex/results'
 
-/** The process tree of `pid` at rest: processes, threads, RSS and PSS summed. */
 /** A repetition before anything happened: `server` says what serves it (its command, or the external address). */
 export function newRepetition (repetition: number, startedAtMs: number, server: { command: string[], pid: number | null, address: string | null }): Repetition {
   return {
@@ -28,6 +27,7 @@ export function newRepetition (repetition: number, startedAtMs: number, server: 
   }
 }
 
+/** The process tree of `pid` at rest: processes, threads, RSS and PSS summed. */
 export async function idleSample (pid: number): Promise<IdleSample | null> {
   const tree = await readProcessTree(pid, { pss: true, connections: false, roles: false, threadCtxSwitches: false })
   if (tree.processes.length === 0) return null

@@ -4,9 +4,8 @@ import { loadHandler } from '../handler-loader.js'
 import { ipcChannel } from './channel.js'
 import { ChildHub, type PrimaryPeer } from './child-hub.js'
 import { Peer } from './peer.js'
-import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
+import { CHILD_CONFIG_ENV, PARENT_DEATH_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
 import { NO_RECYCLING, Recycler } from './recycler.js'
-import { PARENT_DEATH_ENV } from './spawner.js'
 import { watchParentFromThread } from './orphan-watchdog.js'
 
 /** How long a child waits for its last IPC message to leave before exiting anyway. */

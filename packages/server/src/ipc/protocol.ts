@@ -59,3 +59,5 @@ export interface ChildConfig {
 }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'
+/** Set in a child's environment when the kernel kills it with its parent (see parentDeathSignal in spawner.ts). */
+export const PARENT_DEATH_ENV = 'ECHOPLEX_PARENT_DEATH'

@@ -1,9 +1,8 @@
 import cluster, { type Worker } from 'node:cluster'
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { execFileSync, fork, type ChildProcess, type ForkOptions } from 'node:child_process'
 import { ipcChannel, type Channel } from './channel.js'
+import { PARENT_DEATH_ENV } from './protocol.js'
 
-/** Set in a child's environment when the kernel kills it with its parent (see parentDeathSignal). */
-export const PARENT_DEATH_ENV = 'ECHOPLEX_PARENT_DEATH'
 /** Set to 1 in the primary's environment to do without setpriv (children then watch their parent from a thread). */
 export const NO_PDEATHSIG_ENV = 'ECHOPLEX_NO_PDEATHSIG'
 const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv']
@@ -118,19 +117,28 @@ function forkWorker (execPath: string | undefined, env: Record<string, string>):
 }
 
 /**
+ * The child_process.fork() options a fork child starts with: `env` over the primary's, through
+ * setpriv where the kernel can kill it with its parent, stdout ignored, stderr shared. `echoplex
+ * boot-cost` starts children with them too, so it measures the start the model pays.
+ */
+export function childForkOptions (env: Record<string, string>): ForkOptions {
+  const death = parentDeathSignal()
+  return {
+    serialization: 'advanced',
+    env: { ...process.env, ...env, ...(death === undefined ? {} : { [PARENT_DEATH_ENV]: 'kernel' }) },
+    ...(death === undefined ? {} : { execPath: death.execPath, execArgv: [...death.execArgv, ...process.execArgv] }),
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  }
+}
+
+/**
  * child_process.fork() of `entry`: a child of its own, with stdout ignored and stderr shared.
  * `onError`: the child's 'error' events (a signal or a message that could not be delivered).
  */
 export function processSpawner (entry: string, onError: (pid: number, err: Error) => void): Spawner {
   return {
     async spawn (env) {
-      const death = parentDeathSignal()
-      const proc: ChildProcess = fork(entry, [], {
-        serialization: 'advanced',
-        env: { ...process.env, ...env, ...(death === undefined ? {} : { [PARENT_DEATH_ENV]: 'kernel' }) },
-        ...(death === undefined ? {} : { execPath: death.execPath, execArgv: [...death.execArgv, ...process.execArgv] }),
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      })
+      const proc: ChildProcess = fork(entry, [], childForkOptions(env))
       if (proc.pid === undefined) {
         // the OS refused (descriptors or processes exhausted): not the handler's fault, try again later
         const err = await new Promise<Error>((resolve) => proc.once('error', resolve))
