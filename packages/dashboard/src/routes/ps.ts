@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errors, readStatsFile } from '@echoplex/core'
-import { echoplexRoleOf, findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
+import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
 import { modelRoles } from '@echoplex/server'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
@@ -58,9 +58,9 @@ const STATS_FRESH_MS = 10_000
 /**
  * The server's own counters: what it wrote on the last SIGUSR2 (core's stats file), then a SIGUSR2
  * for the next call. Only an echoplex primary is signalled: SIGUSR2 would kill another process.
+ * `role`: the root's, from the tree just read (no second read of /proc).
  */
-async function serverStats (root: number): Promise<{ stats: Record<string, unknown> | null, statsNote: string | null }> {
-  const role = await echoplexRoleOf(root, modelRoles())
+async function serverStats (root: number, role: string): Promise<{ stats: Record<string, unknown> | null, statsNote: string | null }> {
   if (role !== 'primary') return { stats: null, statsNote: 'requests/s: not an echoplex server (only its processes are shown)' }
   const file = readStatsFile(root)
   try { process.kill(root, 'SIGUSR2') } catch { /* gone: the tree read says so */ }
@@ -72,8 +72,11 @@ async function serverStats (root: number): Promise<{ stats: Record<string, unkno
   }
 }
 
-async function snapshot (root: number): Promise<Record<string, unknown>> {
-  const tree = await readProcessTreeWithCpu(root, 200, { connections: true, roles: modelRoles() })
+/** The roles echoplex processes show (the registry's), once. */
+const ROLES = modelRoles()
+
+async function snapshot (root: number): Promise<{ processes: Array<{ role: string }> } & Record<string, unknown>> {
+  const tree = await readProcessTreeWithCpu(root, 200, { connections: true, roles: ROLES })
   if (tree.processes.length === 0) throw errors.NO_SERVER(`no process ${root} (the server is gone)`)
   return {
     rootPid: root,
@@ -104,7 +107,7 @@ export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext):
   app.get<{ Querystring: PsQuery }>('/api/ps', { schema: { querystring: psQuery(true) }, preValidation: dropEmptyFields, config: { hints } }, async (request) => {
     const root = await rootOf(request.query)
     const snap = await snapshot(root)
-    return request.query.stats === true ? { ...snap, ...await serverStats(root) } : snap
+    return request.query.stats === true ? { ...snap, ...await serverStats(root, snap.processes[0]!.role) } : snap
   })
 
   app.get<{ Querystring: PsQuery }>('/ps', { schema: { querystring: psQuery(false) }, preValidation: dropEmptyFields, config: { page: true, hints } }, async (request, reply) => {
@@ -120,7 +123,8 @@ export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext):
       return reply.send(page({ title: 'Process tree', body: `<h1>Process tree of a running server</h1>\n<p class="muted">Start one with <code>echoplex serve --model fork --handler echo --port 7000</code>, then give its port.</p>\n${form}` }))
     }
     const root = await rootOf(q)
-    const first = { ...await snapshot(root), ...await serverStats(root) }
+    const snap = await snapshot(root)
+    const first = { ...snap, ...await serverStats(root, snap.processes[0]!.role) }
     const what = q.port !== undefined ? `port ${q.port} (pid ${root})` : `pid ${root}`
     const body = `<h1>Process tree: ${esc(what)}</h1>
 ${form}
