@@ -102,19 +102,7 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
     counters.connectionsActive++
     counters.connectionsTotal++
     socket.setNoDelay(true)
-    if (limits.idleTimeoutMs > 0) {
-      socket.setTimeout(limits.idleTimeoutMs, () => {
-        // judged after this turn's reads: when the process itself was stalled (SIGSTOP, a long GC),
-        // timers run before the bytes that arrived meanwhile are read, and those count as activity
-        const read = socket.bytesRead
-        setImmediate(() => {
-          if (socket.bytesRead !== read || socket.destroyed) return
-          counters.timeouts++
-          this.options.logger.debug({ conn: this.id }, 'idle timeout')
-          socket.destroy()
-        })
-      })
-    }
+    if (limits.idleTimeoutMs > 0) this.armIdleTimer(limits.idleTimeoutMs)
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('end', () => this.onEnd())
     socket.on('drain', () => this.updateReadFlow())
@@ -223,6 +211,33 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
 
   private onEnd (): void {
     this.maybeFinish()
+  }
+
+  /**
+   * Idle: the client said nothing and is owed nothing for `ms`. A message still being handled (an async
+   * handler, a pool thread) is not idleness. Judged after this turn's reads and replies: when the
+   * process itself was stalled (SIGSTOP, a long GC), timers run before the bytes and replies that
+   * arrived meanwhile are handled, and those count. Node's socket timeout calls its listener once:
+   * a verdict of "not idle" arms it again.
+   */
+  private armIdleTimer (ms: number): void {
+    const { socket } = this
+    socket.setTimeout(ms, () => {
+      const read = socket.bytesRead
+      const written = socket.bytesWritten
+      setImmediate(() => {
+        if (socket.destroyed) return
+        if (socket.bytesRead !== read || socket.bytesWritten !== written || this.owesReplies()) { this.armIdleTimer(ms); return }
+        this.options.counters.timeouts++
+        this.options.logger.debug({ conn: this.id }, 'idle timeout')
+        socket.destroy()
+      })
+    })
+  }
+
+  /** A hook or message is running, or messages wait for their turn: the client is owed replies. */
+  private owesReplies (): boolean {
+    return this.busy || this.queueHead < this.queue.length
   }
 
   /** Runs queued messages in order; a sync handler's replies are written without a microtask hop. */

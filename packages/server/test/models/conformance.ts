@@ -274,6 +274,19 @@ export async function conformance (model: string, variantName?: string): Promise
     t.notMatch(text(alice!), /alice: hi there/, 'a sender does not receive its own broadcast')
   })
 
+  t.test(`${name}: --idle-timeout closes a silent connection, never one whose reply is still being made`, async (t) => {
+    const server = await startServer(t, [...modelArgs(model, variant), '--handler', fixture('slow-echo.mjs'), '--idle-timeout', '300ms'], { env: { SLOW_ECHO_MS: '900' } })
+    const c = await Client.open(server.port)
+    t.teardown(() => c.destroy())
+    c.write('slow\n')
+    // the handler takes three idle periods: the connection must wait for it, not be cut as idle
+    await c.waitBytes(5, 10_000)
+    t.equal(c.data().toString(), 'slow\n', 'the reply arrived on the open connection')
+    // then nothing is owed and the client is silent: closed once it has been idle that long
+    await c.waitClose(10_000)
+    t.equal(c.data().toString(), 'slow\n', 'closed after the reply, with nothing else sent')
+  })
+
   t.test(`${name}: SIGTERM with messages in flight → all answered, exit 0`, async (t) => {
     const server = await serve(t, fixture('slow-echo.mjs'))
     const clients = await Promise.all(Array.from({ length: 5 }, async () => await Client.open(server.port)))
