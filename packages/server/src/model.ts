@@ -23,6 +23,8 @@ export interface ServeOptions {
   spares?: number
   /** fork with reuse: idle children above this many retire, one a second (httpd MaxSpareServers). */
   maxSpares?: number
+  /** fork: children started before serving (httpd StartServers; default: --spares, at least 1). */
+  startChildren?: number
   /** fork: connections a child serves, one at a time, before it exits (1: strict, the default; 0: no limit). */
   connectionsPerChild?: number
   /** cluster/fork: a worker that handled this many requests (messages) is replaced (0: never). */

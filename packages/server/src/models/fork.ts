@@ -66,6 +66,7 @@ export class ForkModel extends BaseModel {
   private readonly maxChildren: number
   private readonly spares: number
   private readonly maxSpares: number
+  private readonly startChildren: number
   private readonly perChild: number
   private readonly maxWaiting: number
   private readonly waitTimeoutMs: number
@@ -87,6 +88,7 @@ export class ForkModel extends BaseModel {
     this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS
     this.spares = Math.min(options.spares ?? 0, this.maxChildren)
     this.maxSpares = Math.max(this.spares, options.maxSpares ?? defaultMaxSpares(this.spares))
+    this.startChildren = Math.min(this.maxChildren, Math.max(1, options.startChildren ?? this.spares))
     this.perChild = options.connectionsPerChild ?? STRICT
     // each waiting connection holds a descriptor here, and so does every child's IPC channel
     this.maxWaiting = Math.max(1, connectionBudget(options.limits.maxConnections) - this.maxChildren)
@@ -129,9 +131,11 @@ export class ForkModel extends BaseModel {
     this.listeningAt = await listen(this.server, this.options.listen)
     // accept failures (EMFILE): libuv sheds the connection; log and keep serving
     this.server.on('error', (err: NodeJS.ErrnoException) => { this.arbiter.logger.error({ code: err.code }, 'accept failed; still serving') })
-    // start serving once the spares are warm, so the first connections do not pay for a boot; with no
-    // spares one child still boots first: it proves the handler loads in a child, then serves the first connection
-    await Promise.all(Array.from({ length: Math.max(1, this.spares) }, async () => await this.spawn()))
+    // start serving once the first children (--start-children, by default the spares) are warm, so the
+    // first connections do not pay for a boot; with none asked one child still boots first: it proves
+    // the handler loads in a child, then serves the first connection. All at once: while they boot,
+    // dispatch (a child became ready) counts them booting and starts no more
+    await Promise.all(Array.from({ length: this.startChildren }, async () => await this.spawn()))
     this.arbiter.watch()
     if (this.perChild !== STRICT) {
       this.retireTimer = setInterval(() => this.retireExtraIdle(), RETIRE_IDLE_EVERY_MS)
@@ -153,6 +157,7 @@ export class ForkModel extends BaseModel {
       connectionsPerChild: this.perChild,
       minSpares: this.spares,
       maxSpares: this.maxSpares,
+      startChildren: this.startChildren,
       retiredIdle: this.retiredIdle,
       recycled: { ...arbiter.recycled },
       perChild: arbiter.perChild(),
@@ -383,6 +388,7 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       { flags: '--wait-timeout <duration>', key: 'waitTimeoutMs', description: 'a connection waiting this long for a child is closed (0 disables)', value: { kind: 'duration' }, default: DEFAULT_WAIT_TIMEOUT_MS },
       { flags: '--spares <n>', key: 'spares', description: 'warm children started ahead of connections (with reuse: the fewest idle children)', value: { kind: 'integer', min: 0, max: 1024 }, default: 0 },
       { flags: '--max-spares <n>', key: 'maxSpares', description: 'with reuse, idle children above this many retire, one a second', value: { kind: 'integer', min: 0, max: 100_000 }, defaultDescription: '--spares + max(--spares, 4)' },
+      { flags: '--start-children <n>', key: 'startChildren', description: 'children booted before serving starts (httpd StartServers)', value: { kind: 'integer', min: 1, max: 100_000 }, defaultDescription: '--spares, at least 1' },
       { flags: '--connections-per-child <n>', key: 'connectionsPerChild', description: 'connections a child serves, one at a time, before it is recycled (1: a fresh child per connection; 0: no limit)', value: { kind: 'integer', min: 0, max: 1_000_000_000 }, default: perChildDefault },
       ...recycleOptions('child'),
       heartbeatOption('a child silent this long is killed'),
@@ -394,9 +400,13 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       spares: true,
       // room for every client twice over (churn reconnects before the old child is reaped); with
       // reuse, idle children are the spares: at least one per client, as an httpd sized for its load
+      // with reuse the steady state is a child per client serving plus the idle spares: all of them boot
+      // before the run (--start-children), so no boot falls in the measured window
       serveArgs: ({ spares }, connections) => {
         const wanted = sparesAtLeastClients ? Math.max(spares ?? 0, connections) : (spares ?? 0)
-        return ['--spares', String(wanted), '--max-children', String(Math.max(64, connections * 2 + wanted))]
+        const maxChildren = Math.max(64, connections * 2 + wanted)
+        const start = sparesAtLeastClients ? ['--start-children', String(Math.min(maxChildren, connections + wanted))] : []
+        return ['--spares', String(wanted), '--max-children', String(maxChildren), ...start]
       },
     },
     suites: {

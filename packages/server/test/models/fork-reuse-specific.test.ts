@@ -81,3 +81,18 @@ t.test('reuse: idle children above --max-spares retire (one a second) until --ma
   t.equal(await countZombies(server.pid), 0)
   t.equal(await server.stop(), 0)
 })
+
+t.test('reuse: --start-children boots that many before serving (httpd StartServers); the idle ones are the spares', async (t) => {
+  const server = await startServer(t, ['--model', 'fork-reuse', '--spares', '1', '--start-children', '3', '--handler', handler])
+  // start() returned only once they were ready: no connection has been made yet
+  const s = await stats(server)
+  t.equal(s.extra.children, 3, 'three children before the first connection')
+  t.equal(s.extra.spares, 3, 'all idle')
+  t.equal(s.extra.startChildren, 3)
+  const pids = new Set<number>()
+  const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
+  t.teardown(() => clients.forEach((c) => c.destroy()))
+  for (const c of clients) pids.add((await who(server.port, c)).pid)
+  t.equal(pids.size, 3, 'three concurrent connections served by the three children')
+  t.equal((await stats(server)).extra.spawned, 3 + 1, 'one more boot: --spares 1 wants an idle child while all three serve')
+})
