@@ -69,7 +69,12 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
     if (handle === undefined) return
     const socket = handle as Socket
     // two connections never share a process: the primary hands a socket only to an idle child
-    if (current !== undefined || admitting || leaving || recycled !== undefined || runtime.shuttingDown) { socket.destroy(); return }
+    if (current !== undefined || admitting || leaving || recycled !== undefined || runtime.shuttingDown) {
+      // the primary hands sockets only to idle children: this is a race it lost, and the client's loss
+      runtime.logger.warn({ serving: current !== undefined || admitting, leaving: leaving || recycled !== undefined || runtime.shuttingDown }, 'a socket reached a child that cannot take it; closed')
+      socket.destroy()
+      return
+    }
     served++
     admitting = true
     // behind a PROXY-protocol balancer the header is read first: served once it is
