@@ -77,12 +77,15 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
     }
     served++
     admitting = true
+    // the title first: the connection's first bytes (an onConnect greeting) may leave while the socket
+    // is taken, and `ps` must already show this child serving when the client sees them
+    runtime.title('connection')
     // behind a PROXY-protocol balancer the header is read first: served once it is
     void source.take(socket, message.preread).then((conn) => {
       admitting = false
       if (conn === undefined) { finished(); return }
       current = conn
-      runtime.title('connection')
+      runtime.title('connection') // now counting this connection among those served
       runtime.primary.send({ type: 'serving', connection: conn.id })
       void conn.done.then(finished)
     })
