@@ -10,7 +10,7 @@ import { Client, lengthFrame } from '../helpers/client.js'
 import { fixture, modelStats, startServer, type RunningServer } from '../helpers/server.js'
 import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
 import { Ledger, type FaultCase } from './ledger.js'
-import { Steady } from './steady.js'
+import { NO_LISTENER, Steady } from './steady.js'
 
 type Test = typeof t
 const MiB = 1024 * 1024
@@ -294,7 +294,7 @@ export function faultSuite (model: string): void {
         for (const deadline = Date.now() + 5000; c === undefined;) {
           // cluster closes its shared socket while no worker is alive: until one is back, connects are refused
           c = await Client.open(server.port).catch((err: NodeJS.ErrnoException) => {
-            if (err.code !== 'ECONNREFUSED' || Date.now() > deadline) throw err
+            if (!NO_LISTENER.has(err.code ?? '') || Date.now() > deadline) throw err
             refused++
             return undefined
           })

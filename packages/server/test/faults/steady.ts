@@ -17,6 +17,12 @@ export interface SteadyResult {
   refused: number
 }
 
+/**
+ * What a connect gets while cluster has no worker alive: Node's cluster closes the shared listening
+ * socket when its last worker leaves, and opens it again for the next.
+ */
+export const NO_LISTENER = new Set(['ECONNREFUSED', 'ECONNRESET'])
+
 /** Opens a connection, retrying refusals for up to `withinMs`. */
 async function openRetrying (port: number, withinMs: number, onRefused: () => void): Promise<Client> {
   const deadline = Date.now() + withinMs
@@ -24,7 +30,8 @@ async function openRetrying (port: number, withinMs: number, onRefused: () => vo
     try {
       return await Client.open(port)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw err
+      // no listener (ECONNREFUSED), or the listener closed while the connect was queued on it (ECONNRESET)
+      if (!NO_LISTENER.has((err as NodeJS.ErrnoException).code ?? '') || Date.now() > deadline) throw err
       onRefused()
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
