@@ -91,8 +91,8 @@ export class ChildRuntime {
   get shuttingDown (): boolean { return this.stopping }
 
   /** The process title `echoplex ps` reads: the role, and the connections this child has served. */
-  title (role: string): void {
-    process.title = `echoplex ${role} served=${this.serving?.counters.connectionsTotal ?? 0}`
+  title (role: string, served = this.serving?.counters.connectionsTotal ?? 0): void {
+    process.title = `echoplex ${role} served=${served}`
     if (role !== this.role) {
       // the log lines say the role `ps` shows (a fork child: spare, then connection)
       this.role = role

@@ -52,7 +52,7 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
       leave()
       return
     }
-    runtime.title('spare')
+    runtime.title('spare', served)
     runtime.primary.send({ type: 'idle', served })
   }
   if (runtime.recycler.active) {
@@ -77,15 +77,14 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
     }
     served++
     admitting = true
-    // the title first: the connection's first bytes (an onConnect greeting) may leave while the socket
-    // is taken, and `ps` must already show this child serving when the client sees them
-    runtime.title('connection')
+    // the title first (counting this connection): its first bytes (an onConnect greeting) may leave
+    // while the socket is taken, and `ps` must already show this child serving when the client sees them
+    runtime.title('connection', served)
     // behind a PROXY-protocol balancer the header is read first: served once it is
     void source.take(socket, message.preread).then((conn) => {
       admitting = false
       if (conn === undefined) { finished(); return }
       current = conn
-      runtime.title('connection') // now counting this connection among those served
       runtime.primary.send({ type: 'serving', connection: conn.id })
       void conn.done.then(finished)
     })

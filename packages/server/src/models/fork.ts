@@ -37,8 +37,7 @@ const SHED_ON_EXHAUSTION = 8
  * its last connection (recycled).
  */
 type ForkState = 'idle' | 'serving' | 'retiring'
-/** `shuttingDown`: asked to drain and exit (a graceful stop): never idle again. */
-interface HandOff { acceptedAt?: number, shuttingDown?: boolean }
+interface HandOff { acceptedAt?: number }
 type ForkChild = Child<ForkState, HandOff>
 
 interface Waiting { socket: Socket, acceptedAt: number, watch?: WaitingWatch }
@@ -109,7 +108,10 @@ export class ForkModel extends BaseModel {
         // reuse: its connection closed, it takes the next one
         child.peer.on('idle', (message) => {
           child.served = message.served
-          if (child.state === 'serving' && child.data.shuttingDown !== true) child.state = 'idle'
+          // not while stopping: every child serving then is asked to drain and exit, and an `idle` it sent
+          // before that request reached it must not make it look free for a waiting socket (which it
+          // would close unserved)
+          if (child.state === 'serving' && !this.stopping) child.state = 'idle'
           this.dispatch()
         })
       },
@@ -194,13 +196,7 @@ export class ForkModel extends BaseModel {
     // are no longer wanted once nothing waits (dispatch ends them)
     this.dispatch()
     const killed = await this.arbiter.stop(graceMs, {
-      ask: (child) => {
-        if (child.state !== 'serving' && child.state !== 'retiring') return
-        // an `idle` it sent before the shutdown reached it must not make it look free for a waiting
-        // socket: that would arrive at a child that is shutting down, and be closed unserved
-        child.data.shuttingDown = true
-        child.peer.send({ type: 'shutdown', graceMs })
-      },
+      ask: (child) => { if (child.state === 'serving' || child.state === 'retiring') child.peer.send({ type: 'shutdown', graceMs }) },
       busy: () => this.waiting.length > 0,
     })
     const dropped = this.waiting.splice(0)
@@ -290,10 +286,7 @@ export class ForkModel extends BaseModel {
         child.process.kill('SIGKILL')
       }
     })
-    if (this.stopping) {
-      child.data.shuttingDown = true
-      child.peer.send({ type: 'shutdown', graceMs: this.graceMs })
-    }
+    if (this.stopping) child.peer.send({ type: 'shutdown', graceMs: this.graceMs })
   }
 
   /**
