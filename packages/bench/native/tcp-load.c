@@ -498,7 +498,9 @@ static void pump(struct conn *c) {
   long free_slots = cfg.pipeline - c->size;
   if (free_slots <= 0) return;
   double t = t_now;
-  if (t >= stop_at) return;
+  /* closed loop: nothing after the stop; open loop: requests intended before the stop still go
+     out when the tick ran late (the loop below stops at stop_at) */
+  if (t >= stop_at && !cfg.open_loop) return;
   long k = 0;
   long long measured = 0;
   if (!cfg.open_loop) {
@@ -716,6 +718,10 @@ static void amount_done(void) {
 }
 
 static void begin_drain(void) {
+  if (phase != RUNNING) return;
+  /* the open loop's requests intended before the stop go out even if the last tick was late */
+  if (cfg.open_loop)
+    for (int i = 0; i < cfg.conns && phase == RUNNING; i++) pump(&conns[i]);
   if (phase != RUNNING) return;
   phase = DRAINING;
   if (isnan(send_stop)) send_stop = stop_at;

@@ -449,6 +449,9 @@ export class LoadEngine {
 
   private beginDrain (): void {
     if (this.phase !== 'running') return
+    // the open loop's requests intended before the stop go out even when their tick ran late
+    // (a loaded machine fires timers late): only a busy slot or a down connection leaves one unsent
+    if (this.pacer.timed) for (const c of this.conns) this.policy.poll(c)
     this.phase = 'draining'
     if (Number.isNaN(this.sendStop)) this.sendStop = this.timeline.stopAt
     if (this.tickTimer !== null) { clearTimeout(this.tickTimer); this.tickTimer = null }

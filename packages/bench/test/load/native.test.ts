@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
+import { execFileSync } from 'node:child_process'
 import { runTcpLoad } from '../../src/load/tcp-load.js'
 import type { TcpLoadOptions, TcpLoadResult } from '../../src/load/tcp-load.js'
 import { ensureNativeEngine, nativeArgs, selectEngine } from '../../src/load/native.js'
@@ -128,12 +129,37 @@ t.test('length and line framing, echo and upper', async (t) => {
 t.test('open loop: the rate is kept, nothing unsent against a fast server', async (t) => {
   const port = await serve(t, (s) => s.pipe(s))
   const rate = 400
-  const r = await runNative({ target: { port }, framing: 'length', connections: 4, mode: 'open', rate, durationMs: 1000, payloadBytes: 32 })
+  // pipeline 4: a reply held up by a busy machine does not leave the slot of a request due at the stop
+  const r = await runNative({ target: { port }, framing: 'length', connections: 4, pipeline: 4, mode: 'open', rate, durationMs: 1000, payloadBytes: 32 })
   assertClean(t, r)
   t.ok(Math.abs(r.requests.scheduled - rate) <= 4, `scheduled ${r.requests.scheduled}`)
   t.equal(r.requests.unsent, 0)
   t.equal(r.requests.completed, r.requests.sent)
   t.ok(Math.abs(r.throughput.requestsPerSec - rate) / rate < 0.1, `rate ${r.throughput.requestsPerSec}`)
+})
+
+t.test('open loop: requests intended before the stop go out when the engine wakes late', async (t) => {
+  // SIGSTOP the engine process from 700 ms to 1,300 ms after the first request (the probe): when it
+  // wakes, its stop (~1,005 ms) and the sends due before it are all overdue, as on a loaded machine
+  let first = NaN
+  const port = await serve(t, (s) => {
+    if (Number.isNaN(first)) {
+      first = performance.now()
+      setTimeout(() => {
+        const pids = execFileSync('pgrep', ['-P', String(process.pid)]).toString().trim().split('\n').map(Number)
+        for (const pid of pids) process.kill(pid, 'SIGSTOP')
+        setTimeout(() => { for (const pid of pids) process.kill(pid, 'SIGCONT') }, 600)
+      }, 700)
+    }
+    s.pipe(s)
+  })
+  const rate = 400
+  const r = await runNative({ target: { port }, framing: 'length', connections: 4, pipeline: 100, mode: 'open', rate, durationMs: 1000, payloadBytes: 32 })
+  assertClean(t, r)
+  t.ok(Math.abs(r.requests.scheduled - rate) <= 4, `scheduled ${r.requests.scheduled}`)
+  t.equal(r.requests.unsent, 0, 'every request intended before the stop was sent')
+  t.equal(r.requests.completed, r.requests.scheduled)
+  t.ok(r.latency.max >= 150, `max ${r.latency.max} ms: the late sends are timed from their intended time`)
 })
 
 t.test('open loop past what the server can take: unsent counted, latency from the intended time, no busy wait', async (t) => {

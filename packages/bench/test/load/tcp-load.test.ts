@@ -128,12 +128,33 @@ t.test('a corrupting server is caught: mismatches counted, connections dropped a
 t.test('open loop at a fixed rate: completed ≈ rate × duration', async (t) => {
   const port = await serve(t, echo)
   const rate = 400
-  const r = await runTcpLoad({ target: { port }, framing: 'length', connections: 4, mode: 'open', rate, durationMs: 1000, payloadBytes: 32, threads: 0 })
+  // pipeline 4: a reply held up by a busy machine does not leave the slot of a request due at the stop
+  const r = await runTcpLoad({ target: { port }, framing: 'length', connections: 4, pipeline: 4, mode: 'open', rate, durationMs: 1000, payloadBytes: 32, threads: 0 })
   assertClean(t, r)
   t.equal(r.requests.scheduled, 400, 'schedule has rate × duration requests')
   t.ok(Math.abs(r.requests.completed - rate) <= rate * 0.05, `completed ${r.requests.completed} ≈ ${rate}`)
   t.equal(r.requests.unsent, 0)
   t.ok(Math.abs(r.throughput.requestsPerSec - rate) <= rate * 0.1, `req/s ${r.throughput.requestsPerSec}`)
+})
+
+t.test('open loop: requests intended before the stop go out when the timers fire late', async (t) => {
+  // the engine runs on this thread (threads: 0): blocking it from 700 ms to 1,300 ms after the first
+  // request (the probe) holds every timer past the stop (~1,005 ms), as a loaded machine can
+  let first = NaN
+  const port = await serve(t, (s) => {
+    if (Number.isNaN(first)) {
+      first = performance.now()
+      setTimeout(() => { const until = first + 1300; while (performance.now() < until); }, 700)
+    }
+    s.pipe(s)
+  })
+  const rate = 400
+  const r = await runTcpLoad({ target: { port }, framing: 'length', connections: 4, pipeline: 100, mode: 'open', rate, durationMs: 1000, payloadBytes: 32, threads: 0 })
+  assertClean(t, r)
+  t.equal(r.requests.scheduled, 400)
+  t.equal(r.requests.unsent, 0, 'every request intended before the stop was sent')
+  t.equal(r.requests.completed, 400)
+  t.ok(r.latency.max >= 150, `max ${r.latency.max} ms: the late sends are timed from their intended time`)
 })
 
 t.test('open loop corrects for coordinated omission: a stall shows in the tail', async (t) => {
