@@ -37,6 +37,8 @@ export interface ArbiterOptions<S extends string, D> {
   logger: Logger
   /** Broadcast bytes the primary lets wait for one child before it skips that child (see PrimaryHub). */
   relayBudgetBytes?: number
+  /** Whether a child takes relayed broadcasts now (it has connections); without it every child does. */
+  relaysTo?: (child: Child<S, D>) => boolean
   /** A child silent this long is stuck and killed (0: not watched). */
   heartbeatMs: number
   /** The state a child enters when it reports ready. */
@@ -106,7 +108,8 @@ export class Arbiter<S extends string, D = undefined> {
     const peer: ChildPeer = new Peer(spawned.channel, { failure: (why) => errors.MODEL_FAILED(model, why), closedWhy: `${noun} ${spawned.pid} is gone` })
     const child = new Child<S, D>(spawned, peer, data)
     this.children.set(child.pid, child)
-    this.hub.add(peer)
+    const relaysTo = this.options.relaysTo
+    this.hub.add(peer, relaysTo === undefined ? undefined : () => relaysTo(child))
     peer.on('heartbeat', () => { child.lastBeat = Date.now() })
     peer.on('bye', (message) => this.book.retire(message.counters, message.forced))
     peer.on('recycle', (message) => {

@@ -17,18 +17,25 @@ export type ChildPeer = Peer<ChildToPrimary, PrimaryToChild>
 export class PrimaryHub {
   readonly store = new MemorySharedStore()
   private readonly outstanding = new Map<ChildPeer, number>()
+  /** Children that take broadcasts now (absent: always). */
+  private readonly listening = new Map<ChildPeer, () => boolean>()
   /** Broadcasts not relayed to a child because too much was already waiting for it. */
   dropped = 0
 
   constructor (private readonly budgetBytes = Infinity) {}
 
-  /** Serves a child's broadcasts and shared-store requests until `remove`. */
-  add (peer: ChildPeer): void {
+  /**
+   * Serves a child's broadcasts and shared-store requests until `remove`. `listening` says whether the
+   * child has connections to deliver broadcasts to (fork's idle children have none: relaying to them
+   * would cost a copy and a parse per spare for nothing).
+   */
+  add (peer: ChildPeer, listening?: () => boolean): void {
     this.outstanding.set(peer, 0)
+    if (listening !== undefined) this.listening.set(peer, listening)
     peer.on('broadcast', (message) => {
       const size = message.data.byteLength
       for (const [other, waiting] of this.outstanding) {
-        if (other === peer || !other.isConnected()) continue
+        if (other === peer || !other.isConnected() || this.listening.get(other)?.() === false) continue
         if (waiting > this.budgetBytes) { this.dropped++; continue }
         this.outstanding.set(other, waiting + size)
         const sent = other.send(message, undefined, () => this.written(other, size))
@@ -38,7 +45,10 @@ export class PrimaryHub {
     peer.answer('shared', (message) => this.store.apply(message.op))
   }
 
-  remove (peer: ChildPeer): void { this.outstanding.delete(peer) }
+  remove (peer: ChildPeer): void {
+    this.outstanding.delete(peer)
+    this.listening.delete(peer)
+  }
 
   private written (peer: ChildPeer, size: number): void {
     const waiting = this.outstanding.get(peer)

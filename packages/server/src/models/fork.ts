@@ -100,6 +100,9 @@ export class ForkModel extends BaseModel {
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
       relayBudgetBytes: options.limits.maxWriteBufferBytes,
+      // broadcasts go to children with a connection: a child's state turns 'serving' before its socket
+      // is sent, so every broadcast relayed after the hand-off follows the socket down the channel
+      relaysTo: (child) => child.state === 'serving' || child.state === 'retiring',
       readyState: 'idle',
       onFatal: options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
