@@ -119,3 +119,17 @@ t.test('bench: a handler that never answers is reported as such at the first-rep
   const res = readResults(join(out, readdirSync(out)[0]!))
   t.match(res.scenarios[0]?.reason, /connected, but no reply to a 64 B line request \(expecting it echoed\) within 10 s/)
 })
+
+t.test('bench --steady-warmup: each measurement follows a warm-up until steady, recorded and shown', async (t) => {
+  const out = join(dir, 'out-steady')
+  const r = await echoplex(['bench', '-w', 'echo', '-m', 'event-loop', '--no-peers', '-d', '300ms', '--warmup', '100ms', '-c', '2', '--steady-warmup', '5s', '--out', out], 60_000)
+  t.equal(r.code, 0, r.stderr.trim())
+  const res = readResults(join(out, readdirSync(out)[0]!))
+  t.equal(res.suite.workloads[0]!.steadyWarmupMs, 5000)
+  const w = res.scenarios[0]!.repetitions[0]!.steadyWarmup
+  t.ok(w != null && w.steps.length >= 1 && w.ms <= 5000 + 2000, `warm-up recorded: ${JSON.stringify(w)}`)
+  t.match(r.stderr, w!.steady ? /steady after \d+ warm-up steps/ : /NOT steady after/, 'the progress line says how it went')
+  const bad = await echoplex(['bench', '-w', 'echo', '-m', 'event-loop', '--steady-warmup', 'soon'], 15_000)
+  t.equal(bad.code, 2)
+  t.equal(bad.stderr.trim().split('\n').length, 1, `one line: ${bad.stderr.trim()}`)
+})

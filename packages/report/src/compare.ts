@@ -155,6 +155,9 @@ function workloadDiff (b: ScenarioResult, h: ScenarioResult): { blocking: string
   if ((b.fixedRate != null || h.fixedRate != null) && rb !== rh) blocking.push(`fixed rate ${rb === undefined ? '-' : formatRate(rb)} → ${rh === undefined ? '-' : formatRate(rh)} req/s (each run derives its rate from its own closed-loop results)`)
   if (b.durationMs !== h.durationMs) informative.push(`duration ${b.durationMs} → ${h.durationMs} ms`)
   if (b.warmupMs !== h.warmupMs) informative.push(`warmup ${b.warmupMs} → ${h.warmupMs} ms`)
+  // a server measured warm against the same measured cold: a difference of method, not of the server
+  const steadyOf = (s: ScenarioResult): number => s.workload.steadyWarmupMs ?? 0
+  if (steadyOf(b) !== steadyOf(h)) informative.push(`warm-up until steady ${steadyOf(b) === 0 ? 'off' : `≤ ${steadyOf(b)} ms`} → ${steadyOf(h) === 0 ? 'off' : `≤ ${steadyOf(h)} ms`}`)
   return { blocking, informative }
 }
 

@@ -53,6 +53,13 @@ export function whatRan (r: Results): Array<[string, string]> {
   }).join('; ')])
   const timing = uniq(sc.map((s) => `${formatDurationMs(s.durationMs)} measured after ${formatDurationMs(s.warmupMs)} warmup`))
   out.push(['per repetition', timing.join('; ')])
+  const steadyMax = uniq(r.suite.workloads.map((w) => w.steadyWarmupMs ?? 0).filter((ms) => ms > 0))
+  if (steadyMax.length > 0) {
+    const reps = sc.flatMap((s) => s.repetitions.filter((x) => x.steadyWarmup != null).map((x) => ({ label: s.target.label, w: x.steadyWarmup! })))
+    const unsettled = uniq(reps.filter((x) => !x.w.steady).map((x) => x.label))
+    out.push(['warm-up until steady', `before the fixed warmup, the scenario's load in 1 s steps until the last 3 agree within 10% (at most ${steadyMax.map(formatDurationMs).join(' / ')}): ` +
+      `${reps.filter((x) => x.w.steady).length} of ${reps.length} repetitions settled${unsettled.length === 0 ? '' : `; not settled: ${unsettled.join(', ')}`}`])
+  }
   out.push(['repetitions', String(r.suite.repetitions)])
   out.push(['connections', uniq(sc.map((s) => s.connections)).sort((a, b) => a - b).join(', ')])
   out.push(['payloads', uniq(sc.map((s) => s.payloadBytes)).sort((a, b) => a - b).map(formatPayload).join(', ')])

@@ -194,3 +194,18 @@ t.test('writeReport writes report.html and report.md', async (t) => {
   t.ok(readFileSync(out.html, 'utf8').includes(BASE), 'names its input')
   t.throws(() => writeReport([join(dir, 'nope.json')], dir), { name: 'ResultsError', message: /nope\.json: no such file/ })
 })
+
+t.test('a run with a warm-up until steady: the report says how many repetitions settled, and which did not', async (t) => {
+  const r = structuredClone(base)
+  for (const w of r.suite.workloads) w.steadyWarmupMs = 20_000
+  for (const s of r.scenarios) {
+    for (const rep of s.repetitions) rep.steadyWarmup = s.target.label === 'fork' ? { steps: [10, 20, 15], steady: false, ms: 20_000 } : { steps: [900, 1000, 1010, 990], steady: true, ms: 4000 }
+  }
+  const ran = new Map(buildReport([r]).runs[0]!.ran)
+  const row = ran.get('warm-up until steady')
+  const reps = r.scenarios.flatMap((s) => s.repetitions)
+  const settled = r.scenarios.filter((s) => s.target.label !== 'fork').flatMap((s) => s.repetitions).length
+  t.match(row, new RegExp(`at most 20 s\\): ${settled} of ${reps.length} repetitions settled; not settled: fork$`))
+  t.notOk(new Map(buildReport([base]).runs[0]!.ran).has('warm-up until steady'), 'absent from a run without one')
+  t.match(renderReportHtml(buildReport([r])), /warm-up until steady/)
+})

@@ -63,6 +63,12 @@ export interface WorkloadConfig {
    * share of the slowest model's closed-loop req/s; null: none (schemaVersion 2; absent in older files)
    */
   fixedRate?: number | null
+  /**
+   * Before each measurement, load the server in 1 s steps until its rate is steady (the last three
+   * within 10% of their mean), for at most this long; 0 or absent: only the fixed `warmupMs`
+   * (schemaVersion 2). For servers that warm up slowly: a prefork child's JIT is its own.
+   */
+  steadyWarmupMs?: number
 }
 
 /** A suite with every default filled in: what was actually run (recorded in results). */

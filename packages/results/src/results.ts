@@ -80,6 +80,18 @@ export interface Repetition {
   timeline?: Timeline | null
   /** CPU profiles of the serving processes (`bench --profile`; schemaVersion 2) */
   profile?: ProfileRecord | null
+  /** the warm-up until steady that ran before the measurement, when the workload asked for one (schemaVersion 2) */
+  steadyWarmup?: SteadyWarmup | null
+}
+
+/** A warm-up in steps until the rate is steady (WorkloadConfig.steadyWarmupMs). */
+export interface SteadyWarmup {
+  /** req/s of each 1 s step, in order */
+  steps: number[]
+  /** the last three steps were within 10% of their mean; false: the time allowed ran out first */
+  steady: boolean
+  /** how long it took */
+  ms: number
 }
 
 export interface ScenarioMetrics {

@@ -113,7 +113,7 @@ export const resultsSchema = {
       durationMs: num,
       warmupMs: num,
       pipeline: int,
-    }, { fixedRate: nullable(num), loadScript: str }),
+    }, { fixedRate: nullable(num), loadScript: str, steadyWarmupMs: num }),
     load: allPlus({
       tool: { enum: ['autocannon', 'tcp'] },
       aborted: nullable(str),
@@ -214,6 +214,7 @@ export const resultsSchema = {
       round: int,
       timeline: nullable({ $ref: '#/$defs/timeline' }),
       profile: nullable({ $ref: '#/$defs/profile' }),
+      steadyWarmup: nullable(all({ steps: { type: 'array', items: num }, steady: bool, ms: num })),
     }),
     scenario: allPlus({
       id: str,

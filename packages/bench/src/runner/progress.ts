@@ -32,10 +32,18 @@ const label = (sc: ScenarioConfig): string => `${scenarioLabel(sc)} @ ${sc.targe
 
 function outcome (r: Repetition): string {
   if (r.status === 'ok' && r.load !== null) {
-    return `ok ${Math.round(r.load.throughput.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${r.load.latency.p99.toFixed(2)} ms`
+    return `ok ${Math.round(r.load.throughput.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${r.load.latency.p99.toFixed(2)} ms${warmedUp(r)}`
   }
   if (r.status === 'failed') return `FAILED: ${r.problems.join('; ')}`
   return r.status
+}
+
+/** How the warm-up until steady went, when one ran. */
+function warmedUp (r: Repetition): string {
+  const w = r.steadyWarmup
+  if (w == null) return ''
+  const secs = (w.ms / 1000).toFixed(0)
+  return w.steady ? ` (steady after ${w.steps.length} warm-up steps, ${secs} s)` : ` (NOT steady after ${secs} s of warm-up: ${w.steps.map((n) => n.toLocaleString('en-US')).join(', ')} req/s)`
 }
 
 export function createProgressReporter (options: ProgressOptions = {}): ProgressReporter {

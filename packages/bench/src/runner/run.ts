@@ -30,6 +30,7 @@ import { allowedCpus, findTaskset, formatCpuList, pinLoadGenerator, pinnedServer
 import { buildTimeline } from './timeline.js'
 import { collectProfile, profileDirFor, profiledServerSpec } from './profile.js'
 import { deriveRate, runOrder } from './fixed-rate.js'
+import { STEP_MS, warmUntilSteady } from './steady.js'
 
 export type ProgressEvent =
   | { type: 'start', runs: number, scenarios: number, etaMs: number }
@@ -112,12 +113,15 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
   const profiled = profileDir === null ? null : profiledServerSpec(base, profileDir)
   const spec = pinnedServerSpec(profiled ?? base, plan.pin)
   const rep = newRepetition(repetition, t0, { command: [spec.command, ...spec.args], pid: null, address: null })
+  // a fixed-rate scenario runs at a rate set in advance: its warm-up stays the fixed one
+  const steady = (sc.workload.steadyWarmupMs ?? 0) > 0 && plan.rate === undefined
   if (sc.workload.expect === 'work' && sc.loadTool === 'tcp') {
     // the expected digests, computed before the server starts (not while it is measured)
     const rounds = workRoundsOf(sc.workload.options)
     let ms = digestMs.get(rounds)
     if (ms === undefined) digestMs.set(rounds, ms = digestCostMs(rounds))
-    await primeWorkCache(sc.workload.framing as 'line' | 'length', sc.payloadBytes, rounds, workDigestsNeeded(sc, ms))
+    // (each warm-up step starts its sequence again: the digests of the longer of a step and the run)
+    await primeWorkCache(sc.workload.framing as 'line' | 'length', sc.payloadBytes, rounds, workDigestsNeeded(steady ? { ...sc, durationMs: Math.max(sc.durationMs, STEP_MS) } : sc, ms))
   }
   const server = spawnServer(spec, sc.target.label)
   rep.server.pgid = server.pgid || null
@@ -138,6 +142,11 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
     await sleep(suite.idleSettleMs, signal)
     if (signal?.aborted !== true) rep.idle = await idleSample(server.pid)
     if (signal?.aborted === true) { rep.status = 'interrupted'; return rep }
+    if (steady) {
+      // before the sampler starts: the tree's figures and timeline are of the measurement only
+      rep.steadyWarmup = await warmUntilSteady(sc, { host: server.host, port: server.port }, suite.loadThreads, signal, suite.loadEngine)
+      if (isAborted(signal)) { rep.status = 'interrupted'; return rep }
+    }
     // the tree is sampled over the whole load call; the measured window is cut out of it afterwards
     const recorder = new WindowRecorder()
     sampler = startSampler(server.pid, { intervalMs: suite.sampleIntervalMs, pss: true, onSample: recorder.onSample })

@@ -38,6 +38,8 @@ export interface WorkloadSpec {
   modes?: Mode[]
   durationMs?: number
   warmupMs?: number
+  /** before each measurement, warm up in 1 s steps until the rate is steady, for at most this long (0: off) */
+  steadyWarmupMs?: number
   pipeline?: number
   /** a fixed-rate scenario too: true (half the slowest model's closed-loop req/s), a share from 0.05 to 1, or false */
   fixedRate?: boolean | number
@@ -51,6 +53,8 @@ export interface SuiteSpec {
   repetitions?: number
   durationMs?: number
   warmupMs?: number
+  /** default of every workload's steadyWarmupMs (default 0: off) */
+  steadyWarmupMs?: number
   payloadBytes?: number[]
   connections?: number[]
   modes?: Mode[]
@@ -82,6 +86,7 @@ const modeList = { type: 'array', minItems: 1, uniqueItems: true, items: { enum:
 const durationMs = { type: 'integer', minimum: 100, maximum: 600_000 }
 const fixedRate = { anyOf: [{ type: 'boolean' }, { type: 'number', minimum: 0.05, maximum: 1 }] }
 const warmupMs = { type: 'integer', minimum: 0, maximum: 600_000 }
+const steadyWarmupMs = { type: 'integer', minimum: 0, maximum: 600_000 }
 
 /** JSON Schema of a suite file. */
 export const suiteSchema = {
@@ -96,6 +101,7 @@ export const suiteSchema = {
     repetitions: { type: 'integer', minimum: 1, maximum: 100 },
     durationMs,
     warmupMs,
+    steadyWarmupMs,
     payloadBytes: sizeList,
     connections: connList,
     modes: modeList,
@@ -147,6 +153,7 @@ export const suiteSchema = {
           modes: modeList,
           durationMs,
           warmupMs,
+          steadyWarmupMs,
           pipeline: { type: 'integer', minimum: 1, maximum: 1024 },
           fixedRate,
         },
@@ -198,6 +205,7 @@ export interface SuiteOverrides {
   peers?: boolean | string[]
   durationMs?: number
   warmupMs?: number
+  steadyWarmupMs?: number
   connections?: number[]
   payloadBytes?: number[]
   modes?: Mode[]
@@ -279,6 +287,7 @@ function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string):
     modes: w.modes ?? suite.modes ?? DEFAULTS.modes,
     durationMs: w.durationMs ?? suite.durationMs ?? DEFAULTS.durationMs,
     warmupMs: w.warmupMs ?? suite.warmupMs ?? DEFAULTS.warmupMs,
+    steadyWarmupMs: w.steadyWarmupMs ?? suite.steadyWarmupMs ?? 0,
     pipeline: w.pipeline ?? suite.pipeline ?? DEFAULTS.pipeline,
     fixedRate: fixedRateOf(w.fixedRate ?? suite.fixedRate ?? false),
   }
@@ -425,6 +434,7 @@ export function normalizeSuite (data: unknown, source: string | null = null, ove
       ...w,
       ...(overrides.durationMs !== undefined ? { durationMs: overrides.durationMs } : {}),
       ...(overrides.warmupMs !== undefined ? { warmupMs: overrides.warmupMs } : {}),
+      ...(overrides.steadyWarmupMs !== undefined ? { steadyWarmupMs: overrides.steadyWarmupMs } : {}),
       ...(overrides.connections !== undefined ? { connections: overrides.connections } : {}),
       ...(overrides.payloadBytes !== undefined ? { payloadBytes: overrides.payloadBytes } : {}),
       ...(overrides.modes !== undefined ? { modes: overrides.modes } : {}),

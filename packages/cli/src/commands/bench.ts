@@ -16,6 +16,7 @@ interface BenchFlags {
   peers?: boolean | string[]
   duration?: number
   warmup?: number
+  steadyWarmup?: number
   connections?: number[]
   payloads?: number[]
   modes?: Mode[]
@@ -90,6 +91,7 @@ export function benchCommand (): Command {
     .option('--no-peers', 'run no peers')
     .option('-d, --duration <duration>', 'measured duration of each scenario (e.g. 2s)', parseDuration)
     .option('--warmup <duration>', 'warmup before each measurement (e.g. 500ms)', parseDuration)
+    .option('--steady-warmup <duration>', 'before each measurement, warm up in 1 s steps until req/s is steady, at most this long (0: off)', parseDuration)
     .option('-c, --connections <list>', 'connection counts, comma-separated (e.g. 1,16,256)', list(parseInteger(1, 100_000)))
     .option('--payloads <list>', 'payload sizes, comma-separated (e.g. 64,4KiB,64KiB)', list(parseSize))
     .option('--modes <list>', 'keep-alive and/or churn, comma-separated', modes)
@@ -121,6 +123,7 @@ function overridesOf (flags: BenchFlags & { handlers?: string[] }): SuiteOverrid
     o.durationMs = flags.duration
   }
   if (flags.warmup !== undefined) o.warmupMs = flags.warmup
+  if (flags.steadyWarmup !== undefined) o.steadyWarmupMs = flags.steadyWarmup
   if (flags.connections !== undefined) o.connections = flags.connections
   if (flags.payloads !== undefined) o.payloadBytes = flags.payloads
   if (flags.modes !== undefined) o.modes = flags.modes
