@@ -27,7 +27,7 @@ import { ECHOPLEX_BIN, LaunchError, spawnServer, type ServerSpec } from './serve
 import { expandSuite } from './suite.js'
 import { WindowRecorder } from './window.js'
 import { allowedCpus, findTaskset, formatCpuList, pinLoadGenerator, pinnedServerSpec, planPinning, type PinChoice, type PinPlan } from './pinning.js'
-import { buildTimeline } from './timeline.js'
+import { buildTimeline, stillWarming } from './timeline.js'
 import { collectProfile, profileDirFor, profiledServerSpec } from './profile.js'
 import { deriveRate, runOrder } from './fixed-rate.js'
 import { STEP_MS, warmUntilSteady } from './steady.js'
@@ -164,6 +164,9 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
       const from = Date.parse(rep.load.startedAt)
       rep.window = recorder.stats(from, from + rep.load.windowMs)
       rep.timeline = buildTimeline(rep.load, recorder.records, sc.warmupMs)
+      // a closed loop that sped up through the window measured a server still warming (a fixed rate cannot)
+      const warming = plan.rate === undefined ? stillWarming(rep.timeline, rep.load) : null
+      if (warming !== null) rep.warnings.push(warming)
       // (moved into the timeline)
       delete rep.load.seconds
     }

@@ -47,3 +47,25 @@ export function buildTimeline (load: LoadSummary, records: readonly SampleRecord
   }
   return points.length === 0 ? null : { intervalMs: step, origin, warmupMs, points }
 }
+
+/** A rise through the measured window from this ratio on means the server was still warming up. */
+export const STILL_WARMING_RATIO = 1.25
+
+/**
+ * A warning when req/s rose through the measured window (its last whole second at least
+ * STILL_WARMING_RATIO × its first): what was measured is a server still warming up, not its working
+ * speed. Null when it did not, or when there are fewer than two whole seconds to compare.
+ */
+export function stillWarming (timeline: Timeline | null, load: LoadSummary): string | null {
+  if (timeline === null) return null
+  const end = Date.parse(load.startedAt) + load.windowMs
+  const rates = timeline.points
+    .filter((p) => p.t >= timeline.warmupMs && timeline.origin + p.t + timeline.intervalMs <= end && p.requestsPerSec != null)
+    .map((p) => p.requestsPerSec!)
+  if (rates.length < 2) return null
+  const first = rates[0]!
+  const last = rates.at(-1)!
+  if (first <= 0 || last < STILL_WARMING_RATIO * first) return null
+  const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
+  return `req/s rose ${Math.round((last / first - 1) * 100)}% through the measurement (${fmt(first)} → ${fmt(last)} in its first and last second): the server was still warming up (--steady-warmup measures it warm)`
+}

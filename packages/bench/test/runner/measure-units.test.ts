@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LoadSummary, ScenarioConfig, ScenarioResult } from '@echoplex/results'
 import { deriveRate, runOrder } from '../../src/runner/fixed-rate.js'
-import { buildTimeline } from '../../src/runner/timeline.js'
+import { buildTimeline, stillWarming } from '../../src/runner/timeline.js'
 import { addProfile, collectProfile, pruneFlame, roleOf } from '../../src/runner/profile.js'
 import { expandSuite, normalizeSuite } from '../../src/runner/suite.js'
 import type { SampleRecord } from '../../src/runner/window.js'
@@ -76,6 +76,25 @@ t.test('timeline: load seconds and the tree samples per interval, the connect ph
   t.equal(tl.points[3]!.requestsPerSec, 2000)
   t.equal(tl.points[4]!.requestsPerSec, 1000, 'the last interval (cut at 2.5 s) is a rate over what it covered')
   t.equal(tl.points[4]!.p99Ms, 9)
+})
+
+t.test('stillWarming: req/s that rose through the measured window is flagged; a flat or noisy one is not', async (t) => {
+  const origin = 1_000_000
+  /** A 3 s window after 500 ms of warm-up, with these completions per second from the load's start. */
+  const run = (completed: number[]): string | null => {
+    const load = {
+      startedAt: new Date(origin + 500).toISOString(),
+      windowMs: 3000,
+      seconds: { intervalMs: 1000, origin, warmupMs: 500, completed, p99Ms: completed.map(() => 1) },
+    } as unknown as LoadSummary
+    return stillWarming(buildTimeline(load, [], 500), load)
+  }
+  // whole measured seconds: those starting at 1 s and 2 s (0 s is partly warm-up, 3 s is cut at 3.5 s)
+  t.match(run([100, 1000, 1400, 900]), /req\/s rose 40% through the measurement \(1,000 → 1,400 in its first and last second\): the server was still warming up/)
+  t.equal(run([100, 1000, 1100, 3000]), null, 'a 10% rise is noise; the cut last second and the warm-up do not count')
+  t.equal(run([100, 1400, 1000, 900]), null, 'a fall is not warming up')
+  t.equal(run([100, 0, 500]), null, 'nothing served in the first second: no ratio')
+  t.equal(stillWarming(null, {} as LoadSummary), null, 'no timeline')
 })
 
 const frame = (id: number, functionName: string, children: number[] = [], url = ''): unknown => ({ id, callFrame: { functionName, url, lineNumber: 0, columnNumber: 0, scriptId: '0' }, children })
