@@ -25,6 +25,8 @@ export class ChildRuntime {
   /** Logs with this process's current role (a fork child is a spare, then a connection: as `ps` shows). */
   readonly logger: Logger
   private roleLogger: Logger
+  /** One logger per role this process has had: a reused fork child changes role twice per connection. */
+  private readonly roleLoggers = new Map<string, Logger>()
   /** the role its title and log lines show */
   private role: string
   serving!: ConnectionServer
@@ -37,6 +39,7 @@ export class ChildRuntime {
     process.env.ECHOPLEX_ROLE = role
     this.role = role
     this.roleLogger = createLogger({ model: this.config.model, role })
+    this.roleLoggers.set(role, this.roleLogger)
     const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger[name] as (...a: unknown[]) => void)(...args) }) as never
     this.logger = { fatal: to('fatal'), error: to('error'), warn: to('warn'), info: to('info'), debug: to('debug') }
     this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
@@ -97,7 +100,9 @@ export class ChildRuntime {
       // the log lines say the role `ps` shows (a fork child: spare, then connection)
       this.role = role
       process.env.ECHOPLEX_ROLE = role
-      this.roleLogger = createLogger({ model: this.config.model, role })
+      let logger = this.roleLoggers.get(role)
+      if (logger === undefined) this.roleLoggers.set(role, logger = createLogger({ model: this.config.model, role }))
+      this.roleLogger = logger
     }
   }
 
