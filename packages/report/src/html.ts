@@ -7,7 +7,7 @@ import { compareCells, driftLine, MARKERS, type Change, type Comparison, type Co
 import {
   escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio,
 } from './format.js'
-import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
+import { STEADY_ROW, type ReportGroup, type ReportModel, type RunInfo, type TargetRow } from './model.js'
 import { ratioColor, winMatrix } from './matrix.js'
 import type { Verdict } from './verdicts.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
@@ -86,9 +86,20 @@ export const EVENT_LOOP_NOTE = 'The event-loop model runs every handler on its o
 export const FORK_NOTE = 'fork (strict) starts a fresh child process for every connection, as Python\'s socketserver ForkingMixIn does, so each connection pays a Node boot; ' +
   'fork-reuse is Apache httpd\'s prefork: a child serves one connection at a time and goes back to the idle set for the next, recycled after --connections-per-child.'
 
+/** Said after FORK_NOTE when fork-reuse ran without a warm-up until steady. */
+export const FORK_REUSE_COLD_NOTE = 'Each reused child compiles its own code (V8\'s JIT is per process), so fork-reuse takes tens of seconds of load to reach its working speed: ' +
+  'this run had no warm-up until steady, so its fork-reuse figures are for cold children (the churn suite, or bench --steady-warmup, measures it warm).'
+
 /** Whether the report has a fork or fork-reuse target (by model name, whatever its label). */
 export function showsFork (model: ReportModel): boolean {
   return model.groups.some((g) => g.rows.some((r) => r.kind === 'model' && (r.name === 'fork' || r.name === 'fork-reuse')))
+}
+
+/** FORK_NOTE, plus FORK_REUSE_COLD_NOTE when fork-reuse ran and no run warmed until steady. */
+export function forkNote (model: ReportModel): string {
+  const reuse = model.groups.some((g) => g.rows.some((r) => r.kind === 'model' && r.name === 'fork-reuse'))
+  const warmed = model.runs.some((run) => run.ran.some(([what]) => what === STEADY_ROW))
+  return reuse && !warmed ? `${FORK_NOTE} ${FORK_REUSE_COLD_NOTE}` : FORK_NOTE
 }
 
 // ---------------------------------------------------------------- report
@@ -308,7 +319,7 @@ export function renderReportHtml (model: ReportModel): string {
   parts.push('<h2>Verdicts</h2>', verdictTable(model.verdicts))
   parts.push(`<div class="note"><strong>Note:</strong> ${esc(EVENT_LOOP_NOTE)}</div>`)
   parts.push('<h2>Summary</h2>', summaryTable(model))
-  if (showsFork(model)) parts.push(`<p class="note"><strong>fork and fork-reuse:</strong> ${esc(FORK_NOTE)}</p>`)
+  if (showsFork(model)) parts.push(`<p class="note"><strong>fork and fork-reuse:</strong> ${esc(forkNote(model))}</p>`)
   parts.push('<p class="muted">Medians over repetitions, which run in rounds (every scenario once per round) so that drifts of the machine hit every target alike. CV: the spread of req/s over the repetitions (stdev ÷ mean). vs peer: this target\'s median req/s ÷ the fastest peer\'s that ran ok in the same group. p99: the median over repetitions of each repetition\'s 99th percentile. processes, threads: the whole server process tree, median over repetitions of the most seen at once under load. server CPU: % of one core, all its processes and threads. req per server CPU-s: requests served per second of server CPU (all processes and threads): where the load generator saturated, the verdicts rank by it. PSS per conn.: (mean PSS of the whole process tree under load − idle PSS) ÷ connections (RSS where PSS is unreadable; keep-alive only).</p>')
   parts.push('<h2>Scenarios</h2><p class="muted">One folded section per scenario: charts, then speed and cost tables. The first is open.</p>', ...model.groups.map((g, i) => groupDetail(g, i === 0)))
   parts.push('<h2>Environment</h2>', ...model.runs.map((r) => `${model.runs.length > 1 ? `<h3>run ${r.index + 1}: ${esc(r.suite)}</h3>` : ''}${environmentBlock(r)}`))

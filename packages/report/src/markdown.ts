@@ -4,7 +4,7 @@
  */
 import { compareCells, driftLine, MARKERS, type Change, type Comparison } from './compare.js'
 import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, kindNote, mdTable } from './format.js'
-import { EVENT_LOOP_NOTE, FORK_NOTE, showsFork } from './html.js'
+import { EVENT_LOOP_NOTE, forkNote, showsFork } from './html.js'
 import type { ReportModel, RunInfo, TargetRow } from './model.js'
 import { winMatrix } from './matrix.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
@@ -91,7 +91,7 @@ export function renderReportMarkdown (model: ReportModel): string {
     ['l', 'l', 'l', 'r', 'r', ...peers.map(() => 'r' as const), 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   ))
   out.push('', 'Medians over repetitions. Ratios: median req/s ÷ the peer\'s in the same group. PSS / conn: (PSS of the whole process tree under load − idle) ÷ connections. connect → 1st byte: for the fork model, the spawn wait.', '')
-  if (showsFork(model)) out.push(`**fork and fork-reuse:** ${FORK_NOTE}`, '')
+  if (showsFork(model)) out.push(`**fork and fork-reuse:** ${forkNote(model)}`, '')
   const profiled = model.groups.flatMap((g) => g.rows.filter((r) => r.profile?.flame != null).map((r) => ({ g, r })))
   if (profiled.length > 0) {
     out.push('## CPU profiles', '')

@@ -40,6 +40,9 @@ export interface RunInfo {
 
 const uniq = <T>(xs: T[]): T[] => [...new Set(xs)]
 
+/** The row of `whatRan` that says a run warmed up until steady. */
+export const STEADY_ROW = 'warm-up until steady'
+
 /** What a run actually ran: targets, workloads and sizes as the scenarios record them (overrides included). */
 export function whatRan (r: Results): Array<[string, string]> {
   const sc = r.scenarios
@@ -57,7 +60,7 @@ export function whatRan (r: Results): Array<[string, string]> {
   if (steadyMax.length > 0) {
     const reps = sc.flatMap((s) => s.repetitions.filter((x) => x.steadyWarmup != null).map((x) => ({ label: s.target.label, w: x.steadyWarmup! })))
     const unsettled = uniq(reps.filter((x) => !x.w.steady).map((x) => x.label))
-    out.push(['warm-up until steady', `before the fixed warmup, the scenario's load in 1 s steps until the last 3 agree within 10% (at most ${steadyMax.map(formatDurationMs).join(' / ')}): ` +
+    out.push([STEADY_ROW, `before the fixed warmup, the scenario's load in 1 s steps until the last 3 agree within 10% (at most ${steadyMax.map(formatDurationMs).join(' / ')}): ` +
       `${reps.filter((x) => x.w.steady).length} of ${reps.length} repetitions settled${unsettled.length === 0 ? '' : `; not settled: ${unsettled.join(', ')}`}`])
   }
   out.push(['repetitions', String(r.suite.repetitions)])

@@ -209,3 +209,15 @@ t.test('a run with a warm-up until steady: the report says how many repetitions 
   t.notOk(new Map(buildReport([base]).runs[0]!.ran).has('warm-up until steady'), 'absent from a run without one')
   t.match(renderReportHtml(buildReport([r])), /warm-up until steady/)
 })
+
+t.test('fork-reuse measured without a warm-up until steady: the fork note says its figures are for cold children', async (t) => {
+  const { FORK_REUSE_COLD_NOTE } = await import('../src/index.js')
+  const cold = structuredClone(base)
+  for (const s of cold.scenarios) if (s.target.name === 'fork') s.target.name = 'fork-reuse'
+  t.ok(renderReportMarkdown(buildReport([cold])).includes(FORK_REUSE_COLD_NOTE), 'said for a cold fork-reuse')
+  const warm = structuredClone(cold)
+  for (const w of warm.suite.workloads) w.steadyWarmupMs = 20_000
+  for (const s of warm.scenarios) for (const rep of s.repetitions) rep.steadyWarmup = { steps: [1, 1, 1], steady: true, ms: 3000 }
+  t.notOk(renderReportMarkdown(buildReport([warm])).includes(FORK_REUSE_COLD_NOTE), 'not when the run warmed until steady')
+  t.notOk(renderReportMarkdown(buildReport([base])).includes(FORK_REUSE_COLD_NOTE), 'not without a fork-reuse target')
+})
