@@ -7,7 +7,7 @@ import { compareCells, driftLine, MARKERS, type Change, type Comparison, type Co
 import {
   escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio,
 } from './format.js'
-import { STEADY_ROW, type ReportGroup, type ReportModel, type RunInfo, type TargetRow } from './model.js'
+import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
 import { ratioColor, winMatrix } from './matrix.js'
 import type { Verdict } from './verdicts.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
@@ -87,19 +87,21 @@ export const FORK_NOTE = 'fork (strict) starts a fresh child process for every c
   'fork-reuse is Apache httpd\'s prefork: a child serves one connection at a time and goes back to the idle set for the next, recycled after --connections-per-child.'
 
 /** Said after FORK_NOTE when fork-reuse ran without a warm-up until steady. */
-export const FORK_REUSE_COLD_NOTE = 'Each reused child compiles its own code (V8\'s JIT is per process), so fork-reuse takes tens of seconds of load to reach its working speed: ' +
+export const FORK_REUSE_COLD_NOTE = 'Each reused child compiles its own code (V8\'s JIT is per process), so fork-reuse takes 10–20 s of load to reach its working speed on a 2-core machine: ' +
   'this run had no warm-up until steady, so its fork-reuse figures are for cold children (the churn suite, or bench --steady-warmup, measures it warm).'
 
-/** Whether the report has a fork or fork-reuse target (by model name, whatever its label). */
-export function showsFork (model: ReportModel): boolean {
-  return model.groups.some((g) => g.rows.some((r) => r.kind === 'model' && (r.name === 'fork' || r.name === 'fork-reuse')))
+/** Whether the report has a target of one of these models (by model name, whatever its label). */
+function showsModel (model: ReportModel, ...names: string[]): boolean {
+  return model.groups.some((g) => g.rows.some((r) => r.kind === 'model' && names.includes(r.name)))
 }
+
+/** Whether the report has a fork or fork-reuse target. */
+export const showsFork = (model: ReportModel): boolean => showsModel(model, 'fork', 'fork-reuse')
 
 /** FORK_NOTE, plus FORK_REUSE_COLD_NOTE when fork-reuse ran and no run warmed until steady. */
 export function forkNote (model: ReportModel): string {
-  const reuse = model.groups.some((g) => g.rows.some((r) => r.kind === 'model' && r.name === 'fork-reuse'))
-  const warmed = model.runs.some((run) => run.ran.some(([what]) => what === STEADY_ROW))
-  return reuse && !warmed ? `${FORK_NOTE} ${FORK_REUSE_COLD_NOTE}` : FORK_NOTE
+  const cold = showsModel(model, 'fork-reuse') && !model.runs.some((run) => run.warmedUntilSteady)
+  return cold ? `${FORK_NOTE} ${FORK_REUSE_COLD_NOTE}` : FORK_NOTE
 }
 
 // ---------------------------------------------------------------- report

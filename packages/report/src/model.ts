@@ -36,12 +36,14 @@ export interface RunInfo {
   statusCounts: Partial<Record<ScenarioStatus, number>>
   /** what actually ran (the suite with its command-line overrides applied, read from the scenarios): label → value */
   ran: Array<[string, string]>
+  /** whether its measurements followed a warm-up until steady (a workload's steadyWarmupMs) */
+  warmedUntilSteady: boolean
 }
 
 const uniq = <T>(xs: T[]): T[] => [...new Set(xs)]
 
-/** The row of `whatRan` that says a run warmed up until steady. */
-export const STEADY_ROW = 'warm-up until steady'
+/** The most each workload of `r` let a warm-up until steady take (ms), each value once; empty: none ran. */
+const steadyWarmups = (r: Results): number[] => uniq(r.suite.workloads.map((w) => w.steadyWarmupMs ?? 0).filter((ms) => ms > 0))
 
 /** What a run actually ran: targets, workloads and sizes as the scenarios record them (overrides included). */
 export function whatRan (r: Results): Array<[string, string]> {
@@ -56,11 +58,11 @@ export function whatRan (r: Results): Array<[string, string]> {
   }).join('; ')])
   const timing = uniq(sc.map((s) => `${formatDurationMs(s.durationMs)} measured after ${formatDurationMs(s.warmupMs)} warmup`))
   out.push(['per repetition', timing.join('; ')])
-  const steadyMax = uniq(r.suite.workloads.map((w) => w.steadyWarmupMs ?? 0).filter((ms) => ms > 0))
+  const steadyMax = steadyWarmups(r)
   if (steadyMax.length > 0) {
     const reps = sc.flatMap((s) => s.repetitions.filter((x) => x.steadyWarmup != null).map((x) => ({ label: s.target.label, w: x.steadyWarmup! })))
     const unsettled = uniq(reps.filter((x) => !x.w.steady).map((x) => x.label))
-    out.push([STEADY_ROW, `before the fixed warmup, the scenario's load in 1 s steps until the last 3 agree within 10% (at most ${steadyMax.map(formatDurationMs).join(' / ')}): ` +
+    out.push(['warm-up until steady', `before the fixed warmup, the scenario's load in 1 s steps until the last 3 agree within 10% (at most ${steadyMax.map(formatDurationMs).join(' / ')}): ` +
       `${reps.filter((x) => x.w.steady).length} of ${reps.length} repetitions settled${unsettled.length === 0 ? '' : `; not settled: ${unsettled.join(', ')}`}`])
   }
   out.push(['repetitions', String(r.suite.repetitions)])
@@ -195,6 +197,7 @@ export function runInfo (r: Results, index: number, path: string | null): RunInf
     notes: r.notes,
     statusCounts,
     ran: whatRan(r),
+    warmedUntilSteady: steadyWarmups(r).length > 0,
   }
 }
 

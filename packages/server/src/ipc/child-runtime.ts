@@ -24,7 +24,6 @@ export class ChildRuntime {
   readonly hub: ChildHub
   /** Logs with this process's current role (a fork child is a spare, then a connection: as `ps` shows). */
   readonly logger: Logger
-  private roleLogger: Logger
   /** One logger per role this process has had: a reused fork child changes role twice per connection. */
   private readonly roleLoggers = new Map<string, Logger>()
   /** the role its title and log lines show */
@@ -38,9 +37,7 @@ export class ChildRuntime {
     this.config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
     process.env.ECHOPLEX_ROLE = role
     this.role = role
-    this.roleLogger = createLogger({ model: this.config.model, role })
-    this.roleLoggers.set(role, this.roleLogger)
-    const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger[name] as (...a: unknown[]) => void)(...args) }) as never
+    const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger()[name] as (...a: unknown[]) => void)(...args) }) as never
     this.logger = { fatal: to('fatal'), error: to('error'), warn: to('warn'), info: to('info'), debug: to('debug') }
     this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
     // broadcasts waiting for the IPC pipe are held to what one connection may hold unsent
@@ -100,10 +97,14 @@ export class ChildRuntime {
       // the log lines say the role `ps` shows (a fork child: spare, then connection)
       this.role = role
       process.env.ECHOPLEX_ROLE = role
-      let logger = this.roleLoggers.get(role)
-      if (logger === undefined) this.roleLoggers.set(role, logger = createLogger({ model: this.config.model, role }))
-      this.roleLogger = logger
     }
+  }
+
+  /** The logger of the role this process has now, made the first time it has it. */
+  private roleLogger (): Logger {
+    let logger = this.roleLoggers.get(this.role)
+    if (logger === undefined) this.roleLoggers.set(this.role, logger = createLogger({ model: this.config.model, role: this.role }))
+    return logger
   }
 
   /** Never resolves: the process exits once the primary has the reason, and must do nothing else meanwhile. */

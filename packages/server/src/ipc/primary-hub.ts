@@ -16,9 +16,8 @@ export type ChildPeer = Peer<ChildToPrimary, PrimaryToChild>
  */
 export class PrimaryHub {
   readonly store = new MemorySharedStore()
-  private readonly outstanding = new Map<ChildPeer, number>()
-  /** Children that take broadcasts now (absent: always). */
-  private readonly listening = new Map<ChildPeer, () => boolean>()
+  /** Per child: broadcast bytes waiting for its pipe, and whether it takes broadcasts now. */
+  private readonly children = new Map<ChildPeer, { waiting: number, listening: () => boolean }>()
   /** Broadcasts not relayed to a child because too much was already waiting for it. */
   dropped = 0
 
@@ -29,29 +28,20 @@ export class PrimaryHub {
    * child has connections to deliver broadcasts to (fork's idle children have none: relaying to them
    * would cost a copy and a parse per spare for nothing).
    */
-  add (peer: ChildPeer, listening?: () => boolean): void {
-    this.outstanding.set(peer, 0)
-    if (listening !== undefined) this.listening.set(peer, listening)
+  add (peer: ChildPeer, listening: () => boolean = () => true): void {
+    this.children.set(peer, { waiting: 0, listening })
     peer.on('broadcast', (message) => {
       const size = message.data.byteLength
-      for (const [other, waiting] of this.outstanding) {
-        if (other === peer || !other.isConnected() || this.listening.get(other)?.() === false) continue
-        if (waiting > this.budgetBytes) { this.dropped++; continue }
-        this.outstanding.set(other, waiting + size)
-        const sent = other.send(message, undefined, () => this.written(other, size))
-        if (!sent) this.written(other, size)
+      for (const [other, child] of this.children) {
+        if (other === peer || !other.isConnected() || !child.listening()) continue
+        if (child.waiting > this.budgetBytes) { this.dropped++; continue }
+        child.waiting += size
+        const sent = other.send(message, undefined, () => { child.waiting -= size })
+        if (!sent) child.waiting -= size
       }
     })
     peer.answer('shared', (message) => this.store.apply(message.op))
   }
 
-  remove (peer: ChildPeer): void {
-    this.outstanding.delete(peer)
-    this.listening.delete(peer)
-  }
-
-  private written (peer: ChildPeer, size: number): void {
-    const waiting = this.outstanding.get(peer)
-    if (waiting !== undefined) this.outstanding.set(peer, waiting - size)
-  }
+  remove (peer: ChildPeer): void { this.children.delete(peer) }
 }

@@ -100,9 +100,10 @@ export class ForkModel extends BaseModel {
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
       relayBudgetBytes: options.limits.maxWriteBufferBytes,
-      // broadcasts go to children with a connection: a child's state turns 'serving' before its socket
-      // is sent, so every broadcast relayed after the hand-off follows the socket down the channel
-      relaysTo: (child) => child.state === 'serving' || child.state === 'retiring',
+      // broadcasts go to children with a connection (serving, or recycled while serving): a child's state
+      // turns 'serving' before its socket is sent, so every broadcast relayed after the hand-off follows
+      // the socket down the channel
+      relaysTo: (child) => child.state === 'serving' || (child.state === 'retiring' && child.recycling !== undefined),
       readyState: 'idle',
       onFatal: options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
@@ -404,10 +405,10 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
     bench: {
       workers: false,
       spares: true,
-      // room for every client twice over (churn reconnects before the old child is reaped); with
-      // reuse, idle children are the spares: at least one per client, as an httpd sized for its load
-      // with reuse the steady state is a child per client serving plus the idle spares: all of them boot
-      // before the run (--start-children), so no boot falls in the measured window
+      // room for every client twice over (churn reconnects before the old child is reaped). With reuse,
+      // idle children are the spares, at least one per client (an httpd sized for its load), and the
+      // steady state is a child per client serving plus those spares: all of them boot before the run
+      // (--start-children), so no boot falls in the measured window
       serveArgs: ({ spares }, connections) => {
         const wanted = sparesAtLeastClients ? Math.max(spares ?? 0, connections) : (spares ?? 0)
         const maxChildren = Math.max(64, connections * 2 + wanted)
