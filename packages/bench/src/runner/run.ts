@@ -113,8 +113,9 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
   const profiled = profileDir === null ? null : profiledServerSpec(base, profileDir)
   const spec = pinnedServerSpec(profiled ?? base, plan.pin)
   const rep = newRepetition(repetition, t0, { command: [spec.command, ...spec.args], pid: null, address: null })
-  // a fixed-rate scenario runs at a rate set in advance: its warm-up stays the fixed one
-  const steady = (sc.workload.steadyWarmupMs ?? 0) > 0 && plan.rate === undefined
+  // a fixed-rate scenario warms up the same way (its steps are closed-loop: a fixed rate is steady by
+  // construction), so its latency is that of the warm server whose closed-loop rate set the rate
+  const steady = (sc.workload.steadyWarmupMs ?? 0) > 0
   if (sc.workload.expect === 'work' && sc.loadTool === 'tcp') {
     // the expected digests, computed before the server starts (not while it is measured)
     const rounds = workRoundsOf(sc.workload.options)

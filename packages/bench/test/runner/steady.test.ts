@@ -76,3 +76,19 @@ t.test('a suite with steadyWarmupMs: each repetition records its warm-up; the fi
   // the measured window and timeline are of the measurement only: they start after the warm-up
   t.ok(Date.parse(rep.load!.startedAt) - Date.parse(rep.startedAt) >= rep.steadyWarmup!.ms, 'measured after the warm-up')
 })
+
+t.test('a fixed-rate scenario warms until steady too, closed-loop, before its fixed-rate window', async (t) => {
+  const suite = normalizeSuite({ ...spec(6000), workloads: [{ handler: 'echo', fixedRate: 0.5 }] })
+  const results = await runSuite(suite)
+  t.equal(validateResults(results), null, 'the results validate')
+  const fixed = results.scenarios.find((s) => s.fixedRate != null)
+  t.ok(fixed !== undefined, 'a fixed-rate scenario ran')
+  const rep = fixed!.repetitions[0]!
+  t.equal(rep.status, 'ok')
+  const w = rep.steadyWarmup
+  t.ok(w != null && w.steps.length >= 1, `warm-up recorded: ${JSON.stringify(w)}`)
+  // closed-loop steps: each ran well above the fixed rate it warmed the server for
+  const rate = fixed!.rate!.requestsPerSec
+  t.ok(w!.steps.every((n) => n > rate), `steps ${w!.steps.join(', ')} req/s, above the fixed rate ${rate}`)
+  t.ok(Date.parse(rep.load!.startedAt) - Date.parse(rep.startedAt) >= w!.ms, 'measured after the warm-up')
+})
