@@ -128,6 +128,9 @@ let ranUs = 0
 port.on('message', (batch: Batch) => {
   const { buffer, count, extras } = batch
   const head = new Int32Array(buffer, 0, count * TASK_INTS)
+  // the long-batch timer runs from this batch's start (or the oldest result still held), not from an
+  // earlier flush: after an idle moment its first result would otherwise leave alone
+  if (outcomes.length === 0) lastFlush = performance.now()
   let x = 0
   for (let h = 0; h < head.length; h += TASK_INTS) {
     const bits = head[h + T_FLAGS]!
@@ -159,6 +162,9 @@ port.on('message', (batch: Batch) => {
   if (outcomes.length > 0) flush()
 })
 post({ type: 'ready' })
+// a handler's process.exit ends this thread at once: results other tasks of its batch already have
+// still leave (the primary would otherwise fail those connections as if their own handler had died)
+process.on('exit', () => { if (outcomes.length > 0) flush() })
 
 function push (outcome: Outcome): void {
   outcomes.push(outcome)

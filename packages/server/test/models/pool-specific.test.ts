@@ -61,6 +61,34 @@ t.test('pool: process.exit in a handler ends only its thread and its connection'
   t.equal(server.child.exitCode, null, 'the server process is still running')
 })
 
+t.test('pool: a reply its thread finished in the same batch, before another handler\'s process.exit, still arrives', async (t) => {
+  // one thread, so both tasks share its batch: the steady connection's echo runs first, then the exit
+  // ends the thread before the batch's results would have left it
+  const server = await startServer(t, ['--model', 'pool', '--workers', '1', '--handler', fixture('faulty.mjs')])
+  const [good, bad] = await Promise.all([Client.open(server.port), Client.open(server.port)])
+  t.teardown(() => { good!.destroy(); bad!.destroy() })
+  t.same(await ask(good!, 'before\n'), ['before'], 'served before')
+  t.same(await ask(bad!, 'hello\n'), ['hello'], 'the other connection too')
+  for (const round of [1, 2, 3]) {
+    const exiting = round === 1 ? bad! : await Client.open(server.port)
+    if (round > 1) { t.teardown(() => exiting.destroy()); t.same(await ask(exiting, 'hello\n'), ['hello']) }
+    // both wait in the kernel while the server is stopped: on SIGCONT one turn reads them, in this order
+    process.kill(server.pid, 'SIGSTOP')
+    try {
+      good!.write(`steady ${round}\n`)
+      await sleep(50)
+      exiting.write('exit\n')
+      await sleep(50)
+    } finally {
+      process.kill(server.pid, 'SIGCONT')
+    }
+    await exiting.waitClose()
+    await good!.until(() => lines(good!) >= round + 1 || good!.closed, 15_000, 'the steady reply')
+    t.equal(good!.closed, false, `round ${round}: the steady connection is still open`)
+    t.equal(good!.data().toString().split('\n')[round], `steady ${round}`, `round ${round}: its reply arrived`)
+  }
+})
+
 t.test('pool: ctx.state per connection, ctx.shared atomic across threads', async (t) => {
   const server = await startServer(t, ['--model', 'pool', '--workers', '2', '--handler', fixture('pool-state.mjs')])
 
