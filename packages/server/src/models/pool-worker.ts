@@ -128,9 +128,6 @@ let ranUs = 0
 port.on('message', (batch: Batch) => {
   const { buffer, count, extras } = batch
   const head = new Int32Array(buffer, 0, count * TASK_INTS)
-  // the long-batch timer runs from this batch's start (or the oldest result still held), not from an
-  // earlier flush: after an idle moment its first result would otherwise leave alone
-  if (outcomes.length === 0) lastFlush = performance.now()
   let x = 0
   for (let h = 0; h < head.length; h += TASK_INTS) {
     const bits = head[h + T_FLAGS]!
