@@ -40,13 +40,6 @@ export interface Batch {
   buffer: ArrayBuffer
   count: number
   extras: unknown[]
-  /**
-   * Results only: the tasks this thread started since its previous results left, and the time it
-   * spent running them (their synchronous part, in µs): what a task costs, for the primary to judge
-   * whether handing one to another thread is worth a thread hop.
-   */
-  ran?: number
-  ranUs?: number
 }
 
 /** Worker → primary, once: the handler module loaded (or did not: `error`, one line). */

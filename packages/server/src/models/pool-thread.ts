@@ -79,8 +79,6 @@ export interface PoolThreadOptions {
   logger: Logger
   /** A result came back for the task of `token` on this thread. */
   onResult: (thread: PoolThread, token: number, result: PoolResult) => void
-  /** A batch of results said how many tasks the thread ran since the last one, and for how long (µs). */
-  onRan?: (tasks: number, us: number) => void
   /** After the results of one batch were handed over. */
   onResultsDone: (thread: PoolThread) => void
   onExit: (thread: PoolThread, code: number) => void
@@ -162,9 +160,6 @@ export class PoolThread {
 
   /** Tasks given to this thread and not done: how busy it is. */
   get load (): number { return this.tasks.size }
-
-  /** Tasks wait in the outbox: one more rides along in the same message, at no extra hop. */
-  get batching (): boolean { return this.outbox.length > 0 }
 
   /** Whether this thread holds the connection's ConnInfo (and must be told to forget it). */
   knows (ctx: ConnectionContext): boolean { return this.known.has(ctx) }
@@ -277,7 +272,6 @@ export class PoolThread {
   /** Unpacks a batch of results: bytes become Buffers over the batch's buffer (no copy). */
   private receive (batch: Batch): void {
     const { buffer, count, extras } = batch
-    if (batch.ran !== undefined && batch.ran > 0) this.options.onRan?.(batch.ran, batch.ranUs ?? 0)
     const head = new Int32Array(buffer, 0, count * RESULT_INTS)
     let x = 0
     for (let h = 0; h < head.length; h += RESULT_INTS) {

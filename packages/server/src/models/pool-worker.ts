@@ -121,9 +121,6 @@ let staging = Buffer.allocUnsafeSlow(64 * 1024)
 let staged = 0
 let lastFlush = performance.now()
 let flushQueued = false
-/** Tasks run since the last results left, and the time their synchronous part took (µs). */
-let ran = 0
-let ranUs = 0
 
 port.on('message', (batch: Batch) => {
   const { buffer, count, extras } = batch
@@ -149,12 +146,8 @@ port.on('message', (batch: Batch) => {
       push({ token, skipped: true })
       continue
     }
-    const started = performance.now()
     run(HOOKS[bits & HOOK_MASK]!, token, conns.get(key)!, state as Record<string, unknown>, message)
-    const now = performance.now()
-    ran++
-    ranUs += (now - started) * 1000
-    if (outcomes.length > 0 && now - lastFlush >= FLUSH_EVERY_MS) flush()
+    if (outcomes.length > 0 && performance.now() - lastFlush >= FLUSH_EVERY_MS) flush()
   }
   if (outcomes.length > 0) flush()
 })
@@ -237,10 +230,7 @@ function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): Batch 
     head[h + R_TOKEN] = o.token
     head[h + R_FLAGS] = bits
   }
-  const batch: Batch = { type: 'results', buffer, count: list.length, extras, ran, ranUs }
-  ran = 0
-  ranUs = 0
-  return batch
+  return { type: 'results', buffer, count: list.length, extras }
 }
 
 function canClone (value: unknown): boolean {
