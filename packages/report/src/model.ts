@@ -62,7 +62,7 @@ export function whatRan (r: Results): Array<[string, string]> {
   if (steadyMax.length > 0) {
     const reps = sc.flatMap((s) => s.repetitions.filter((x) => x.steadyWarmup != null).map((x) => ({ label: s.target.label, w: x.steadyWarmup! })))
     const unsettled = uniq(reps.filter((x) => !x.w.steady).map((x) => x.label))
-    out.push(['warm-up until steady', `before the fixed warmup, the scenario's load in 1 s steps until the last 3 agree within 10% (at most ${steadyMax.map(formatDurationMs).join(' / ')}): ` +
+    out.push(['warm-up until steady', `before the fixed warmup, the scenario's load in 1 s steps until the last 3 agree within 10% and are at most 5% above the 3 before (at most ${steadyMax.map(formatDurationMs).join(' / ')}): ` +
       `${reps.filter((x) => x.w.steady).length} of ${reps.length} repetitions settled${unsettled.length === 0 ? '' : `; not settled: ${unsettled.join(', ')}`}`])
   }
   out.push(['repetitions', String(r.suite.repetitions)])
