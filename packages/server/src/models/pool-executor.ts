@@ -365,10 +365,18 @@ export class PoolExecutor implements HandlerExecutor {
       if (!this.broken) this.threads[index] = this.replacement()
     }
     const heartbeat = this.options.heartbeatMs
+    // results it had settled for other connections and not sent yet (a stuck task stopped it mid-batch)
+    const recovered = thread.recover()
     for (const task of thread.tasks.values()) {
       const neverStarted = Atomics.compareExchange(this.flags, task.slot, task.token, SLOT_CANCELLED) === task.token
       this.release(task)
       if (task.phase !== 'sent') continue
+      const result = recovered.get(task.token)
+      if (result !== undefined) {
+        this.completed++
+        this.finish(task, undefined, result)
+        continue
+      }
       if (neverStarted && (task.hook !== 'message' || task.message !== undefined)) { this.assign(task); continue }
       this.finish(task, task.stuck
         ? new Error(`still running after the ${heartbeat} ms heartbeat; its thread was replaced`)

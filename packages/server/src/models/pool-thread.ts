@@ -18,6 +18,12 @@ import {
   HAS_INFO,
   HAS_STATE,
   HOOKS,
+  JOURNAL_BYTES,
+  J_COUNT,
+  J_DATA,
+  J_ENTRY,
+  J_NONE,
+  J_STRING,
   MSG_BODY,
   MSG_BYTES,
   MSG_EXTRA,
@@ -121,11 +127,13 @@ export class PoolThread {
   private outboxBytes = 0
   /** Connections whose ConnInfo this thread holds. */
   private readonly known = new WeakSet<ConnectionContext>()
+  /** Copies of the results the thread has settled and not yet sent (see JOURNAL_BYTES). */
+  private readonly journal = new SharedArrayBuffer(JOURNAL_BYTES)
 
   constructor (private readonly options: PoolThreadOptions) {
     const { port1, port2 } = new MessageChannel()
     this.worker = new Worker(WORKER_FILE, {
-      workerData: { flags: options.flags, handlerPath: options.handlerPath, pid: process.pid, model: 'pool', sharedPort: port2 } satisfies PoolWorkerData,
+      workerData: { flags: options.flags, handlerPath: options.handlerPath, pid: process.pid, model: 'pool', sharedPort: port2, journal: this.journal } satisfies PoolWorkerData,
       transferList: [port2],
     })
     new Peer<WorkerToPrimary, never>(portChannel(port1), { failure: errors.SHARED_FAILED })
@@ -295,6 +303,26 @@ export class PoolThread {
       this.options.onResult(this, head[h + R_TOKEN]!, result)
     }
     this.options.onResultsDone(this)
+  }
+
+  /**
+   * Once the thread has ended: the results it had settled but not sent, by token (read from its
+   * journal; only simple results are there).
+   */
+  recover (): Map<number, PoolResult> {
+    const found = new Map<number, PoolResult>()
+    const count = Atomics.load(new Int32Array(this.journal, 0, 2), J_COUNT)
+    const view = new DataView(this.journal)
+    for (let i = 0, at = J_DATA; i < count; i++) {
+      const token = view.getInt32(at, true)
+      const kind = view.getInt32(at + 4, true)
+      const length = view.getInt32(at + 8, true)
+      // a copy, not a view: the journal's memory is the thread's to reuse
+      const bytes = Buffer.from(new Uint8Array(this.journal, at + J_ENTRY, length))
+      found.set(token, kind === J_NONE ? {} : { reply: kind === J_STRING ? bytes.toString('utf8') : bytes })
+      at += J_ENTRY + ((length + 3) & ~3)
+    }
+    return found
   }
 
   async terminate (): Promise<void> {

@@ -21,6 +21,13 @@ import {
   HAS_STATE,
   HOOKS,
   HOOK_MASK,
+  J_BYTES,
+  J_COUNT,
+  J_DATA,
+  J_ENTRY,
+  J_NONE,
+  J_STRING,
+  J_USED,
   MSG_BODY,
   MSG_BYTES,
   MSG_EXTRA,
@@ -158,7 +165,39 @@ process.on('exit', () => { if (outcomes.length > 0) flush() })
 
 function push (outcome: Outcome): void {
   outcomes.push(outcome)
+  journal(outcome)
   if (outcomes.length >= BATCH_MAX_TASKS || staged >= BATCH_MAX_BYTES) flush()
+}
+
+const journalHead = new Int32Array(data.journal, 0, 2)
+const journalView = new DataView(data.journal)
+const journalBytes = Buffer.from(data.journal)
+
+/** Copies a simple result into the journal (see JOURNAL_BYTES), so it outlives a stop of this thread. */
+function journal (o: Outcome): void {
+  if (o.skipped === true || o.error !== undefined || (o.actions !== undefined && o.actions.length > 0) || o.empty !== true) return
+  let kind = J_NONE
+  let bytes: Uint8Array | string = ''
+  if (o.hasExtra === true) {
+    if (typeof o.extra !== 'string') return
+    kind = J_STRING
+    bytes = o.extra
+  } else if (o.start !== undefined) {
+    kind = J_BYTES
+    bytes = staging.subarray(o.start, o.start + o.length!)
+  }
+  const length = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength
+  const at = J_DATA + journalHead[J_USED]!
+  const end = at + J_ENTRY + ((length + 3) & ~3)
+  if (end > journalBytes.length) return
+  journalView.setInt32(at, o.token, true)
+  journalView.setInt32(at + 4, kind, true)
+  journalView.setInt32(at + 8, length, true)
+  if (typeof bytes === 'string') journalBytes.write(bytes, at + J_ENTRY, 'utf8')
+  else journalBytes.set(bytes, at + J_ENTRY)
+  journalHead[J_USED] = end - J_DATA
+  // the count last: an entry is complete once counted
+  Atomics.store(journalHead, J_COUNT, journalHead[J_COUNT]! + 1)
 }
 
 /** Results that settle outside a batch's run (async handlers) go out together, once per turn. */
@@ -204,6 +243,10 @@ function flush (): void {
     }
     post(encode(list, buffer, byteBase), [buffer, ...moved])
   }
+  // these results are on their way: the journal starts again (a copy still there when the thread is
+  // stopped now is of a task the primary has already settled, and is skipped)
+  Atomics.store(journalHead, J_COUNT, 0)
+  journalHead[J_USED] = 0
 }
 
 function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): Batch {

@@ -90,6 +90,31 @@ t.test('pool: a reply its thread finished in the same batch, before another hand
   }
 })
 
+t.test('pool: replies its thread finished before a stuck task of the same batch still arrive when the heartbeat stops that thread', async (t) => {
+  // one thread, a short heartbeat: the batch is a first echo (its result leaves at once), the steady
+  // connection's echo (held, to leave with the batch's results), then a handler that never returns
+  const server = await startServer(t, ['--model', 'pool', '--workers', '1', '--heartbeat', '1s', '--handler', fixture('fault-line.mjs')])
+  const [first, good, looper] = await Promise.all([Client.open(server.port), Client.open(server.port), Client.open(server.port)])
+  t.teardown(() => { first!.destroy(); good!.destroy(); looper!.destroy() })
+  for (const c of [first!, good!, looper!]) t.same(await ask(c, 'hi\n'), ['hi'], 'each is served first')
+  process.kill(server.pid, 'SIGSTOP')
+  try {
+    for (const [c, text] of [[first!, 'first'], [good!, 'steady'], [looper!, 'loop']] as const) {
+      c.write(`${text}\n`)
+      await sleep(30)
+    }
+  } finally {
+    process.kill(server.pid, 'SIGCONT')
+  }
+  await looper!.waitClose(15_000)
+  t.equal(looper!.data().toString(), 'hi\n', 'the looping connection was closed once its thread was stopped')
+  await good!.until(() => lines(good!) >= 2 || good!.closed, 5000, 'the steady reply')
+  t.equal(good!.data().toString(), 'hi\nsteady\n', 'the steady connection got the reply its thread had finished')
+  t.equal(good!.closed, false, 'and is still open')
+  t.same(await ask(good!, 'again\n'), ['again'], 'and is served by the replacement thread')
+  t.equal(first!.data().toString(), 'hi\nfirst\n', 'the first connection got its reply too')
+})
+
 t.test('pool: ctx.state per connection, ctx.shared atomic across threads', async (t) => {
   const server = await startServer(t, ['--model', 'pool', '--workers', '2', '--handler', fixture('pool-state.mjs')])
 
