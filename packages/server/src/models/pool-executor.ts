@@ -43,6 +43,37 @@ export interface PoolExecutorOptions {
 }
 
 const noop = (): void => {}
+
+/**
+ * What one more thread hop costs, in µs of the primary's and the machine's time: a batch message out,
+ * a results message back, and waking the thread (measured here at 5–10 µs of the primary's thread
+ * plus a context switch each way). A task goes to a thread that has no batch leaving this turn only
+ * when the work queued on the others costs more than that: cheap handlers (an echo) ride in one
+ * thread's batch, expensive ones (the `work` handler) spread over every thread.
+ */
+export const HOP_COST_US = 25
+/** A task's cost before any was measured: assumed expensive, so tasks spread until measured. */
+export const UNMEASURED_TASK_US = 1000
+/** Weight of the newest batch in the running estimate of a task's cost. */
+const COST_WEIGHT = 0.25
+
+/** What choosing a thread looks at: its tasks not done, and whether a batch of it leaves this turn. */
+export interface ThreadLoad { readonly load: number, readonly batching: boolean }
+
+/**
+ * The index of the thread that would finish one more task soonest: its queued tasks at `taskCostUs`
+ * each, plus `hopUs` where no batch of it leaves this turn anyway (ties: the first).
+ */
+export function soonestThread (threads: readonly ThreadLoad[], taskCostUs: number, hopUs = HOP_COST_US): number {
+  let best = 0
+  let soonest = Infinity
+  for (let i = 0; i < threads.length; i++) {
+    const thread = threads[i]!
+    const ends = thread.load * taskCostUs + (thread.batching ? 0 : hopUs)
+    if (ends < soonest) { soonest = ends; best = i }
+  }
+  return best
+}
 const cancelledError = (): Error => new Error('cancelled: the connection closed before the task started')
 
 /**
@@ -50,10 +81,12 @@ const cancelledError = (): Error => new Error('cancelled: the connection closed 
  * runtime still runs one hook or message at a time per connection, so replies keep their order, while
  * different connections' tasks run in parallel on the threads.
  *
- * Batching: a task goes to the least busy thread's outbox; every outbox is sent once per turn of the
- * primary's loop (setImmediate: after all the socket reads of that turn), as one message per thread
- * within a size cap, and results come back the same way. So with 16 busy connections a thread hop
- * costs one message for many tasks, not one each.
+ * Batching: a task goes to a thread's outbox; every outbox is sent once per turn of the primary's
+ * loop (setImmediate: after all the socket reads of that turn), as one message per thread within a
+ * size cap, and results come back the same way. So with 16 busy connections a thread hop costs one
+ * message for many tasks, not one each. Which thread: the one whose queued work ends soonest,
+ * counting a hop's cost against a thread with no batch leaving yet (see HOP_COST_US) — threads report
+ * what their tasks cost, so an echo's tasks share one batch, and slow tasks spread over every thread.
  *
  * Backpressure: at most `workers + maxQueue` tasks are given to threads at once; further tasks wait
  * here, in a FIFO, and are given out as results come back. The connection owning a waiting task is
@@ -89,6 +122,8 @@ export class PoolExecutor implements HandlerExecutor {
   /** Tasks given to threads and not acknowledged. */
   private sent = 0
   private flushQueued = false
+  /** Running estimate of what one task costs its thread (µs), from what the threads report. */
+  private taskCostUs = UNMEASURED_TASK_US
   private readonly watchdog: NodeJS.Timeout | undefined
   /** The watchdog's own lateness: worker threads stop with the process, so a stall is no one's fault. */
   private stall: StallDetector | undefined
@@ -221,6 +256,10 @@ export class PoolExecutor implements HandlerExecutor {
   get inPool (): number { return this.sent }
   /** Live threads taking new tasks. */
   get liveThreads (): number { return this.threads.filter((thread) => !thread.exited).length }
+  /** What a task costs its thread, as measured so far (µs). */
+  get taskCost (): number { return this.taskCostUs }
+  /** Tasks sent to each live thread (a rolling restart starts new counts). */
+  get tasksPerThread (): number[] { return this.threads.map((thread) => thread.sentTasks) }
   /** Batches sent to threads, and the tasks they carried (both since start). */
   get batching (): { batches: number, tasks: number } {
     let batches = 0
@@ -259,6 +298,7 @@ export class PoolExecutor implements HandlerExecutor {
       store: this.options.store,
       logger: this.logger,
       onResult: (thread, token, result) => this.onResult(thread, token, result),
+      onRan: (tasks, us) => { this.taskCostUs += COST_WEIGHT * (us / tasks - this.taskCostUs) },
       onResultsDone: (thread) => this.onResultsDone(thread),
       onExit: (thread, code) => this.onThreadExit(thread, code),
       onFault: (conn, error, stack) => this.options.onFault?.(conn, error, stack),
@@ -281,10 +321,13 @@ export class PoolExecutor implements HandlerExecutor {
     return settled
   }
 
-  /** Gives a task to the least busy thread; it leaves with that thread's batch at the end of this turn. */
+  /**
+   * Gives a task to the thread that would finish it soonest, its queued tasks at their measured cost
+   * plus a hop when no batch of it leaves this turn; it leaves with that thread's batch at the end of
+   * this turn.
+   */
   private assign (task: Task): void {
-    let thread = this.threads[0]!
-    for (const other of this.threads) if (other.load < thread.load) thread = other
+    const thread = this.threads[soonestThread(this.threads, this.taskCostUs)]!
     task.slot = this.freeSlots.pop()!
     task.token = this.newToken()
     task.phase = 'sent'

@@ -40,6 +40,13 @@ export interface Batch {
   buffer: ArrayBuffer
   count: number
   extras: unknown[]
+  /**
+   * Results only: the tasks this thread started since its previous results left, and the time it
+   * spent running them (their synchronous part, in µs): what a task costs, for the primary to judge
+   * whether handing one to another thread is worth a thread hop.
+   */
+  ran?: number
+  ranUs?: number
 }
 
 /** Worker → primary, once: the handler module loaded (or did not: `error`, one line). */
@@ -117,7 +124,7 @@ export interface PoolWorkerData {
 
 /**
  * A thread's result journal, in memory the primary shares: a copy of each simple result (a reply of
- * bytes or a string, or none; no ctx.state, no ctx calls, no error) the moment it is settled, until
+ * bytes, a string or an HTTP response, or none; no ctx.state, no ctx calls, no error) the moment it is settled, until
  * its batch of results leaves. A thread stopped for a stuck task (the heartbeat) runs no more code, and
  * the results it held for other connections' tasks of the same batch would be lost with it: the
  * primary reads them from here instead. Layout: Int32 [count, bytes used], then entries of Int32
@@ -129,10 +136,11 @@ export const J_COUNT = 0
 export const J_USED = 1
 export const J_DATA = 8
 export const J_ENTRY = 12
-/** A journal entry's reply: none, bytes, or a UTF-8 string. */
+/** A journal entry's reply: none, bytes, a UTF-8 string, or an HTTP response (Int32 head length, the head as JSON, then the body bytes). */
 export const J_NONE = 0
 export const J_BYTES = 1
 export const J_STRING = 2
+export const J_HTTP = 3
 
 /** What a worker asks the primary on its shared port: one shared-store operation (a Peer request). */
 export type WorkerToPrimary = { type: 'shared', id: number, op: SharedOp }

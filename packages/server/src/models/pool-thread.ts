@@ -22,6 +22,7 @@ import {
   J_COUNT,
   J_DATA,
   J_ENTRY,
+  J_HTTP,
   J_NONE,
   J_STRING,
   MSG_BODY,
@@ -85,6 +86,8 @@ export interface PoolThreadOptions {
   logger: Logger
   /** A result came back for the task of `token` on this thread. */
   onResult: (thread: PoolThread, token: number, result: PoolResult) => void
+  /** A batch of results said how many tasks the thread ran since the last one, and for how long (µs). */
+  onRan?: (tasks: number, us: number) => void
   /** After the results of one batch were handed over. */
   onResultsDone: (thread: PoolThread) => void
   onExit: (thread: PoolThread, code: number) => void
@@ -168,6 +171,9 @@ export class PoolThread {
 
   /** Tasks given to this thread and not done: how busy it is. */
   get load (): number { return this.tasks.size }
+
+  /** Tasks wait in the outbox: one more rides along in the same message, at no extra hop. */
+  get batching (): boolean { return this.outbox.length > 0 }
 
   /** Whether this thread holds the connection's ConnInfo (and must be told to forget it). */
   knows (ctx: ConnectionContext): boolean { return this.known.has(ctx) }
@@ -280,6 +286,7 @@ export class PoolThread {
   /** Unpacks a batch of results: bytes become Buffers over the batch's buffer (no copy). */
   private receive (batch: Batch): void {
     const { buffer, count, extras } = batch
+    if (batch.ran !== undefined && batch.ran > 0) this.options.onRan?.(batch.ran, batch.ranUs ?? 0)
     const head = new Int32Array(buffer, 0, count * RESULT_INTS)
     let x = 0
     for (let h = 0; h < head.length; h += RESULT_INTS) {
@@ -319,7 +326,14 @@ export class PoolThread {
       const length = view.getInt32(at + 8, true)
       // a copy, not a view: the journal's memory is the thread's to reuse
       const bytes = Buffer.from(new Uint8Array(this.journal, at + J_ENTRY, length))
-      found.set(token, kind === J_NONE ? {} : { reply: kind === J_STRING ? bytes.toString('utf8') : bytes })
+      if (kind === J_HTTP) {
+        const headLength = bytes.readInt32LE(0)
+        const reply = JSON.parse(bytes.toString('utf8', 4, 4 + headLength)) as { body?: unknown }
+        if (reply.body === undefined && 4 + headLength < length) reply.body = bytes.subarray(4 + headLength)
+        found.set(token, { reply })
+      } else {
+        found.set(token, kind === J_NONE ? {} : { reply: kind === J_STRING ? bytes.toString('utf8') : bytes })
+      }
       at += J_ENTRY + ((length + 3) & ~3)
     }
     return found

@@ -25,6 +25,7 @@ import {
   J_COUNT,
   J_DATA,
   J_ENTRY,
+  J_HTTP,
   J_NONE,
   J_STRING,
   J_USED,
@@ -128,6 +129,9 @@ let staging = Buffer.allocUnsafeSlow(64 * 1024)
 let staged = 0
 let lastFlush = performance.now()
 let flushQueued = false
+/** Tasks run since the last results left, and the time their synchronous part took (µs). */
+let ran = 0
+let ranUs = 0
 
 port.on('message', (batch: Batch) => {
   const { buffer, count, extras } = batch
@@ -153,8 +157,12 @@ port.on('message', (batch: Batch) => {
       push({ token, skipped: true })
       continue
     }
+    const started = performance.now()
     run(HOOKS[bits & HOOK_MASK]!, token, conns.get(key)!, state as Record<string, unknown>, message)
-    if (outcomes.length > 0 && performance.now() - lastFlush >= FLUSH_EVERY_MS) flush()
+    const now = performance.now()
+    ran++
+    ranUs += (now - started) * 1000
+    if (outcomes.length > 0 && now - lastFlush >= FLUSH_EVERY_MS) flush()
   }
   if (outcomes.length > 0) flush()
 })
@@ -178,23 +186,40 @@ function journal (o: Outcome): void {
   if (o.skipped === true || o.error !== undefined || (o.actions !== undefined && o.actions.length > 0) || o.empty !== true) return
   let kind = J_NONE
   let bytes: Uint8Array | string = ''
-  if (o.hasExtra === true) {
-    if (typeof o.extra !== 'string') return
+  let head: string | undefined
+  if (o.hasExtra === true && typeof o.extra === 'string') {
     kind = J_STRING
     bytes = o.extra
+  } else if (o.hasExtra === true && handler.framing === 'http' && o.extra !== null && typeof o.extra === 'object' && !(o.extra instanceof Uint8Array)) {
+    // an HTTP response: what its encoder reads (status, headers, a string body) as JSON, a byte body after it
+    const { status, headers, body } = o.extra as { status?: unknown, headers?: unknown, body?: unknown }
+    try {
+      head = JSON.stringify({ status, headers, body: typeof body === 'string' ? body : undefined })
+    } catch {
+      return
+    }
+    kind = J_HTTP
+    bytes = o.body === true ? staging.subarray(o.start!, o.start! + o.length!) : new Uint8Array(0)
+  } else if (o.hasExtra === true) {
+    return // large bytes given back uncopied
   } else if (o.start !== undefined) {
     kind = J_BYTES
     bytes = staging.subarray(o.start, o.start + o.length!)
   }
-  const length = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength
+  const headLength = head === undefined ? 0 : 4 + Buffer.byteLength(head)
+  const length = headLength + (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength)
   const at = J_DATA + journalHead[J_USED]!
   const end = at + J_ENTRY + ((length + 3) & ~3)
   if (end > journalBytes.length) return
   journalView.setInt32(at, o.token, true)
   journalView.setInt32(at + 4, kind, true)
   journalView.setInt32(at + 8, length, true)
+  if (head !== undefined) {
+    journalView.setInt32(at + J_ENTRY, headLength - 4, true)
+    journalBytes.write(head, at + J_ENTRY + 4, 'utf8')
+  }
   if (typeof bytes === 'string') journalBytes.write(bytes, at + J_ENTRY, 'utf8')
-  else journalBytes.set(bytes, at + J_ENTRY)
+  else journalBytes.set(bytes, at + J_ENTRY + headLength)
   journalHead[J_USED] = end - J_DATA
   // the count last: an entry is complete once counted
   Atomics.store(journalHead, J_COUNT, journalHead[J_COUNT]! + 1)
@@ -273,7 +298,10 @@ function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): Batch 
     head[h + R_TOKEN] = o.token
     head[h + R_FLAGS] = bits
   }
-  return { type: 'results', buffer, count: list.length, extras }
+  const batch: Batch = { type: 'results', buffer, count: list.length, extras, ran, ranUs }
+  ran = 0
+  ranUs = 0
+  return batch
 }
 
 function canClone (value: unknown): boolean {

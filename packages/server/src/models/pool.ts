@@ -85,6 +85,8 @@ export class PoolModel extends BaseModel {
       completed: executor.completed,
       batches,
       tasksPerBatch: batches === 0 ? 0 : Math.round(tasks / batches * 100) / 100,
+      taskCostUs: Math.round(executor.taskCost * 100) / 100,
+      tasksPerThread: executor.tasksPerThread,
       inPool: executor.inPool,
       waiting: executor.waiting,
       cancelled: executor.cancelled,

@@ -88,6 +88,54 @@ t.test('pool: the messages that are ready in one turn of the loop travel to a th
   t.ok(clients.every((c) => c.data().subarray(7).equals(c.data().subarray(0, 7))), 'every connection got its reply')
 })
 
+t.test('pool: a turn\'s cheap tasks share one thread\'s batch; slow ones spread over every thread', async (t) => {
+  const server = await startServer(t, ['--model', 'pool', '--workers', '2', '--handler', fixture('pool-cpu.mjs')])
+  const clients = await Promise.all(Array.from({ length: 4 }, async () => await Client.open(server.port)))
+  t.teardown(() => clients.forEach((c) => c.destroy()))
+  /** Every client sends `line` with the server stopped, so one turn of its loop reads all four; tasks per thread before and after. */
+  const burst = async (line: string): Promise<Record<string, number[]>> => {
+    const before = clients.map((c) => c.received)
+    const stats = (await statsOf(server)).extra as unknown as Record<string, number[]>
+    process.kill(server.pid, 'SIGSTOP')
+    try {
+      clients.forEach((c) => c.write(line))
+      await sleep(100)
+    } finally {
+      process.kill(server.pid, 'SIGCONT')
+    }
+    await Promise.all(clients.map(async (c, i) => await c.until(() => c.data().subarray(before[i]).includes('\n'), 20_000, 'the reply')))
+    const after = (await statsOf(server)).extra as unknown as Record<string, number[]>
+    return { before: stats.tasksPerThread!, after: after.tasksPerThread! }
+  }
+  // cheap: echoes, each client one at a time, until the threads have measured one at under 6 µs
+  // (the JIT has warmed): then three queued cost less than one thread hop (HOP_COST_US, 25 µs)
+  let cheap = (await statsOf(server)).extra
+  for (let round = 0, since = Date.now(); cheap.taskCostUs! >= 6 && Date.now() - since < 10_000; round++) {
+    const seen = clients.map((c) => c.received)
+    clients.forEach((c) => c.write('hi\n'))
+    await Promise.all(clients.map(async (c, i) => await c.until(() => c.received >= seen[i]! + 3, 10_000, 'an echo')))
+    if (round % 50 === 49) cheap = (await statsOf(server)).extra
+  }
+  t.ok(cheap.taskCostUs! < 6, `an echo measured cheap: ${cheap.taskCostUs} µs`)
+  const echoes = await burst('hi burst\n')
+  const sent = echoes.after!.map((n, i) => n - echoes.before![i]!)
+  t.same(sent.slice().sort(), [0, 4], `the four echoes went to one thread, in one batch (per thread: ${sent.join(', ')})`)
+
+  // slow: a few milliseconds of CPU each, measured first, then four at once
+  for (let round = 0; round < 4; round++) {
+    const seen = clients[0]!.received
+    clients[0]!.write('spin 3000000\n')
+    await clients[0]!.until(() => clients[0]!.data().subarray(seen).includes('\n'), 20_000, 'a spin')
+  }
+  const slow = (await statsOf(server)).extra
+  t.ok(slow.taskCostUs! > 25, `a spin measured expensive: ${slow.taskCostUs} µs`)
+  const spins = await burst('spin 3000000\n')
+  const spread = spins.after!.map((n, i) => n - spins.before![i]!)
+  t.same(spread, [2, 2], `the four spins spread evenly over both threads (per thread: ${spread.join(', ')})`)
+  const threads = new Set(clients.map((c) => c.data().toString().trim().split('\n').at(-1)!.split(' ')[1]))
+  t.equal(threads.size, 2, 'their replies name both threads')
+})
+
 t.test('pool: the tasks of closed connections in a thread\'s batch are dropped unrun', async (t) => {
   const server = await startServer(t, ['--model', 'pool', '--workers', '1', '--log-level', 'debug', '--handler', fixture('pool-state.mjs')])
   const holder = await Client.open(server.port)

@@ -115,6 +115,33 @@ t.test('pool: replies its thread finished before a stuck task of the same batch 
   t.equal(first!.data().toString(), 'hi\nfirst\n', 'the first connection got its reply too')
 })
 
+t.test('pool: an HTTP reply its thread finished before a stuck task of the same batch still arrives', async (t) => {
+  const server = await startServer(t, ['--model', 'pool', '--workers', '1', '--heartbeat', '1s', '--handler', fixture('http-loop.mjs')])
+  const [first, good, looper] = await Promise.all([Client.open(server.port), Client.open(server.port), Client.open(server.port)])
+  t.teardown(() => { first!.destroy(); good!.destroy(); looper!.destroy() })
+  const request = (path: string, body: string): string => `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}`
+  const replies = (c: Client): number => c.data().toString().split('HTTP/1.1 200').length - 1
+  for (const c of [first!, good!, looper!]) {
+    c.write(request('/hello', 'hi'))
+    await c.until(() => replies(c) === 1 && c.data().toString().endsWith('hi'), 10_000, 'a first reply')
+  }
+  process.kill(server.pid, 'SIGSTOP')
+  try {
+    for (const [c, path, body] of [[first!, '/first', 'one'], [good!, '/steady', 'steady body'], [looper!, '/loop', '']] as const) {
+      c.write(request(path, body))
+      await sleep(30)
+    }
+  } finally {
+    process.kill(server.pid, 'SIGCONT')
+  }
+  await looper!.waitClose(15_000)
+  await good!.until(() => replies(good!) >= 2 || good!.closed, 5000, 'the steady reply')
+  const second = good!.data().toString().split('HTTP/1.1 200')[2] ?? ''
+  t.match(second, /x-path: \/steady/i, 'the steady connection got the response its thread had finished (its headers)')
+  t.ok(second.endsWith('\r\n\r\nsteady body'), 'and its body')
+  t.equal(good!.closed, false, 'and is still open')
+})
+
 t.test('pool: ctx.state per connection, ctx.shared atomic across threads', async (t) => {
   const server = await startServer(t, ['--model', 'pool', '--workers', '2', '--handler', fixture('pool-state.mjs')])
 
