@@ -337,15 +337,21 @@ export function faultSuite (model: string): void {
     const killable = suiteTraits.killable
     if (killable !== undefined) {
       await runCase(t, server, `SIGKILL of ${killable.what} under load`, 'fault', async () => {
-        // a process serving a connection of its own (one the test opens) unless every such process is shared
+        // a process serving a connection of its own (one the test opens) unless every such process is shared:
+        // the one that took that role when it connected (with reuse, an older child may take it, so the
+        // newest pid can be the steady client's)
         let busy: Client | undefined
+        let mine: number[] = []
         if (!multiProcessWorkers) {
+          const before = await pidsWithRole(server.pid, killable.role)
           busy = await Client.open(server.port)
           busy.write('mine\n')
           await busy.waitBytes(5)
+          mine = (await pidsWithRole(server.pid, killable.role)).filter((p) => !before.includes(p))
         }
         const pids = await pidsWithRole(server.pid, killable.role)
-        const pid = multiProcessWorkers ? pids[0] : pids[pids.length - 1]
+        const pid = multiProcessWorkers ? pids[0] : mine.length === 1 ? mine[0] : undefined
+        if (!multiProcessWorkers && pid === undefined) throw new Error(`the busy client's process is not the one new ${killable.role} (new: ${mine.join(', ') || 'none'})`)
         if (pid === undefined) throw new Error(`no process with role ${killable.role}`)
         process.kill(pid, 'SIGKILL')
         await waitFor(() => alive([pid]).length === 0, 3000, 'the killed process to be reaped')
