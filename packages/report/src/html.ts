@@ -87,7 +87,7 @@ export const FORK_NOTE = 'fork (strict) starts a fresh child process for every c
   'fork-reuse is Apache httpd\'s prefork: a child serves one connection at a time and goes back to the idle set for the next, recycled after --connections-per-child.'
 
 /** Said after FORK_NOTE when fork-reuse ran without a warm-up until steady. */
-export const FORK_REUSE_COLD_NOTE = 'Each reused child compiles its own code (V8\'s JIT is per process), so fork-reuse takes 10–20 s of load to reach its working speed on a 2-core machine: ' +
+export const FORK_REUSE_COLD_NOTE = 'Each reused child compiles its own code (V8\'s JIT is per process), so fork-reuse takes 10–30 s of load to reach its working speed on a 2-core machine: ' +
   'this run had no warm-up until steady, so its fork-reuse figures are for cold children (the churn suite, or bench --steady-warmup, measures it warm).'
 
 /** Whether the report has a target of one of these models (by model name, whatever its label). */

@@ -65,7 +65,7 @@ export interface WorkloadConfig {
   fixedRate?: number | null
   /**
    * Before each measurement, load the server in 1 s steps until its rate is steady (the last three
-   * within 10% of their mean), for at most this long; 0 or absent: only the fixed `warmupMs`
+   * within 10% of their mean, and at most 5% above the three before them), for at most this long; 0 or absent: only the fixed `warmupMs`
    * (schemaVersion 2). For servers that warm up slowly: a prefork child's JIT is its own.
    */
   steadyWarmupMs?: number

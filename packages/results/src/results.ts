@@ -88,7 +88,7 @@ export interface Repetition {
 export interface SteadyWarmup {
   /** req/s of each 1 s step, in order */
   steps: number[]
-  /** the last three steps were within 10% of their mean; false: the time allowed ran out first */
+  /** the last three steps were within 10% of their mean and at most 5% above the three before; false: the time allowed ran out first */
   steady: boolean
   /** how long it took */
   ms: number

@@ -60,7 +60,7 @@ export const UNMEASURED_TASK_US = 1000
 const COST_WEIGHT = 0.25
 
 /** What choosing a thread looks at: its tasks not done, and whether a batch of it leaves this turn. */
-export interface ThreadLoad { readonly load: number, readonly batching: boolean }
+export interface ThreadLoad { readonly load: number, readonly batchForming: boolean }
 
 /**
  * The index of the thread that would finish one more task soonest: its queued tasks at `taskCostUs`
@@ -71,7 +71,7 @@ export function soonestThread (threads: readonly ThreadLoad[], taskCostUs: numbe
   let soonest = Infinity
   for (let i = 0; i < threads.length; i++) {
     const thread = threads[i]!
-    const ends = thread.load * taskCostUs + (thread.batching ? 0 : hopUs)
+    const ends = thread.load * taskCostUs + (thread.batchForming ? 0 : hopUs)
     if (ends < soonest) { soonest = ends; best = i }
   }
   return best

@@ -118,29 +118,9 @@ export interface PoolWorkerData {
   model: string
   /** ctx.shared requests travel on this port (a Peer at each end). */
   sharedPort: MessagePort
-  /** This thread's result journal (see JOURNAL_BYTES). */
+  /** This thread's result journal (pool-journal.ts). */
   journal: SharedArrayBuffer
 }
-
-/**
- * A thread's result journal, in memory the primary shares: a copy of each simple result (a reply of
- * bytes, a string or an HTTP response, or none; no ctx.state, no ctx calls, no error) the moment it is settled, until
- * its batch of results leaves. A thread stopped for a stuck task (the heartbeat) runs no more code, and
- * the results it held for other connections' tasks of the same batch would be lost with it: the
- * primary reads them from here instead. Layout: Int32 [count, bytes used], then entries of Int32
- * [token, kind, length] + bytes, each padded to 4 bytes. Results that do not fit are not copied (their
- * connections fail with the thread, as before).
- */
-export const JOURNAL_BYTES = 64 * 1024
-export const J_COUNT = 0
-export const J_USED = 1
-export const J_DATA = 8
-export const J_ENTRY = 12
-/** A journal entry's reply: none, bytes, a UTF-8 string, or an HTTP response (Int32 head length, the head as JSON, then the body bytes). */
-export const J_NONE = 0
-export const J_BYTES = 1
-export const J_STRING = 2
-export const J_HTTP = 3
 
 /** What a worker asks the primary on its shared port: one shared-store operation (a Peer request). */
 export type WorkerToPrimary = { type: 'shared', id: number, op: SharedOp }

@@ -18,13 +18,6 @@ import {
   HAS_INFO,
   HAS_STATE,
   HOOKS,
-  JOURNAL_BYTES,
-  J_COUNT,
-  J_DATA,
-  J_ENTRY,
-  J_HTTP,
-  J_NONE,
-  J_STRING,
   MSG_BODY,
   MSG_BYTES,
   MSG_EXTRA,
@@ -58,6 +51,7 @@ import {
   type WorkerMessage,
   type WorkerToPrimary,
 } from './pool-protocol.js'
+import { ResultJournal } from './pool-journal.js'
 
 /** One hook of one connection, from submit to result. */
 export interface Task {
@@ -87,7 +81,7 @@ export interface PoolThreadOptions {
   /** A result came back for the task of `token` on this thread. */
   onResult: (thread: PoolThread, token: number, result: PoolResult) => void
   /** A batch of results said how many tasks the thread ran since the last one, and for how long (µs). */
-  onRan?: (tasks: number, us: number) => void
+  onRan: (tasks: number, us: number) => void
   /** After the results of one batch were handed over. */
   onResultsDone: (thread: PoolThread) => void
   onExit: (thread: PoolThread, code: number) => void
@@ -130,13 +124,13 @@ export class PoolThread {
   private outboxBytes = 0
   /** Connections whose ConnInfo this thread holds. */
   private readonly known = new WeakSet<ConnectionContext>()
-  /** Copies of the results the thread has settled and not yet sent (see JOURNAL_BYTES). */
-  private readonly journal = new SharedArrayBuffer(JOURNAL_BYTES)
+  /** Copies of the results the thread holds to send (pool-journal.ts). */
+  private readonly journal = new ResultJournal()
 
   constructor (private readonly options: PoolThreadOptions) {
     const { port1, port2 } = new MessageChannel()
     this.worker = new Worker(WORKER_FILE, {
-      workerData: { flags: options.flags, handlerPath: options.handlerPath, pid: process.pid, model: 'pool', sharedPort: port2, journal: this.journal } satisfies PoolWorkerData,
+      workerData: { flags: options.flags, handlerPath: options.handlerPath, pid: process.pid, model: 'pool', sharedPort: port2, journal: this.journal.memory } satisfies PoolWorkerData,
       transferList: [port2],
     })
     new Peer<WorkerToPrimary, never>(portChannel(port1), { failure: errors.SHARED_FAILED })
@@ -173,7 +167,7 @@ export class PoolThread {
   get load (): number { return this.tasks.size }
 
   /** Tasks wait in the outbox: one more rides along in the same message, at no extra hop. */
-  get batching (): boolean { return this.outbox.length > 0 }
+  get batchForming (): boolean { return this.outbox.length > 0 }
 
   /** Whether this thread holds the connection's ConnInfo (and must be told to forget it). */
   knows (ctx: ConnectionContext): boolean { return this.known.has(ctx) }
@@ -286,7 +280,7 @@ export class PoolThread {
   /** Unpacks a batch of results: bytes become Buffers over the batch's buffer (no copy). */
   private receive (batch: Batch): void {
     const { buffer, count, extras } = batch
-    if (batch.ran !== undefined && batch.ran > 0) this.options.onRan?.(batch.ran, batch.ranUs ?? 0)
+    if (batch.ran !== undefined && batch.ran > 0) this.options.onRan(batch.ran, batch.ranUs ?? 0)
     const head = new Int32Array(buffer, 0, count * RESULT_INTS)
     let x = 0
     for (let h = 0; h < head.length; h += RESULT_INTS) {
@@ -312,32 +306,8 @@ export class PoolThread {
     this.options.onResultsDone(this)
   }
 
-  /**
-   * Once the thread has ended: the results it had settled but not sent, by token (read from its
-   * journal; only simple results are there).
-   */
-  recover (): Map<number, PoolResult> {
-    const found = new Map<number, PoolResult>()
-    const count = Atomics.load(new Int32Array(this.journal, 0, 2), J_COUNT)
-    const view = new DataView(this.journal)
-    for (let i = 0, at = J_DATA; i < count; i++) {
-      const token = view.getInt32(at, true)
-      const kind = view.getInt32(at + 4, true)
-      const length = view.getInt32(at + 8, true)
-      // a copy, not a view: the journal's memory is the thread's to reuse
-      const bytes = Buffer.from(new Uint8Array(this.journal, at + J_ENTRY, length))
-      if (kind === J_HTTP) {
-        const headLength = bytes.readInt32LE(0)
-        const reply = JSON.parse(bytes.toString('utf8', 4, 4 + headLength)) as { body?: unknown }
-        if (reply.body === undefined && 4 + headLength < length) reply.body = bytes.subarray(4 + headLength)
-        found.set(token, { reply })
-      } else {
-        found.set(token, kind === J_NONE ? {} : { reply: kind === J_STRING ? bytes.toString('utf8') : bytes })
-      }
-      at += J_ENTRY + ((length + 3) & ~3)
-    }
-    return found
-  }
+  /** Once the thread has ended: the results it held and never sent, by token (only simple results are kept). */
+  recover (): Map<number, PoolResult> { return this.journal.read() }
 
   async terminate (): Promise<void> {
     if (this.exited) return

@@ -21,14 +21,6 @@ import {
   HAS_STATE,
   HOOKS,
   HOOK_MASK,
-  J_BYTES,
-  J_COUNT,
-  J_DATA,
-  J_ENTRY,
-  J_HTTP,
-  J_NONE,
-  J_STRING,
-  J_USED,
   MSG_BODY,
   MSG_BYTES,
   MSG_EXTRA,
@@ -62,6 +54,7 @@ import {
   type WorkerMessage,
   type WorkerToPrimary,
 } from './pool-protocol.js'
+import { ResultJournal, type JournalReply } from './pool-journal.js'
 
 /** A batch of slow handlers still sends what it has this often, so early replies do not wait for late ones. */
 const FLUSH_EVERY_MS = 1
@@ -157,6 +150,8 @@ port.on('message', (batch: Batch) => {
       push({ token, skipped: true })
       continue
     }
+    // a task about to start could never return: results still waiting to leave are copied first
+    if (journaled < outcomes.length) journalWaiting()
     const started = performance.now()
     run(HOOKS[bits & HOOK_MASK]!, token, conns.get(key)!, state as Record<string, unknown>, message)
     const now = performance.now()
@@ -173,61 +168,39 @@ process.on('exit', () => { if (outcomes.length > 0) flush() })
 
 function push (outcome: Outcome): void {
   outcomes.push(outcome)
-  journal(outcome)
   if (outcomes.length >= BATCH_MAX_TASKS || staged >= BATCH_MAX_BYTES) flush()
 }
 
-const journalHead = new Int32Array(data.journal, 0, 2)
-const journalView = new DataView(data.journal)
-const journalBytes = Buffer.from(data.journal)
+const journal = new ResultJournal(data.journal)
+/** outcomes[0, journaled) are in the journal. */
+let journaled = 0
 
-/** Copies a simple result into the journal (see JOURNAL_BYTES), so it outlives a stop of this thread. */
-function journal (o: Outcome): void {
-  if (o.skipped === true || o.error !== undefined || (o.actions !== undefined && o.actions.length > 0) || o.empty !== true) return
-  let kind = J_NONE
-  let bytes: Uint8Array | string = ''
-  let head: string | undefined
-  if (o.hasExtra === true && typeof o.extra === 'string') {
-    kind = J_STRING
-    bytes = o.extra
-  } else if (o.hasExtra === true && handler.framing === 'http' && o.extra !== null && typeof o.extra === 'object' && !(o.extra instanceof Uint8Array)) {
-    // an HTTP response: what its encoder reads (status, headers, a string body) as JSON, a byte body after it
-    const { status, headers, body } = o.extra as { status?: unknown, headers?: unknown, body?: unknown }
-    try {
-      head = JSON.stringify({ status, headers, body: typeof body === 'string' ? body : undefined })
-    } catch {
-      return
-    }
-    kind = J_HTTP
-    bytes = o.body === true ? staging.subarray(o.start!, o.start! + o.length!) : new Uint8Array(0)
-  } else if (o.hasExtra === true) {
-    return // large bytes given back uncopied
-  } else if (o.start !== undefined) {
-    kind = J_BYTES
-    bytes = staging.subarray(o.start, o.start + o.length!)
+/** Copies the results waiting to leave into the journal (pool-journal.ts): they outlive a stop of this thread. */
+function journalWaiting (): void {
+  while (journaled < outcomes.length) {
+    const o = outcomes[journaled++]!
+    const reply = journalReply(o)
+    if (reply !== null) journal.add(o.token, reply)
   }
-  const headLength = head === undefined ? 0 : 4 + Buffer.byteLength(head)
-  const length = headLength + (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength)
-  const at = J_DATA + journalHead[J_USED]!
-  const end = at + J_ENTRY + ((length + 3) & ~3)
-  if (end > journalBytes.length) return
-  journalView.setInt32(at, o.token, true)
-  journalView.setInt32(at + 4, kind, true)
-  journalView.setInt32(at + 8, length, true)
-  if (head !== undefined) {
-    journalView.setInt32(at + J_ENTRY, headLength - 4, true)
-    journalBytes.write(head, at + J_ENTRY + 4, 'utf8')
-  }
-  if (typeof bytes === 'string') journalBytes.write(bytes, at + J_ENTRY, 'utf8')
-  else journalBytes.set(bytes, at + J_ENTRY + headLength)
-  journalHead[J_USED] = end - J_DATA
-  // the count last: an entry is complete once counted
-  Atomics.store(journalHead, J_COUNT, journalHead[J_COUNT]! + 1)
+}
+
+/** What of a result the journal keeps; null: not a simple result (ctx calls, state, an error, bytes given back uncopied). */
+function journalReply (o: Outcome): JournalReply | null {
+  if (o.skipped === true || o.error !== undefined || (o.actions !== undefined && o.actions.length > 0) || o.empty !== true) return null
+  const bytes = o.start === undefined ? undefined : staging.subarray(o.start, o.start + o.length!)
+  if (o.hasExtra !== true) return bytes
+  if (typeof o.extra === 'string') return o.extra
+  if (handler.framing !== 'http' || o.extra === null || typeof o.extra !== 'object' || o.extra instanceof Uint8Array) return null
+  // an HTTP response: what its encoder reads (status, headers, a string body), and a byte body
+  const { status, headers, body } = o.extra as { status?: unknown, headers?: unknown, body?: unknown }
+  return { head: { status, headers, body: typeof body === 'string' ? body : undefined }, body: o.body === true ? bytes : undefined }
 }
 
 /** Results that settle outside a batch's run (async handlers) go out together, once per turn. */
 function pushLater (outcome: Outcome): void {
   push(outcome)
+  // it waits for the end of this turn, while other code of this thread may run (and never return)
+  journalWaiting()
   if (flushQueued || outcomes.length === 0) return
   flushQueued = true
   setImmediate(() => { flushQueued = false; if (outcomes.length > 0) flush() })
@@ -268,10 +241,11 @@ function flush (): void {
     }
     post(encode(list, buffer, byteBase), [buffer, ...moved])
   }
-  // these results are on their way: the journal starts again (a copy still there when the thread is
-  // stopped now is of a task the primary has already settled, and is skipped)
-  Atomics.store(journalHead, J_COUNT, 0)
-  journalHead[J_USED] = 0
+  // these results are on their way: the journal (and the task-cost tally) start again
+  journal.clear()
+  journaled = 0
+  ran = 0
+  ranUs = 0
 }
 
 function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): Batch {
@@ -298,10 +272,7 @@ function encode (list: Outcome[], buffer: ArrayBuffer, byteBase: number): Batch 
     head[h + R_TOKEN] = o.token
     head[h + R_FLAGS] = bits
   }
-  const batch: Batch = { type: 'results', buffer, count: list.length, extras, ran, ranUs }
-  ran = 0
-  ranUs = 0
-  return batch
+  return { type: 'results', buffer, count: list.length, extras, ran, ranUs }
 }
 
 function canClone (value: unknown): boolean {

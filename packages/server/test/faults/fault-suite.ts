@@ -341,18 +341,19 @@ export function faultSuite (model: string): void {
         // the one that took that role when it connected (with reuse, an older child may take it, so the
         // newest pid can be the steady client's)
         let busy: Client | undefined
-        let mine: number[] = []
-        if (!multiProcessWorkers) {
+        let pid: number | undefined
+        if (multiProcessWorkers) {
+          pid = (await pidsWithRole(server.pid, killable.role))[0]
+          if (pid === undefined) throw new Error(`no process with role ${killable.role}`)
+        } else {
           const before = await pidsWithRole(server.pid, killable.role)
           busy = await Client.open(server.port)
           busy.write('mine\n')
           await busy.waitBytes(5)
-          mine = (await pidsWithRole(server.pid, killable.role)).filter((p) => !before.includes(p))
+          const mine = (await pidsWithRole(server.pid, killable.role)).filter((p) => !before.includes(p))
+          if (mine.length !== 1) throw new Error(`the busy client's process is not the one new ${killable.role} (new: ${mine.join(', ') || 'none'})`)
+          pid = mine[0]!
         }
-        const pids = await pidsWithRole(server.pid, killable.role)
-        const pid = multiProcessWorkers ? pids[0] : mine.length === 1 ? mine[0] : undefined
-        if (!multiProcessWorkers && pid === undefined) throw new Error(`the busy client's process is not the one new ${killable.role} (new: ${mine.join(', ') || 'none'})`)
-        if (pid === undefined) throw new Error(`no process with role ${killable.role}`)
         process.kill(pid, 'SIGKILL')
         await waitFor(() => alive([pid]).length === 0, 3000, 'the killed process to be reaped')
         busy?.destroy()
