@@ -7,9 +7,10 @@
  * exactly one line `listening 127.0.0.1:<port> model=<name> pid=<pid>` when ready, and exits 0 on
  * SIGTERM/SIGINT.
  */
-import { execFile, execFileSync } from 'node:child_process'
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
-import { delimiter, join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { builtFrom, compileC, executableOnPath, findCCompiler, noCompilerReason } from '@echoplex/core'
 import { fileURLToPath } from 'node:url'
 import { spawnServer, type RunningServer, type ServerSpec } from './runner/server.js'
 
@@ -44,21 +45,6 @@ export interface Peer {
   available (): Availability
 }
 
-function onPath (name: string): string | null {
-  if (name.includes('/')) {
-    try { accessSync(name, constants.X_OK); return name } catch { return null }
-  }
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue
-    const p = join(dir, name)
-    try {
-      accessSync(p, constants.X_OK)
-      if (statSync(p).isFile()) return p
-    } catch { /* next */ }
-  }
-  return null
-}
-
 const probeCache = new Map<string, string | null>()
 
 /** First of the candidates that is on PATH and answers `--version` (pyenv shims may exist but not run). */
@@ -67,7 +53,7 @@ function probe (candidates: string[]): string | null {
   if (probeCache.has(key)) return probeCache.get(key) ?? null
   let found: string | null = null
   for (const c of candidates) {
-    const p = onPath(c)
+    const p = executableOnPath(c)
     if (p === null) continue
     try {
       execFileSync(p, ['--version'], { stdio: 'ignore', timeout: 5000 })
@@ -77,12 +63,6 @@ function probe (candidates: string[]): string | null {
   }
   probeCache.set(key, found)
   return found
-}
-
-/** The C compiler buildPeers() uses: $CC, else cc, gcc, clang; null when none runs. */
-export function findCCompiler (): string | null {
-  const cands = [process.env.CC, 'cc', 'gcc', 'clang'].filter((c): c is string => c !== undefined && c !== '')
-  return probe(cands)
 }
 
 let pythonExe: string | null | undefined
@@ -99,7 +79,7 @@ export function findPython (): string | null {
   if (p !== null) {
     try {
       const exe = execFileSync(p, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10000 }).trim()
-      pythonExe = exe !== '' && onPath(exe) !== null ? exe : p
+      pythonExe = exe !== '' && executableOnPath(exe) !== null ? exe : p
     } catch { /* not runnable */ }
   }
   return pythonExe
@@ -138,11 +118,7 @@ function pythonPeer (name: PeerName, file: string, description: string): Peer {
 }
 
 function cBuilt (): boolean {
-  try {
-    return statSync(C_EPOLL_BIN).mtimeMs >= statSync(C_EPOLL_SRC).mtimeMs
-  } catch {
-    return false
-  }
+  return builtFrom(C_EPOLL_BIN, C_EPOLL_SRC)
 }
 
 export const PEERS: readonly Peer[] = Object.freeze<Peer[]>([
@@ -158,7 +134,7 @@ export const PEERS: readonly Peer[] = Object.freeze<Peer[]>([
     command: (port = 0) => ({ command: C_EPOLL_BIN, args: [String(port)] }),
     available: () => {
       if (cBuilt()) return { ok: true }
-      if (findCCompiler() === null) return { ok: false, note: 'skipped: no C compiler found (cc, gcc, clang; or set CC)' }
+      if (findCCompiler() === null) return { ok: false, note: `skipped: ${noCompilerReason()}` }
       return { ok: false, note: 'not built: run buildPeers() first' }
     },
   },
@@ -191,26 +167,10 @@ export interface BuildOptions {
  * Without a compiler the peer is reported as skipped; a compile error is reported, not thrown.
  */
 export async function buildPeers (options: BuildOptions = {}): Promise<BuildResult[]> {
-  const cc = findCCompiler()
-  if (cc === null) {
-    return [{ name: 'c-epoll', ok: false, skipped: true, note: 'skipped: no C compiler found (cc, gcc, clang; or set CC)' }]
-  }
-  if (!options.force && cBuilt()) return [{ name: 'c-epoll', ok: true, skipped: false, note: 'up to date', path: C_EPOLL_BIN }]
-  mkdirSync(PEERS_BIN_DIR, { recursive: true })
-  // compile to a private name and rename, so concurrent builds never run a half-written binary
-  const tmp = `${C_EPOLL_BIN}.${process.pid}.${Date.now()}.tmp`
-  const result = await new Promise<BuildResult>((resolve) => {
-    execFile(cc, ['-O2', '-Wall', '-o', tmp, C_EPOLL_SRC], { timeout: 120_000 }, (err, _stdout, stderr) => {
-      if (err !== null) {
-        rmSync(tmp, { force: true })
-        const first = String(stderr).trim().split('\n').find((l) => /error/i.test(l)) ?? err.message
-        resolve({ name: 'c-epoll', ok: false, skipped: false, note: `compile failed: ${first}` })
-        return
-      }
-      renameSync(tmp, C_EPOLL_BIN)
-      resolve({ name: 'c-epoll', ok: true, skipped: false, path: C_EPOLL_BIN })
-    })
-  })
+  const built = await compileC({ source: C_EPOLL_SRC, output: C_EPOLL_BIN, force: options.force })
+  const result: BuildResult = built.ok
+    ? { name: 'c-epoll', ok: true, skipped: false, path: built.path, ...(built.upToDate ? { note: 'up to date' } : {}) }
+    : { name: 'c-epoll', ok: false, skipped: built.noCompiler, note: built.noCompiler ? `skipped: ${built.reason}` : built.reason }
   return [result]
 }
 

@@ -27,6 +27,13 @@ export interface ServeOptions {
   startChildren?: number
   /** fork: connections a child serves, one at a time, before it exits (1: strict, the default; 0: no limit). */
   connectionsPerChild?: number
+  /**
+   * fork: who accepts. `handoff`: the primary accepts and hands each socket to an idle child over IPC;
+   * `kernel`: idle children block in accept() on the listening socket they inherited, and the kernel
+   * gives each connection to one of them (httpd prefork); `auto`: kernel where its addon builds and
+   * the server listens on TCP, else handoff. Default: handoff.
+   */
+  accept?: 'handoff' | 'kernel' | 'auto'
   /** cluster/fork: a worker that handled this many requests (messages) is replaced (0: never). */
   maxRequests?: number
   /** cluster/fork: each worker's request limit is --max-requests plus a random 0…this. */

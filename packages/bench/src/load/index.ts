@@ -11,5 +11,5 @@ export { loadLoadScript, validateLoadScript, ScriptRequests, FrameCheckVerifier 
 export type { LoadScript } from './script.js'
 export { errorKindOf } from './result.js'
 export type { ErrorKind } from './result.js'
-export { ENGINE_CHOICES, ensureNativeEngine, findNativeCompiler, nativeBinDir, nativeUnsupported, selectEngine, NATIVE_SOURCE } from './native.js'
+export { ENGINE_CHOICES, ensureNativeEngine, nativeBinDir, nativeUnsupported, selectEngine, NATIVE_SOURCE } from './native.js'
 export type { EngineChoice, EngineSelection, NativeAvailability } from './native.js'

@@ -10,11 +10,10 @@
  * or fails with EPX_NATIVE_ENGINE; 'auto' runs this one when it can and the Node engine otherwise,
  * saying why in the result.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process'
-import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
-import { delimiter, join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { errors } from '@echoplex/core'
+import { compileC, errors, nativeBinDir as binDirFor } from '@echoplex/core'
 import type { EngineConfig } from './engine.js'
 import type { EngineResult, ThreadCpu } from './result.js'
 import { createLatencyHistogram, encodeHistogram } from './latency.js'
@@ -28,73 +27,15 @@ export const NATIVE_SOURCE = fileURLToPath(new URL('../../native/tcp-load.c', im
 
 /** Where the compiled engine is kept: $ECHOPLEX_NATIVE_BIN_DIR, else packages/bench/native/bin (gitignored). */
 export function nativeBinDir (): string {
-  const dir = process.env.ECHOPLEX_NATIVE_BIN_DIR
-  return dir !== undefined && dir !== '' ? dir : fileURLToPath(new URL('../../native/bin/', import.meta.url))
-}
-
-function executable (name: string): string | null {
-  const candidates = name.includes('/') ? [name] : (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, name))
-  for (const p of candidates) {
-    try {
-      accessSync(p, constants.X_OK)
-      if (statSync(p).isFile()) return p
-    } catch { /* next */ }
-  }
-  return null
-}
-
-/**
- * The C compiler: $CC when set (and only it: a CC that does not run means no compiler, as with
- * make), else the first of cc, gcc, clang on PATH that answers --version. Null when there is none.
- */
-export function findNativeCompiler (): string | null {
-  const cc = process.env.CC
-  const candidates = cc !== undefined && cc !== '' ? [cc] : ['cc', 'gcc', 'clang']
-  for (const c of candidates) {
-    const p = executable(c)
-    if (p === null) continue
-    try {
-      execFileSync(p, ['--version'], { stdio: 'ignore', timeout: 5000 })
-      return p
-    } catch { /* does not run */ }
-  }
-  return null
+  return binDirFor(fileURLToPath(new URL('../../native/bin/', import.meta.url)))
 }
 
 export type NativeAvailability = { ok: true, binary: string } | { ok: false, reason: string }
 
-function fresh (binary: string): boolean {
-  try {
-    return statSync(binary).mtimeMs >= statSync(NATIVE_SOURCE).mtimeMs
-  } catch {
-    return false
-  }
-}
-
 async function build (binDir: string): Promise<NativeAvailability> {
-  const binary = join(binDir, 'tcp-load')
   if (process.platform !== 'linux') return { ok: false, reason: `it uses epoll (Linux only; this is ${process.platform})` }
-  if (fresh(binary)) return { ok: true, binary }
-  const cc = findNativeCompiler()
-  if (cc === null) {
-    const cc = process.env.CC
-    return { ok: false, reason: cc !== undefined && cc !== '' ? `no C compiler (CC=${cc} does not run)` : 'no C compiler found (cc, gcc, clang; or set CC)' }
-  }
-  mkdirSync(binDir, { recursive: true })
-  // compile to a private name and rename, so concurrent builds never run a half-written binary
-  const tmp = `${binary}.${process.pid}.${Date.now()}.tmp`
-  return await new Promise((resolve) => {
-    execFile(cc, ['-O2', '-Wall', '-o', tmp, NATIVE_SOURCE, '-lm'], { timeout: 120_000 }, (err, _stdout, stderr) => {
-      if (err !== null) {
-        rmSync(tmp, { force: true })
-        const first = String(stderr).trim().split('\n').find((l) => /error/i.test(l)) ?? err.message
-        resolve({ ok: false, reason: `compile failed: ${first}` })
-        return
-      }
-      renameSync(tmp, binary)
-      resolve({ ok: true, binary })
-    })
-  })
+  const built = await compileC({ source: NATIVE_SOURCE, output: join(binDir, 'tcp-load'), libs: ['-lm'] })
+  return built.ok ? { ok: true, binary: built.path } : { ok: false, reason: built.reason }
 }
 
 const builds = new Map<string, Promise<NativeAvailability>>()

@@ -113,9 +113,13 @@ export class ChildRuntime {
     return await new Promise<never>(() => {})
   }
 
+  /** Run before a shutdown drains, within its grace period (a fork child with kernel accept serves the kernel's queue). */
+  beforeDrain: ((graceMs: number) => Promise<void>) | undefined
+
   async shutdown (graceMs: number): Promise<void> {
     if (this.stopping) return
     this.stopping = true
+    await this.beforeDrain?.(graceMs)
     const forced = this.serving === undefined ? 0 : await this.serving.drain(graceMs)
     this.sendAndExit({ type: 'bye', counters: this.serving?.counters, forced }, 0)
   }

@@ -27,6 +27,10 @@ export type PrimaryToChild =
   | { type: 'shutdown', graceMs: number }
   /** a connection's socket rides along as the message's handle (fork); `preread`: what the primary read while it waited */
   | { type: 'socket', acceptedAt: number, preread?: Uint8Array }
+  /** an idle fork child is not needed: it takes no new connection and leaves once the one it may have just accepted closed */
+  | { type: 'retire' }
+  /** fork with kernel accept: an idle child stops accepting for now (it stays warm) or starts again */
+  | { type: 'accepting', on: boolean }
 
 /** Why a child was recycled: it served --connections-per-child, --max-requests, or grew past --max-memory. */
 export type RecycleReason = 'connections' | 'requests' | 'memory'
@@ -56,6 +60,11 @@ export interface ChildConfig {
   builtinHandler?: string
   /** `serve --proxy-protocol`: the child reads each connection's header itself. */
   proxyProtocol?: ProxyProtocolOptions
+  /**
+   * fork with `--accept kernel`: the addon to load, the listening socket's descriptor in this process,
+   * and the scoreboard's (its descriptor, its size in slots, and this child's slot)
+   */
+  kernelAccept?: { addon: string, fd: number, board: number, slots: number, slot: number }
 }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'

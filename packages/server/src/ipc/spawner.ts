@@ -117,28 +117,30 @@ function forkWorker (execPath: string | undefined, env: Record<string, string>):
 }
 
 /**
- * The child_process.fork() options a fork child starts with: `env` over the primary's, through
+ * The child_process.fork() options a fork child starts with: `env` over the primary's, `inherit` from fd 4, through
  * setpriv where the kernel can kill it with its parent, stdout ignored, stderr shared. `echoplex
  * boot-cost` starts children with them too, so it measures the start the model pays.
  */
-export function childForkOptions (env: Record<string, string>): ForkOptions {
+export function childForkOptions (env: Record<string, string>, inherit: readonly number[] = []): ForkOptions {
   const death = parentDeathSignal()
   return {
     serialization: 'advanced',
     env: { ...process.env, ...env, ...(death === undefined ? {} : { [PARENT_DEATH_ENV]: 'kernel' }) },
     ...(death === undefined ? {} : { execPath: death.execPath, execArgv: [...death.execArgv, ...process.execArgv] }),
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // descriptors the child inherits follow the channel: the first is its fd 4
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...inherit],
   }
 }
 
 /**
  * child_process.fork() of `entry`: a child of its own, with stdout ignored and stderr shared.
  * `onError`: the child's 'error' events (a signal or a message that could not be delivered).
+ * `inherit`: descriptors of this process each child gets, from its fd 4 on (fork's kernel accept).
  */
-export function processSpawner (entry: string, onError: (pid: number, err: Error) => void): Spawner {
+export function processSpawner (entry: string, onError: (pid: number, err: Error) => void, inherit: () => readonly number[] = () => []): Spawner {
   return {
     async spawn (env) {
-      const proc: ChildProcess = fork(entry, [], childForkOptions(env))
+      const proc: ChildProcess = fork(entry, [], childForkOptions(env, inherit()))
       if (proc.pid === undefined) {
         // the OS refused (descriptors or processes exhausted): not the handler's fault, try again later
         const err = await new Promise<Error>((resolve) => proc.once('error', resolve))

@@ -18,6 +18,8 @@ import { isRetryableBoot } from '../ipc/supervision.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
 import { WaitingWatch, type GoneReason } from '../sources/waiting-watch.js'
+import { ACCEPT_POLL_MS, buildKernelAccept, kernelAcceptUnavailable, loadKernelAccept, type KernelAcceptAddon } from '../sources/kernel-accept.js'
+import { ForkScoreboard, SLOT_IDLE, SLOT_PARKED, SLOT_SERVING } from './fork-scoreboard.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
@@ -30,6 +32,40 @@ const WAITS_KEPT = 10_000
 const RETRY_SPAWN_MS = 250
 /** Waiting connections closed each time a spawn fails for lack of descriptors or processes. */
 const SHED_ON_EXHAUSTION = 8
+/**
+ * With kernel accept, how often the primary reads the scoreboard and the accept queue: connections
+ * that waited this long while no child took any start more children.
+ */
+const BOARD_POLL_MS = 20
+/** With kernel accept, the descriptors a child inherits (see processSpawner): the listening socket, then the scoreboard. */
+const CHILD_LISTEN_FD = 4
+const CHILD_BOARD_FD = 5
+/**
+ * With kernel accept, the fewest children kept accepting (unless fewer exist): a child that finished a
+ * connection finds the next one waiting, so each core has a process that need not be woken.
+ */
+const ACCEPTING_FLOOR = Math.max(2, 2 * availableParallelism())
+
+/** `--accept`: auto is kernel where it can be (a TCP listener, the addon built), else handoff. */
+export type AcceptHow = 'handoff' | 'kernel' | 'auto'
+export const ACCEPT_CHOICES: readonly AcceptHow[] = ['handoff', 'kernel', 'auto']
+
+/**
+ * `--accept kernel`: the listening socket the children accept from (the primary keeps a descriptor and
+ * never reads it), and the scoreboard they write their state to, a slot each.
+ */
+interface KernelListener {
+  addon: KernelAcceptAddon
+  addonPath: string
+  fd: number
+  board: ForkScoreboard
+  freeSlots: number[]
+  /** connections that waited in the queue through a whole look at the scoreboard while no child took one */
+  starved: number
+  /** since when connections wait with no child taking any: past --wait-timeout they are closed */
+  starvedSince: number | undefined
+  shedding: boolean
+}
 
 /**
  * A connection child: idle (a warm spare) until it is handed a socket, then serving; with reuse it is
@@ -37,7 +73,11 @@ const SHED_ON_EXHAUSTION = 8
  * its last connection (recycled).
  */
 type ForkState = 'idle' | 'serving' | 'retiring'
-interface HandOff { acceptedAt?: number }
+/**
+ * acceptedAt: when the socket it serves was accepted (handoff). Kernel accept: its scoreboard slot, and
+ * the connections it had served at the primary's last look
+ */
+interface HandOff { acceptedAt?: number, slot?: number, seen?: number, parked?: boolean }
 type ForkChild = Child<ForkState, HandOff>
 
 interface Waiting { socket: Socket, acceptedAt: number, watch?: WaitingWatch }
@@ -81,6 +121,11 @@ export class ForkModel extends BaseModel {
   private retiredIdle = 0
   private retryTimer: NodeJS.Timeout | undefined
   private retireTimer: NodeJS.Timeout | undefined
+  private boardTimer: NodeJS.Timeout | undefined
+  /** Set when children accept from the kernel themselves (`--accept kernel`). */
+  private kernel: KernelListener | undefined
+  /** Why kernel accept is not used although it was the default, for the stats. */
+  private acceptNote: string | undefined
 
   constructor (options: ServeOptions, readonly name: string = 'fork') {
     super(options)
@@ -96,14 +141,18 @@ export class ForkModel extends BaseModel {
     this.arbiter = new Arbiter<ForkState, HandOff>({
       model: 'fork',
       noun: 'child',
-      spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }),
+      spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }, () => this.kernel === undefined ? [] : [this.kernel.fd, this.kernel.board.fd]),
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
       relayBudgetBytes: options.limits.maxWriteBufferBytes,
       // broadcasts go to children with a connection (serving, or recycled while serving): a child's state
       // turns 'serving' before its socket is sent, so every broadcast relayed after the hand-off follows
       // the socket down the channel
-      relaysTo: (child) => child.state === 'serving' || (child.state === 'retiring' && child.recycling !== undefined),
+      // the socket. With kernel accept a child learns of its connection before the primary does: every
+      // child that is up takes broadcasts (an idle one has no connection to give them to)
+      relaysTo: (child) => this.kernel !== undefined
+        ? child.state !== 'booting'
+        : child.state === 'serving' || (child.state === 'retiring' && child.recycling !== undefined),
       readyState: 'idle',
       onFatal: options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
@@ -125,19 +174,39 @@ export class ForkModel extends BaseModel {
         this.dispatch()
       },
       onReady: () => this.dispatch(),
-      onExit: () => this.dispatch(),
+      onExit: (child) => {
+        this.freeSlot(child)
+        this.dispatch()
+      },
     })
   }
 
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
     await loadHandler(this.options.handlerPath)
+    const how = await this.chooseAccept()
     // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
     // allowHalfOpen: a client's FIN seen while it waits must not end our side (see WaitingWatch)
     this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.onConnection(socket))
     this.listeningAt = await listen(this.server, this.options.listen)
-    // accept failures (EMFILE): libuv sheds the connection; log and keep serving
-    this.server.on('error', (err: NodeJS.ErrnoException) => { this.arbiter.logger.error({ code: err.code }, 'accept failed; still serving') })
+    if (how !== undefined) {
+      // kernel accept: keep the socket, not the listener. Closed in the same turn it started listening,
+      // before the loop polls it, so the primary never accepts a connection
+      const fd = how.addon.dup((this.server as unknown as { _handle: { fd: number } })._handle.fd)
+      this.server.close()
+      this.server = undefined
+      if (fd < 0) throw errors.MODEL_FAILED(this.name, `kernel accept: cannot keep the listening socket (errno ${-fd})`)
+      const prepared = how.addon.prepare(fd, ACCEPT_POLL_MS)
+      if (prepared < 0) throw errors.MODEL_FAILED(this.name, `kernel accept: cannot prepare the listening socket (errno ${-prepared})`)
+      // a slot for every child there can be at once
+      const board = ForkScoreboard.create(how.addon, this.maxChildren)
+      this.kernel = { ...how, fd, board, freeSlots: Array.from({ length: this.maxChildren }, (_, i) => this.maxChildren - 1 - i), starved: 0, starvedSince: undefined, shedding: false }
+      // not unref'd: with no listener of its own, this keeps the primary alive when no child is
+      this.boardTimer = setInterval(() => this.lookAtBoard(), BOARD_POLL_MS)
+    } else {
+      // accept failures (EMFILE): libuv sheds the connection; log and keep serving
+      this.server.on('error', (err: NodeJS.ErrnoException) => { this.arbiter.logger.error({ code: err.code }, 'accept failed; still serving') })
+    }
     // start serving once the first children (--start-children, by default the spares) are warm, so the
     // first connections do not pay for a boot; with none asked one child still boots first: it proves
     // the handler loads in a child, then serves the first connection. All at once: while they boot,
@@ -162,6 +231,10 @@ export class ForkModel extends BaseModel {
       serving,
       spares: arbiter.count('idle'),
       connectionsPerChild: this.perChild,
+      accept: this.kernel === undefined ? 'handoff' : 'kernel',
+      ...(this.acceptNote === undefined ? {} : { acceptNote: this.acceptNote }),
+      // kernel accept: idle children the primary took out of the kernel's rotation (warm spares)
+      parked: [...arbiter.children.values()].filter((c) => c.state === 'idle' && c.data.parked === true).length,
       minSpares: this.spares,
       maxSpares: this.maxSpares,
       startChildren: this.startChildren,
@@ -169,7 +242,8 @@ export class ForkModel extends BaseModel {
       recycled: { ...arbiter.recycled },
       perChild: arbiter.perChild(),
       booting: arbiter.count('booting'),
-      waiting: this.waiting.length,
+      // with kernel accept: connections completed and waiting in the kernel's accept queue
+      waiting: this.kernel === undefined ? this.waiting.length : this.queued(),
       shedOnExhaustion: this.shed,
       prunedReset: this.prunedReset,
       droppedClosedWaiting: this.goneWhileWaiting.closed,
@@ -192,6 +266,7 @@ export class ForkModel extends BaseModel {
     this.stopping = true
     this.graceMs = graceMs
     clearInterval(this.retireTimer)
+    clearInterval(this.boardTimer)
     this.server?.close()
     // connections still waiting are served within the grace period, not cut by --wait-timeout
     for (const w of this.waiting) w.watch?.cancelTimeout()
@@ -200,11 +275,17 @@ export class ForkModel extends BaseModel {
     // are no longer wanted once nothing waits (dispatch ends them)
     this.dispatch()
     const killed = await this.arbiter.stop(graceMs, {
-      ask: (child) => { if (child.state === 'serving' || child.state === 'retiring') child.peer.send({ type: 'shutdown', graceMs }) },
+      // with kernel accept an idle child may be taking a connection as it is asked: it serves it in the grace period too
+      ask: (child) => { if (child.state === 'serving' || child.state === 'retiring' || (this.kernel !== undefined && child.state === 'idle')) child.peer.send({ type: 'shutdown', graceMs }) },
       busy: () => this.waiting.length > 0,
     })
     const dropped = this.waiting.splice(0)
     for (const w of dropped) w.socket.destroy()
+    // the listening socket closes with the last child's copy; what is still in its queue is reset then
+    if (this.kernel !== undefined) {
+      this.kernel.addon.close(this.kernel.fd)
+      this.kernel.addon.close(this.kernel.board.fd)
+    }
     return { forced: this.arbiter.book.forced + killed.filter((c) => c.state === 'serving' || (c.state === 'retiring' && c.recycling !== undefined)).length + dropped.length }
   }
 
@@ -240,11 +321,17 @@ export class ForkModel extends BaseModel {
     // while stopping, spares are no longer wanted: children are started only for connections still waiting
     const spares = this.stopping ? 0 : this.spares
     if (this.stopping && this.waiting.length === 0) {
-      for (const child of arbiter.children.values()) if (child.state === 'idle' || child.state === 'booting') child.process.kill('SIGTERM')
+      // (with kernel accept, idle children were asked to shut down: they may be serving what they just took)
+      for (const child of arbiter.children.values()) if ((child.state === 'idle' && this.kernel === undefined) || child.state === 'booting') child.process.kill('SIGTERM')
       return
     }
     const booting = arbiter.count('booting')
-    const wanted = this.waiting.length + spares - booting - arbiter.count('idle')
+    const idle = arbiter.count('idle')
+    // with kernel accept nothing waits here: the kernel's accept queue is what waits for a child, and a
+    // child is started for it only when none took a connection for a whole look at the scoreboard (under
+    // churn a few busy children keep a queue and serve it fastest: no child sleeps between connections)
+    const waiting = this.kernel === undefined ? this.waiting.length : this.kernel.starved
+    const wanted = waiting + spares - booting - idle
     const room = this.maxChildren - arbiter.children.size
     // boots compete for the same cores: a few at a time serve the first waiting connection sooner than all at once
     const bootSlots = MAX_CONCURRENT_BOOTS - booting
@@ -299,16 +386,138 @@ export class ForkModel extends BaseModel {
    */
   private retireExtraIdle (): void {
     if (this.stopping || this.waiting.length > 0 || this.arbiter.count('idle') <= this.maxSpares) return
-    const child = [...this.arbiter.children.values()].find((c) => c.state === 'idle')
+    // a parked child first: it takes no connections anyway
+    const idle = [...this.arbiter.children.values()].filter((c) => c.state === 'idle')
+    const child = idle.find((c) => c.data.parked === true) ?? idle[0]
     if (child === undefined) return
     child.state = 'retiring'
     this.retiredIdle++
-    child.peer.send({ type: 'shutdown', graceMs: 0 })
+    child.peer.send({ type: 'retire' })
   }
 
   /** Starts a child; resolves when it is idle and ready for a socket. */
   private async spawn (): Promise<ForkChild> {
-    return await this.arbiter.spawn(forkChildEnvironment(this.options), {})
+    const { kernel } = this
+    if (kernel === undefined) return await this.arbiter.spawn(forkChildEnvironment(this.options), {})
+    const slot = kernel.freeSlots.pop()
+    if (slot === undefined) throw new ResourceError('no free scoreboard slot')
+    kernel.board.write(slot, 0, 0)
+    const env = forkChildEnvironment(this.options, { addon: kernel.addonPath, fd: CHILD_LISTEN_FD, board: CHILD_BOARD_FD, slots: kernel.board.slots, slot })
+    try {
+      return await this.arbiter.spawn(env, { slot })
+    } catch (err) {
+      // a child that exited while booting gave its slot back already (onExit)
+      if (![...this.arbiter.children.values()].some((c) => c.data.slot === slot) && !kernel.freeSlots.includes(slot)) kernel.freeSlots.push(slot)
+      throw err
+    }
+  }
+
+  /**
+   * Kernel accept, --wait-timeout: no child took a connection for that long (every child holds one and
+   * no more can start): the primary takes the connections waiting in the kernel's queue and closes
+   * them, so their clients are told instead of left hanging (hand-off closes its waiting ones alike).
+   */
+  private async shedQueue (queued: number): Promise<void> {
+    const kernel = this.kernel
+    if (kernel === undefined || kernel.shedding) return
+    kernel.shedding = true
+    try {
+      for (let i = 0; i < queued; i++) {
+        const fd = await kernel.addon.acceptOne(kernel.fd, 1)
+        if (fd < 0) break
+        this.goneWhileWaiting[kernel.addon.peerClosed(fd) === 1 ? 'closed' : 'timeout']++
+        kernel.addon.close(fd)
+      }
+    } finally {
+      kernel.shedding = false
+      kernel.starvedSince = undefined
+    }
+    this.arbiter.logger.debug({ queued, waitTimeoutMs: this.waitTimeoutMs }, 'closed connections that waited too long in the accept queue')
+  }
+
+  /** Kernel accept: parks an idle child (it stops accepting, stays warm) or wakes it. */
+  private setAccepting (child: ForkChild, on: boolean): void {
+    child.data.parked = !on
+    child.peer.send({ type: 'accepting', on })
+  }
+
+  private freeSlot (child: ForkChild): void {
+    const slot = child.data.slot
+    if (this.kernel === undefined || slot === undefined) return
+    child.data.slot = undefined
+    this.kernel.board.write(slot, 0, 0)
+    this.kernel.freeSlots.push(slot)
+  }
+
+  /**
+   * Kernel accept: what each child is doing, from the scoreboard, and whether connections wait with no
+   * child free to take them; then spares are looked after as with hand-off.
+   */
+  private lookAtBoard (): void {
+    const kernel = this.kernel
+    if (kernel === undefined || this.stopping) return
+    let progressed = false
+    const waiting: ForkChild[] = [] // idle, and in accept()
+    const parked: ForkChild[] = []
+    let accepting = 0
+    for (const child of this.arbiter.children.values()) {
+      const slot = child.data.slot
+      if (slot === undefined) continue
+      const state = kernel.board.state(slot)
+      const served = kernel.board.served(slot)
+      if (served !== (child.data.seen ?? 0)) progressed = true
+      child.data.seen = child.served = served
+      if (child.state === 'idle' && state === SLOT_SERVING) child.state = 'serving'
+      else if (child.state === 'serving' && (state === SLOT_IDLE || state === SLOT_PARKED)) child.state = 'idle'
+      if (child.state !== 'idle' && child.state !== 'serving') continue
+      if (child.data.parked === true) {
+        if (child.state === 'idle') parked.push(child)
+        continue
+      }
+      accepting++
+      if (child.state === 'idle' && state === SLOT_IDLE) waiting.push(child)
+    }
+    const queued = this.queued()
+    // connections wait and no child took one since the last look: wake parked children, then start more
+    const starved = queued > 0 && !progressed ? queued : 0
+    const wake = parked.slice(0, starved)
+    for (const child of wake) this.setAccepting(child, true)
+    kernel.starved = starved - wake.length
+    if (starved === 0) kernel.starvedSince = undefined
+    else if (kernel.starvedSince === undefined) kernel.starvedSince = Date.now()
+    else if (this.waitTimeoutMs > 0 && Date.now() - kernel.starvedSince >= this.waitTimeoutMs) void this.shedQueue(queued)
+    // more children wait in accept() than the load needs: under FIFO wake-ups each connection would go
+    // to one that slept; park some (they stay warm spares) while the floor keeps the cores busy
+    if (starved === 0 && waiting.length > 1) {
+      const park = Math.min(Math.ceil((waiting.length - 1) / 2), accepting - ACCEPTING_FLOOR)
+      for (const child of waiting.slice(0, Math.max(0, park))) this.setAccepting(child, false)
+    }
+    this.dispatch()
+  }
+
+  /** Connections in the kernel's accept queue (kernel accept), 0 when it cannot say. */
+  private queued (): number {
+    return this.kernel === undefined ? 0 : Math.max(0, this.kernel.addon.queued(this.kernel.fd))
+  }
+
+  /**
+   * Who accepts: the primary (handoff, strict fork's default), or the children (kernel: it needs a TCP
+   * listener and the addon, else it is one line of error; auto, the default with reuse: then handoff,
+   * saying why in the stats).
+   */
+  private async chooseAccept (): Promise<{ addon: KernelAcceptAddon, addonPath: string } | undefined> {
+    const asked = this.options.accept ?? defaultAccept(this.perChild)
+    if (asked === 'handoff') return undefined
+    const refuse = (why: string): undefined => {
+      if (asked === 'kernel') throw errors.BAD_OPTION('--accept', `kernel accept ${why}`)
+      this.acceptNote = `kernel accept not used: ${why}`
+      this.arbiter.logger.info(this.acceptNote)
+      return undefined
+    }
+    if ('path' in this.options.listen) return refuse('needs a TCP listener (a UNIX socket is accepted by the primary)')
+    const built = await buildKernelAccept()
+    if (!built.ok) return refuse(`is not available: ${built.reason}`)
+    return { addon: loadKernelAccept(built.path), addonPath: built.path }
   }
 
   /**
@@ -347,7 +556,7 @@ export class ForkModel extends BaseModel {
  * What a fork child is started with, added to the primary's environment (its config, and its role
  * until it serves): also how `echoplex boot-cost` boots one exactly as the model does.
  */
-export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'proxyProtocol' | 'maxChildren'>): Record<string, string> {
+export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'proxyProtocol' | 'maxChildren'>, kernelAccept?: ChildConfig['kernelAccept']): Record<string, string> {
   const config: ChildConfig = {
     model: 'fork',
     handlerPath: options.handlerPath,
@@ -360,6 +569,7 @@ export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' 
     builtinHandler: BUILTIN_HANDLERS.find((h) => builtinHandlerPath(h) === options.handlerPath),
     // `serve --proxy-protocol`: the child reads each connection's header itself
     proxyProtocol: options.proxyProtocol,
+    kernelAccept,
   }
   return { [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }
 }
@@ -379,6 +589,14 @@ function childEntry (): string {
   }
 }
 
+/**
+ * Strict fork is Python's ForkingMixIn: the parent accepts. A reused child takes its connections from
+ * the kernel where it can (httpd prefork): the primary is then on no connection's path.
+ */
+function defaultAccept (perChild: number): AcceptHow {
+  return perChild === STRICT ? 'handoff' : 'auto'
+}
+
 /** httpd's MaxSpareServers against MinSpareServers: room above the minimum, so idle children do not retire and boot in turns. */
 function defaultMaxSpares (spares: number): number {
   return spares + Math.max(spares, 4)
@@ -396,6 +614,7 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       { flags: '--spares <n>', key: 'spares', description: 'warm children started ahead of connections (with reuse: the fewest idle children)', value: { kind: 'integer', min: 0, max: 1024 }, default: 0 },
       { flags: '--max-spares <n>', key: 'maxSpares', description: 'with reuse, idle children above this many retire, one a second', value: { kind: 'integer', min: 0, max: 100_000 }, defaultDescription: '--spares + max(--spares, 4)' },
       { flags: '--start-children <n>', key: 'startChildren', description: 'children booted before serving starts (httpd StartServers)', value: { kind: 'integer', min: 1, max: 100_000 }, defaultDescription: '--spares, at least 1' },
+      { flags: '--accept <how>', key: 'accept', description: 'who accepts: handoff (the primary, handing each socket to an idle child), kernel (idle children block in accept() and the kernel gives each connection to one; connections beyond the children wait in its queue, as with httpd prefork: --wait-timeout does not apply), or auto (kernel where it can, else handoff)', value: { kind: 'choice', choices: ACCEPT_CHOICES }, default: defaultAccept(perChildDefault) },
       { flags: '--connections-per-child <n>', key: 'connectionsPerChild', description: 'connections a child serves, one at a time, before it is recycled (1: a fresh child per connection; 0: no limit)', value: { kind: 'integer', min: 0, max: 1_000_000_000 }, default: perChildDefault },
       ...recycleOptions('child'),
       heartbeatOption('a child silent this long is killed'),
@@ -430,6 +649,10 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       sharesProcessesAcrossConnections: false,
       heartbeatKills: (stats) => stats.extra.killedStuck as number,
       droppedWhileWaiting: (stats) => stats.extra.droppedClosedWaiting as number,
+      // the other way of accepting than the default, so the suites run both
+      variants: perChildDefault === STRICT
+        ? [{ name: 'kernel', args: ['--accept', 'kernel'], unavailable: kernelAcceptUnavailable }]
+        : [{ name: 'handoff', args: ['--accept', 'handoff'] }],
     },
   })
 }

@@ -111,8 +111,13 @@ class LineCounter {
   destroy (): void { this.socket.destroy() }
 }
 
-export function faultSuite (model: string): void {
-  const ledger = new Ledger(model)
+export function faultSuite (model: string, variantName?: string): void {
+  // a registry variant (`faultSuite('fork-reuse', 'kernel')`): the model with its flags, recorded on its own
+  const variant = variantName === undefined ? undefined : descriptorOf(model).suites.variants?.find((v) => v.name === variantName)
+  if (variantName !== undefined && variant === undefined) throw new Error(`model ${model} has no suite variant ${variantName}`)
+  const title = variant === undefined ? model : `${model} (${variant.name})`
+  const args = [...modelArgs(model), ...variant?.args ?? []]
+  const ledger = new Ledger(variant === undefined ? model : `${model}+${variant.name}`)
   const suiteTraits = traits(model)
   const multiProcessWorkers = suiteTraits.sharesProcessesAcrossConnections
   /** waits until the server is whole again: workers killed by the previous case back, queues worked off */
@@ -146,8 +151,8 @@ export function faultSuite (model: string): void {
     })
   }
 
-  t.test(`${model}: hostile clients`, async (t) => {
-    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs'), ...limits(model)])
+  t.test(`${title}: hostile clients`, async (t) => {
+    const server = await startServer(t, [...args, '--handler', fixture('fault-line.mjs'), ...limits(model)])
 
     await runCase(t, server, 'sends 512 MiB and never reads', 'hostile client', async () => {
       const c = await Client.open(server.port)
@@ -369,8 +374,8 @@ export function faultSuite (model: string): void {
     t.equal(await server.stop(), 0, 'graceful stop, exit 0')
   })
 
-  t.test(`${model}: a throw from a timer set in onConnect`, async (t) => {
-    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')], { env: { FAULT_LINE_CONNECT_THROW: '1' } })
+  t.test(`${title}: a throw from a timer set in onConnect`, async (t) => {
+    const server = await startServer(t, [...args, '--handler', fixture('fault-line.mjs')], { env: { FAULT_LINE_CONNECT_THROW: '1' } })
     const clients = 6
     let answered = 0
     for (let i = 0; i < clients; i++) {
@@ -388,8 +393,8 @@ export function faultSuite (model: string): void {
     t.equal(await server.stop(), 0, 'graceful stop, exit 0')
   })
 
-  t.test(`${model}: a broadcast flood while clients never read`, async (t) => {
-    const server = await startServer(t, [...modelArgs(model), '--handler', 'chat', '--max-write-buffer', '256KiB', '--heartbeat', '1500ms'])
+  t.test(`${title}: a broadcast flood while clients never read`, async (t) => {
+    const server = await startServer(t, [...args, '--handler', 'chat', '--max-write-buffer', '256KiB', '--heartbeat', '1500ms'])
     const kills = async (): Promise<number> => suiteTraits.heartbeatKills?.(await modelStats(server) as ModelStats) ?? 0
     const mute = 6
     const nonReaders: Client[] = []
@@ -466,9 +471,9 @@ export function faultSuite (model: string): void {
     ledger.add({ name: `a broadcast flood (chat \`say\` for 8 s, the first 2 s a warm-up) with ${mute} clients that never read (--max-write-buffer 256KiB)`, kind: 'hostile client', injected: mute + 1, survived: levelsOff && stats.slowConsumers >= mute && flooder.oks > 0 && worst < 3000 && killed === 0, bytesLost: 0, loadHeld: latencies.length, detail: `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the second half (largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB); ${stats.slowConsumers} non-readers dropped; flooder answered ${flooder.oks} of ${said} says (slowed to the relay's pace); reader's slowest reply ${worst} ms; ${killed} heartbeat kills` })
   })
 
-  t.test(`${model}: partial messages past the server-wide budget`, async (t) => {
+  t.test(`${title}: partial messages past the server-wide budget`, async (t) => {
     const budget = 4 * MiB
-    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs'), '--max-message', '1MiB', '--max-buffered', '4MiB', '--frame-timeout', '30s'])
+    const server = await startServer(t, [...args, '--handler', fixture('fault-line.mjs'), '--max-message', '1MiB', '--max-buffered', '4MiB', '--frame-timeout', '30s'])
     const before = await treeRss(server.pid)
     // 8 clients each send most of a 1 MiB line, all under --max-message: together 7.2 MiB, over the 4 MiB budget
     const part = 900 * 1024
@@ -502,8 +507,8 @@ export function faultSuite (model: string): void {
     ledger.add({ name: '8 partial lines of 900 KiB (under --max-message 1MiB) against --max-buffered 4MiB', kind: 'hostile client', injected: 8, survived: answered * part <= budget && answered + refusedLater === open.length && served, bytesLost: 0, loadHeld: 0, detail: `${8 - open.length} closed as the connection holding the most (logged), ${open.length} kept: ${answered} answered once complete${refusedLater > 0 ? `, ${refusedLater} refused when their own process (its share: the budget over the processes) took them` : ''}; tree RSS +${((held - before) / MiB).toFixed(1)} MiB while held, +${((after - before) / MiB).toFixed(1)} MiB 2 s after they closed` })
   })
 
-  t.test(`${model}: clients beyond capacity that leave, or linger`, async (t) => {
-    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs'), '--max-connections', '16', '--idle-timeout', '20s'])
+  t.test(`${title}: clients beyond capacity that leave, or linger`, async (t) => {
+    const server = await startServer(t, [...args, '--handler', fixture('fault-line.mjs'), '--max-connections', '16', '--idle-timeout', '20s'])
     const clients: Client[] = []
     t.teardown(() => clients.forEach((c) => c.destroy()))
     // fill the server with idle clients, each served once, until one is not answered within 3 s
@@ -547,9 +552,9 @@ export function faultSuite (model: string): void {
     ledger.add({ name: `capacity filled by ${holders.length} idle clients; ${leavers} more connect and leave, one lingers`, kind: 'hostile client', injected: leavers + 1, survived: (lingerer === undefined || lingerer.closed) && (suiteTraits.droppedWhileWaiting === undefined || droppedLeavers >= leavers) && resumedMs < 10_000, bytesLost: 0, loadHeld: 0, detail: `the client beyond capacity was closed after ${(lingeredMs / 1000).toFixed(1)} s${suiteTraits.droppedWhileWaiting === undefined ? ' (refused: nothing waits here)' : ` (--wait-timeout); ${droppedLeavers} leavers dropped while waiting, no process started for them`}; a fresh client served ${(resumedMs / 1000).toFixed(1)} s after the holders left` })
   })
 
-  t.test(`${model}: oversize frames and garbage`, async (t) => {
-    const length = await startServer(t, [...modelArgs(model), '--handler', fixture('length-echo.mjs'), '--max-message', '64KiB'])
-    const http = await startServer(t, [...modelArgs(model), '--handler', 'http', '--max-message', '64KiB', '--frame-timeout', '1s'])
+  t.test(`${title}: oversize frames and garbage`, async (t) => {
+    const length = await startServer(t, [...args, '--handler', fixture('length-echo.mjs'), '--max-message', '64KiB'])
+    const http = await startServer(t, [...args, '--handler', 'http', '--max-message', '64KiB', '--frame-timeout', '1s'])
     const before = await treeRss(length.pid)
     const c = await Client.open(length.port)
     c.write(Buffer.from([0x80, 0, 0, 0, 1, 2, 3])) // claims 2 GiB
@@ -592,8 +597,8 @@ export function faultSuite (model: string): void {
     ledger.add({ name: `${pipelined} pipelined HTTP requests, each completed 250 ms after it began (--frame-timeout 1s)`, kind: 'hostile client', injected: pipelined, survived: statuses.length === pipelined && statuses.every((x) => x === '200'), bytesLost: 0, loadHeld: 0, detail: `answered ${statuses.join(' ')}: the frame timer restarts with each request` })
   })
 
-  t.test(`${model}: file descriptors run out`, async (t) => {
-    const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')], { maxFiles: 96 })
+  t.test(`${title}: file descriptors run out`, async (t) => {
+    const server = await startServer(t, [...args, '--handler', fixture('fault-line.mjs')], { maxFiles: 96 })
     const holders = (await Promise.all(Array.from({ length: 150 }, async () => {
       try { return await Client.open(server.port) } catch { return undefined }
     }))).filter((c): c is Client => c !== undefined)
@@ -620,8 +625,8 @@ export function faultSuite (model: string): void {
   })
 
   if (descriptorOf(model).rollingRestart) {
-    t.test(`${model}: SIGHUP rolling restart under autocannon`, async (t) => {
-      const server = await startServer(t, [...modelArgs(model), '--handler', 'http'])
+    t.test(`${title}: SIGHUP rolling restart under autocannon`, async (t) => {
+      const server = await startServer(t, [...args, '--handler', 'http'])
       const hup = setTimeout(() => process.kill(server.pid, 'SIGHUP'), 700)
       const result = await autocannon({ url: `http://127.0.0.1:${server.port}/`, method: 'POST', body: 'rolling', expectBody: 'rolling', connections: 8, duration: 3 })
       clearTimeout(hup)
@@ -632,9 +637,9 @@ export function faultSuite (model: string): void {
     })
   }
 
-  t.test(`${model}: shutdown under load`, async (t) => {
+  t.test(`${title}: shutdown under load`, async (t) => {
     await t.test('SIGTERM with thousands of messages in flight → every one answered, exit 0', async (t) => {
-      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('slow-echo.mjs')], { env: { SLOW_ECHO_MS: '1' } })
+      const server = await startServer(t, [...args, '--handler', fixture('slow-echo.mjs')], { env: { SLOW_ECHO_MS: '1' } })
       const clients = await Promise.all(Array.from({ length: 20 }, async () => await Client.open(server.port)))
       t.teardown(() => clients.forEach((c) => c.destroy()))
       const expected = clients.map((c, i) => {
@@ -653,7 +658,7 @@ export function faultSuite (model: string): void {
     })
 
     await t.test('past the grace period: remaining connections closed, and the exit says so', async (t) => {
-      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('slow-echo.mjs'), '--grace', '500ms'], { env: { SLOW_ECHO_MS: '100' } })
+      const server = await startServer(t, [...args, '--handler', fixture('slow-echo.mjs'), '--grace', '500ms'], { env: { SLOW_ECHO_MS: '100' } })
       const c = await Client.open(server.port)
       t.teardown(() => c.destroy())
       c.write('slow\n'.repeat(100)) // ~10 s of work
@@ -669,7 +674,7 @@ export function faultSuite (model: string): void {
 
     await t.test('SIGKILL of the primary leaves no process behind, even one looping or stopped', async (t) => {
       // the default heartbeat (5 s): the looping process must still be looping when the primary dies
-      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')])
+      const server = await startServer(t, [...args, '--handler', fixture('fault-line.mjs')])
       const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
       t.teardown(() => clients.forEach((c) => c.destroy()))
       for (const c of clients) c.write('x\n')
@@ -700,8 +705,8 @@ export function faultSuite (model: string): void {
   })
 
   if (suiteTraits.onStuckHandler === null) {
-    t.test(`${model}: a handler that loops forever stalls everything (documented limitation)`, async (t) => {
-      const server = await startServer(t, [...modelArgs(model), '--handler', fixture('fault-line.mjs')])
+    t.test(`${title}: a handler that loops forever stalls everything (documented limitation)`, async (t) => {
+      const server = await startServer(t, [...args, '--handler', fixture('fault-line.mjs')])
       const other = await Client.open(server.port)
       t.teardown(() => other.destroy())
       const looper = await Client.open(server.port)

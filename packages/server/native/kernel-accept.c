@@ -1,0 +1,260 @@
+/*
+ * Kernel accept for fork children (`serve --model fork-reuse --accept kernel`): Apache httpd's
+ * prefork, where each idle child blocks in accept() on the one listening socket and the kernel wakes
+ * exactly one of them per connection, so the primary is not on a connection's path at all.
+ *
+ * Node cannot do this itself: a listening net.Server accepts whenever its socket is readable (it
+ * cannot be paused short of closing it), and every listener of a shared socket is woken for each
+ * connection. So a Node-API addon, compiled on demand with the system C compiler by
+ * packages/server/src/sources/kernel-accept.ts: acceptOne() blocks in accept4() on a libuv
+ * threadpool thread while the child's event loop runs on (heartbeats, broadcasts, shutdown).
+ *
+ * The Node-API declarations it uses are written out below (the ABI is stable), so building needs no
+ * Node headers, only a C compiler.
+ *
+ *   prepare(fd, timeoutMs)  blocking mode, and accept() returns EAGAIN after timeoutMs (SO_RCVTIMEO),
+ *                           so a thread waiting in it sees stopAccepting() within that time
+ *   dup(fd) -> fd           a close-on-exec duplicate
+ *   close(fd)
+ *   queued(fd) -> n         connections completed and waiting in the accept queue (-1: unknown)
+ *   acceptOne(fd[, once]) -> Promise<fd | -errno>   -ECANCELED when cancelAccepts() was called after
+ *                           it; with `once`, -EAGAIN when no connection came within timeoutMs
+ *   cancelAccepts()         accepts in flight end (within timeoutMs); later ones run as usual
+ *   peerClosed(fd) -> 0 | 1  whether an accepted connection's client already sent its FIN (nothing else)
+ *   boardCreate(bytes) -> fd            a shared memory file (memfd) for the children's scoreboard
+ *   boardMap(fd, bytes) -> ArrayBuffer  that memory, mapped shared: the primary and every child see
+ *                                       one another's writes (httpd's scoreboard), no message needed
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* ---- the Node-API subset used (js_native_api.h, node_api.h) ---------------------------------- */
+typedef struct napi_env__ *napi_env;
+typedef struct napi_value__ *napi_value;
+typedef struct napi_deferred__ *napi_deferred;
+typedef struct napi_async_work__ *napi_async_work;
+typedef struct napi_callback_info__ *napi_callback_info;
+typedef int napi_status; /* napi_ok is 0 */
+typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+typedef void (*napi_async_execute_callback)(napi_env env, void *data);
+typedef void (*napi_async_complete_callback)(napi_env env, napi_status status, void *data);
+typedef void (*napi_finalize)(napi_env env, void *finalize_data, void *finalize_hint);
+#define NAPI_AUTO_LENGTH SIZE_MAX
+
+extern napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
+extern napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
+extern napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *, napi_value *, napi_value *, void **);
+extern napi_status napi_get_value_int32(napi_env, napi_value, int32_t *);
+extern napi_status napi_create_int32(napi_env, int32_t, napi_value *);
+extern napi_status napi_get_undefined(napi_env, napi_value *);
+extern napi_status napi_throw_error(napi_env, const char *, const char *);
+extern napi_status napi_create_promise(napi_env, napi_deferred *, napi_value *);
+extern napi_status napi_resolve_deferred(napi_env, napi_deferred, napi_value);
+extern napi_status napi_create_string_utf8(napi_env, const char *, size_t, napi_value *);
+extern napi_status napi_create_async_work(napi_env, napi_value, napi_value, napi_async_execute_callback,
+                                          napi_async_complete_callback, void *, napi_async_work *);
+extern napi_status napi_queue_async_work(napi_env, napi_async_work);
+extern napi_status napi_delete_async_work(napi_env, napi_async_work);
+extern napi_status napi_create_external_arraybuffer(napi_env, void *, size_t, napi_finalize, void *, napi_value *);
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+/* bumped by cancelAccepts(): an accept started under an older generation ends */
+static atomic_int generation = 0;
+
+static int int_args(napi_env env, napi_callback_info info, size_t want, int32_t *out) {
+  napi_value argv[2];
+  size_t argc = 2;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc < want) {
+    napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "kernel-accept: missing argument");
+    return -1;
+  }
+  for (size_t i = 0; i < want; i++) {
+    if (napi_get_value_int32(env, argv[i], &out[i]) != 0) {
+      napi_throw_error(env, "ERR_INVALID_ARG_TYPE", "kernel-accept: expected an integer");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static napi_value int_value(napi_env env, int32_t n) {
+  napi_value v;
+  napi_create_int32(env, n, &v);
+  return v;
+}
+
+/* ---- exports ---------------------------------------------------------------------------------- */
+static napi_value prepare(napi_env env, napi_callback_info info) {
+  int32_t a[2];
+  if (int_args(env, info, 2, a) != 0) return NULL;
+  int flags = fcntl(a[0], F_GETFL);
+  if (flags == -1 || fcntl(a[0], F_SETFL, flags & ~O_NONBLOCK) == -1) return int_value(env, -errno);
+  struct timeval tv = { .tv_sec = a[1] / 1000, .tv_usec = (a[1] % 1000) * 1000 };
+  if (setsockopt(a[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1) return int_value(env, -errno);
+  return int_value(env, 0);
+}
+
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (int_args(env, info, 1, &fd) != 0) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  return int_value(env, copy == -1 ? -errno : copy);
+}
+
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (int_args(env, info, 1, &fd) != 0) return NULL;
+  return int_value(env, close(fd) == -1 ? -errno : 0);
+}
+
+static napi_value queued(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (int_args(env, info, 1, &fd) != 0) return NULL;
+  /* for a listening TCP socket, tcpi_unacked is the accept queue's length (sk_ack_backlog) */
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 || ti.tcpi_state != 10 /* TCP_LISTEN */) return int_value(env, -1);
+  return int_value(env, (int32_t)ti.tcpi_unacked);
+}
+
+static napi_value peer_closed(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (int_args(env, info, 1, &fd) != 0) return NULL;
+  char c;
+  return int_value(env, recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 ? 1 : 0);
+}
+
+static napi_value cancel_accepts(napi_env env, napi_callback_info info) {
+  (void)info;
+  atomic_fetch_add(&generation, 1);
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+struct job {
+  int fd;
+  int once;
+  int generation;
+  int result;
+  napi_deferred deferred;
+  napi_async_work work;
+};
+
+/* on a threadpool thread: the blocking accept; the kernel wakes one waiting process per connection */
+static void accept_execute(napi_env env, void *data) {
+  (void)env;
+  struct job *j = data;
+  for (;;) {
+    if (atomic_load(&generation) != j->generation) { j->result = -ECANCELED; return; }
+    int fd = accept4(j->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      /* cancelled while it waited: the connection is still this process's to serve (it cannot be put back) */
+      j->result = fd;
+      return;
+    }
+    switch (errno) {
+      case EAGAIN: /* the receive timeout: look at the generation again */
+        if (j->once) { j->result = -EAGAIN; return; }
+        continue;
+      case EINTR:
+      case ECONNABORTED: /* the client left before we took it: the next one */
+      case EPROTO:
+        continue;
+      default:
+        j->result = -errno; /* EMFILE, ENFILE, ENOBUFS, EBADF…: the caller decides */
+        return;
+    }
+  }
+}
+
+static void accept_complete(napi_env env, napi_status status, void *data) {
+  struct job *j = data;
+  napi_resolve_deferred(env, j->deferred, int_value(env, status == 0 ? j->result : -ECANCELED));
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value accept_one(napi_env env, napi_callback_info info) {
+  int32_t a[2] = { 0, 0 };
+  napi_value argv[2];
+  size_t argc = 2;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (int_args(env, info, argc >= 2 ? 2 : 1, a) != 0) return NULL;
+  int32_t fd = a[0];
+  struct job *j = calloc(1, sizeof *j);
+  if (j == NULL) { napi_throw_error(env, "ENOMEM", "kernel-accept: out of memory"); return NULL; }
+  j->fd = fd;
+  j->once = a[1] != 0;
+  j->generation = atomic_load(&generation);
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "echoplex:kernel-accept", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, accept_execute, accept_complete, j, &j->work) != 0 ||
+      napi_queue_async_work(env, j->work) != 0) {
+    free(j);
+    napi_throw_error(env, "ERR_KERNEL_ACCEPT", "kernel-accept: could not queue the accept");
+    return NULL;
+  }
+  return promise;
+}
+
+static napi_value board_create(napi_env env, napi_callback_info info) {
+  int32_t bytes;
+  if (int_args(env, info, 1, &bytes) != 0) return NULL;
+  int fd = memfd_create("echoplex-scoreboard", MFD_CLOEXEC);
+  if (fd == -1) return int_value(env, -errno);
+  if (ftruncate(fd, bytes) == -1) {
+    int e = errno;
+    close(fd);
+    return int_value(env, -e);
+  }
+  return int_value(env, fd);
+}
+
+static void board_unmap(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)hint);
+}
+
+static napi_value board_map(napi_env env, napi_callback_info info) {
+  int32_t a[2];
+  if (int_args(env, info, 2, a) != 0) return NULL;
+  void *p = mmap(NULL, (size_t)a[1], PROT_READ | PROT_WRITE, MAP_SHARED, a[0], 0);
+  if (p == MAP_FAILED) {
+    napi_throw_error(env, "ERR_KERNEL_ACCEPT", "kernel-accept: cannot map the scoreboard");
+    return NULL;
+  }
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, p, (size_t)a[1], board_unmap, (void *)(size_t)a[1], &buffer) != 0) {
+    munmap(p, (size_t)a[1]);
+    napi_throw_error(env, "ERR_KERNEL_ACCEPT", "kernel-accept: external buffers are not allowed here");
+    return NULL;
+  }
+  return buffer;
+}
+
+napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  static const struct { const char *name; napi_callback fn; } fns[] = {
+    { "prepare", prepare }, { "dup", dup_fd }, { "close", close_fd }, { "queued", queued },
+    { "acceptOne", accept_one }, { "cancelAccepts", cancel_accepts },
+    { "peerClosed", peer_closed }, { "boardCreate", board_create }, { "boardMap", board_map },
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  return exports;
+}
