@@ -1,0 +1,70 @@
+import t from 'tap'
+import { availableParallelism } from 'node:os'
+import { kernelAcceptUnavailable } from '@echoplex/server/sources/kernel-accept.js'
+import { Client } from '../helpers/client.js'
+import { fixture, modelStats as stats, runCli, startServer } from '../helpers/server.js'
+import { countZombies, waitFor } from '../helpers/proc.js'
+
+// fork-reuse with kernel accept (its default where the addon builds): what is its own beyond the
+// conformance and fault suites, which run it too
+const handler = fixture('reuse-state.mjs')
+
+/** Asks `who` on the client's connection: the pid of the child serving it. */
+async function pidOf (c: Client): Promise<number> {
+  const before = c.received
+  c.write('who\n')
+  await c.until(() => c.data().subarray(before).includes(10), 10_000, 'a reply line')
+  return (JSON.parse(c.data().subarray(before).toString().trim()) as { pid: number }).pid
+}
+
+const why = await kernelAcceptUnavailable()
+if (why !== undefined) {
+  t.pass(`kernel accept cannot run here (${why}): fork-reuse accepts in the primary`)
+} else {
+  t.test('kernel accept: long connections beyond the children start more (the queue starved), each in a process of its own', async (t) => {
+    const server = await startServer(t, ['--model', 'fork-reuse', '--accept', 'kernel', '--start-children', '1', '--handler', handler])
+    t.equal((await stats(server)).extra.accept, 'kernel')
+    const clients = await Promise.all(Array.from({ length: 5 }, async () => await Client.open(server.port)))
+    t.teardown(() => clients.forEach((c) => c.destroy()))
+    const pids = await Promise.all(clients.map(pidOf))
+    t.equal(new Set(pids).size, 5, 'five concurrent connections, five children')
+    t.equal((await stats(server)).extra.children, 5, 'one child started per connection left waiting')
+    // (the primary reads who serves from the scoreboard, a look every 20 ms)
+    await waitFor(async () => (await stats(server)).connectionsActive === 5, 5000, 'five serving').catch(() => {})
+    t.equal((await stats(server)).connectionsActive, 5, 'the scoreboard shows five serving')
+  })
+
+  t.test('kernel accept: children beyond what the load needs are parked (warm, out of the rotation) and woken when connections wait', async (t) => {
+    // more children than the floor kept accepting (2 per core): the extra idle ones are parked
+    const children = 2 * availableParallelism() + 4
+    const server = await startServer(t, ['--model', 'fork-reuse', '--accept', 'kernel', '--start-children', String(children), '--max-spares', String(children), '--handler', handler])
+    const seen = new Set<number>()
+    // a trickle of short connections: one accepting child is enough
+    for (let i = 0; i < 60; i++) {
+      const c = await Client.open(server.port)
+      seen.add(await pidOf(c))
+      c.destroy()
+      await c.waitClose(5000)
+    }
+    await waitFor(async () => (await stats(server)).extra.parked >= 4, 10_000, 'idle children to be parked').catch(() => {})
+    const s = await stats(server)
+    t.ok(s.extra.parked >= 4, `${s.extra.parked} of ${s.extra.children} children parked`)
+    t.ok(s.extra.parked <= children - 2 * availableParallelism(), 'never below the floor kept accepting')
+    // now as many long connections as children: the parked ones are woken for them
+    const warm = new Set((s.extra.perChild as Array<{ pid: number }>).map((c) => c.pid))
+    const clients = await Promise.all(Array.from({ length: children }, async () => await Client.open(server.port)))
+    t.teardown(() => clients.forEach((c) => c.destroy()))
+    const pids = await Promise.all(clients.map(pidOf))
+    t.equal(new Set(pids).size, children, `${children} concurrent connections, each in a child of its own`)
+    t.ok(pids.every((pid) => warm.has(pid)), 'all by the children already there: parked ones woke, none booted for them')
+    t.equal((await stats(server)).extra.spawned, children, 'no boot')
+    t.equal(await countZombies(server.pid), 0)
+  })
+
+  t.test('kernel accept needs a TCP listener: on a UNIX socket it is refused in one line', async (t) => {
+    const dir = t.testdir({})
+    const { code, stderr } = await runCli(['serve', '--model', 'fork-reuse', '--accept', 'kernel', '--unix', `${dir}/kernel.sock`, '--handler', handler])
+    t.not(code, 0)
+    t.match(stderr.trim(), /^echoplex: invalid --accept: kernel accept needs a TCP listener[^\n]*$/, 'one line, no stack')
+  })
+}
