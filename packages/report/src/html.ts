@@ -84,7 +84,8 @@ export const EVENT_LOOP_NOTE = 'The event-loop model runs every handler on its o
 
 /** What the two fork targets are, in one sentence, for reports that show either. */
 export const FORK_NOTE = 'fork (strict) starts a fresh child process for every connection, as Python\'s socketserver ForkingMixIn does, so each connection pays a Node boot; ' +
-  'fork-reuse is Apache httpd\'s prefork: a child serves one connection at a time and goes back to the idle set for the next, recycled after --connections-per-child.'
+  'fork-reuse is Apache httpd\'s prefork: a child serves one connection at a time and goes back to the idle set for the next, recycled after --connections-per-child; ' +
+  'where a C compiler is present its idle children accept from the kernel themselves (the primary is on no connection\'s path), else the primary hands each socket over.'
 
 /** Said after FORK_NOTE when fork-reuse ran without a warm-up until steady. */
 export const FORK_REUSE_COLD_NOTE = 'Each reused child compiles its own code (V8\'s JIT is per process), so fork-reuse takes 10–30 s of load to reach its working speed on a 2-core machine: ' +

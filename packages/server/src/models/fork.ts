@@ -268,6 +268,8 @@ export class ForkModel extends BaseModel {
     clearInterval(this.retireTimer)
     clearInterval(this.boardTimer)
     this.server?.close()
+    // kernel accept: the children being stopped take what is still queued; none starts for it
+    if (this.kernel !== undefined) this.kernel.starved = 0
     // connections still waiting are served within the grace period, not cut by --wait-timeout
     for (const w of this.waiting) w.watch?.cancelTimeout()
     // connections still waiting are accepted ones: they are still handed over and drained while the
@@ -413,8 +415,8 @@ export class ForkModel extends BaseModel {
   }
 
   /**
-   * Kernel accept, --wait-timeout: no child took a connection for that long (every child holds one and
-   * no more can start): the primary takes the connections waiting in the kernel's queue and closes
+   * Kernel accept, --wait-timeout: no child took a connection for that long (every child holds one, and
+   * the children started for the queue did not help): the primary takes the connections waiting in the kernel's queue and closes
    * them, so their clients are told instead of left hanging (hand-off closes its waiting ones alike).
    */
   private async shedQueue (queued: number): Promise<void> {
