@@ -18,7 +18,7 @@ import { isRetryableBoot } from '../ipc/supervision.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
 import { WaitingWatch, type GoneReason } from '../sources/waiting-watch.js'
-import { ACCEPT_POLL_MS, buildKernelAccept, kernelAcceptUnavailable, loadKernelAccept, type KernelAcceptAddon } from '../sources/kernel-accept.js'
+import { ACCEPT_POLL_MS, buildKernelAccept, loadKernelAccept, type KernelAcceptAddon } from '../sources/kernel-accept.js'
 import { ForkScoreboard, SLOT_IDLE, SLOT_PARKED, SLOT_SERVING } from './fork-scoreboard.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
@@ -480,8 +480,9 @@ export class ForkModel extends BaseModel {
       if (child.state === 'idle' && state === SLOT_IDLE) waiting.push(child)
     }
     const queued = this.queued()
-    // connections wait and no child took one since the last look: wake parked children, then start more
-    const starved = queued > 0 && !progressed ? queued : 0
+    // connections wait and no child took one since the last look: wake parked children, then start
+    // more. Strict children serve one connection each: every one queued wants a child of its own
+    const starved = queued > 0 && (!progressed || this.perChild === STRICT) ? queued : 0
     const wake = parked.slice(0, starved)
     for (const child of wake) this.setAccepting(child, true)
     kernel.starved = starved - wake.length
@@ -651,10 +652,8 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       sharesProcessesAcrossConnections: false,
       heartbeatKills: (stats) => stats.extra.killedStuck as number,
       droppedWhileWaiting: (stats) => stats.extra.droppedClosedWaiting as number,
-      // the other way of accepting than the default, so the suites run both
-      variants: perChildDefault === STRICT
-        ? [{ name: 'kernel', args: ['--accept', 'kernel'], unavailable: kernelAcceptUnavailable }]
-        : [{ name: 'handoff', args: ['--accept', 'handoff'] }],
+      // reuse: the suites also run it accepting in the primary (its default is kernel accept)
+      variants: perChildDefault === STRICT ? [] : [{ name: 'handoff', args: ['--accept', 'handoff'] }],
     },
   })
 }

@@ -61,6 +61,22 @@ if (why !== undefined) {
     t.equal(await countZombies(server.pid), 0)
   })
 
+  t.test('strict fork with kernel accept: each connection in a fresh child that exits after it', async (t) => {
+    const server = await startServer(t, ['--model', 'fork', '--accept', 'kernel', '--handler', handler])
+    t.equal((await stats(server)).extra.accept, 'kernel')
+    const pids: number[] = []
+    for (let i = 0; i < 4; i++) {
+      const c = await Client.open(server.port)
+      pids.push(await pidOf(c))
+      c.destroy()
+      await c.waitClose(5000)
+    }
+    t.equal(new Set(pids).size, 4, 'four connections, four children')
+    await waitFor(async () => (await countZombies(server.pid)) === 0, 3000, 'the children reaped').catch(() => {})
+    t.equal(await countZombies(server.pid), 0, 'each exited and was reaped')
+    t.equal(await server.stop(), 0)
+  })
+
   t.test('kernel accept needs a TCP listener: on a UNIX socket it is refused in one line', async (t) => {
     const dir = t.testdir({})
     const { code, stderr } = await runCli(['serve', '--model', 'fork-reuse', '--accept', 'kernel', '--unix', `${dir}/kernel.sock`, '--handler', handler])
