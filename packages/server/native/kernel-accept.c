@@ -1,24 +1,28 @@
 /*
  * Kernel accept for fork children (`serve --model fork-reuse --accept kernel`): Apache httpd's
- * prefork, where each idle child blocks in accept() on the one listening socket and the kernel wakes
- * exactly one of them per connection, so the primary is not on a connection's path at all.
+ * prefork, where each idle child waits on the one listening socket and the kernel wakes one of them
+ * per connection, so the primary is not on a connection's path at all.
  *
  * Node cannot do this itself: a listening net.Server accepts whenever its socket is readable (it
  * cannot be paused short of closing it), and every listener of a shared socket is woken for each
  * connection. So a Node-API addon, compiled on demand with the system C compiler by
- * packages/server/src/sources/kernel-accept.ts: acceptOne() blocks in accept4() on a libuv
- * threadpool thread while the child's event loop runs on (heartbeats, broadcasts, shutdown).
+ * packages/server/src/sources/kernel-accept.ts. A child that finishes a connection first takes the
+ * next one waiting in the queue at once (acceptNow, on its own thread: under load it never sleeps);
+ * only when none waits does acceptOne() wait on a libuv threadpool thread, in an epoll instance of
+ * its own with EPOLLEXCLUSIVE (the kernel wakes one waiting child, not all), while the child's event
+ * loop runs on (heartbeats, broadcasts, shutdown).
  *
  * The Node-API declarations it uses are written out below (the ABI is stable), so building needs no
  * Node headers, only a C compiler.
  *
- *   prepare(fd, timeoutMs)  blocking mode, and accept() returns EAGAIN after timeoutMs (SO_RCVTIMEO),
- *                           so a thread waiting in it sees stopAccepting() within that time
+ *   prepare(fd, timeoutMs)  non-blocking mode; a waiting acceptOne() looks whether it was cancelled
+ *                           every timeoutMs
  *   dup(fd) -> fd           a close-on-exec duplicate
  *   close(fd)
  *   queued(fd) -> n         connections completed and waiting in the accept queue (-1: unknown)
- *   acceptOne(fd[, once]) -> Promise<fd | -errno>   -ECANCELED when cancelAccepts() was called after
- *                           it; with `once`, -EAGAIN when no connection came within timeoutMs
+ *   acceptNow(fd) -> fd | -errno            -EAGAIN when none waits
+ *   acceptOne(fd[, once]) -> Promise<fd | -errno>   waits for one; -ECANCELED when cancelAccepts() was
+ *                           called after it; with `once`, -EAGAIN when none came within timeoutMs
  *   cancelAccepts()         accepts in flight end (within timeoutMs); later ones run as usual
  *   peerClosed(fd) -> 0 | 1  whether an accepted connection's client already sent its FIN (nothing else)
  *   boardCreate(bytes) -> fd            a shared memory file (memfd) for the children's scoreboard
@@ -34,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -71,6 +76,8 @@ extern napi_status napi_create_external_arraybuffer(napi_env, void *, size_t, na
 /* ---- helpers ---------------------------------------------------------------------------------- */
 /* bumped by cancelAccepts(): an accept started under an older generation ends */
 static atomic_int generation = 0;
+/* how long a waiting accept sleeps before it looks at the generation again (prepare) */
+static atomic_int wait_ms = 100;
 
 static int int_args(napi_env env, napi_callback_info info, size_t want, int32_t *out) {
   napi_value argv[2];
@@ -99,10 +106,25 @@ static napi_value prepare(napi_env env, napi_callback_info info) {
   int32_t a[2];
   if (int_args(env, info, 2, a) != 0) return NULL;
   int flags = fcntl(a[0], F_GETFL);
-  if (flags == -1 || fcntl(a[0], F_SETFL, flags & ~O_NONBLOCK) == -1) return int_value(env, -errno);
-  struct timeval tv = { .tv_sec = a[1] / 1000, .tv_usec = (a[1] % 1000) * 1000 };
-  if (setsockopt(a[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1) return int_value(env, -errno);
+  if (flags == -1 || fcntl(a[0], F_SETFL, flags | O_NONBLOCK) == -1) return int_value(env, -errno);
+  atomic_store(&wait_ms, a[1] > 0 ? a[1] : 100);
   return int_value(env, 0);
+}
+
+/* one accept4(), never blocking; a client that left before it was taken (ECONNABORTED) is skipped */
+static int accept_now_fd(int fd) {
+  for (;;) {
+    int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c >= 0) return c;
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    return -errno;
+  }
+}
+
+static napi_value accept_now(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (int_args(env, info, 1, &fd) != 0) return NULL;
+  return int_value(env, accept_now_fd(fd));
 }
 
 static napi_value dup_fd(napi_env env, napi_callback_info info) {
@@ -152,31 +174,32 @@ struct job {
   napi_async_work work;
 };
 
-/* on a threadpool thread: the blocking accept; the kernel wakes one waiting process per connection */
+/*
+ * On a threadpool thread: wait until a connection is there and take it. The listening socket is in an
+ * epoll instance of this wait's own with EPOLLEXCLUSIVE, so a connection wakes one waiting child
+ * (another child may still take it first: then this one waits again).
+ */
 static void accept_execute(napi_env env, void *data) {
   (void)env;
   struct job *j = data;
-  for (;;) {
-    if (atomic_load(&generation) != j->generation) { j->result = -ECANCELED; return; }
-    int fd = accept4(j->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd >= 0) {
-      /* cancelled while it waited: the connection is still this process's to serve (it cannot be put back) */
-      j->result = fd;
-      return;
-    }
-    switch (errno) {
-      case EAGAIN: /* the receive timeout: look at the generation again */
-        if (j->once) { j->result = -EAGAIN; return; }
-        continue;
-      case EINTR:
-      case ECONNABORTED: /* the client left before we took it: the next one */
-      case EPROTO:
-        continue;
-      default:
-        j->result = -errno; /* EMFILE, ENFILE, ENOBUFS, EBADF…: the caller decides */
-        return;
-    }
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event want = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+  if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, j->fd, &want) == -1) {
+    j->result = -errno;
+    if (ep != -1) close(ep);
+    return;
   }
+  for (;;) {
+    if (atomic_load(&generation) != j->generation) { j->result = -ECANCELED; break; }
+    /* cancelled while it waited, a connection it took is still this process's to serve (it cannot be put back) */
+    int fd = accept_now_fd(j->fd);
+    if (fd >= 0 || fd != -EAGAIN) { j->result = fd; break; } /* a connection, or EMFILE, ENFILE…: the caller decides */
+    struct epoll_event got;
+    int n = epoll_wait(ep, &got, 1, atomic_load(&wait_ms));
+    if (n == 0 && j->once) { j->result = -EAGAIN; break; }
+    if (n == -1 && errno != EINTR) { j->result = -errno; break; }
+  }
+  close(ep);
 }
 
 static void accept_complete(napi_env env, napi_status status, void *data) {
@@ -248,7 +271,7 @@ static napi_value board_map(napi_env env, napi_callback_info info) {
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "prepare", prepare }, { "dup", dup_fd }, { "close", close_fd }, { "queued", queued },
-    { "acceptOne", accept_one }, { "cancelAccepts", cancel_accepts },
+    { "acceptOne", accept_one }, { "cancelAccepts", cancel_accepts }, { "acceptNow", accept_now },
     { "peerClosed", peer_closed }, { "boardCreate", board_create }, { "boardMap", board_map },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

@@ -173,7 +173,7 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
       current?.shutdown()
       await currentDone
       if (Date.now() >= deadline) return
-      const socket = await own.source.takeQueued()
+      const socket = own.source.takeQueued()
       if (socket === undefined) return
       serve(socket)
     }

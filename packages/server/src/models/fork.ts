@@ -64,7 +64,6 @@ interface KernelListener {
   starved: number
   /** since when connections wait with no child taking any: past --wait-timeout they are closed */
   starvedSince: number | undefined
-  shedding: boolean
 }
 
 /**
@@ -200,7 +199,7 @@ export class ForkModel extends BaseModel {
       if (prepared < 0) throw errors.MODEL_FAILED(this.name, `kernel accept: cannot prepare the listening socket (errno ${-prepared})`)
       // a slot for every child there can be at once
       const board = ForkScoreboard.create(how.addon, this.maxChildren)
-      this.kernel = { ...how, fd, board, freeSlots: Array.from({ length: this.maxChildren }, (_, i) => this.maxChildren - 1 - i), starved: 0, starvedSince: undefined, shedding: false }
+      this.kernel = { ...how, fd, board, freeSlots: Array.from({ length: this.maxChildren }, (_, i) => this.maxChildren - 1 - i), starved: 0, starvedSince: undefined }
       // not unref'd: with no listener of its own, this keeps the primary alive when no child is
       this.boardTimer = setInterval(() => this.lookAtBoard(), BOARD_POLL_MS)
     } else {
@@ -419,21 +418,16 @@ export class ForkModel extends BaseModel {
    * the children started for the queue did not help): the primary takes the connections waiting in the kernel's queue and closes
    * them, so their clients are told instead of left hanging (hand-off closes its waiting ones alike).
    */
-  private async shedQueue (queued: number): Promise<void> {
+  private shedQueue (queued: number): void {
     const kernel = this.kernel
-    if (kernel === undefined || kernel.shedding) return
-    kernel.shedding = true
-    try {
-      for (let i = 0; i < queued; i++) {
-        const fd = await kernel.addon.acceptOne(kernel.fd, 1)
-        if (fd < 0) break
-        this.goneWhileWaiting[kernel.addon.peerClosed(fd) === 1 ? 'closed' : 'timeout']++
-        kernel.addon.close(fd)
-      }
-    } finally {
-      kernel.shedding = false
-      kernel.starvedSince = undefined
+    if (kernel === undefined) return
+    for (let i = 0; i < queued; i++) {
+      const fd = kernel.addon.acceptNow(kernel.fd)
+      if (fd < 0) break
+      this.goneWhileWaiting[kernel.addon.peerClosed(fd) === 1 ? 'closed' : 'timeout']++
+      kernel.addon.close(fd)
     }
+    kernel.starvedSince = undefined
     this.arbiter.logger.debug({ queued, waitTimeoutMs: this.waitTimeoutMs }, 'closed connections that waited too long in the accept queue')
   }
 
@@ -488,7 +482,7 @@ export class ForkModel extends BaseModel {
     kernel.starved = starved - wake.length
     if (starved === 0) kernel.starvedSince = undefined
     else if (kernel.starvedSince === undefined) kernel.starvedSince = Date.now()
-    else if (this.waitTimeoutMs > 0 && Date.now() - kernel.starvedSince >= this.waitTimeoutMs) void this.shedQueue(queued)
+    else if (this.waitTimeoutMs > 0 && Date.now() - kernel.starvedSince >= this.waitTimeoutMs) this.shedQueue(queued)
     // more children wait in accept() than the load needs: under FIFO wake-ups each connection would go
     // to one that slept; park some (they stay warm spares) while the floor keeps the cores busy
     if (starved === 0 && waiting.length > 1) {

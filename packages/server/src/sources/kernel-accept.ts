@@ -8,13 +8,16 @@ import type { Accept, SocketSource } from './socket-source.js'
 /** The addon's C source (same path from src/sources and dist/sources). */
 export const KERNEL_ACCEPT_SOURCE = fileURLToPath(new URL('../../native/kernel-accept.c', import.meta.url))
 /**
- * How long a child's blocked accept() sleeps before it looks whether it should stop (SO_RCVTIMEO):
- * the longest an idle child takes to leave when it is asked to.
+ * How long a child's waiting accept sleeps before it looks whether it should stop: the longest an
+ * idle child takes to leave when it is asked to.
  */
 export const ACCEPT_POLL_MS = 100
 
-/** What an accept ended by cancelAccepts() returns (negated). */
-const { ECANCELED } = constants.errno
+/** What an accept ended by cancelAccepts() returns (negated), and one that found nothing waiting. */
+const { ECANCELED, EAGAIN } = constants.errno
+
+/** The socket of an accepted descriptor (replies owed after the client's FIN must still go out). */
+const socketOf = (fd: number): Socket => new Socket({ fd, allowHalfOpen: true, readable: true, writable: true })
 
 /** What native/kernel-accept.c exports (see its header). Negative numbers are -errno. */
 export interface KernelAcceptAddon {
@@ -22,7 +25,9 @@ export interface KernelAcceptAddon {
   dup (fd: number): number
   close (fd: number): number
   queued (fd: number): number
-  /** once = 1: -EAGAIN when nothing came within the receive timeout, instead of waiting on */
+  /** A connection waiting in the queue, taken on this thread; -EAGAIN when none waits. */
+  acceptNow (fd: number): number
+  /** Waits for one on a threadpool thread; once = 1: -EAGAIN when none came within the wait, instead of waiting on */
   acceptOne (fd: number, once?: number): Promise<number>
   cancelAccepts (): void
   peerClosed (fd: number): number
@@ -77,10 +82,10 @@ export function loadKernelAccept (path: string): KernelAcceptAddon {
 }
 
 /**
- * A fork child's own accept from the listening socket it inherited (httpd prefork): `next()` blocks a
- * threadpool thread in accept() while this process is idle, so the kernel gives each connection to
- * exactly one waiting child and busy children are never woken. The child asks for a connection only
- * when it has none, so two connections never share it.
+ * A fork child's own accept from the listening socket it inherited (httpd prefork): `next()` takes a
+ * connection already waiting in the queue at once, or else waits for one on a threadpool thread (the
+ * kernel wakes one waiting child per connection; busy children are never woken). The child asks
+ * for a connection only when it has none, so two connections never share it.
  */
 export class KernelAcceptSource implements SocketSource {
   private accept: Accept | undefined
@@ -115,12 +120,11 @@ export class KernelAcceptSource implements SocketSource {
 
   /**
    * While the child stops: one connection still in the kernel's queue (it completed before the stop
-   * and is owed an answer), or undefined when none came within ACCEPT_POLL_MS. Works after close().
+   * and is owed an answer), or undefined when none waits. Works after close().
    */
-  async takeQueued (): Promise<Socket | undefined> {
-    if (this.addon.queued(this.fd) <= 0) return undefined
-    const fd = await this.addon.acceptOne(this.fd, 1)
-    return fd >= 0 ? new Socket({ fd, allowHalfOpen: true, readable: true, writable: true }) : undefined
+  takeQueued (): Socket | undefined {
+    const fd = this.addon.acceptNow(this.fd)
+    return fd >= 0 ? socketOf(fd) : undefined
   }
 
   /** Ends the accept in flight (within ACCEPT_POLL_MS; with a connection, if one came first). */
@@ -137,8 +141,11 @@ export class KernelAcceptSource implements SocketSource {
 
   private async acceptOne (): Promise<Socket | undefined> {
     for (;;) {
-      const fd = await this.addon.acceptOne(this.fd)
-      if (fd >= 0) return new Socket({ fd, allowHalfOpen: true, readable: true, writable: true })
+      // under load the next connection already waits: taken here, with no thread to wake
+      const now = this.addon.acceptNow(this.fd)
+      if (now >= 0) return socketOf(now)
+      const fd = now === -EAGAIN ? await this.addon.acceptOne(this.fd) : now
+      if (fd >= 0) return socketOf(fd)
       if (this.closed || fd === -ECANCELED) return undefined
       // out of descriptors or memory: wait a moment instead of spinning
       this.onError(-fd)

@@ -21,7 +21,7 @@ if (!built.ok) {
     const fd = addon.dup((server as unknown as { _handle: { fd: number } })._handle.fd)
     server.close()
     t.ok(fd >= 0, 'the listening socket is kept')
-    t.equal(addon.prepare(fd, 100), 0, 'blocking, with a 100 ms receive timeout')
+    t.equal(addon.prepare(fd, 100), 0, 'non-blocking; a waiting accept looks for a cancel every 100 ms')
     return { fd, port }
   }
 
@@ -49,7 +49,7 @@ if (!built.ok) {
     source.close()
   })
 
-  t.test('pause() ends an accept in flight with nothing; a later next() accepts again', async (t) => {
+  t.test('next() waits for a connection when none is queued: pause() ends that wait with nothing, a later next() accepts again', async (t) => {
     const { fd, port } = await listener(t)
     t.teardown(() => { addon.close(fd) })
     const source = new KernelAcceptSource(addon, fd)
@@ -73,11 +73,11 @@ if (!built.ok) {
     t.teardown(() => { addon.close(fd) })
     const source = new KernelAcceptSource(addon, fd)
     source.close()
-    t.equal(await source.takeQueued(), undefined, 'empty queue: nothing, at once')
+    t.equal(source.takeQueued(), undefined, 'empty queue: nothing, at once')
     const client = await open(port)
     t.teardown(() => client.destroy())
     await new Promise((resolve) => setTimeout(resolve, 50))
-    const socket = await source.takeQueued()
+    const socket = source.takeQueued()
     t.ok(socket !== undefined, 'a queued connection is taken even after close() (a stopping child owes it an answer)')
     socket?.destroy()
   })
@@ -90,13 +90,17 @@ if (!built.ok) {
     t.teardown(() => { stays.destroy(); leaves.destroy() })
     leaves.end()
     await new Promise((resolve) => setTimeout(resolve, 50))
-    const first = await addon.acceptOne(fd, 1)
+    const first = addon.acceptNow(fd)
     const second = await addon.acceptOne(fd, 1)
     t.ok(first >= 0 && second >= 0)
     t.same([addon.peerClosed(first), addon.peerClosed(second)], [0, 1], 'queue order: the one that stays, then the one that left')
     addon.close(first)
     addon.close(second)
-    t.equal(await addon.acceptOne(fd, 1), -(await import('node:os')).constants.errno.EAGAIN, 'once: EAGAIN when nothing comes within the timeout')
+    const { EAGAIN } = (await import('node:os')).constants.errno
+    t.equal(addon.acceptNow(fd), -EAGAIN, 'acceptNow: EAGAIN at once when nothing waits')
+    const waitedFrom = Date.now()
+    t.equal(await addon.acceptOne(fd, 1), -EAGAIN, 'acceptOne once: EAGAIN when nothing comes within the wait')
+    t.ok(Date.now() - waitedFrom >= 90, 'after the wait (100 ms)')
   })
 
   t.test('the scoreboard is one memory for the primary and a child process', async (t) => {
