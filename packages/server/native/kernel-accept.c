@@ -184,7 +184,13 @@ static void accept_execute(napi_env env, void *data) {
   struct job *j = data;
   int ep = epoll_create1(EPOLL_CLOEXEC);
   struct epoll_event want = { .events = EPOLLIN | EPOLLEXCLUSIVE };
-  if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, j->fd, &want) == -1) {
+  int added = ep == -1 ? -1 : epoll_ctl(ep, EPOLL_CTL_ADD, j->fd, &want);
+  if (added == -1 && ep != -1 && errno == EINVAL) {
+    /* a kernel before 4.5 has no EPOLLEXCLUSIVE: every waiting child wakes, one takes the connection */
+    want.events = EPOLLIN;
+    added = epoll_ctl(ep, EPOLL_CTL_ADD, j->fd, &want);
+  }
+  if (ep == -1 || added == -1) {
     j->result = -errno;
     if (ep != -1) close(ep);
     return;
