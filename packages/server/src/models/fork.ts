@@ -45,6 +45,8 @@ const CHILD_BOARD_FD = 5
  * connection finds the next one waiting, so each core has a process that need not be woken.
  */
 const ACCEPTING_FLOOR = Math.max(2, 2 * availableParallelism())
+/** With kernel accept, looks with no connection taken after which parked children accept again (1 s). */
+const QUIET_LOOKS = 50
 
 /** `--accept`: auto is kernel where it can be (a TCP listener, the addon built), else handoff. */
 export type AcceptHow = 'handoff' | 'kernel' | 'auto'
@@ -64,6 +66,10 @@ interface KernelListener {
   starved: number
   /** since when connections wait with no child taking any: past --wait-timeout they are closed */
   starvedSince: number | undefined
+  /** looks in a row with no connection taken and none waiting */
+  quietLooks: number
+  /** children parked so far */
+  parks: number
 }
 
 /**
@@ -199,7 +205,7 @@ export class ForkModel extends BaseModel {
       if (prepared < 0) throw errors.MODEL_FAILED(this.name, `kernel accept: cannot prepare the listening socket (errno ${-prepared})`)
       // a slot for every child there can be at once
       const board = ForkScoreboard.create(how.addon, this.maxChildren)
-      this.kernel = { ...how, fd, board, freeSlots: Array.from({ length: this.maxChildren }, (_, i) => this.maxChildren - 1 - i), starved: 0, starvedSince: undefined }
+      this.kernel = { ...how, fd, board, freeSlots: Array.from({ length: this.maxChildren }, (_, i) => this.maxChildren - 1 - i), starved: 0, starvedSince: undefined, quietLooks: 0, parks: 0 }
       // not unref'd: with no listener of its own, this keeps the primary alive when no child is
       this.boardTimer = setInterval(() => this.lookAtBoard(), BOARD_POLL_MS)
     } else {
@@ -234,6 +240,7 @@ export class ForkModel extends BaseModel {
       ...(this.acceptNote === undefined ? {} : { acceptNote: this.acceptNote }),
       // kernel accept: idle children the primary took out of the kernel's rotation (warm spares)
       parked: [...arbiter.children.values()].filter((c) => c.state === 'idle' && c.data.parked === true).length,
+      parks: this.kernel?.parks ?? 0,
       minSpares: this.spares,
       maxSpares: this.maxSpares,
       startChildren: this.startChildren,
@@ -483,12 +490,17 @@ export class ForkModel extends BaseModel {
     if (starved === 0) kernel.starvedSince = undefined
     else if (kernel.starvedSince === undefined) kernel.starvedSince = Date.now()
     else if (this.waitTimeoutMs > 0 && Date.now() - kernel.starvedSince >= this.waitTimeoutMs) this.shedQueue(queued)
-    // more children wait in accept() than the load needs: under FIFO wake-ups each connection would go
-    // to one that slept; park some (they stay warm spares) while the floor keeps the cores busy
-    if (starved === 0 && waiting.length > 1) {
+    // connections keep coming and more children wait in accept() than that needs: under FIFO wake-ups
+    // each connection would go to one that slept; park some (they stay warm spares) while the floor
+    // keeps the cores busy
+    if (starved === 0 && progressed && waiting.length > 1) {
       const park = Math.min(Math.ceil((waiting.length - 1) / 2), accepting - ACCEPTING_FLOOR)
       for (const child of waiting.slice(0, Math.max(0, park))) this.setAccepting(child, false)
+      kernel.parks += Math.max(0, park)
     }
+    // quiet for a while: every idle child accepts again, so a burst of long connections finds them all
+    kernel.quietLooks = progressed || queued > 0 ? 0 : kernel.quietLooks + 1
+    if (kernel.quietLooks >= QUIET_LOOKS) for (const child of parked) this.setAccepting(child, true)
     this.dispatch()
   }
 
