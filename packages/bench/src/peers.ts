@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { builtFrom, compileC, executableOnPath, findCCompiler, noCompilerReason } from '@echoplex/core'
+import { builtFrom, compileC, executableOnPath, findCCompiler, firstRunnable, noCompilerReason } from '@echoplex/core'
 import { fileURLToPath } from 'node:url'
 import { spawnServer, type RunningServer, type ServerSpec } from './runner/server.js'
 
@@ -45,26 +45,6 @@ export interface Peer {
   available (): Availability
 }
 
-const probeCache = new Map<string, string | null>()
-
-/** First of the candidates that is on PATH and answers `--version` (pyenv shims may exist but not run). */
-function probe (candidates: string[]): string | null {
-  const key = candidates.join('\0')
-  if (probeCache.has(key)) return probeCache.get(key) ?? null
-  let found: string | null = null
-  for (const c of candidates) {
-    const p = executableOnPath(c)
-    if (p === null) continue
-    try {
-      execFileSync(p, ['--version'], { stdio: 'ignore', timeout: 5000 })
-      found = p
-      break
-    } catch { /* not runnable */ }
-  }
-  probeCache.set(key, found)
-  return found
-}
-
 let pythonExe: string | null | undefined
 
 /**
@@ -74,7 +54,7 @@ let pythonExe: string | null | undefined
 export function findPython (): string | null {
   if (pythonExe !== undefined) return pythonExe
   const cands = [process.env.PYTHON, 'python3'].filter((c): c is string => c !== undefined && c !== '')
-  const p = probe(cands)
+  const p = firstRunnable(cands)
   pythonExe = null
   if (p !== null) {
     try {

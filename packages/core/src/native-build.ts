@@ -21,17 +21,15 @@ export function executableOnPath (name: string): string | null {
   return null
 }
 
-const compilers = new Map<string, string | null>()
+const runnable = new Map<string, string | null>()
 
 /**
- * The C compiler: $CC when set (and only it: a CC that does not run means no compiler, as with
- * make), else the first of cc, gcc, clang on PATH that answers --version. Null when there is none.
+ * The first of the candidates that is on PATH (or a path) and answers `--version`, remembered per
+ * list; null when none does (a version-manager shim may exist and not run).
  */
-export function findCCompiler (): string | null {
-  const cc = process.env.CC
-  const candidates = cc !== undefined && cc !== '' ? [cc] : ['cc', 'gcc', 'clang']
+export function firstRunnable (candidates: readonly string[]): string | null {
   const key = candidates.join('\0')
-  if (compilers.has(key)) return compilers.get(key) ?? null
+  if (runnable.has(key)) return runnable.get(key) ?? null
   let found: string | null = null
   for (const c of candidates) {
     const p = executableOnPath(c)
@@ -42,8 +40,17 @@ export function findCCompiler (): string | null {
       break
     } catch { /* does not run */ }
   }
-  compilers.set(key, found)
+  runnable.set(key, found)
   return found
+}
+
+/**
+ * The C compiler: $CC when set (and only it: a CC that does not run means no compiler, as with
+ * make), else the first of cc, gcc, clang on PATH that answers --version. Null when there is none.
+ */
+export function findCCompiler (): string | null {
+  const cc = process.env.CC
+  return firstRunnable(cc !== undefined && cc !== '' ? [cc] : ['cc', 'gcc', 'clang'])
 }
 
 /** Why there is no compiler, in the words every caller reports. */

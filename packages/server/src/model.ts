@@ -29,8 +29,8 @@ export interface ServeOptions {
   connectionsPerChild?: number
   /**
    * fork: who accepts. `handoff`: the primary accepts and hands each socket to an idle child over IPC;
-   * `kernel`: idle children block in accept() on the listening socket they inherited, and the kernel
-   * gives each connection to one of them (httpd prefork); `auto`: kernel where its addon builds and
+   * `kernel`: idle children take their connections from the listening socket they inherited, the
+   * kernel waking one waiting child per connection (httpd prefork); `auto`: kernel where its addon builds and
    * the server listens on TCP, else handoff. Default: handoff.
    */
   accept?: 'handoff' | 'kernel' | 'auto'

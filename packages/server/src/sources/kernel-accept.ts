@@ -93,7 +93,10 @@ export class KernelAcceptSource implements SocketSource {
   private pending: Promise<Socket | undefined> | undefined
 
   /** `onError`: an accept failed for lack of descriptors or memory (it is retried shortly). */
-  constructor (private readonly addon: KernelAcceptAddon, private readonly fd: number, private readonly onError: (errno: number) => void = () => {}) {}
+  constructor (private readonly addon: KernelAcceptAddon, private readonly fd: number, private readonly onError: (errno: number) => void = () => {}) {
+    // this process's waits look for a cancel every ACCEPT_POLL_MS (the socket is already non-blocking)
+    addon.prepare(fd, ACCEPT_POLL_MS)
+  }
 
   async open (accept: Accept): Promise<undefined> {
     this.accept = accept
