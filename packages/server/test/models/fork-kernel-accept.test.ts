@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os'
 import { kernelAcceptUnavailable } from '@echoplex/server/sources/kernel-accept.js'
 import { Client } from '../helpers/client.js'
 import { fixture, modelStats as stats, runCli, startServer } from '../helpers/server.js'
-import { countZombies, waitFor } from '../helpers/proc.js'
+import { alive, countZombies, waitFor } from '../helpers/proc.js'
 
 // fork-reuse with kernel accept (its default where the addon builds): what is its own beyond the
 // conformance and fault suites, which run it too
@@ -74,6 +74,9 @@ if (why !== undefined) {
       await c.waitClose(5000)
     }
     t.equal(new Set(pids).size, 4, 'four connections, four children')
+    // each leaves once its connection closed (the last one may not have yet): then none stays a zombie
+    await waitFor(async () => alive(pids).length === 0, 5000, 'the four children to exit').catch(() => {})
+    t.same(alive(pids), [], 'all four exited')
     await waitFor(async () => (await countZombies(server.pid)) === 0, 3000, 'the children reaped').catch(() => {})
     t.equal(await countZombies(server.pid), 0, 'each exited and was reaped')
     t.equal(await server.stop(), 0)
