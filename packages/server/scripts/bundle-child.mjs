@@ -5,7 +5,7 @@
  * stay external: they are loaded only when a child logs, or imports a TypeScript handler.
  */
 import { build } from 'esbuild'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { dirname, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -28,6 +28,29 @@ const ownImportMetaUrl = {
   },
 }
 
+/**
+ * A startup snapshot's code has no dynamic-import callback (`import()` throws there): in the bundle,
+ * handler-loading/import-module.js imports through a CommonJS file of its own, loaded at run time.
+ */
+const IMPORTER = 'fork-child-import.cjs'
+const importThroughFile = {
+  name: 'import-through-file',
+  setup (b) {
+    b.onLoad({ filter: /handler-loading[\\/]import-module\.js$/ }, () => ({
+      loader: 'js',
+      contents: `import { createRequire } from 'node:module'
+let importer
+export async function importModule (specifier) {
+  importer ??= createRequire(__filename)('./${IMPORTER}')
+  return await importer(specifier)
+}
+`,
+    }))
+  },
+}
+
+await writeFile(`${dist}${IMPORTER}`, '// the bundled fork child\'s import() (see bundle-child.mjs)\nmodule.exports = async (specifier) => await import(specifier)\n')
+
 await build({
   entryPoints: [`${dist}fork-child-bundle.js`],
   outfile,
@@ -37,6 +60,6 @@ await build({
   target: 'node20',
   external: ['pino', 'tsx', 'tsx/*', 'esbuild'],
   banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [ownImportMetaUrl],
+  plugins: [importThroughFile, ownImportMetaUrl],
   logLevel: 'warning',
 })

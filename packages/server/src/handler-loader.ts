@@ -3,9 +3,10 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { errors, validateHandler, type HandlerDefinition } from '@echoplex/core'
 import { BUILTIN_HANDLERS, builtinHandlerPath, type BuiltinHandler } from '@echoplex/handlers'
-import { ensureOwnPackages } from './handler-loading/own-packages.js'
+import { ensureOwnPackages, resolvesHere } from './handler-loading/own-packages.js'
 import { ensureTypeScript, isTypeScript } from './handler-loading/typescript.js'
 import { describeLoadError } from './handler-loading/load-error.js'
+import { importModule } from './handler-loading/import-module.js'
 
 /** A built-in name (`echo`) or a file path, relative to `cwd`, to the absolute module path. */
 export function resolveHandlerPath (nameOrPath: string, cwd = process.cwd()): string {
@@ -27,13 +28,21 @@ export async function importDefault<T> (path: string, validate: (value: unknown)
   try {
     ensureOwnPackages(path)
     if (isTypeScript(path)) await ensureTypeScript()
-    mod = await import(pathToFileURL(path).href) as { default?: unknown }
+    mod = await importModule<{ default?: unknown }>(pathToFileURL(path).href)
   } catch (err) {
     throw loadFailed(describeLoadError(err, path))
   }
   const reason = validate(mod.default)
   if (reason !== undefined) throw invalid(reason)
   return mod.default as T
+}
+
+/**
+ * Whether loading the module at `path` registers module hooks: TypeScript, or a file outside this
+ * install that imports `@echoplex/*`. (A fork child started from a startup snapshot cannot register them.)
+ */
+export function needsModuleHooks (path: string): boolean {
+  return isTypeScript(path) || !resolvesHere(path)
 }
 
 /** Imports and checks a handler module. Every process and thread that serves calls this itself. */

@@ -10,4 +10,5 @@ export { ListenerSource, type ListenerOptions } from './sources/listener.js'
 
 export { reusePortUnavailable } from './sources/reuse-port.js'
 export { FORK_CHILD_ENTRY, forkChildEnvironment } from './models/fork.js'
-export { childForkOptions } from './ipc/spawner.js'
+export { childForkOptions, type ChildStart } from './ipc/spawner.js'
+export { buildChildSnapshot, type SnapshotBuild } from './models/fork-snapshot.js'

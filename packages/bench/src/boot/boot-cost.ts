@@ -1,7 +1,7 @@
 /**
  * What a process boot costs on this machine, measured against itself: the CPU a bare `node -e 0`
- * takes, the CPU a fork child takes to boot (to `ready`, and exit), and how many bare `node -e 0`
- * this machine boots per second at a given concurrency — the ceiling for strict fork churn, which
+ * takes, the CPU a fork child takes to boot (to `ready`, and exit; from its startup snapshot, and from
+ * its entry), and how many bare `node -e 0` this machine boots per second at a given concurrency — the ceiling for strict fork churn, which
  * pays a boot per connection. CPU is read from this process's cutime + cstime (/proc/self/stat):
  * the CPU of the children it has reaped, so nothing else may spawn meanwhile.
  */
@@ -9,7 +9,7 @@ import { fork, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { DEFAULT_LIMITS } from '@echoplex/core'
 import { procSysConf } from '@echoplex/proc'
-import { FORK_CHILD_ENTRY, childForkOptions, forkChildEnvironment, resolveHandlerPath } from '@echoplex/server'
+import { FORK_CHILD_ENTRY, buildChildSnapshot, childForkOptions, forkChildEnvironment, resolveHandlerPath } from '@echoplex/server'
 
 export interface BootCost {
   node: string
@@ -18,12 +18,19 @@ export interface BootCost {
   entry: string
   /** mean CPU (user + system) of one bare `node -e 0`, ms */
   bareCpuMs: number
-  /** mean CPU of one fork child, boot to ready and exit, ms */
+  /** mean CPU of one fork child booted as the fork model boots it by default (from its snapshot where there is one), boot to ready and exit, ms */
   childCpuMs: number
   /** childCpuMs ÷ bareCpuMs */
   ratio: number
   bareWallMs: number
   childWallMs: number
+  /** what that child booted from: its startup snapshot, or the entry (`--child-boot bundle`) */
+  childBoot: 'snapshot' | 'entry'
+  /** the same child booted from the entry instead, when the default is the snapshot: what the snapshot saves */
+  entryCpuMs: number | null
+  entryRatio: number | null
+  /** why there is no snapshot to boot from, when there is none */
+  snapshotNote: string | null
 }
 
 export interface BootRate {
@@ -49,9 +56,9 @@ async function bareBoot (): Promise<void> {
   })
 }
 
-async function childBoot (env: Record<string, string>): Promise<void> {
+async function childBoot (env: Record<string, string>, execArgv: readonly string[]): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = fork(FORK_CHILD_ENTRY, [], childForkOptions(env))
+    const child = fork(FORK_CHILD_ENTRY, [], childForkOptions(env, { execArgv }))
     child.once('error', reject)
     child.on('message', (m: { type?: string }) => {
       if (m.type === 'ready') child.send({ type: 'shutdown', graceMs: 0 })
@@ -70,32 +77,44 @@ async function perBoot (runs: number, boot: () => Promise<void>): Promise<{ cpuM
 }
 
 /**
- * Boots `runs` bare nodes and `runs` fork children (echo handler), interleaved in rounds so both see
- * the same machine, and compares their CPU.
+ * Boots `runs` bare nodes and `runs` fork children (echo handler) — from the child's startup snapshot
+ * as the fork model does by default, and from the entry too when there is a snapshot — interleaved in
+ * rounds so all see the same machine, and compares their CPU.
  */
 export async function measureBootCost ({ runs = 20, handler = 'echo' }: { runs?: number, handler?: string } = {}): Promise<BootCost> {
   const env = forkChildEnvironment({ handlerPath: resolveHandlerPath(handler), limits: DEFAULT_LIMITS, heartbeatMs: 0 })
-  await bareBoot() // warm the file cache for both
-  await childBoot(env)
+  const snapshot = await buildChildSnapshot(FORK_CHILD_ENTRY)
+  const kinds: Array<{ name: 'bare' | 'child' | 'entry', boot: () => Promise<void> }> = [
+    { name: 'bare', boot: bareBoot },
+    { name: 'child', boot: async () => await childBoot(env, snapshot.ok ? ['--snapshot-blob', snapshot.path] : []) },
+    ...(snapshot.ok ? [{ name: 'entry' as const, boot: async () => await childBoot(env, []) }] : []),
+  ]
+  for (const kind of kinds) await kind.boot() // warm the file cache for all
   const rounds = Math.min(runs, 4)
   const each = Math.ceil(runs / rounds)
-  let bareCpu = 0; let childCpu = 0; let bareWall = 0; let childWall = 0
+  const cpu = { bare: 0, child: 0, entry: 0 }
+  const wall = { bare: 0, child: 0, entry: 0 }
   for (let r = 0; r < rounds; r++) {
-    const b = await perBoot(each, bareBoot)
-    const c = await perBoot(each, async () => await childBoot(env))
-    bareCpu += b.cpuMs / rounds; bareWall += b.wallMs / rounds
-    childCpu += c.cpuMs / rounds; childWall += c.wallMs / rounds
+    for (const kind of kinds) {
+      const m = await perBoot(each, kind.boot)
+      cpu[kind.name] += m.cpuMs / rounds
+      wall[kind.name] += m.wallMs / rounds
+    }
   }
   const round = (n: number): number => Math.round(n * 100) / 100
   return {
     node: process.version,
     runs: rounds * each,
     entry: FORK_CHILD_ENTRY,
-    bareCpuMs: round(bareCpu),
-    childCpuMs: round(childCpu),
-    ratio: round(childCpu / bareCpu),
-    bareWallMs: round(bareWall),
-    childWallMs: round(childWall),
+    bareCpuMs: round(cpu.bare),
+    childCpuMs: round(cpu.child),
+    ratio: round(cpu.child / cpu.bare),
+    bareWallMs: round(wall.bare),
+    childWallMs: round(wall.child),
+    childBoot: snapshot.ok ? 'snapshot' : 'entry',
+    entryCpuMs: snapshot.ok ? round(cpu.entry) : null,
+    entryRatio: snapshot.ok ? round(cpu.entry / cpu.bare) : null,
+    snapshotNote: snapshot.ok ? null : snapshot.reason,
   }
 }
 

@@ -1,13 +1,18 @@
 import { Command } from 'commander'
-import { loadSuite, measureBootCost, measureBootRate, runSuite } from '@echoplex/bench'
+import { loadSuite, measureBootCost, measureBootRate, runSuite, type BootRate } from '@echoplex/bench'
+import { median } from '@echoplex/report'
 import { parseDuration, parseInteger } from '../parse.js'
 
-interface BootCostFlags { runs: number, concurrency: number, duration: number, churn?: boolean, json?: boolean }
+interface BootCostFlags { runs: number, concurrency: number, duration: number, rounds: number, churn?: boolean, json?: boolean }
+
+interface Round { rate: BootRate, churn?: { perSec: number, ratioToBootRate: number } }
 
 /**
  * `echoplex boot-cost`: what a fork child's boot costs next to a bare `node -e 0` on this Node, and
  * (with --churn) strict fork's churn rate next to the rate this machine boots `node -e 0` at the same
- * concurrency — both measured in the one run, so the ratios hold on a shared, noisy machine.
+ * concurrency — both measured in the one run, so the ratios hold on a shared, noisy machine. With
+ * --rounds, the boot rate and the churn are measured in turn, round after round: each ratio pairs
+ * figures taken seconds apart, and the spread of the rounds shows the machine's noise.
  */
 export function bootCostCommand (): Command {
   return new Command('boot-cost')
@@ -15,30 +20,46 @@ export function bootCostCommand (): Command {
     .option('--runs <n>', 'boots of each kind for the CPU comparison', parseInteger(4, 10_000), 40)
     .option('-c, --concurrency <n>', 'concurrent boot loops (and churn clients)', parseInteger(1, 1024), 16)
     .option('-d, --duration <duration>', 'how long the boot rate (and the churn) is measured', parseDuration, 3000)
+    .option('--rounds <n>', 'boot rate (and churn) measurements, in turn; the median ratio is the result', parseInteger(1, 100), 1)
     .option('--churn', 'also run strict fork\'s echo churn at the same concurrency and compare')
     .option('--json', 'print the figures as JSON')
     .action(async (flags: BootCostFlags) => {
       const cost = await measureBootCost({ runs: flags.runs })
-      const rate = await measureBootRate({ concurrency: flags.concurrency, durationMs: flags.duration })
-      let churn: { perSec: number, ratioToBootRate: number } | undefined
-      if (flags.churn === true) {
-        const suite = loadSuite('churn', { models: ['fork'], workloads: ['echo'], connections: [flags.concurrency], peers: false, repetitions: 1, durationMs: flags.duration })
-        // unpinned, like the boot rate it is compared with: both have every CPU (the bench's default
-        // pinning would give the server half of them). At these rates the load generator's share is small
-        const results = await runSuite(suite, { outPath: null, pin: 'none' })
-        const perSec = results.scenarios.find((s) => s.target.label === 'fork')?.summary?.requestsPerSec?.median ?? 0
-        churn = { perSec: Math.round(perSec * 10) / 10, ratioToBootRate: Math.round(perSec / rate.perSec * 100) / 100 }
+      const rounds: Round[] = []
+      for (let r = 0; r < flags.rounds; r++) {
+        const rate = await measureBootRate({ concurrency: flags.concurrency, durationMs: flags.duration })
+        rounds.push({ rate, ...(flags.churn === true ? { churn: await strictChurn(flags, rate) } : {}) })
       }
+      const ratios = rounds.flatMap((r) => r.churn === undefined ? [] : [r.churn.ratioToBootRate])
+      const churnRatio = ratios.length === 0 ? undefined : Math.round(median(ratios) * 100) / 100
       if (flags.json === true) {
-        process.stdout.write(`${JSON.stringify({ cost, rate, churn }, null, 2)}\n`)
+        // rate and churn: the first round's (as before --rounds); rounds: all of them
+        process.stdout.write(`${JSON.stringify({ cost, rate: rounds[0]!.rate, churn: rounds[0]!.churn, rounds, churnRatio }, null, 2)}\n`)
         return
       }
       const lines = [
         `node ${cost.node}, ${cost.runs} boots of each; fork child entry ${cost.entry}`,
-        `boot CPU: node -e 0 ${cost.bareCpuMs.toFixed(1)} ms, fork child ${cost.childCpuMs.toFixed(1)} ms: ratio ${cost.ratio.toFixed(2)}× (wall ${cost.bareWallMs.toFixed(0)} / ${cost.childWallMs.toFixed(0)} ms)`,
-        `node -e 0 boot rate at ${rate.concurrency} concurrent: ${rate.perSec.toFixed(1)}/s (${rate.boots} boots in ${rate.durationMs} ms)`,
+        `boot CPU: node -e 0 ${cost.bareCpuMs.toFixed(1)} ms, fork child ${cost.childCpuMs.toFixed(1)} ms (from ${cost.childBoot === 'snapshot' ? 'its startup snapshot' : 'its entry'}): ratio ${cost.ratio.toFixed(2)}× (wall ${cost.bareWallMs.toFixed(0)} / ${cost.childWallMs.toFixed(0)} ms)`,
+        cost.entryCpuMs !== null && cost.entryRatio !== null
+          ? `  the same child from its entry (--child-boot bundle): ${cost.entryCpuMs.toFixed(1)} ms, ratio ${cost.entryRatio.toFixed(2)}×`
+          : `  no startup snapshot: ${cost.snapshotNote ?? 'unknown'}`,
       ]
-      if (churn !== undefined) lines.push(`strict fork echo churn at ${flags.concurrency} concurrent (unpinned, like the boot loops): ${churn.perSec.toFixed(1)} connections/s = ${churn.ratioToBootRate.toFixed(2)}× the node -e 0 boot rate`)
+      rounds.forEach(({ rate, churn }, i) => {
+        const round = flags.rounds > 1 ? `round ${i + 1}: ` : ''
+        lines.push(`${round}node -e 0 boot rate at ${rate.concurrency} concurrent: ${rate.perSec.toFixed(1)}/s (${rate.boots} boots in ${rate.durationMs} ms)`)
+        if (churn !== undefined) lines.push(`${round}strict fork echo churn at ${flags.concurrency} concurrent (unpinned, like the boot loops): ${churn.perSec.toFixed(1)} connections/s = ${churn.ratioToBootRate.toFixed(2)}× the node -e 0 boot rate`)
+      })
+      if (churnRatio !== undefined && rounds.length > 1) lines.push(`strict fork churn ÷ node -e 0 boot rate, median of ${rounds.length} rounds: ${churnRatio.toFixed(2)}× (rounds ${ratios.map((r) => r.toFixed(2)).join(', ')})`)
       process.stdout.write(`${lines.join('\n')}\n`)
     })
+}
+
+/** Strict fork's echo churn, one repetition of `duration`, against the boot rate just measured. */
+async function strictChurn (flags: BootCostFlags, rate: BootRate): Promise<{ perSec: number, ratioToBootRate: number }> {
+  const suite = loadSuite('churn', { models: ['fork'], workloads: ['echo'], connections: [flags.concurrency], peers: false, repetitions: 1, durationMs: flags.duration })
+  // unpinned, like the boot rate it is compared with: both have every CPU (the bench's default
+  // pinning would give the server half of them). At these rates the load generator's share is small
+  const results = await runSuite(suite, { outPath: null, pin: 'none' })
+  const perSec = results.scenarios.find((s) => s.target.label === 'fork')?.summary?.requestsPerSec?.median ?? 0
+  return { perSec: Math.round(perSec * 10) / 10, ratioToBootRate: Math.round(perSec / rate.perSec * 100) / 100 }
 }

@@ -15,16 +15,19 @@ export interface FaultOwner {
  * starts (AsyncLocalStorage): an exception thrown long after a hook returned, from a timer it set,
  * still names the connection it belongs to.
  */
-const owners = new AsyncLocalStorage<FaultOwner>()
+let ownersStore: AsyncLocalStorage<FaultOwner> | undefined
+// made on first use, not at module load: a fork child's V8 startup snapshot holds this
+// module already loaded, and must not carry an async-hooks store made while the snapshot was built
+const owners = (): AsyncLocalStorage<FaultOwner> => (ownersStore ??= new AsyncLocalStorage<FaultOwner>())
 
 /** Runs `fn(...args)` as `owner`'s handler code: whatever it schedules stays `owner`'s. */
 export function runOwnedBy<A extends unknown[], R> (owner: FaultOwner, fn: (...args: A) => R, ...args: A): R {
-  return owners.run(owner, fn, ...args)
+  return owners().run(owner, fn, ...args)
 }
 
 /** The owner of the code running now, if it is handler code. */
 export function currentFaultOwner (): FaultOwner | undefined {
-  return owners.getStore()
+  return owners().getStore()
 }
 
 /**
@@ -35,13 +38,13 @@ export function currentFaultOwner (): FaultOwner | undefined {
  */
 export function catchHandlerFaults (logger: Logger, onUnowned: (err: unknown) => void): () => void {
   const onException = (err: unknown): void => {
-    const owner = owners.getStore()
+    const owner = owners().getStore()
     if (owner === undefined) { onUnowned(err); return }
     logger.error({ conn: owner.id, err: describeError(err), stack: errorStack(err) }, 'handler code threw outside its hook (a timer or callback); closing its connection')
     owner.fault(err)
   }
   const onRejection = (err: unknown): void => {
-    const owner = owners.getStore()
+    const owner = owners().getStore()
     if (owner === undefined) { logger.error({ err: describeError(err) }, 'unhandled rejection (ignored)'); return }
     logger.error({ conn: owner.id, err: describeError(err), stack: errorStack(err) }, 'handler code left a rejection unhandled; closing its connection')
     owner.fault(err)

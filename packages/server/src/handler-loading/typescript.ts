@@ -1,5 +1,6 @@
 import * as nodeModule from 'node:module'
 import { extname } from 'node:path'
+import { importModule } from './import-module.js'
 import { resolve as moduleFormat } from './module-format-hooks.js'
 
 // handlers are ES modules: .cts (CommonJS) is not one of them
@@ -39,7 +40,7 @@ export async function ensureTypeScript (): Promise<TypeScriptLoader> {
     // registered before tsx, so it runs after tsx's resolve has asked it: tsx then sees the format
     if (registerHooks !== undefined) registerHooks({ resolve: moduleFormat })
     else nodeModule.register(new URL('./module-format-hooks.js', import.meta.url))
-    const { register } = await import('tsx/esm/api')
+    const { register } = await importModule<typeof import('tsx/esm/api')>('tsx/esm/api')
     register()
     return 'tsx'
   })()

@@ -70,3 +70,7 @@ export interface ChildConfig {
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'
 /** Set in a child's environment when the kernel kills it with its parent (see parentDeathSignal in spawner.ts). */
 export const PARENT_DEATH_ENV = 'ECHOPLEX_PARENT_DEATH'
+
+/** Set for the check that a fork child's new startup snapshot starts (fork-snapshot.ts): the child only answers, on stdout. */
+export const SNAPSHOT_PROBE_ENV = 'ECHOPLEX_SNAPSHOT_PROBE'
+export const SNAPSHOT_PROBE_ANSWER = 'echoplex fork child snapshot ok\n'

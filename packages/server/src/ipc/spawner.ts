@@ -116,31 +116,39 @@ function forkWorker (execPath: string | undefined, env: Record<string, string>):
   }
 }
 
+/** What a fork child gets beyond its environment: descriptors from fd 4 on, and Node options (its startup snapshot). */
+export interface ChildStart {
+  inherit?: readonly number[]
+  execArgv?: readonly string[]
+}
+
 /**
- * The child_process.fork() options a fork child starts with: `env` over the primary's, `inherit` from fd 4, through
- * setpriv where the kernel can kill it with its parent, stdout ignored, stderr shared. `echoplex
- * boot-cost` starts children with them too, so it measures the start the model pays.
+ * The child_process.fork() options a fork child starts with: `env` over the primary's, `start.inherit`
+ * from fd 4, `start.execArgv` after the primary's Node options, through setpriv where the kernel can
+ * kill it with its parent, stdout ignored, stderr shared. `echoplex boot-cost` starts children with
+ * them too, so it measures the start the model pays.
  */
-export function childForkOptions (env: Record<string, string>, inherit: readonly number[] = []): ForkOptions {
+export function childForkOptions (env: Record<string, string>, start: ChildStart = {}): ForkOptions {
   const death = parentDeathSignal()
+  const execArgv = [...process.execArgv, ...(start.execArgv ?? [])]
   return {
     serialization: 'advanced',
     env: { ...process.env, ...env, ...(death === undefined ? {} : { [PARENT_DEATH_ENV]: 'kernel' }) },
-    ...(death === undefined ? {} : { execPath: death.execPath, execArgv: [...death.execArgv, ...process.execArgv] }),
+    ...(death === undefined ? { execArgv } : { execPath: death.execPath, execArgv: [...death.execArgv, ...execArgv] }),
     // descriptors the child inherits follow the channel: the first is its fd 4
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...inherit],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(start.inherit ?? [])],
   }
 }
 
 /**
  * child_process.fork() of `entry`: a child of its own, with stdout ignored and stderr shared.
  * `onError`: the child's 'error' events (a signal or a message that could not be delivered).
- * `inherit`: descriptors of this process each child gets, from its fd 4 on (fork's kernel accept).
+ * `start`: what each child gets beyond its environment (fork's kernel accept and startup snapshot).
  */
-export function processSpawner (entry: string, onError: (pid: number, err: Error) => void, inherit: () => readonly number[] = () => []): Spawner {
+export function processSpawner (entry: string, onError: (pid: number, err: Error) => void, start: () => ChildStart = () => ({})): Spawner {
   return {
     async spawn (env) {
-      const proc: ChildProcess = fork(entry, [], childForkOptions(env, inherit()))
+      const proc: ChildProcess = fork(entry, [], childForkOptions(env, start()))
       if (proc.pid === undefined) {
         // the OS refused (descriptors or processes exhausted): not the handler's fault, try again later
         const err = await new Promise<Error>((resolve) => proc.once('error', resolve))

@@ -11,7 +11,7 @@ import { heartbeatOption, recycleOptions, recyclePolicy } from './options.js'
 import { listen } from '../listen.js'
 import { ACCEPT_LINGER_MS } from '../connection-server.js'
 import { connectionBudget } from '../descriptors.js'
-import { loadHandler } from '../handler-loader.js'
+import { loadHandler, needsModuleHooks } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
 import { ResourceError, processSpawner } from '../ipc/spawner.js'
 import { isRetryableBoot } from '../ipc/supervision.js'
@@ -20,6 +20,7 @@ import { summarizeWaits } from '../wait-stats.js'
 import { WaitingWatch, type GoneReason } from '../sources/waiting-watch.js'
 import { ACCEPT_POLL_MS, buildKernelAccept, loadKernelAccept, type KernelAcceptAddon } from '../sources/kernel-accept.js'
 import { ForkScoreboard, SLOT_IDLE, SLOT_PARKED, SLOT_SERVING } from './fork-scoreboard.js'
+import { CHILD_BOOT_CHOICES, buildChildSnapshot } from './fork-snapshot.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
@@ -131,6 +132,10 @@ export class ForkModel extends BaseModel {
   private kernel: KernelListener | undefined
   /** Why kernel accept is not used although it was the default, for the stats. */
   private acceptNote: string | undefined
+  /** The startup snapshot children start from (fork-snapshot.ts), when one is used. */
+  private snapshot: string | undefined
+  /** Why children do not start from a snapshot although that was the default, for the stats. */
+  private bootNote: string | undefined
 
   constructor (options: ServeOptions, readonly name: string = 'fork') {
     super(options)
@@ -146,7 +151,10 @@ export class ForkModel extends BaseModel {
     this.arbiter = new Arbiter<ForkState, HandOff>({
       model: 'fork',
       noun: 'child',
-      spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }, () => this.kernel === undefined ? [] : [this.kernel.fd, this.kernel.board.fd]),
+      spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }, () => ({
+        inherit: this.kernel === undefined ? [] : [this.kernel.fd, this.kernel.board.fd],
+        execArgv: this.snapshot === undefined ? [] : ['--snapshot-blob', this.snapshot],
+      })),
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
       relayBudgetBytes: options.limits.maxWriteBufferBytes,
@@ -189,6 +197,7 @@ export class ForkModel extends BaseModel {
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
     await loadHandler(this.options.handlerPath)
+    await this.chooseBoot()
     const how = await this.chooseAccept()
     // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
     // allowHalfOpen: a client's FIN seen while it waits must not end our side (see WaitingWatch)
@@ -238,6 +247,9 @@ export class ForkModel extends BaseModel {
       connectionsPerChild: this.perChild,
       accept: this.kernel === undefined ? 'handoff' : 'kernel',
       ...(this.acceptNote === undefined ? {} : { acceptNote: this.acceptNote }),
+      // what a child boots from: the startup snapshot, the bundled entry, or the modules (no build)
+      boot: this.snapshot !== undefined ? 'snapshot' : FORK_CHILD_ENTRY.endsWith('.cjs') ? 'bundle' : 'modules',
+      ...(this.bootNote === undefined ? {} : { bootNote: this.bootNote }),
       // kernel accept: idle children the primary took out of the kernel's rotation (warm spares)
       parked: [...arbiter.children.values()].filter((c) => c.state === 'idle' && c.data.parked === true).length,
       parks: this.kernel?.parks ?? 0,
@@ -510,6 +522,25 @@ export class ForkModel extends BaseModel {
   }
 
   /**
+   * What children boot from: the startup snapshot (auto, the default, where it builds; `snapshot`: or
+   * one line of error), or the bundled entry (`bundle`, or auto's fallback, saying why in the stats).
+   */
+  private async chooseBoot (): Promise<void> {
+    const asked = this.options.childBoot ?? 'auto'
+    if (asked === 'bundle') return
+    const built = needsModuleHooks(this.options.handlerPath)
+      ? { ok: false as const, reason: 'the handler needs module hooks (TypeScript, or @echoplex imports from outside this install), which a child started from a snapshot cannot register' }
+      : await buildChildSnapshot(FORK_CHILD_ENTRY)
+    if (built.ok) {
+      this.snapshot = built.path
+      return
+    }
+    if (asked === 'snapshot') throw errors.BAD_OPTION('--child-boot', `a startup snapshot cannot be used: ${built.reason}`)
+    this.bootNote = `startup snapshot not used: ${built.reason}`
+    this.arbiter.logger.info(this.bootNote)
+  }
+
+  /**
    * Who accepts: the primary (handoff, strict fork's default), or the children (kernel: it needs a TCP
    * listener and the addon, else it is one line of error; auto, the default with reuse: then handoff,
    * saying why in the stats).
@@ -624,6 +655,7 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       { flags: '--max-spares <n>', key: 'maxSpares', description: 'with reuse, idle children above this many retire, one a second', value: { kind: 'integer', min: 0, max: 100_000 }, defaultDescription: '--spares + max(--spares, 4)' },
       { flags: '--start-children <n>', key: 'startChildren', description: 'children booted before serving starts (httpd StartServers)', value: { kind: 'integer', min: 1, max: 100_000 }, defaultDescription: '--spares, at least 1' },
       { flags: '--accept <how>', key: 'accept', description: 'who accepts: handoff (the primary, handing each socket to an idle child), kernel (idle children take their connections from the listening socket themselves, the kernel waking one per connection; connections beyond the children wait in its queue, as with httpd prefork, and --wait-timeout closes them when no child took one for that long), or auto (kernel where it can, else handoff)', value: { kind: 'choice', choices: ACCEPT_CHOICES }, default: defaultAccept(perChildDefault) },
+      { flags: '--child-boot <how>', key: 'childBoot', description: 'what a child boots from: snapshot (a V8 startup snapshot of the bundled child, built once per Node and kept), bundle (the bundled child script), or auto (snapshot where it builds, else bundle)', value: { kind: 'choice', choices: CHILD_BOOT_CHOICES }, default: 'auto' },
       { flags: '--connections-per-child <n>', key: 'connectionsPerChild', description: 'connections a child serves, one at a time, before it is recycled (1: a fresh child per connection; 0: no limit)', value: { kind: 'integer', min: 0, max: 1_000_000_000 }, default: perChildDefault },
       ...recycleOptions('child'),
       heartbeatOption('a child silent this long is killed'),

@@ -1,0 +1,109 @@
+/**
+ * A fork child started from a V8 startup snapshot (`node --snapshot-blob`, Node's user-land snapshot):
+ * the bundled child entry, fork-child.cjs, is run once by `node --build-snapshot`, which loads its
+ * modules — the runtime, the built-in handlers, and the Node modules they use (net, streams, the IPC
+ * serializer…) — and saves the heap. A child started from the blob deserializes that heap instead of
+ * reading, compiling and running all of it again: strict fork pays a boot per connection.
+ *
+ * A blob is only good for the Node binary that built it, and the bundle it was built from: it is
+ * built on first use, named after both, kept next to the compiled addons (nativeBinDir), and checked
+ * by starting it once before it is used. Where it cannot be built (no bundle, a Node without
+ * snapshots, a build that fails) children boot from the bundle as before, and the stats say why.
+ */
+import { createHash } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startupSnapshot } from 'node:v8'
+import { nativeBinDir } from '@echoplex/core'
+import { SNAPSHOT_PROBE_ANSWER, SNAPSHOT_PROBE_ENV } from '../ipc/protocol.js'
+
+/** `--child-boot`: snapshot, bundle, or snapshot where it builds (auto, the default). */
+export type ChildBoot = 'snapshot' | 'bundle' | 'auto'
+export const CHILD_BOOT_CHOICES: readonly ChildBoot[] = ['snapshot', 'bundle', 'auto']
+
+export type SnapshotBuild = { ok: true, path: string, upToDate: boolean } | { ok: false, reason: string }
+
+/** A build (or its check) taking longer than this has failed. */
+const BUILD_TIMEOUT_MS = 60_000
+
+const BLOB_PREFIX = 'fork-child-'
+/** How old a blob of another build of the bundle must be before it is removed. */
+const STALE_MS = 24 * 3600_000
+
+const building = new Map<string, Promise<SnapshotBuild>>()
+
+/** The blob for `entry` (the bundled child) and this Node: kept, or built now. Never rejects. */
+export async function buildChildSnapshot (entry: string): Promise<SnapshotBuild> {
+  if (typeof startupSnapshot?.isBuildingSnapshot !== 'function') return { ok: false, reason: `Node ${process.version} has no startup snapshots` }
+  if (!entry.endsWith('.cjs')) return { ok: false, reason: 'the bundled child is not built (run the build)' }
+  let node: string
+  let bundle: string
+  try {
+    node = hash(`${process.version}\0${process.arch}\0${realpathSync(process.execPath)}`)
+    bundle = hash(readFileSync(entry))
+  } catch (err) {
+    return { ok: false, reason: `cannot read ${entry}: ${(err as Error).message}` }
+  }
+  const dir = nativeBinDir(fileURLToPath(new URL('../../native/bin/', import.meta.url)))
+  const path = join(dir, `${BLOB_PREFIX}${process.version}-${node}-${bundle}.blob`)
+  if (existsSync(path)) return { ok: true, path, upToDate: true }
+  // one build at a time per blob in this process (another process builds under its own temp name)
+  let build = building.get(path)
+  if (build === undefined) {
+    build = buildAndCheck(entry, path)
+    building.set(path, build)
+    void build.then(() => building.delete(path))
+  }
+  return await build
+}
+
+/** Builds the blob under a private name, starts it once, and only then gives it its name. */
+async function buildAndCheck (entry: string, path: string): Promise<SnapshotBuild> {
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`
+  try {
+    mkdirSync(dirname(path), { recursive: true })
+    // the snapshot is built with no NODE_OPTIONS (a --require there would be in it)
+    const env = { ...process.env, NODE_OPTIONS: '' }
+    const built = await run(['--snapshot-blob', tmp, '--build-snapshot', entry], env)
+    if (built.error !== undefined) return { ok: false, reason: `the snapshot build failed: ${built.error}` }
+    const probe = await run(['--snapshot-blob', tmp], { ...env, [SNAPSHOT_PROBE_ENV]: '1' })
+    if (probe.error !== undefined || probe.stdout !== SNAPSHOT_PROBE_ANSWER) return { ok: false, reason: `the snapshot does not start: ${probe.error ?? 'no answer'}` }
+    renameSync(tmp, path)
+    removeStale(path)
+    return { ok: true, path, upToDate: false }
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message }
+  } finally {
+    rmSync(tmp, { force: true })
+  }
+}
+
+const hash = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex').slice(0, 12)
+
+/**
+ * Blobs of earlier builds of the bundle for this Node (each rebuild makes a new one, ~5 MB), once a
+ * day old: a server started before the rebuild may still be starting children from its own.
+ */
+function removeStale (current: string): void {
+  const dir = dirname(current)
+  const sameNode = basename(current).replace(/[^-]+\.blob$/, '')
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name)
+    if (!name.startsWith(sameNode) || !name.endsWith('.blob') || file === current) continue
+    try {
+      if (Date.now() - statSync(file).mtimeMs > STALE_MS) rmSync(file, { force: true })
+    } catch {}
+  }
+}
+
+async function run (args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string, error?: string }> {
+  return await new Promise((resolve) => {
+    execFile(process.execPath, args, { env, timeout: BUILD_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
+      // the error's own line (`Error: …`), not Node's warnings about modules it has not verified in snapshots
+      const why = String(stderr).split('\n').find((l) => /^\[?[A-Za-z]*Error\b/.test(l))
+      resolve(err === null ? { stdout } : { stdout, error: why ?? err.message.split('\n')[0] })
+    })
+  })
+}
