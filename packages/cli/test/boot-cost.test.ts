@@ -12,6 +12,9 @@ t.test('echoplex boot-cost --json: the boots measured in one run (the child from
   t.ok(cost.entryCpuMs > 0, `from its entry: ${cost.entryCpuMs} ms`)
   t.ok(Math.abs(cost.entryRatio - cost.entryCpuMs / cost.bareCpuMs) < 0.02, 'entry ratio = entry ÷ bare')
   t.equal(cost.runs, 4)
+  // this run's environment decides: with NODE_EXTRA_CA_CERTS set, a bare boot without it is measured too
+  if (process.env.NODE_EXTRA_CA_CERTS === undefined || process.env.NODE_EXTRA_CA_CERTS === '') t.equal(cost.extraCaCerts, null)
+  else t.ok(cost.extraCaCerts.path === process.env.NODE_EXTRA_CA_CERTS && cost.extraCaCerts.bareCpuMs > 0, `node -e 0 without NODE_EXTRA_CA_CERTS: ${cost.extraCaCerts.bareCpuMs} ms`)
   t.equal(rounds.length, 2, 'a boot rate per round')
   for (const r of rounds) t.ok(r.rate.boots! > 0 && r.rate.perSec! > 0, `${r.rate.perSec} boots/s`)
   t.same(rate, rounds[0]!.rate, 'rate: the first round\'s')

@@ -91,6 +91,9 @@ export const FORK_NOTE = 'fork (strict) starts a fresh child process for every c
 export const FORK_REUSE_COLD_NOTE = 'Each reused child compiles its own code (V8\'s JIT is per process), so fork-reuse takes 10–30 s of load to reach its working speed on a 2-core machine: ' +
   'this run had no warm-up until steady, so its fork-reuse figures are for cold children (the churn suite, or bench --steady-warmup, measures it warm).'
 
+/** Said after FORK_NOTE when a run's servers inherited NODE_EXTRA_CA_CERTS. */
+export const EXTRA_CA_CERTS_NOTE = 'NODE_EXTRA_CA_CERTS was set for this run: Node before 22 parses that certificate bundle at every process start (on the 2-core machine this was measured on, 32 of the 53 ms of CPU of a bare node -e 0), and strict fork pays it per connection; `echoplex boot-cost` measures it on yours.'
+
 /** Whether the report has a target of one of these models (by model name, whatever its label). */
 function showsModel (model: ReportModel, ...names: string[]): boolean {
   return model.groups.some((g) => g.rows.some((r) => r.kind === 'model' && names.includes(r.name)))
@@ -99,10 +102,14 @@ function showsModel (model: ReportModel, ...names: string[]): boolean {
 /** Whether the report has a fork or fork-reuse target. */
 export const showsFork = (model: ReportModel): boolean => showsModel(model, 'fork', 'fork-reuse')
 
-/** FORK_NOTE, plus FORK_REUSE_COLD_NOTE when fork-reuse ran and no run warmed until steady. */
+/**
+ * FORK_NOTE, plus FORK_REUSE_COLD_NOTE when fork-reuse ran and no run warmed until steady, plus
+ * EXTRA_CA_CERTS_NOTE when strict fork ran with NODE_EXTRA_CA_CERTS set.
+ */
 export function forkNote (model: ReportModel): string {
   const cold = showsModel(model, 'fork-reuse') && !model.runs.some((run) => run.warmedUntilSteady)
-  return cold ? `${FORK_NOTE} ${FORK_REUSE_COLD_NOTE}` : FORK_NOTE
+  const certs = showsModel(model, 'fork') && model.runs.some((run) => run.environment.nodeExtraCaCerts !== undefined)
+  return [FORK_NOTE, ...(cold ? [FORK_REUSE_COLD_NOTE] : []), ...(certs ? [EXTRA_CA_CERTS_NOTE] : [])].join(' ')
 }
 
 // ---------------------------------------------------------------- report
@@ -121,6 +128,7 @@ function environmentBlock (run: RunInfo): string {
     ['load average', `${e.loadAverage} (1 min, at start)`],
     ['OS', `${e.os}, kernel ${e.kernel}, ${e.platform}/${e.arch}`],
     ['Node.js', `${e.node} (V8 ${e.v8})`],
+    ...(e.nodeExtraCaCerts === undefined ? [] : [['NODE_EXTRA_CA_CERTS', `${e.nodeExtraCaCerts} (the servers inherited it)`] as [string, string]]),
     ['commit', e.commit === null ? 'unknown' : `${e.commit}${e.dirty === true ? ' (with uncommitted changes)' : ''}`],
     ['echoplex', `${run.tool.name} ${run.tool.version}`],
     ['CPU pinning', pinningLine(e)],

@@ -25,7 +25,7 @@ export { cv, mannWhitneyP, median, noiseTest, DEFAULT_ALPHA, DEFAULT_NOISE_FACTO
 export type { NoiseTest, NoiseTestOptions, TestMethod } from './stats.js'
 export { barChart, latencyChart, logLineChart, memoryChart, niceTicks, throughputChart, PALETTE, PERCENTILES } from './charts.js'
 export type { BarChartOptions, BarDatum, LineChartOptions, LineSeries } from './charts.js'
-export { renderReportHtml, renderCompareHtml, EVENT_LOOP_NOTE, FORK_NOTE, FORK_REUSE_COLD_NOTE } from './html.js'
+export { renderReportHtml, renderCompareHtml, EVENT_LOOP_NOTE, EXTRA_CA_CERTS_NOTE, FORK_NOTE, FORK_REUSE_COLD_NOTE } from './html.js'
 export { renderReportMarkdown, renderCompareMarkdown } from './markdown.js'
 export * from './format.js'
 

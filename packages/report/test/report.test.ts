@@ -221,3 +221,16 @@ t.test('fork-reuse measured without a warm-up until steady: the fork note says i
   t.notOk(renderReportMarkdown(buildReport([warm])).includes(FORK_REUSE_COLD_NOTE), 'not when the run warmed until steady')
   t.notOk(renderReportMarkdown(buildReport([base])).includes(FORK_REUSE_COLD_NOTE), 'not without a fork-reuse target')
 })
+
+t.test('strict fork run with NODE_EXTRA_CA_CERTS set: the fork note says Node before 22 parses it at every start, and the environment shows it', async (t) => {
+  const { EXTRA_CA_CERTS_NOTE } = await import('../src/index.js')
+  const certs = structuredClone(base)
+  certs.environment.nodeExtraCaCerts = '/etc/ssl/certs/ca-certificates.crt'
+  t.ok(base.scenarios.some((s) => s.target.name === 'fork'), 'the fixture has a strict fork target')
+  t.ok(renderReportMarkdown(buildReport([certs])).includes(EXTRA_CA_CERTS_NOTE), 'said when it was set')
+  t.match(renderReportHtml(buildReport([certs])), /<dt>NODE_EXTRA_CA_CERTS<\/dt><dd>\/etc\/ssl\/certs\/ca-certificates\.crt/)
+  t.notOk(renderReportMarkdown(buildReport([base])).includes(EXTRA_CA_CERTS_NOTE), 'not when it was not')
+  const reuseOnly = structuredClone(certs)
+  for (const s of reuseOnly.scenarios) if (s.target.name === 'fork') s.target.name = 'fork-reuse'
+  t.notOk(renderReportMarkdown(buildReport([reuseOnly])).includes(EXTRA_CA_CERTS_NOTE), 'not without a strict fork target')
+})

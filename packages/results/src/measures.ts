@@ -34,6 +34,11 @@ export interface Environment {
   dirty: boolean | null
   /** how the server and the load generator were placed on CPUs (schemaVersion 2; absent in older files) */
   pinning?: Pinning
+  /**
+   * NODE_EXTRA_CA_CERTS, when the servers inherited it (absent: unset). Node before 22 parses that
+   * bundle at every process start: strict fork pays it per connection.
+   */
+  nodeExtraCaCerts?: string
 }
 
 /**

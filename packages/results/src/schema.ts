@@ -68,6 +68,7 @@ export const resultsSchema = {
       commit: nullable({ type: 'string', pattern: '^[0-9a-f]{40}$' }),
       dirty: nullable(bool),
     }, {
+      nodeExtraCaCerts: str,
       pinning: obj(['mode', 'serverCpus', 'loadCpus', 'method', 'note'], {
         mode: { enum: ['auto', 'manual', 'off', 'unavailable'] },
         serverCpus: nullable(str),

@@ -31,6 +31,11 @@ export interface BootCost {
   entryRatio: number | null
   /** why there is no snapshot to boot from, when there is none */
   snapshotNote: string | null
+  /**
+   * When NODE_EXTRA_CA_CERTS is set (every boot above inherits it): a bare `node -e 0` without it.
+   * Node before 22 parses that bundle at every start; both sides of each ratio pay it.
+   */
+  extraCaCerts: { path: string, bareCpuMs: number } | null
 }
 
 export interface BootRate {
@@ -48,9 +53,9 @@ function reapedCpuSec (): number {
   return (Number(fields[13]) + Number(fields[14])) / procSysConf().clockTicks
 }
 
-async function bareBoot (): Promise<void> {
+async function bareBoot (env: NodeJS.ProcessEnv = process.env): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' })
+    const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore', env })
     child.once('error', reject)
     child.once('exit', () => resolve())
   })
@@ -84,16 +89,20 @@ async function perBoot (runs: number, boot: () => Promise<void>): Promise<{ cpuM
 export async function measureBootCost ({ runs = 20, handler = 'echo' }: { runs?: number, handler?: string } = {}): Promise<BootCost> {
   const env = forkChildEnvironment({ handlerPath: resolveHandlerPath(handler), limits: DEFAULT_LIMITS, heartbeatMs: 0 })
   const snapshot = await buildChildSnapshot(FORK_CHILD_ENTRY)
-  const kinds: Array<{ name: 'bare' | 'child' | 'entry', boot: () => Promise<void> }> = [
-    { name: 'bare', boot: bareBoot },
+  const certs = process.env.NODE_EXTRA_CA_CERTS
+  const withoutCerts = { ...process.env }
+  delete withoutCerts.NODE_EXTRA_CA_CERTS
+  const kinds: Array<{ name: 'bare' | 'child' | 'entry' | 'noCerts', boot: () => Promise<void> }> = [
+    { name: 'bare', boot: async () => await bareBoot() },
     { name: 'child', boot: async () => await childBoot(env, snapshot.ok ? ['--snapshot-blob', snapshot.path] : []) },
     ...(snapshot.ok ? [{ name: 'entry' as const, boot: async () => await childBoot(env, []) }] : []),
+    ...(certs === undefined || certs === '' ? [] : [{ name: 'noCerts' as const, boot: async () => await bareBoot(withoutCerts) }]),
   ]
   for (const kind of kinds) await kind.boot() // warm the file cache for all
   const rounds = Math.min(runs, 4)
   const each = Math.ceil(runs / rounds)
-  const cpu = { bare: 0, child: 0, entry: 0 }
-  const wall = { bare: 0, child: 0, entry: 0 }
+  const cpu = { bare: 0, child: 0, entry: 0, noCerts: 0 }
+  const wall = { bare: 0, child: 0, entry: 0, noCerts: 0 }
   for (let r = 0; r < rounds; r++) {
     for (const kind of kinds) {
       const m = await perBoot(each, kind.boot)
@@ -115,6 +124,7 @@ export async function measureBootCost ({ runs = 20, handler = 'echo' }: { runs?:
     entryCpuMs: snapshot.ok ? round(cpu.entry) : null,
     entryRatio: snapshot.ok ? round(cpu.entry / cpu.bare) : null,
     snapshotNote: snapshot.ok ? null : snapshot.reason,
+    extraCaCerts: certs === undefined || certs === '' ? null : { path: certs, bareCpuMs: round(cpu.noCerts) },
   }
 }
 

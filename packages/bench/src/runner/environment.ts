@@ -48,5 +48,6 @@ export function collectEnvironment (repoRoot = REPO_ROOT): Environment {
     loadAverage: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
     commit: commit !== null && /^[0-9a-f]{40}$/.test(commit) ? commit : null,
     dirty: status === null ? null : status !== '',
+    ...(process.env.NODE_EXTRA_CA_CERTS === undefined || process.env.NODE_EXTRA_CA_CERTS === '' ? {} : { nodeExtraCaCerts: process.env.NODE_EXTRA_CA_CERTS }),
   }
 }

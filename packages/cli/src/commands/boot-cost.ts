@@ -44,6 +44,10 @@ export function bootCostCommand (): Command {
           ? `  the same child from its entry (--child-boot bundle): ${cost.entryCpuMs.toFixed(1)} ms, ratio ${cost.entryRatio.toFixed(2)}×`
           : `  no startup snapshot: ${cost.snapshotNote ?? 'unknown'}`,
       ]
+      if (cost.extraCaCerts !== null) {
+        const parsing = cost.bareCpuMs - cost.extraCaCerts.bareCpuMs
+        lines.push(`  NODE_EXTRA_CA_CERTS is set (${cost.extraCaCerts.path}): node -e 0 without it ${cost.extraCaCerts.bareCpuMs.toFixed(1)} ms, so ${parsing.toFixed(1)} ms of every boot here is that bundle (Node before 22 parses it at start; every boot above, and the boot rate, pay it)`)
+      }
       rounds.forEach(({ rate, churn }, i) => {
         const round = flags.rounds > 1 ? `round ${i + 1}: ` : ''
         lines.push(`${round}node -e 0 boot rate at ${rate.concurrency} concurrent: ${rate.perSec.toFixed(1)}/s (${rate.boots} boots in ${rate.durationMs} ms)`)
