@@ -28,6 +28,10 @@
  *   boardCreate(bytes) -> fd            a shared memory file (memfd) for the children's scoreboard
  *   boardMap(fd, bytes) -> ArrayBuffer  that memory, mapped shared: the primary and every child see
  *                                       one another's writes (httpd's scoreboard), no message needed
+ *   parentDeath(signal) -> ppid | -errno  the kernel sends `signal` to this process when its parent
+ *                           dies (prctl PR_SET_PDEATHSIG, what `setpriv --pdeathsig` sets before it
+ *                           execs: a fork child saves that exec); the parent's pid once it is set, so
+ *                           the caller can tell a parent that died before
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +44,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -274,11 +279,19 @@ static napi_value board_map(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
+static napi_value parent_death(napi_env env, napi_callback_info info) {
+  int32_t sig;
+  if (int_args(env, info, 1, &sig) != 0) return NULL;
+  if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig) == -1) return int_value(env, -errno);
+  return int_value(env, (int32_t)getppid());
+}
+
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "prepare", prepare }, { "dup", dup_fd }, { "close", close_fd }, { "queued", queued },
     { "acceptOne", accept_one }, { "cancelAccepts", cancel_accepts }, { "acceptNow", accept_now },
     { "peerClosed", peer_closed }, { "boardCreate", board_create }, { "boardMap", board_map },
+    { "parentDeath", parent_death },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -4,9 +4,9 @@ import { loadHandler } from '../handler-loader.js'
 import { ipcChannel } from './channel.js'
 import { ChildHub, type PrimaryPeer } from './child-hub.js'
 import { Peer } from './peer.js'
-import { CHILD_CONFIG_ENV, PARENT_DEATH_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
+import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
 import { NO_RECYCLING, Recycler } from './recycler.js'
-import { watchParentFromThread } from './orphan-watchdog.js'
+import { dieWithParent } from './parent-death.js'
 
 /** How long a child waits for its last IPC message to leave before exiting anyway. */
 const EXIT_FLUSH_MS = 500
@@ -44,8 +44,8 @@ export class ChildRuntime {
     this.hub = new ChildHub(this.primary, this.config.limits?.maxWriteBufferBytes)
     process.on('disconnect', () => this.orphaned())
     // 'disconnect' needs this thread's event loop; a handler looping forever would outlive a SIGKILLed
-    // primary. The kernel kills us with it (setpriv's PDEATHSIG), or else a thread of our own does.
-    if (process.env[PARENT_DEATH_ENV] !== 'kernel') watchParentFromThread()
+    // primary. The kernel kills us with it (PDEATHSIG), or else a thread of our own does.
+    dieWithParent()
     // the terminal's Ctrl+C reaches the whole process group; the primary decides how we stop
     process.on('SIGINT', () => {})
     process.on('SIGUSR2', () => {}) // the primary's stats signal, if sent to the whole group

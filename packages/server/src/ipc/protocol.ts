@@ -68,7 +68,7 @@ export interface ChildConfig {
 }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'
-/** Set in a child's environment when the kernel kills it with its parent (see parentDeathSignal in spawner.ts). */
+/** How a child dies with its primary: `kernel` (started through setpriv) or `prctl:<ppid>:<addon>` (it sets that itself; see ipc/parent-death.ts). */
 export const PARENT_DEATH_ENV = 'ECHOPLEX_PARENT_DEATH'
 
 /** Set for the check that a fork child's new startup snapshot starts (fork-snapshot.ts): the child only answers, on stdout. */

@@ -120,21 +120,34 @@ function forkWorker (execPath: string | undefined, env: Record<string, string>):
 export interface ChildStart {
   inherit?: readonly number[]
   execArgv?: readonly string[]
+  /**
+   * The fork addon (native/kernel-accept.c): the child sets its parent-death signal itself through it
+   * (ipc/parent-death.ts) instead of being started through setpriv, one exec fewer per child.
+   */
+  parentDeathAddon?: string
+}
+
+/** How a child is told to die with its primary (PARENT_DEATH_ENV), and the setpriv wrapper when that is the way. */
+function parentDeath (addon: string | undefined): { env: Record<string, string>, wrapper?: { execPath: string, execArgv: string[] } } {
+  if (addon !== undefined && process.platform === 'linux' && process.env[NO_PDEATHSIG_ENV] !== '1') return { env: { [PARENT_DEATH_ENV]: `prctl:${process.pid}:${addon}` } }
+  const wrapper = parentDeathSignal()
+  return wrapper === undefined ? { env: {} } : { env: { [PARENT_DEATH_ENV]: 'kernel' }, wrapper }
 }
 
 /**
  * The child_process.fork() options a fork child starts with: `env` over the primary's, `start.inherit`
- * from fd 4, `start.execArgv` after the primary's Node options, through setpriv where the kernel can
- * kill it with its parent, stdout ignored, stderr shared. `echoplex boot-cost` starts children with
+ * from fd 4, `start.execArgv` after the primary's Node options, dying with its parent (it sets that
+ * itself through `start.parentDeathAddon`, else it is started through setpriv where there is one),
+ * stdout ignored, stderr shared. `echoplex boot-cost` starts children with
  * them too, so it measures the start the model pays.
  */
 export function childForkOptions (env: Record<string, string>, start: ChildStart = {}): ForkOptions {
-  const death = parentDeathSignal()
+  const death = parentDeath(start.parentDeathAddon)
   const execArgv = [...process.execArgv, ...(start.execArgv ?? [])]
   return {
     serialization: 'advanced',
-    env: { ...process.env, ...env, ...(death === undefined ? {} : { [PARENT_DEATH_ENV]: 'kernel' }) },
-    ...(death === undefined ? { execArgv } : { execPath: death.execPath, execArgv: [...death.execArgv, ...execArgv] }),
+    env: { ...process.env, ...env, ...death.env },
+    ...(death.wrapper === undefined ? { execArgv } : { execPath: death.wrapper.execPath, execArgv: [...death.wrapper.execArgv, ...execArgv] }),
     // descriptors the child inherits follow the channel: the first is its fd 4
     stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(start.inherit ?? [])],
   }

@@ -136,6 +136,8 @@ export class ForkModel extends BaseModel {
   private snapshot: string | undefined
   /** Why children do not start from a snapshot although that was the default, for the stats. */
   private bootNote: string | undefined
+  /** The fork addon, when it builds: children set their parent-death signal through it (no setpriv exec). */
+  private addonPath: string | undefined
 
   constructor (options: ServeOptions, readonly name: string = 'fork') {
     super(options)
@@ -154,6 +156,7 @@ export class ForkModel extends BaseModel {
       spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }, () => ({
         inherit: this.kernel === undefined ? [] : [this.kernel.fd, this.kernel.board.fd],
         execArgv: this.snapshot === undefined ? [] : ['--snapshot-blob', this.snapshot],
+        parentDeathAddon: this.addonPath,
       })),
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
@@ -199,6 +202,8 @@ export class ForkModel extends BaseModel {
     await loadHandler(this.options.handlerPath)
     await this.chooseBoot()
     const how = await this.chooseAccept()
+    const addon = how === undefined ? await buildKernelAccept() : { ok: true as const, path: how.addonPath }
+    if (addon.ok) this.addonPath = addon.path
     // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
     // allowHalfOpen: a client's FIN seen while it waits must not end our side (see WaitingWatch)
     this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.onConnection(socket))

@@ -33,6 +33,8 @@ export interface KernelAcceptAddon {
   peerClosed (fd: number): number
   boardCreate (bytes: number): number
   boardMap (fd: number, bytes: number): ArrayBuffer
+  /** The kernel sends `signal` to this process when its parent dies (PR_SET_PDEATHSIG); the parent's pid then, or -errno. */
+  parentDeath (signal: number): number
 }
 
 export type KernelAcceptBuild = { ok: true, path: string } | { ok: false, reason: string }
