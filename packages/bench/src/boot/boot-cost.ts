@@ -9,7 +9,7 @@ import { fork, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { DEFAULT_LIMITS } from '@echoplex/core'
 import { procSysConf } from '@echoplex/proc'
-import { FORK_CHILD_ENTRY, buildChildSnapshot, childForkOptions, forkChildEnvironment, resolveHandlerPath } from '@echoplex/server'
+import { FORK_CHILD_ENTRY, buildChildSnapshot, buildKernelAccept, childForkOptions, forkChildEnvironment, resolveHandlerPath, type ChildStart } from '@echoplex/server'
 
 export interface BootCost {
   node: string
@@ -61,9 +61,9 @@ async function bareBoot (env: NodeJS.ProcessEnv = process.env): Promise<void> {
   })
 }
 
-async function childBoot (env: Record<string, string>, execArgv: readonly string[]): Promise<void> {
+async function childBoot (env: Record<string, string>, start: ChildStart): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = fork(FORK_CHILD_ENTRY, [], childForkOptions(env, { execArgv }))
+    const child = fork(FORK_CHILD_ENTRY, [], childForkOptions(env, start))
     child.once('error', reject)
     child.on('message', (m: { type?: string }) => {
       if (m.type === 'ready') child.send({ type: 'shutdown', graceMs: 0 })
@@ -89,13 +89,16 @@ async function perBoot (runs: number, boot: () => Promise<void>): Promise<{ cpuM
 export async function measureBootCost ({ runs = 20, handler = 'echo' }: { runs?: number, handler?: string } = {}): Promise<BootCost> {
   const env = forkChildEnvironment({ handlerPath: resolveHandlerPath(handler), limits: DEFAULT_LIMITS, heartbeatMs: 0 })
   const snapshot = await buildChildSnapshot(FORK_CHILD_ENTRY)
+  // as the fork model starts them: dying with the primary through the addon where it builds
+  const addon = await buildKernelAccept()
+  const parentDeathAddon = addon.ok ? addon.path : undefined
   const certs = process.env.NODE_EXTRA_CA_CERTS
   const withoutCerts = { ...process.env }
   delete withoutCerts.NODE_EXTRA_CA_CERTS
   const kinds: Array<{ name: 'bare' | 'child' | 'entry' | 'noCerts', boot: () => Promise<void> }> = [
     { name: 'bare', boot: async () => await bareBoot() },
-    { name: 'child', boot: async () => await childBoot(env, snapshot.ok ? ['--snapshot-blob', snapshot.path] : []) },
-    ...(snapshot.ok ? [{ name: 'entry' as const, boot: async () => await childBoot(env, []) }] : []),
+    { name: 'child', boot: async () => await childBoot(env, { execArgv: snapshot.ok ? ['--snapshot-blob', snapshot.path] : [], parentDeathAddon }) },
+    ...(snapshot.ok ? [{ name: 'entry' as const, boot: async () => await childBoot(env, { parentDeathAddon }) }] : []),
     ...(certs === undefined || certs === '' ? [] : [{ name: 'noCerts' as const, boot: async () => await bareBoot(withoutCerts) }]),
   ]
   for (const kind of kinds) await kind.boot() // warm the file cache for all
