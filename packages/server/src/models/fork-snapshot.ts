@@ -5,9 +5,11 @@
  * serializer…) — and saves the heap. A child started from the blob deserializes that heap instead of
  * reading, compiling and running all of it again: strict fork pays a boot per connection.
  *
- * A blob is only good for the Node binary that built it, and the bundle it was built from: it is
- * built on first use, named after both, kept next to the compiled addons (nativeBinDir), and checked
- * by starting it once before it is used. Where it cannot be built (no bundle, a Node without
+ * A blob is only good for the Node binary that built it, the bundle it was built from, and the V8
+ * options it was built with (a child started with another `--max-old-space-size` refuses it): it is
+ * built on first use with the options the children get (the primary's, and NODE_OPTIONS), named after
+ * all three, kept next to the compiled addons (nativeBinDir), and checked by starting it once with
+ * those options before it is used. Where it cannot be built (no bundle, a Node without
  * snapshots, a build that fails) children boot from the bundle as before, and the stats say why.
  */
 import { createHash } from 'node:crypto'
@@ -34,14 +36,40 @@ const STALE_MS = 24 * 3600_000
 
 const building = new Map<string, Promise<SnapshotBuild>>()
 
-/** The blob for `entry` (the bundled child) and this Node: kept, or built now. Never rejects. */
-export async function buildChildSnapshot (entry: string): Promise<SnapshotBuild> {
+/**
+ * Options a child gets that only make it write profiles: left out of the build and the check (they
+ * change nothing in V8's heap, and a build would write a profile of its own). `--x=v` or `--x v`.
+ */
+const PROFILING = /^--(cpu|heap)-prof(-[a-z]+)?(=|$)/
+const PROFILING_SWITCHES = new Set(['--cpu-prof', '--heap-prof'])
+
+/** The options that shape a snapshot: `execArgv` without the profiling ones. */
+export function snapshotOptions (execArgv: readonly string[]): string[] {
+  const kept: string[] = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!
+    if (!PROFILING.test(arg)) { kept.push(arg); continue }
+    // a profiling option that takes a value as the next argument: skip that too
+    if (!arg.includes('=') && !PROFILING_SWITCHES.has(arg) && execArgv[i + 1] !== undefined && !execArgv[i + 1]!.startsWith('-')) i++
+  }
+  return kept
+}
+
+/** How children start: the Node options before their entry, and the environment they get (its NODE_OPTIONS counts). */
+export interface ChildNode { execArgv: readonly string[], env: NodeJS.ProcessEnv }
+
+/**
+ * The blob for `entry` (the bundled child), this Node and the options children start with (by
+ * default this process's own, which they inherit): kept, or built now. Never rejects.
+ */
+export async function buildChildSnapshot (entry: string, child: ChildNode = { execArgv: process.execArgv, env: process.env }): Promise<SnapshotBuild> {
   if (typeof startupSnapshot?.isBuildingSnapshot !== 'function') return { ok: false, reason: `Node ${process.version} has no startup snapshots` }
   if (!entry.endsWith('.cjs')) return { ok: false, reason: 'the bundled child is not built (run the build)' }
+  const options = snapshotOptions(child.execArgv)
   let node: string
   let bundle: string
   try {
-    node = hash(`${process.version}\0${process.arch}\0${realpathSync(process.execPath)}`)
+    node = hash(`${process.version}\0${process.arch}\0${realpathSync(process.execPath)}\0${options.join('\0')}\0${child.env.NODE_OPTIONS ?? ''}`)
     bundle = hash(readFileSync(entry))
   } catch (err) {
     return { ok: false, reason: `cannot read ${entry}: ${(err as Error).message}` }
@@ -52,7 +80,7 @@ export async function buildChildSnapshot (entry: string): Promise<SnapshotBuild>
   // one build at a time per blob in this process (another process builds under its own temp name)
   let build = building.get(path)
   if (build === undefined) {
-    build = buildAndCheck(entry, path)
+    build = buildAndCheck(entry, path, options, child.env)
     building.set(path, build)
     void build.then(() => building.delete(path))
   }
@@ -60,15 +88,14 @@ export async function buildChildSnapshot (entry: string): Promise<SnapshotBuild>
 }
 
 /** Builds the blob under a private name, starts it once, and only then gives it its name. */
-async function buildAndCheck (entry: string, path: string): Promise<SnapshotBuild> {
+async function buildAndCheck (entry: string, path: string, options: readonly string[], env: NodeJS.ProcessEnv): Promise<SnapshotBuild> {
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`
   try {
     mkdirSync(dirname(path), { recursive: true })
-    // the snapshot is built with no NODE_OPTIONS (a --require there would be in it)
-    const env = { ...process.env, NODE_OPTIONS: '' }
-    const built = await run(['--snapshot-blob', tmp, '--build-snapshot', entry], env)
+    // with the children's options and environment (NODE_OPTIONS included): V8 checks that they match
+    const built = await run([...options, '--snapshot-blob', tmp, '--build-snapshot', entry], env)
     if (built.error !== undefined) return { ok: false, reason: `the snapshot build failed: ${built.error}` }
-    const probe = await run(['--snapshot-blob', tmp], { ...env, [SNAPSHOT_PROBE_ENV]: '1' })
+    const probe = await run([...options, '--snapshot-blob', tmp], { ...env, [SNAPSHOT_PROBE_ENV]: '1' })
     if (probe.error !== undefined || probe.stdout !== SNAPSHOT_PROBE_ANSWER) return { ok: false, reason: `the snapshot does not start: ${probe.error ?? 'no answer'}` }
     renameSync(tmp, path)
     removeStale(path)
@@ -101,8 +128,9 @@ function removeStale (current: string): void {
 async function run (args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string, error?: string }> {
   return await new Promise((resolve) => {
     execFile(process.execPath, args, { env, timeout: BUILD_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
-      // the error's own line (`Error: …`), not Node's warnings about modules it has not verified in snapshots
-      const why = String(stderr).split('\n').find((l) => /^\[?[A-Za-z]*Error\b/.test(l))
+      // the error's own line (`Error: …`, or V8's refusal of a blob), not Node's warnings about modules
+      // it has not verified in snapshots
+      const why = String(stderr).split('\n').find((l) => /^\[?[A-Za-z]*Error\b|^Failed to load the startup snapshot/.test(l))
       resolve(err === null ? { stdout } : { stdout, error: why ?? err.message.split('\n')[0] })
     })
   })

@@ -2,9 +2,9 @@ import t from 'tap'
 import { copyFileSync, existsSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FORK_CHILD_ENTRY } from '@echoplex/server'
-import { buildChildSnapshot } from '@echoplex/server/models/fork-snapshot.js'
+import { buildChildSnapshot, snapshotOptions } from '@echoplex/server/models/fork-snapshot.js'
 import { Client } from '../helpers/client.js'
-import { fixture, modelStats as stats, runCli, startServer } from '../helpers/server.js'
+import { fixture, modelStats as stats, runCli, serverEnv, startServer } from '../helpers/server.js'
 
 // fork children started from a V8 startup snapshot of the bundled child (--child-boot, default auto)
 
@@ -21,6 +21,9 @@ function binDirFor (t: Test, dir: string): string {
   return dir
 }
 
+// children as the servers these tests start have them: no Node options (this process has tap's)
+const child = { execArgv: [], env: serverEnv() }
+
 // the test command builds first (pretest), bundle included
 const bundled = FORK_CHILD_ENTRY.endsWith('.cjs')
 t.ok(bundled, `the bundled child is built: ${FORK_CHILD_ENTRY}`)
@@ -28,19 +31,19 @@ t.ok(bundled, `the bundled child is built: ${FORK_CHILD_ENTRY}`)
 t.test('a blob is built once per bundle and Node, checked, kept; another bundle gets its own and old ones go after a day', async (t) => {
   const root = t.testdir({ bin: {}, other: {} })
   const dir = binDirFor(t, join(root, 'bin'))
-  const first = await buildChildSnapshot(FORK_CHILD_ENTRY)
+  const first = await buildChildSnapshot(FORK_CHILD_ENTRY, child)
   if (!first.ok) throw new Error(first.reason)
   t.equal(first.upToDate, false, 'built')
   t.ok(first.path.startsWith(dir) && first.path.includes(process.version), first.path)
   t.ok(readFileSync(first.path).byteLength > 1_000_000, 'a heap snapshot (MBs)')
-  const again = await buildChildSnapshot(FORK_CHILD_ENTRY)
+  const again = await buildChildSnapshot(FORK_CHILD_ENTRY, child)
   t.same(again, { ok: true, path: first.path, upToDate: true }, 'kept, not rebuilt')
   // a day-old blob of this Node for another bundle is removed when a new one is built; no temp file stays
   utimesSync(first.path, new Date(Date.now() - 2 * 86400_000), new Date(Date.now() - 2 * 86400_000))
   const copy = join(root, 'other', 'fork-child.cjs')
   copyFileSync(FORK_CHILD_ENTRY, copy)
   writeFileSync(copy, `${readFileSync(copy, 'utf8')}\n// another build\n`)
-  const other = await buildChildSnapshot(copy)
+  const other = await buildChildSnapshot(copy, child)
   if (!other.ok) throw new Error(other.reason)
   t.not(other.path, first.path, 'another bundle, another blob')
   t.notOk(existsSync(first.path), 'the day-old blob of the earlier bundle is gone')
@@ -50,11 +53,11 @@ t.test('a blob is built once per bundle and Node, checked, kept; another bundle 
 t.test('no blob: an entry that is not the bundle, or one that cannot be snapshotted, says why and leaves nothing', async (t) => {
   const root = t.testdir({ bin: {} })
   const dir = binDirFor(t, join(root, 'bin'))
-  const notBundle = await buildChildSnapshot(FORK_CHILD_ENTRY.replace(/\.cjs$/, '.js'))
+  const notBundle = await buildChildSnapshot(FORK_CHILD_ENTRY.replace(/\.cjs$/, '.js'), child)
   t.same(notBundle, { ok: false, reason: 'the bundled child is not built (run the build)' })
   const broken = join(root, 'broken.cjs')
   writeFileSync(broken, 'throw new Error("cannot load here")\n')
-  const failed = await buildChildSnapshot(broken)
+  const failed = await buildChildSnapshot(broken, child)
   t.equal(failed.ok, false)
   t.match(failed.ok ? '' : failed.reason, /^the snapshot build failed: .*cannot load here/)
   t.same(readdirSync(dir), [], 'no blob and no temp file')
@@ -108,4 +111,25 @@ t.test('--child-boot: bundle boots from the bundle; a TypeScript handler boots f
   t.equal(refused.code, 2)
   t.match(refused.stderr.trim(), /^echoplex: invalid --child-boot: a startup snapshot cannot be used: the handler needs module hooks/)
   t.equal(refused.stderr.trim().split('\n').length, 1, 'one line, no stack')
+})
+
+t.test('a blob matches the V8 options children start with (V8 refuses one built with others); profiling options do not count', async (t) => {
+  t.same(snapshotOptions(['--max-old-space-size=256', '--cpu-prof', '--cpu-prof-dir=/p', '--heap-prof-dir', '/h', '--enable-source-maps']), ['--max-old-space-size=256', '--enable-source-maps'])
+  const root = t.testdir({ bin: {} })
+  binDirFor(t, join(root, 'bin'))
+  const plain = await buildChildSnapshot(FORK_CHILD_ENTRY, child)
+  const sized = await buildChildSnapshot(FORK_CHILD_ENTRY, { execArgv: ['--max-old-space-size=256'], env: serverEnv() })
+  const viaEnv = await buildChildSnapshot(FORK_CHILD_ENTRY, { execArgv: [], env: serverEnv({ NODE_OPTIONS: '--max-old-space-size=256' }) })
+  if (!plain.ok || !sized.ok || !viaEnv.ok) throw new Error('a build failed')
+  t.equal(new Set([plain.path, sized.path, viaEnv.path]).size, 3, 'a blob per set of options')
+  t.equal(sized.upToDate, false, 'built (and checked) with the option')
+
+  // a server whose children inherit a V8 option: they boot from a blob built with it, and serve
+  const server = await startServer(t, ['--model', 'fork', '--handler', 'echo'], { env: { NODE_OPTIONS: '--max-old-space-size=300' } })
+  t.equal((await stats(server)).extra.boot, 'snapshot')
+  const c = await Client.open(server.port)
+  t.teardown(() => c.destroy())
+  c.write('ping')
+  await c.until(() => c.data().length >= 4, 10_000, 'the echo')
+  t.equal(c.data().toString(), 'ping')
 })
