@@ -70,7 +70,8 @@ export async function buildChildSnapshot (entry: string, child: ChildNode = { ex
   let bundle: string
   try {
     node = hash(`${process.version}\0${process.arch}\0${realpathSync(process.execPath)}\0${options.join('\0')}\0${child.env.NODE_OPTIONS ?? ''}`)
-    bundle = hash(readFileSync(entry))
+    // its place too: the bundle finds files next to itself through paths fixed when the blob was built
+    bundle = hash(Buffer.concat([Buffer.from(`${realpathSync(entry)}\0`), readFileSync(entry)]))
   } catch (err) {
     return { ok: false, reason: `cannot read ${entry}: ${(err as Error).message}` }
   }
