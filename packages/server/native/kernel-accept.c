@@ -46,7 +46,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 /* ---- the Node-API subset used (js_native_api.h, node_api.h) ---------------------------------- */
@@ -204,7 +203,7 @@ static void accept_execute(napi_env env, void *data) {
     if (atomic_load(&generation) != j->generation) { j->result = -ECANCELED; break; }
     /* cancelled while it waited, a connection it took is still this process's to serve (it cannot be put back) */
     int fd = accept_now_fd(j->fd);
-    if (fd >= 0 || fd != -EAGAIN) { j->result = fd; break; } /* a connection, or EMFILE, ENFILE…: the caller decides */
+    if (fd != -EAGAIN) { j->result = fd; break; } /* a connection, or EMFILE, ENFILE…: the caller decides */
     struct epoll_event got;
     int n = epoll_wait(ep, &got, 1, atomic_load(&wait_ms));
     if (n == 0 && j->once) { j->result = -EAGAIN; break; }

@@ -9,7 +9,5 @@ export type { SocketSource, Accept } from './sources/socket-source.js'
 export { ListenerSource, type ListenerOptions } from './sources/listener.js'
 
 export { reusePortUnavailable } from './sources/reuse-port.js'
-export { FORK_CHILD_ENTRY, forkChildEnvironment } from './models/fork.js'
+export { FORK_CHILD_ENTRY, forkChildEnvironment, forkChildStart, type ForkChildStart } from './models/fork.js'
 export { childForkOptions, type ChildStart } from './ipc/spawner.js'
-export { buildChildSnapshot, type SnapshotBuild } from './models/fork-snapshot.js'
-export { buildKernelAccept } from './sources/kernel-accept.js'

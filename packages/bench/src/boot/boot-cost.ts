@@ -1,15 +1,15 @@
 /**
  * What a process boot costs on this machine, measured against itself: the CPU a bare `node -e 0`
  * takes, the CPU a fork child takes to boot (to `ready`, and exit; from its startup snapshot, and from
- * its entry), and how many bare `node -e 0` this machine boots per second at a given concurrency — the ceiling for strict fork churn, which
- * pays a boot per connection. CPU is read from this process's cutime + cstime (/proc/self/stat):
+ * its entry), and how many bare `node -e 0` this machine boots per second at a given concurrency —
+ * the ceiling for strict fork churn, which pays a boot per connection. CPU is read from this process's cutime + cstime (/proc/self/stat):
  * the CPU of the children it has reaped, so nothing else may spawn meanwhile.
  */
 import { fork, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { DEFAULT_LIMITS } from '@echoplex/core'
 import { procSysConf } from '@echoplex/proc'
-import { FORK_CHILD_ENTRY, buildChildSnapshot, buildKernelAccept, childForkOptions, forkChildEnvironment, resolveHandlerPath, type ChildStart } from '@echoplex/server'
+import { FORK_CHILD_ENTRY, childForkOptions, forkChildEnvironment, forkChildStart, resolveHandlerPath, type ChildStart } from '@echoplex/server'
 
 export interface BootCost {
   node: string
@@ -88,17 +88,16 @@ async function perBoot (runs: number, boot: () => Promise<void>): Promise<{ cpuM
  */
 export async function measureBootCost ({ runs = 20, handler = 'echo' }: { runs?: number, handler?: string } = {}): Promise<BootCost> {
   const env = forkChildEnvironment({ handlerPath: resolveHandlerPath(handler), limits: DEFAULT_LIMITS, heartbeatMs: 0 })
-  const snapshot = await buildChildSnapshot(FORK_CHILD_ENTRY)
-  // as the fork model starts them: dying with the primary through the addon where it builds
-  const addon = await buildKernelAccept()
-  const parentDeathAddon = addon.ok ? addon.path : undefined
+  // as the fork model starts them (from the snapshot where there is one), and from the entry too
+  const model = await forkChildStart(resolveHandlerPath(handler))
+  const snapshot = model.boot === 'snapshot'
   const certs = process.env.NODE_EXTRA_CA_CERTS
   const withoutCerts = { ...process.env }
   delete withoutCerts.NODE_EXTRA_CA_CERTS
   const kinds: Array<{ name: 'bare' | 'child' | 'entry' | 'noCerts', boot: () => Promise<void> }> = [
     { name: 'bare', boot: async () => await bareBoot() },
-    { name: 'child', boot: async () => await childBoot(env, { execArgv: snapshot.ok ? ['--snapshot-blob', snapshot.path] : [], parentDeathAddon }) },
-    ...(snapshot.ok ? [{ name: 'entry' as const, boot: async () => await childBoot(env, { parentDeathAddon }) }] : []),
+    { name: 'child', boot: async () => await childBoot(env, model.start) },
+    ...(snapshot ? [{ name: 'entry' as const, boot: async () => await childBoot(env, { parentDeathAddon: model.start.parentDeathAddon }) }] : []),
     ...(certs === undefined || certs === '' ? [] : [{ name: 'noCerts' as const, boot: async () => await bareBoot(withoutCerts) }]),
   ]
   for (const kind of kinds) await kind.boot() // warm the file cache for all
@@ -123,10 +122,10 @@ export async function measureBootCost ({ runs = 20, handler = 'echo' }: { runs?:
     ratio: round(cpu.child / cpu.bare),
     bareWallMs: round(wall.bare),
     childWallMs: round(wall.child),
-    childBoot: snapshot.ok ? 'snapshot' : 'entry',
-    entryCpuMs: snapshot.ok ? round(cpu.entry) : null,
-    entryRatio: snapshot.ok ? round(cpu.entry / cpu.bare) : null,
-    snapshotNote: snapshot.ok ? null : snapshot.reason,
+    childBoot: snapshot ? 'snapshot' : 'entry',
+    entryCpuMs: snapshot ? round(cpu.entry) : null,
+    entryRatio: snapshot ? round(cpu.entry / cpu.bare) : null,
+    snapshotNote: model.bootNote ?? null,
     extraCaCerts: certs === undefined || certs === '' ? null : { path: certs, bareCpuMs: round(cpu.noCerts) },
   }
 }

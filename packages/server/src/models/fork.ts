@@ -13,14 +13,14 @@ import { ACCEPT_LINGER_MS } from '../connection-server.js'
 import { connectionBudget } from '../descriptors.js'
 import { loadHandler, needsModuleHooks } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
-import { ResourceError, processSpawner } from '../ipc/spawner.js'
+import { ResourceError, processSpawner, type ChildStart } from '../ipc/spawner.js'
 import { isRetryableBoot } from '../ipc/supervision.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
 import { WaitingWatch, type GoneReason } from '../sources/waiting-watch.js'
 import { ACCEPT_POLL_MS, buildKernelAccept, loadKernelAccept, type KernelAcceptAddon } from '../sources/kernel-accept.js'
 import { ForkScoreboard, SLOT_IDLE, SLOT_PARKED, SLOT_SERVING } from './fork-scoreboard.js'
-import { CHILD_BOOT_CHOICES, buildChildSnapshot } from './fork-snapshot.js'
+import { CHILD_BOOT_CHOICES, buildChildSnapshot, type ChildBoot } from './fork-snapshot.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
@@ -132,12 +132,8 @@ export class ForkModel extends BaseModel {
   private kernel: KernelListener | undefined
   /** Why kernel accept is not used although it was the default, for the stats. */
   private acceptNote: string | undefined
-  /** The startup snapshot children start from (fork-snapshot.ts), when one is used. */
-  private snapshot: string | undefined
-  /** Why children do not start from a snapshot although that was the default, for the stats. */
-  private bootNote: string | undefined
-  /** The fork addon, when it builds: children set their parent-death signal through it (no setpriv exec). */
-  private addonPath: string | undefined
+  /** How children start (forkChildStart): their snapshot, the addon they die with their primary through. */
+  private childStart: ForkChildStart | undefined
 
   constructor (options: ServeOptions, readonly name: string = 'fork') {
     super(options)
@@ -154,9 +150,8 @@ export class ForkModel extends BaseModel {
       model: 'fork',
       noun: 'child',
       spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }, () => ({
+        ...this.childStart?.start,
         inherit: this.kernel === undefined ? [] : [this.kernel.fd, this.kernel.board.fd],
-        execArgv: this.snapshot === undefined ? [] : ['--snapshot-blob', this.snapshot],
-        parentDeathAddon: this.addonPath,
       })),
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
@@ -200,10 +195,9 @@ export class ForkModel extends BaseModel {
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
     await loadHandler(this.options.handlerPath)
-    await this.chooseBoot()
+    this.childStart = await forkChildStart(this.options.handlerPath, this.options.childBoot)
+    if (this.childStart.bootNote !== undefined) this.arbiter.logger.info(this.childStart.bootNote)
     const how = await this.chooseAccept()
-    const addon = how === undefined ? await buildKernelAccept() : { ok: true as const, path: how.addonPath }
-    if (addon.ok) this.addonPath = addon.path
     // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
     // allowHalfOpen: a client's FIN seen while it waits must not end our side (see WaitingWatch)
     this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.onConnection(socket))
@@ -253,8 +247,8 @@ export class ForkModel extends BaseModel {
       accept: this.kernel === undefined ? 'handoff' : 'kernel',
       ...(this.acceptNote === undefined ? {} : { acceptNote: this.acceptNote }),
       // what a child boots from: the startup snapshot, the bundled entry, or the modules (no build)
-      boot: this.snapshot !== undefined ? 'snapshot' : FORK_CHILD_ENTRY.endsWith('.cjs') ? 'bundle' : 'modules',
-      ...(this.bootNote === undefined ? {} : { bootNote: this.bootNote }),
+      boot: this.childStart?.boot,
+      ...(this.childStart?.bootNote === undefined ? {} : { bootNote: this.childStart.bootNote }),
       // kernel accept: idle children the primary took out of the kernel's rotation (warm spares)
       parked: [...arbiter.children.values()].filter((c) => c.state === 'idle' && c.data.parked === true).length,
       parks: this.kernel?.parks ?? 0,
@@ -527,25 +521,6 @@ export class ForkModel extends BaseModel {
   }
 
   /**
-   * What children boot from: the startup snapshot (auto, the default, where it builds; `snapshot`: or
-   * one line of error), or the bundled entry (`bundle`, or auto's fallback, saying why in the stats).
-   */
-  private async chooseBoot (): Promise<void> {
-    const asked = this.options.childBoot ?? 'auto'
-    if (asked === 'bundle') return
-    const built = needsModuleHooks(this.options.handlerPath)
-      ? { ok: false as const, reason: 'the handler needs module hooks (TypeScript, or @echoplex imports from outside this install), which a child started from a snapshot cannot register' }
-      : await buildChildSnapshot(FORK_CHILD_ENTRY)
-    if (built.ok) {
-      this.snapshot = built.path
-      return
-    }
-    if (asked === 'snapshot') throw errors.BAD_OPTION('--child-boot', `a startup snapshot cannot be used: ${built.reason}`)
-    this.bootNote = `startup snapshot not used: ${built.reason}`
-    this.arbiter.logger.info(this.bootNote)
-  }
-
-  /**
    * Who accepts: the primary (handoff, strict fork's default), or the children (kernel: it needs a TCP
    * listener and the addon, else it is one line of error; auto, the default with reuse: then handoff,
    * saying why in the stats).
@@ -632,6 +607,35 @@ function childEntry (): string {
   } catch {
     return modules
   }
+}
+
+/** How the fork model starts a child, beyond its environment; boot and bootNote are for the stats. */
+export interface ForkChildStart {
+  /** --snapshot-blob when it boots from its snapshot; the addon it arms its parent-death signal through */
+  start: Pick<ChildStart, 'execArgv' | 'parentDeathAddon'>
+  /** what it boots from: the startup snapshot, the bundled entry, or the modules (no build) */
+  boot: 'snapshot' | 'bundle' | 'modules'
+  /** why not from the snapshot, when that was the default (auto) */
+  bootNote?: string
+}
+
+/**
+ * How the fork model starts its children for this handler and `--child-boot` (`echoplex boot-cost`
+ * starts its children so too, to measure the start the model pays): from the startup snapshot (auto,
+ * the default, where it builds; `snapshot`: or one line of error) or the bundled entry, and dying with
+ * the primary through the fork addon where it builds (else setpriv).
+ */
+export async function forkChildStart (handlerPath: string, asked: ChildBoot = 'auto'): Promise<ForkChildStart> {
+  const addon = await buildKernelAccept()
+  const parentDeathAddon = addon.ok ? addon.path : undefined
+  const entry = FORK_CHILD_ENTRY.endsWith('.cjs') ? 'bundle' : 'modules'
+  if (asked === 'bundle') return { start: { parentDeathAddon }, boot: entry }
+  const built = needsModuleHooks(handlerPath)
+    ? { ok: false as const, reason: 'the handler needs module hooks (TypeScript, or @echoplex imports from outside this install), which a child started from a snapshot cannot register' }
+    : await buildChildSnapshot(FORK_CHILD_ENTRY)
+  if (built.ok) return { start: { execArgv: ['--snapshot-blob', built.path], parentDeathAddon }, boot: 'snapshot' }
+  if (asked === 'snapshot') throw errors.BAD_OPTION('--child-boot', `a startup snapshot cannot be used: ${built.reason}`)
+  return { start: { parentDeathAddon }, boot: entry, bootNote: `startup snapshot not used: ${built.reason}` }
 }
 
 /**
