@@ -30,8 +30,11 @@ export function deriveRate (fixed: FixedRate, scenarios: readonly ScenarioResult
 export interface PlannedRun { sc: ScenarioConfig, repetition: number, round: number }
 
 /**
- * The order runs go in: rounds across scenarios (A B C, A B C …) so that drifts of the machine hit
- * every scenario alike; the closed-loop rounds first, then the fixed-rate rounds (their rate derives
+ * The order runs go in: rounds across scenarios, so that drifts of the machine hit every scenario
+ * alike, each round starting one scenario further on (A B C, B C A, C A B …), so that no scenario
+ * always runs first, or always right after the same one: whatever a run leaves behind (a warm or a
+ * cold cache, sockets in TIME_WAIT, a CPU still clocked up) and a drift within a round fall on every
+ * scenario in turn. The closed-loop rounds go first, then the fixed-rate rounds (their rate derives
  * from the closed-loop results).
  */
 export function runOrder (scenarios: readonly ScenarioConfig[], repetitions: number): PlannedRun[] {
@@ -43,7 +46,8 @@ export function runOrder (scenarios: readonly ScenarioConfig[], repetitions: num
     if (set.length === 0) continue
     for (let r = 1; r <= repetitions; r++) {
       round++
-      for (const sc of set) out.push({ sc, repetition: r, round })
+      const first = (r - 1) % set.length
+      for (let i = 0; i < set.length; i++) out.push({ sc: set[(first + i) % set.length]!, repetition: r, round })
     }
   }
   return out

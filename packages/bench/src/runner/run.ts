@@ -3,8 +3,9 @@
  * clean environment), wait for its `listening` line, take an idle sample of its process tree, load
  * it (warmup, then the measured window) while sampling the tree, stop it gracefully (SIGTERM, then
  * SIGKILL to the group) and record everything. A server that fails to start or dies is recorded as
- * such and the run goes on. Repetitions run in rounds (every scenario once, then again: see
- * runOrder) so slow drifts of the machine spread over all scenarios instead of biasing one.
+ * such and the run goes on. Repetitions run in rounds (every scenario once, then again, each round
+ * starting one further on: see runOrder) so slow drifts of the machine, and whatever a run leaves
+ * behind, spread over all scenarios instead of biasing one.
  *
  * With two or more CPUs the server's tree and the generator run on disjoint CPU sets (pinning.ts);
  * every repetition records a per-second timeline (timeline.ts) and, with `profile`, CPU profiles of

@@ -12,10 +12,15 @@ import { mergeSeconds, SecondBuckets } from '../../src/load/per-second.js'
 
 const sc = (id: string, fixed = false): ScenarioConfig => ({ id, fixedRate: fixed ? { of: 'g', fraction: 0.5 } : null } as unknown as ScenarioConfig)
 
-t.test('run order: rounds across scenarios, closed loop first, then the fixed-rate rounds', async (t) => {
+t.test('run order: rounds across scenarios, each starting one further on; closed loop first, then the fixed-rate rounds', async (t) => {
   const order = runOrder([sc('A'), sc('B'), sc('C'), sc('F1', true), sc('F2', true)], 3)
-  t.same(order.map((r) => `${r.sc.id}${r.repetition}`), ['A1', 'B1', 'C1', 'A2', 'B2', 'C2', 'A3', 'B3', 'C3', 'F11', 'F21', 'F12', 'F22', 'F13', 'F23'])
+  t.same(order.map((r) => `${r.sc.id}${r.repetition}`), ['A1', 'B1', 'C1', 'B2', 'C2', 'A2', 'C3', 'A3', 'B3', 'F11', 'F21', 'F22', 'F12', 'F13', 'F23'])
   t.same(order.map((r) => r.round), [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 5, 5, 6, 6])
+  // over as many rounds as scenarios, every scenario runs once in every place of a round
+  const places = new Map<string, Set<number>>()
+  order.slice(0, 9).forEach((r, i) => places.set(r.sc.id, (places.get(r.sc.id) ?? new Set()).add(i % 3)))
+  t.same([...places.values()].map((p) => p.size), [3, 3, 3])
+  t.same(runOrder([sc('A'), sc('B')], 1).map((r) => r.sc.id), ['A', 'B'], 'one repetition: the suite\'s order')
 })
 
 t.test('suites: one fixed-rate scenario per raw TCP workload, after the closed-loop ones', async (t) => {

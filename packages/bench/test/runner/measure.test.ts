@@ -44,10 +44,10 @@ t.test('rounds, pinning of the generator, timelines and a fixed-rate scenario, e
     t.same([...new Set(seen)], [before], 'not pinned: the generator keeps its CPUs')
   }
 
-  // rounds: A B, A B for the closed loop, then the fixed-rate rounds
+  // rounds: A B, B A for the closed loop, then the fixed-rate rounds, in the same turns
   const reps = results.scenarios.flatMap((s) => s.repetitions.map((r) => ({ id: s.id, r })))
   const order = [...reps].sort((a, b) => Date.parse(a.r.startedAt) - Date.parse(b.r.startedAt)).map((x) => `${x.id.split(':')[1]}${x.id.endsWith('@fixed-rate') ? '@rate' : ''}#${x.r.repetition}/${x.r.round}`)
-  t.same(order, ['event-loop#1/1', 'node-net#1/1', 'event-loop#2/2', 'node-net#2/2', 'event-loop@rate#1/3', 'node-net@rate#1/3', 'event-loop@rate#2/4', 'node-net@rate#2/4'])
+  t.same(order, ['event-loop#1/1', 'node-net#1/1', 'node-net#2/2', 'event-loop#2/2', 'event-loop@rate#1/3', 'node-net@rate#1/3', 'node-net@rate#2/4', 'event-loop@rate#2/4'])
 
   for (const s of results.scenarios) {
     t.equal(s.status, 'ok', `${s.id}: ok (${s.reason ?? ''})`)
