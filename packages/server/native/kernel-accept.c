@@ -8,9 +8,10 @@
  * connection. So a Node-API addon, compiled on demand with the system C compiler by
  * packages/server/src/sources/kernel-accept.ts. A child that finishes a connection first takes the
  * next one waiting in the queue at once (acceptNow, on its own thread: under load it never sleeps);
- * only when none waits does acceptOne() wait on a libuv threadpool thread, in an epoll instance of
- * its own with EPOLLEXCLUSIVE (the kernel wakes one waiting child, not all), while the child's event
- * loop runs on (heartbeats, broadcasts, shutdown).
+ * only when none waits does acceptOne() wait on a libuv threadpool thread, in an epoll instance the
+ * child keeps, with EPOLLEXCLUSIVE (the kernel wakes one waiting child, not all: the earliest started
+ * of those waiting, see wait_set), while the child's event loop runs on (heartbeats, broadcasts,
+ * shutdown).
  *
  * The Node-API declarations it uses are written out below (the ABI is stable), so building needs no
  * Node headers, only a C compiler.
@@ -35,6 +36,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -46,6 +48,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- the Node-API subset used (js_native_api.h, node_api.h) ---------------------------------- */
@@ -178,25 +181,70 @@ struct job {
   napi_async_work work;
 };
 
+/* An epoll instance holding fd, EPOLLEXCLUSIVE where the kernel has it (before 4.5 every waiting child wakes). */
+static int new_wait_set(int fd) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep == -1) return -errno;
+  struct epoll_event want = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+  int added = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &want);
+  if (added == -1 && errno == EINVAL) {
+    want.events = EPOLLIN;
+    added = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &want);
+  }
+  if (added == -1) {
+    int e = errno;
+    close(ep);
+    return -e;
+  }
+  return ep;
+}
+
 /*
- * On a threadpool thread: wait until a connection is there and take it. The listening socket is in an
- * epoll instance of this wait's own with EPOLLEXCLUSIVE, so a connection wakes one waiting child
- * (another child may still take it first: then this one waits again).
+ * The epoll instance this process waits in, made for the first listening socket it accepts from and
+ * kept. The socket's wait queue holds the EPOLLEXCLUSIVE entries in the order they were added, and a
+ * connection wakes the first one whose child is waiting. An instance made for each wait went to the
+ * back of that queue every time, so each connection woke the child that had been idle longest: the
+ * coldest (its JIT, its caches), and a new wave of connections after a steady load went to children
+ * that had served none of it. A kept entry holds its place: a connection goes to the earliest-started
+ * child that is waiting, so the same children, warm, take the connections while they keep up.
+ * Another socket (a test's second server) gets an instance per wait, as before; the kept one is
+ * matched by descriptor and inode, so a socket closed and another opened on its number is not it.
+ */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static int kept_ep = -1;
+static int kept_fd = -1;
+static ino_t kept_ino = 0;
+
+/* The instance to wait in for fd: the kept one (*kept = 1, never closed) or a new one (-errno on failure). */
+static int wait_set(int fd, int *kept) {
+  struct stat st;
+  *kept = 0;
+  if (fstat(fd, &st) == -1) return -errno;
+  pthread_mutex_lock(&kept_lock);
+  int ep;
+  if (kept_ep != -1) {
+    ep = kept_fd == fd && kept_ino == st.st_ino ? kept_ep : -1;
+  } else {
+    ep = new_wait_set(fd);
+    if (ep >= 0) { kept_ep = ep; kept_fd = fd; kept_ino = st.st_ino; }
+  }
+  pthread_mutex_unlock(&kept_lock);
+  if (ep >= 0) { *kept = 1; return ep; }
+  return new_wait_set(fd);
+}
+
+/*
+ * On a threadpool thread: wait until a connection is there and take it, in the epoll instance of
+ * wait_set(): a connection wakes one waiting child (another child may still take it first: then this
+ * one waits again).
  */
 static void accept_execute(napi_env env, void *data) {
   (void)env;
   struct job *j = data;
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  struct epoll_event want = { .events = EPOLLIN | EPOLLEXCLUSIVE };
-  int added = ep == -1 ? -1 : epoll_ctl(ep, EPOLL_CTL_ADD, j->fd, &want);
-  if (added == -1 && ep != -1 && errno == EINVAL) {
-    /* a kernel before 4.5 has no EPOLLEXCLUSIVE: every waiting child wakes, one takes the connection */
-    want.events = EPOLLIN;
-    added = epoll_ctl(ep, EPOLL_CTL_ADD, j->fd, &want);
-  }
-  if (ep == -1 || added == -1) {
-    j->result = -errno;
-    if (ep != -1) close(ep);
+  int kept;
+  int ep = wait_set(j->fd, &kept);
+  if (ep < 0) {
+    j->result = ep;
     return;
   }
   for (;;) {
@@ -209,7 +257,7 @@ static void accept_execute(napi_env env, void *data) {
     if (n == 0 && j->once) { j->result = -EAGAIN; break; }
     if (n == -1 && errno != EINTR) { j->result = -errno; break; }
   }
-  close(ep);
+  if (!kept) close(ep);
 }
 
 static void accept_complete(napi_env env, napi_status status, void *data) {

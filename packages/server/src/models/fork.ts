@@ -501,13 +501,14 @@ export class ForkModel extends BaseModel {
     if (starved === 0) kernel.starvedSince = undefined
     else if (kernel.starvedSince === undefined) kernel.starvedSince = Date.now()
     else if (this.waitTimeoutMs > 0 && Date.now() - kernel.starvedSince >= this.waitTimeoutMs) this.shedQueue(queued)
-    // connections keep coming and more children wait in accept() than that needs: under FIFO wake-ups
-    // each connection would go to one that slept; park some (they stay warm spares) while the floor
-    // keeps the cores busy
+    // connections keep coming and more children wait in accept() than that needs: park some (they
+    // stay warm spares) while the floor keeps the cores busy. The latest started: the kernel wakes the
+    // earliest-started waiting child first (the addon's wait_set), so those are the ones that served
+    // and are warm, and the latest would be woken last anyway
     if (starved === 0 && progressed && waiting.length > 1) {
-      const park = Math.min(Math.ceil((waiting.length - 1) / 2), accepting - ACCEPTING_FLOOR)
-      for (const child of waiting.slice(0, Math.max(0, park))) this.setAccepting(child, false)
-      kernel.parks += Math.max(0, park)
+      const park = Math.max(0, Math.min(Math.ceil((waiting.length - 1) / 2), accepting - ACCEPTING_FLOOR))
+      for (const child of waiting.slice(waiting.length - park)) this.setAccepting(child, false)
+      kernel.parks += park
     }
     // quiet for a while: every idle child accepts again, so a burst of long connections finds them all
     kernel.quietLooks = progressed || queued > 0 ? 0 : kernel.quietLooks + 1

@@ -63,6 +63,26 @@ if (why !== undefined) {
     t.equal(await countZombies(server.pid), 0)
   })
 
+  t.test('kernel accept: each new connection goes to the earliest-started child waiting, so the same warm child serves one wave after another (not the one idle longest)', async (t) => {
+    // no more children than the floor kept accepting: none is parked, so the kernel alone chooses
+    const children = Math.min(4, Math.max(2, 2 * availableParallelism()))
+    const server = await startServer(t, ['--model', 'fork-reuse', '--accept', 'kernel', '--start-children', String(children), '--max-spares', String(children), '--handler', handler])
+    await waitFor(async () => (await stats(server)).extra.children === children, 10_000, 'every child started')
+    const pids: number[] = []
+    for (let wave = 0; wave < 6; wave++) {
+      const c = await Client.open(server.port)
+      pids.push(await pidOf(c))
+      c.destroy()
+      await c.waitClose(5000)
+      // its child back in accept() before the next one comes
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    }
+    // a wait queue served in turn (an epoll instance made per wait) would have given each wave the
+    // child idle longest: every one of the children in turn
+    t.same(new Set(pids).size, 1, `six connections one after another, all in one child (${pids.join(', ')})`)
+    t.equal((await stats(server)).extra.parks, 0, 'none parked')
+  })
+
   t.test('strict fork with kernel accept: each connection in a fresh child that exits after it', async (t) => {
     const server = await startServer(t, ['--model', 'fork', '--accept', 'kernel', '--handler', handler])
     t.equal((await stats(server)).extra.accept, 'kernel')
