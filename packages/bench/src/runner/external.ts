@@ -13,7 +13,8 @@ import { PayloadFactory, preview, type Expect } from '../load/payload.js'
 import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workExpect, workRoundsOf } from './load.js'
 import { idleSample, judgeLoad, newRepetition } from './measure.js'
 import { SuiteError } from './suite.js'
-import { buildTimeline } from './timeline.js'
+import { STEP_MS, warmUntilSteady } from './steady.js'
+import { buildTimeline, stillWarming } from './timeline.js'
 import { WindowRecorder } from './window.js'
 
 /** How long the pre-load check waits to connect and for its one reply. */
@@ -168,10 +169,12 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
     rep.problems.push(`${who}: no address recorded`)
     return finish()
   }
+  // as for servers the runner starts: warm-up steps until the rate is steady, before the sampler starts
+  const steady = (sc.workload.steadyWarmupMs ?? 0) > 0
   if (sc.workload.expect === 'work' && sc.loadTool === 'tcp') {
     // as for servers the runner starts: expected digests are computed before measuring
     const rounds = workRoundsOf(sc.workload.options)
-    await primeWorkCache(sc.workload.framing as 'line' | 'length', sc.payloadBytes, rounds, workDigestsNeeded(sc, digestCostMs(rounds)))
+    await primeWorkCache(sc.workload.framing as 'line' | 'length', sc.payloadBytes, rounds, workDigestsNeeded(steady ? { ...sc, durationMs: Math.max(sc.durationMs, STEP_MS) } : sc, digestCostMs(rounds)))
   }
   const problem = await probeTarget(sc, ext.host, ext.port)
   if (aborted()) { rep.status = 'interrupted'; return finish() }
@@ -182,8 +185,12 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
   const pid = ext.pid
   let sampler: Sampler | null = null
   const recorder = new WindowRecorder()
+  if (pid !== null) rep.idle = await idleSample(pid)
+  if (steady) {
+    rep.steadyWarmup = await warmUntilSteady(sc, { host: ext.host, port: ext.port }, suite.loadThreads, signal, suite.loadEngine)
+    if (aborted()) { rep.status = 'interrupted'; return finish() }
+  }
   if (pid !== null) {
-    rep.idle = await idleSample(pid)
     sampler = startSampler(pid, { intervalMs: suite.sampleIntervalMs, pss: true, onSample: recorder.onSample })
   }
   try {
@@ -197,6 +204,9 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
     if (sampler !== null) rep.window = recorder.stats(from, from + rep.load.windowMs)
     // without a pid the timeline holds the load's side only (completions, latency)
     rep.timeline = buildTimeline(rep.load, recorder.records, sc.warmupMs)
+    // a closed loop that sped up through the window measured a server still warming (a fixed rate cannot)
+    const warming = rate === undefined ? stillWarming(rep.timeline, rep.load) : null
+    if (warming !== null) rep.warnings.push(`${who}: ${warming}`)
     // (moved into the timeline)
     delete rep.load.seconds
   }

@@ -85,3 +85,20 @@ t.test('a good target is measured, bad ones fail with one clear line each, and t
   for (const s of results.scenarios) t.notMatch(s.reason ?? '', /\n/, 'one line')
   t.match(formatSummaryTable(results), /127\.0\.0\.1:\d+ \(external\)/, 'the table marks external targets')
 })
+
+t.test('--steady-warmup warms an external target up too, in steps until its rate is steady, before it is measured', async (t) => {
+  const server = spawnServer({ command: process.execPath, args: [ECHOPLEX_BIN, 'serve', '--port', '0', '--handler', 'echo'] }, 'external-steady')
+  t.teardown(async () => { await server.stop(2000) })
+  await server.ready(20_000)
+  const suite = withExternalTargets(normalizeSuite({
+    name: 'external-steady', durationMs: 600, warmupMs: 100, connections: [4], modes: ['keep-alive'], workloads: [{ handler: 'echo', steadyWarmupMs: 4000 }],
+  }), [`127.0.0.1:${server.port}`], [server.pid])
+  const results = await runSuite(suite, { outPath: null })
+  t.equal(validateResults(JSON.parse(JSON.stringify(results))), null, 'results validate')
+  const rep = results.scenarios[0]!.repetitions[0]!
+  t.equal(results.scenarios[0]!.status, 'ok')
+  t.ok(rep.steadyWarmup != null && rep.steadyWarmup.steps.length >= 1, `warm-up steps recorded (${JSON.stringify(rep.steadyWarmup)})`)
+  t.ok(rep.steadyWarmup!.steps.every((rps) => rps > 0), 'each step served requests')
+  // the sampler starts after the warm-up: the tree's figures are of the measured load only
+  t.ok(rep.tree !== null && rep.tree.samples > 0, 'the process tree sampled')
+})
