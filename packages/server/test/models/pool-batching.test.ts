@@ -10,6 +10,7 @@ import { connect } from 'node:net'
 import { Client, lengthFrame } from '../helpers/client.js'
 import { fixture, startServer, type RunningServer } from '../helpers/server.js'
 import { readProcessTree, waitFor } from '../helpers/proc.js'
+import { COST_SAMPLES } from '../../src/models/pool-executor.js'
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -121,8 +122,9 @@ t.test('pool: a turn\'s cheap tasks share one thread\'s batch; slow ones spread 
   const sent = echoes.after!.map((n, i) => n - echoes.before![i]!)
   t.same(sent.slice().sort(), [0, 4], `the four echoes went to one thread, in one batch (per thread: ${sent.join(', ')})`)
 
-  // slow: a few milliseconds of CPU each, measured first, then four at once
-  for (let round = 0; round < 4; round++) {
+  // slow: a few milliseconds of CPU each, measured first (the estimate is the median of the last
+  // COST_SAMPLES batches: more than half of them), then four at once
+  for (let round = 0; round < Math.ceil(COST_SAMPLES / 2) + 1; round++) {
     const seen = clients[0]!.received
     clients[0]!.write('spin 3000000\n')
     await clients[0]!.until(() => clients[0]!.data().subarray(seen).includes('\n'), 20_000, 'a spin')

@@ -4,7 +4,7 @@
  * this turn. Cheap tasks ride in the batch already forming; expensive ones spread.
  */
 import t from 'tap'
-import { HOP_COST_US, UNMEASURED_TASK_US, soonestThread } from '../../src/models/pool-executor.js'
+import { HOP_COST_US, TaskCostEstimate, UNMEASURED_TASK_US, soonestThread } from '../../src/models/pool-executor.js'
 
 const idle = { load: 0, batchForming: false }
 
@@ -32,4 +32,20 @@ t.test('expensive tasks spread: the least loaded thread, batch or not', async (t
 t.test('a thread with no batch leaving pays the hop even when it holds as much', async (t) => {
   t.equal(soonestThread([{ load: 2, batchForming: false }, { load: 2, batchForming: true }], 10), 1)
   t.equal(soonestThread([{ load: 2, batchForming: false }, { load: 2, batchForming: true }], 10, 0), 0, 'with no hop cost: a tie, the first')
+})
+
+t.test('what a task costs: the median of recent batches, so a preempted batch does not make cheap tasks look expensive', async (t) => {
+  const cost = new TaskCostEstimate(UNMEASURED_TASK_US)
+  t.equal(cost.us, UNMEASURED_TASK_US, 'nothing measured yet: taken to be expensive')
+  for (let i = 0; i < 10; i++) cost.add(6, 6) // batches of 6 tasks of 1 µs
+  cost.add(6, 6 * 4000) // a thread preempted for a 4 ms slice in the middle of a batch
+  t.equal(cost.us, 1, 'still 1 µs')
+  t.equal(soonestThread([{ load: 5, batchForming: true }, { load: 0, batchForming: false }], cost.us), 0, 'so cheap tasks still share one batch')
+  // a running mean with the old weight (1/4) would have read ~1000 µs, and spread them
+  cost.add(0, 50)
+  t.equal(cost.us, 1, 'a report of no task is no sample')
+  // the handler became slower: within 5 batches (over half the window) the estimate follows
+  for (let i = 0; i < 5; i++) cost.add(2, 4000)
+  t.equal(cost.us, 2000, 'now 2 ms a task')
+  t.equal(soonestThread([{ load: 1, batchForming: true }, { load: 0, batchForming: false }], cost.us), 1, 'and they spread over the threads')
 })
