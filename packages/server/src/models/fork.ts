@@ -268,7 +268,7 @@ export class ForkModel extends BaseModel {
       maxChildren: this.maxChildren,
       spawned: arbiter.spawned,
       reaped: arbiter.reaped,
-      killedStuck: arbiter.stuckKilled,
+      stuckKilled: arbiter.stuckKilled,
       relayDropped: arbiter.hub.dropped,
       spawnWaitMs: summarizeWaits(this.waits),
     })
@@ -698,7 +698,7 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       onStuckHandler: 'its connection child missed its heartbeat (1.5 s) and was killed; only its connection closed',
       killable: { role: 'connection', what: 'a connection child', outcome: 'only its connection closed' },
       sharesProcessesAcrossConnections: false,
-      heartbeatKills: (stats) => stats.extra.killedStuck as number,
+      heartbeatKills: (stats) => stats.extra.stuckKilled as number,
       droppedWhileWaiting: (stats) => stats.extra.droppedClosedWaiting as number,
       // reuse: the suites also run it accepting in the primary (its default is kernel accept)
       variants: perChildDefault === STRICT ? [] : [{ name: 'handoff', args: ['--accept', 'handoff'] }],
