@@ -10,10 +10,10 @@ import { connect } from 'node:net'
 import { startSampler, type Sampler } from '@echoplex/proc'
 import type { Repetition, ScenarioConfig, SuiteConfig, TargetConfig } from '@echoplex/results'
 import { PayloadFactory, preview, type Expect } from '../load/payload.js'
-import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workExpect, workRoundsOf } from './load.js'
+import { runScenarioLoad, workExpect, workRoundsOf } from './load.js'
 import { idleSample, judgeLoad, newRepetition } from './measure.js'
 import { SuiteError } from './suite.js'
-import { STEP_MS, warmUntilSteady } from './steady.js'
+import { primeWorkDigests, steadyWarmupOn, warmUntilSteady } from './steady.js'
 import { buildTimeline, stillWarming } from './timeline.js'
 import { WindowRecorder } from './window.js'
 
@@ -169,13 +169,10 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
     rep.problems.push(`${who}: no address recorded`)
     return finish()
   }
-  // as for servers the runner starts: warm-up steps until the rate is steady, before the sampler starts
-  const steady = (sc.workload.steadyWarmupMs ?? 0) > 0
-  if (sc.workload.expect === 'work' && sc.loadTool === 'tcp') {
-    // as for servers the runner starts: expected digests are computed before measuring
-    const rounds = workRoundsOf(sc.workload.options)
-    await primeWorkCache(sc.workload.framing as 'line' | 'length', sc.payloadBytes, rounds, workDigestsNeeded(steady ? { ...sc, durationMs: Math.max(sc.durationMs, STEP_MS) } : sc, digestCostMs(rounds)))
-  }
+  // as for servers the runner starts: expected digests computed before measuring, and warm-up steps
+  // until the rate is steady (before the sampler starts)
+  const steady = steadyWarmupOn(sc)
+  await primeWorkDigests(sc)
   const problem = await probeTarget(sc, ext.host, ext.port)
   if (aborted()) { rep.status = 'interrupted'; return finish() }
   if (problem !== null) {

@@ -18,7 +18,7 @@ import { peerSpec, PEERS, buildPeers, getPeer } from '../peers.js'
 import { startSampler, type Sampler } from '@echoplex/proc'
 import { collectEnvironment } from './environment.js'
 import { runExternalRepetition } from './external.js'
-import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workRoundsOf } from './load.js'
+import { runScenarioLoad } from './load.js'
 import { idleSample, judgeLoad, newRepetition } from './measure.js'
 import {
   comparePeers, RESULTS_SCHEMA_VERSION, scenarioResult, scenarioStatus, summarizeRepetitions, TOOL_VERSION, writeResults,
@@ -31,7 +31,7 @@ import { allowedCpus, findTaskset, formatCpuList, pinLoadGenerator, pinnedServer
 import { buildTimeline, stillWarming } from './timeline.js'
 import { collectProfile, profileDirFor, profiledServerSpec } from './profile.js'
 import { deriveRate, runOrder } from './fixed-rate.js'
-import { STEP_MS, warmUntilSteady } from './steady.js'
+import { primeWorkDigests, steadyWarmupOn, warmUntilSteady } from './steady.js'
 
 export type ProgressEvent =
   | { type: 'start', runs: number, scenarios: number, etaMs: number }
@@ -101,8 +101,6 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
   return { command: t.runtime?.path ?? process.execPath, args }
 }
 
-const digestMs = new Map<number, number>()
-
 /** Runs one repetition of one scenario: start, idle sample, load + sampling, stop. Never throws. */
 export async function runRepetition (sc: ScenarioConfig, repetition: number, suite: SuiteConfig, options: RunOptions = {}, plan: RunPlan = { pin: null }): Promise<Repetition> {
   // a server echoplex did not start: nothing to spawn, pin, profile or stop (runner/external.ts)
@@ -116,15 +114,8 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
   const rep = newRepetition(repetition, t0, { command: [spec.command, ...spec.args], pid: null, address: null })
   // a fixed-rate scenario warms up the same way (its steps are closed-loop: a fixed rate is steady by
   // construction), so its latency is that of the warm server whose closed-loop rate set the rate
-  const steady = (sc.workload.steadyWarmupMs ?? 0) > 0
-  if (sc.workload.expect === 'work' && sc.loadTool === 'tcp') {
-    // the expected digests, computed before the server starts (not while it is measured)
-    const rounds = workRoundsOf(sc.workload.options)
-    let ms = digestMs.get(rounds)
-    if (ms === undefined) digestMs.set(rounds, ms = digestCostMs(rounds))
-    // (each warm-up step starts its sequence again: the digests of the longer of a step and the run)
-    await primeWorkCache(sc.workload.framing as 'line' | 'length', sc.payloadBytes, rounds, workDigestsNeeded(steady ? { ...sc, durationMs: Math.max(sc.durationMs, STEP_MS) } : sc, ms))
-  }
+  const steady = steadyWarmupOn(sc)
+  await primeWorkDigests(sc)
   const server = spawnServer(spec, sc.target.label)
   rep.server.pgid = server.pgid || null
   let sampler: Sampler | null = null

@@ -8,10 +8,32 @@
  */
 import type { LoadSummary, ScenarioConfig, SteadyWarmup } from '@echoplex/results'
 import type { EngineChoice } from '../load/native.js'
-import { runScenarioLoad, type LoadTargetAddress } from './load.js'
+import { digestCostMs, primeWorkCache, runScenarioLoad, workDigestsNeeded, workRoundsOf, type LoadTargetAddress } from './load.js'
 
 /** Length of one step's measured load. */
 export const STEP_MS = 1000
+
+/** Whether the scenario warms up in steps until steady before it is measured (`--steady-warmup`). */
+export function steadyWarmupOn (sc: ScenarioConfig): boolean {
+  return (sc.workload.steadyWarmupMs ?? 0) > 0
+}
+
+/** What one digest of each `work` rounds costs here (ms), measured once per process. */
+const digestMs = new Map<number, number>()
+
+/**
+ * A `work` scenario over raw TCP: the expected digests of what its load sends, computed before it is
+ * measured (not while it is). Each warm-up step starts its sequence again, so with a steady warm-up
+ * the digests of the longer of a step and the run.
+ */
+export async function primeWorkDigests (sc: ScenarioConfig): Promise<void> {
+  if (sc.workload.expect !== 'work' || sc.loadTool !== 'tcp') return
+  const rounds = workRoundsOf(sc.workload.options)
+  let ms = digestMs.get(rounds)
+  if (ms === undefined) digestMs.set(rounds, ms = digestCostMs(rounds))
+  const loaded = steadyWarmupOn(sc) ? { ...sc, durationMs: Math.max(sc.durationMs, STEP_MS) } : sc
+  await primeWorkCache(sc.workload.framing as 'line' | 'length', sc.payloadBytes, rounds, workDigestsNeeded(loaded, ms))
+}
 /** Steps compared: the last this many, and as many before them. */
 export const STEADY_STEPS = 3
 /** ...the last ones agree when their spread (max − min) is at most this share of their mean... */

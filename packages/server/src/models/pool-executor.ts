@@ -159,7 +159,7 @@ export class PoolExecutor implements HandlerExecutor {
   private sent = 0
   private flushQueued = false
   /** What one task costs its thread (µs), from what the threads report. */
-  private readonly taskCostUs = new TaskCostEstimate(UNMEASURED_TASK_US)
+  private readonly costEstimate = new TaskCostEstimate(UNMEASURED_TASK_US)
   private readonly watchdog: NodeJS.Timeout | undefined
   /** The watchdog's own lateness: worker threads stop with the process, so a stall is no one's fault. */
   private stall: StallDetector | undefined
@@ -293,7 +293,7 @@ export class PoolExecutor implements HandlerExecutor {
   /** Live threads taking new tasks. */
   get liveThreads (): number { return this.threads.filter((thread) => !thread.exited).length }
   /** What a task costs its thread, as measured so far (µs). */
-  get taskCost (): number { return this.taskCostUs.us }
+  get taskCost (): number { return this.costEstimate.us }
   /** Tasks sent to each live thread (a rolling restart starts new counts). */
   get tasksPerThread (): number[] { return this.threads.map((thread) => thread.sentTasks) }
   /** Batches sent to threads, and the tasks they carried (both since start). */
@@ -334,7 +334,7 @@ export class PoolExecutor implements HandlerExecutor {
       store: this.options.store,
       logger: this.logger,
       onResult: (thread, token, result) => this.onResult(thread, token, result),
-      onRan: (tasks, us) => { this.taskCostUs.add(tasks, us) },
+      onRan: (tasks, us) => { this.costEstimate.add(tasks, us) },
       onResultsDone: (thread) => this.onResultsDone(thread),
       onExit: (thread, code) => this.onThreadExit(thread, code),
       onFault: (conn, error, stack) => this.options.onFault?.(conn, error, stack),
@@ -363,7 +363,7 @@ export class PoolExecutor implements HandlerExecutor {
    * this turn.
    */
   private assign (task: Task): void {
-    const thread = this.threads[soonestThread(this.threads, this.taskCostUs.us)]!
+    const thread = this.threads[soonestThread(this.threads, this.costEstimate.us)]!
     task.slot = this.freeSlots.pop()!
     task.token = this.newToken()
     task.phase = 'sent'
