@@ -10,6 +10,12 @@ import type { RecycleReason } from './protocol.js'
 export const STOP_SLACK_MS = 2000
 /** How often stop() looks whether everything has exited. */
 const STOP_POLL_MS = 25
+/**
+ * How long a child that said `bye` (drained, counters sent) may take to exit before it is killed.
+ * Node's own exit can deadlock in its platform shutdown (nodejs/node#54918, open): the process then
+ * hangs in process.exit for ever, its work done, holding a place the model counts.
+ */
+export const EXIT_HANG_MS = 3000
 
 /**
  * One supervised child process. `state` is `booting` until it reports ready, `stuck` once it missed
@@ -25,6 +31,8 @@ export class Child<S extends string, D> {
   served = 0
   /** Why it is being recycled, once it said it is over a limit. */
   recycling: RecycleReason | undefined
+  /** It said `bye`: it has drained and is exiting, so killing it now loses nothing. */
+  saidBye = false
   constructor (readonly process: Spawned, readonly peer: ChildPeer, public data: D) {}
   get pid (): number { return this.process.pid }
 }
@@ -84,6 +92,8 @@ export class Arbiter<S extends string, D = undefined> {
   spawned = 0
   reaped = 0
   stuckKilled = 0
+  /** Children killed because they said `bye` but did not exit within EXIT_HANG_MS. */
+  exitHangKilled = 0
   /** Children recycled, by the limit they reached. */
   readonly recycled: Record<RecycleReason, number> = { connections: 0, requests: 0, memory: 0 }
   /** Set by stop() (and by a halt): children exiting from now on are expected to. */
@@ -111,7 +121,11 @@ export class Arbiter<S extends string, D = undefined> {
     const relaysTo = this.options.relaysTo
     this.hub.add(peer, relaysTo === undefined ? undefined : () => relaysTo(child))
     peer.on('heartbeat', () => { child.lastBeat = Date.now() })
-    peer.on('bye', (message) => this.book.retire(message.counters, message.forced))
+    peer.on('bye', (message) => {
+      this.book.retire(message.counters, message.forced)
+      child.saidBye = true
+      this.killIfExitHangs(child)
+    })
     peer.on('recycle', (message) => {
       if (child.recycling !== undefined) return
       child.recycling = message.reason
@@ -140,6 +154,18 @@ export class Arbiter<S extends string, D = undefined> {
         this.options.onExit?.(child, code, signal)
       })
     })
+  }
+
+  /** A child that said bye and is still there after EXIT_HANG_MS is hung in its own exit: kill it. */
+  private killIfExitHangs (child: Child<S, D>): void {
+    const timer = setTimeout(() => {
+      if (child.process.exited()) return
+      this.exitHangKilled++
+      this.options.logger.warn({ [this.options.noun]: child.pid, afterMs: EXIT_HANG_MS }, `${this.options.noun} said bye but did not exit (a Node exit deadlock, nodejs/node#54918); killing it`)
+      child.process.kill('SIGKILL')
+    }, EXIT_HANG_MS)
+    timer.unref()
+    child.process.onExit(() => clearTimeout(timer))
   }
 
   /** Children in `state` now. */
@@ -183,7 +209,8 @@ export class Arbiter<S extends string, D = undefined> {
 
   /**
    * Asks every child to stop, waits until all have exited (and the model is no longer `busy`), at
-   * most graceMs + STOP_SLACK_MS, then SIGKILLs what is left. Resolves with the children killed.
+   * most graceMs + STOP_SLACK_MS, then SIGKILLs what is left. Resolves with the children killed
+   * before they said bye (their connections were cut); one that said bye was only hung in its exit.
    */
   async stop (graceMs: number, policy: StopPolicy<S, D> = {}): Promise<Array<Child<S, D>>> {
     this.stopping = true
@@ -204,7 +231,7 @@ export class Arbiter<S extends string, D = undefined> {
       child.process.kill('SIGKILL')
     }
     await Promise.all(left.map(async (c) => { if (!c.process.exited()) await this.exited(c) }))
-    return left
+    return left.filter((c) => !c.saidBye)
   }
 
   private async exited (child: Child<S, D>): Promise<void> {

@@ -269,6 +269,7 @@ export class ForkModel extends BaseModel {
       spawned: arbiter.spawned,
       reaped: arbiter.reaped,
       stuckKilled: arbiter.stuckKilled,
+      exitHangKilled: arbiter.exitHangKilled,
       relayDropped: arbiter.hub.dropped,
       spawnWaitMs: summarizeWaits(this.waits),
     })
