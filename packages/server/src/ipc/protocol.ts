@@ -19,6 +19,8 @@ export type ChildToPrimary =
   | { type: 'idle', served: number }
   /** over a recycling limit: this child takes no new connections, finishes its own, and exits */
   | { type: 'recycle', reason: RecycleReason, served: number }
+  /** cluster with reuseport: the socket this worker bound rides along (the primary keeps a copy: see PortShares) */
+  | { type: 'port-share' }
 
 export type PrimaryToChild =
   | { type: 'broadcast', from: string, data: Uint8Array }
@@ -31,6 +33,8 @@ export type PrimaryToChild =
   | { type: 'retire' }
   /** fork with kernel accept: an idle child stops accepting for now (it stays warm) or starts again */
   | { type: 'accepting', on: boolean }
+  /** cluster with reuseport: the socket of the worker this one replaces rides along, to listen on (ChildConfig.portShare) */
+  | { type: 'port-share' }
 
 /** Why a child was recycled: it served --connections-per-child, --max-requests, or grew past --max-memory. */
 export type RecycleReason = 'connections' | 'requests' | 'memory'
@@ -52,6 +56,8 @@ export interface ChildConfig {
   listen?: ListenTarget
   /** cluster with `--sched reuseport`: each worker binds its own socket on the port (SO_REUSEPORT). */
   reusePort?: boolean
+  /** with reusePort: this worker takes over a socket already in the port's group (a `port-share` message brings it) instead of binding one */
+  portShare?: boolean
   heartbeatMs: number
   /** fork: connections a child serves, one at a time, before it exits (1: strict, 0: no limit) */
   connectionsPerChild?: number

@@ -11,13 +11,16 @@ import { Arbiter, type Child } from '../ipc/arbiter.js'
 import { clusterSpawner } from '../ipc/spawner.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { RespawnBackoff, isRetryableBoot } from '../ipc/supervision.js'
-import { reusePortUnavailable } from '../sources/reuse-port.js'
+import { PortShares, reusePortUnavailable, type PortShare } from '../sources/reuse-port.js'
 
 /** After a worker failed to boot for a reason worth retrying, how long before the next try. */
 const RETRY_BOOT_MS = 250
 
-/** A worker, and what it asked cluster to listen on; retiring once it is being replaced (recycled). */
-type Worker = Child<'ready' | 'retiring', ListenTarget>
+/** What a worker asked cluster to listen on; with reuseport, the socket it took over, if any. */
+interface WorkerData { target: ListenTarget, share?: PortShare }
+
+/** A worker; retiring once it is being replaced (recycled). */
+type Worker = Child<'ready' | 'retiring', WorkerData>
 
 /** Who spreads connections over the workers. */
 export type Sched = 'rr' | 'none' | 'reuseport'
@@ -34,7 +37,7 @@ export type Sched = 'rr' | 'none' | 'reuseport'
  */
 export class ClusterModel extends BaseModel {
   readonly name = 'cluster' as const
-  private arbiter: Arbiter<'ready' | 'retiring', ListenTarget> | undefined
+  private arbiter: Arbiter<'ready' | 'retiring', WorkerData> | undefined
   private started = false
   private respawns = 0
   private restarting = false
@@ -45,6 +48,8 @@ export class ClusterModel extends BaseModel {
   /** Runtime deaths are replaced with backoff, never counted as a crash loop. */
   private readonly backoff = new RespawnBackoff()
   private readonly respawnTimers = new Set<NodeJS.Timeout>()
+  /** reuseport: the primary's copy of each worker's socket, handed to whichever worker replaces it */
+  private readonly shares = new PortShares()
 
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
@@ -59,7 +64,7 @@ export class ClusterModel extends BaseModel {
       this.boundTarget = { host: this.options.listen.host, port: await pickFreePort(this.options.listen.host) }
     }
     cluster.schedulingPolicy = this.sched === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
-    this.arbiter = new Arbiter<'ready' | 'retiring', ListenTarget>({
+    this.arbiter = new Arbiter<'ready' | 'retiring', WorkerData>({
       model: 'cluster',
       noun: 'worker',
       spawner: clusterSpawner(fileURLToPath(new URL('./cluster-worker.js', import.meta.url))),
@@ -69,6 +74,15 @@ export class ClusterModel extends BaseModel {
       readyState: 'ready',
       onFatal: this.options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
+      onSpawned: (worker) => {
+        const { share } = worker.data
+        // a replacement takes over a socket: it listens on it before it says ready
+        if (share !== undefined) {
+          this.shares.keep(worker.pid, share)
+          worker.peer.send({ type: 'port-share' }, share)
+        }
+        worker.peer.on('port-share', (_message, handle) => { if (handle !== undefined) this.shares.keep(worker.pid, handle as PortShare) })
+      },
       onExit: (worker, code, signal) => this.onExit(worker, code, signal),
       onRecycle: (worker) => { void this.replace(worker) },
     })
@@ -97,6 +111,7 @@ export class ClusterModel extends BaseModel {
     for (const timer of this.respawnTimers) clearTimeout(timer)
     this.respawnTimers.clear()
     const killed = await this.arbiter.stop(graceMs)
+    this.shares.closeAll()
     return { forced: this.arbiter.book.forced + killed.length }
   }
 
@@ -147,10 +162,13 @@ export class ClusterModel extends BaseModel {
     const arbiter = this.arbiter!
     if (old.state !== 'ready' || arbiter.stopping) return
     old.state = 'retiring'
+    // reuseport: the new worker listens on the old one's socket, so closing it resets nothing
+    const share = this.shares.handOver(old.pid)
     try {
-      await this.spawn()
+      await this.spawn(share)
     } catch (err) {
       // the old worker still serves; a worker that cannot boot now never will (see onExit)
+      if (share !== undefined) this.shares.keep(old.pid, share)
       arbiter.halt(err as Error)
       return
     }
@@ -160,8 +178,11 @@ export class ClusterModel extends BaseModel {
     await exited
   }
 
-  /** Forks one worker and resolves with its listening address once it is serving. */
-  private async spawn (): Promise<string> {
+  /**
+   * Forks one worker and resolves with its listening address once it is serving. reuseport: on `share`
+   * (the socket of the worker it replaces), else on one a dead worker left, else a socket of its own.
+   */
+  private async spawn (share?: PortShare): Promise<string> {
     const arbiter = this.arbiter!
     // cluster shares one socket per requested (address, port): a new worker must ask for what the live
     // workers asked for (port 0 included) to join their socket; if none is alive, cluster has closed
@@ -170,7 +191,8 @@ export class ClusterModel extends BaseModel {
     const listening = [...arbiter.children.values()].filter((w) => w.state === 'ready' || (w.state === 'retiring' && !this.retiring.has(w.pid)))
     const live = listening.find((w) => w.state === 'ready') ?? listening[0]
     // reuseport: every worker binds the port actually bound (its own socket; nothing to join)
-    const target = this.sched === 'reuseport' ? this.boundTarget ?? this.options.listen : live?.data ?? this.boundTarget ?? this.options.listen
+    const target = this.sched === 'reuseport' ? this.boundTarget ?? this.options.listen : live?.data.target ?? this.boundTarget ?? this.options.listen
+    const taken = this.sched === 'reuseport' ? share ?? this.shares.takeVacant() : undefined
     const config: ChildConfig = {
       model: 'cluster',
       handlerPath: this.options.handlerPath,
@@ -182,11 +204,18 @@ export class ClusterModel extends BaseModel {
       },
       listen: target,
       reusePort: this.sched === 'reuseport',
+      portShare: taken !== undefined,
       heartbeatMs: this.options.heartbeatMs ?? 0,
       recycle: recyclePolicy(this.options),
       proxyProtocol: this.options.proxyProtocol,
     }
-    const worker = await arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' }, target)
+    let worker: Worker
+    try {
+      worker = await arbiter.spawn({ [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'worker' }, { target, share: taken })
+    } catch (err) {
+      if (taken !== undefined) this.shares.restore(taken)
+      throw err
+    }
     return worker.address ?? formatTarget(this.options.listen)
   }
 
@@ -197,6 +226,8 @@ export class ClusterModel extends BaseModel {
    */
   private onExit (worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     const arbiter = this.arbiter!
+    // its socket, if it still had one (it died, or never booted), waits for the next worker
+    this.shares.vacate(worker.pid)
     // replaced on purpose (restart, recycling), or recycled and its replacement already on its way
     if (this.retiring.delete(worker.pid) || worker.state === 'retiring') return
     if (arbiter.stopping || !this.started || worker.state === 'booting') return

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:net'
 import type { Logger, ServerLimits } from '@echoplex/core'
 import { connectionBudget } from '../descriptors.js'
-import { listen } from '../listen.js'
+import { formatAddress, listen } from '../listen.js'
+import { listenOnShare, type PortShare } from './reuse-port.js'
 import type { ListenTarget } from '../model.js'
 import type { Accept, SocketSource } from './socket-source.js'
 
@@ -16,6 +17,8 @@ export interface ListenerOptions {
   clusterShared?: boolean
   /** A cluster worker's own listener, sharing the port with the other workers' (SO_REUSEPORT): the kernel spreads connections. */
   reusePort?: boolean
+  /** With reusePort: listen on this socket (a worker's it replaces, see PortShares) instead of binding one. */
+  share?: PortShare
 }
 
 /**
@@ -62,7 +65,11 @@ export class ListenerSource implements SocketSource {
 
   async open (accept: Accept): Promise<string> {
     this.accept = accept
-    const { clusterShared = false, reusePort = false } = this.options
+    const { clusterShared = false, reusePort = false, share } = this.options
+    if (share !== undefined) {
+      await listenOnShare(this.server, share)
+      return formatAddress(this.server, this.options.target)
+    }
     return await listen(this.server, this.options.target, { exclusive: reusePort || !clusterShared, reusePort })
   }
 

@@ -5,6 +5,7 @@
  * Node supports it, rr elsewhere with a one-line note.
  */
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { reusePortUnavailable } from '@echoplex/server'
 import { Client } from '../helpers/client.js'
@@ -26,6 +27,16 @@ async function whoServes (port: number, count: number): Promise<Array<number | n
   } finally {
     clients.forEach((c) => c.destroy())
   }
+}
+
+/** The inodes of the sockets listening on `port` (IPv4 and IPv6), from /proc/net. */
+function listeningInodes (port: number): string[] {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0')
+  return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    // local address ends in :PORT, state 0A is LISTEN, the inode is the tenth field
+    .filter((f) => f[1]?.endsWith(`:${hex}`) === true && f[3] === '0A')
+    .map((f) => f[9]!))
 }
 
 async function statsOf (server: RunningServer): Promise<Record<string, unknown>> {
@@ -82,6 +93,69 @@ if (unavailable === undefined) {
     t.equal(after.filter((p) => before.includes(p)).length, 0, 'both workers were replaced')
     t.ok(result.requests.total > 0, `load ran (${result.requests.total} requests)`)
     t.equal(result.errors + result.timeouts + result.non2xx, 0, 'no request failed')
+  })
+
+  t.test('reuseport: a rolling restart under churn resets no connection; each replacement listens on the socket it replaces', async (t) => {
+    const server = await startServer(t, ['--model', 'cluster', '--workers', '2', '--sched', 'reuseport', '--handler', fixture('whoami.mjs')])
+    const sockets = listeningInodes(server.port)
+    t.equal(sockets.length, 2, 'two listening sockets on the port')
+    const before = await pidsWithRole(server.pid, 'worker')
+    // a new connection per message: some always wait in a socket's accept queue when its worker stops
+    // (a socket of the group that closed would reset them)
+    const outcome = { served: 0, failed: [] as string[] }
+    let restarted = false
+    const churn = async (): Promise<void> => {
+      for (let i = 0; i < 5000 && !restarted; i++) {
+        const c = new Client(server.port)
+        try {
+          await c.connected
+          c.write('who\n')
+          await c.until(() => c.data().includes('\n') || c.closed, 5000, 'a pid')
+          if (c.data().includes('\n')) outcome.served++
+          else outcome.failed.push(c.error?.message ?? 'closed unanswered')
+        } catch (err) {
+          outcome.failed.push((err as Error).message)
+        } finally {
+          c.destroy()
+        }
+      }
+    }
+    const clients = Array.from({ length: 8 }, churn)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    for (let round = 1; round <= 2; round++) {
+      process.kill(server.pid, 'SIGHUP')
+      await waitFor(() => (server.stdout().match(/restarted 2 worker\(s\)/g) ?? []).length >= round, 15_000, `restart ${round} to finish`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    restarted = true
+    await Promise.all(clients)
+    const after = await pidsWithRole(server.pid, 'worker')
+    t.equal(after.filter((p) => before.includes(p)).length, 0, 'both workers were replaced, twice')
+    t.ok(outcome.served > 100, `churn ran (${outcome.served} connections served)`)
+    t.same(outcome.failed, [], 'no connection reset or left unanswered')
+    t.same(listeningInodes(server.port).sort(), sockets.sort(), 'the same two sockets listen: the replacements took them over')
+    t.equal(await server.stop(), 0)
+  })
+
+  t.test('reuseport: connections waiting in a killed worker\'s socket are served by its replacement', async (t) => {
+    const server = await startServer(t, ['--model', 'cluster', '--workers', '2', '--sched', 'reuseport', '--handler', fixture('whoami.mjs')])
+    const [stopped, other] = await pidsWithRole(server.pid, 'worker') as [number, number]
+    // stopped, it accepts nothing: the connections the kernel gives its socket wait in its queue
+    process.kill(stopped, 'SIGSTOP')
+    t.teardown(() => { try { process.kill(stopped, 'SIGKILL') } catch {} })
+    const clients = await Promise.all(Array.from({ length: 16 }, async () => await Client.open(server.port)))
+    t.teardown(() => clients.forEach((c) => c.destroy()))
+    for (const c of clients) c.write('who\n')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const waiting = clients.filter((c) => !c.data().includes('\n')).length
+    t.ok(waiting > 0, `${waiting} of 16 connections wait in the stopped worker's queue`)
+    process.kill(stopped, 'SIGKILL')
+    await Promise.all(clients.map(async (c) => await c.until(() => c.data().includes('\n') || c.closed, 10_000, 'a pid or a close')))
+    const pids = clients.map((c) => c.data().toString().split('\n')[0])
+    t.equal(clients.filter((c) => !c.data().includes('\n')).length, 0, 'every connection was answered, none reset')
+    t.notOk(pids.includes(String(stopped)), 'none by the killed worker')
+    t.ok(pids.some((p) => p !== '' && p !== String(other) && p !== String(stopped)), 'its replacement served the ones that waited')
+    t.equal(await server.stop(), 0)
   })
 
   t.test('the default is reuseport where this Node supports it', async (t) => {
