@@ -38,6 +38,9 @@ if (why !== undefined) {
     // more children than the floor kept accepting (2 per core): the extra idle ones are parked
     const children = 2 * availableParallelism() + 4
     const server = await startServer(t, ['--model', 'fork-reuse', '--accept', 'kernel', '--start-children', String(children), '--max-spares', String(children), '--handler', handler])
+    // every child up and waiting in accept() first: on a loaded machine some are still booting when the
+    // server listens, and a look at the board that sees fewer waiting parks fewer
+    await waitFor(async () => { const e = (await stats(server)).extra; return e.booting === 0 && e.perChild.length === children }, 20_000, 'every child to be up')
     const seen = new Set<number>()
     // a trickle of short connections: one accepting child is enough
     for (let i = 0; i < 60; i++) {
