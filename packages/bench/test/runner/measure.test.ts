@@ -96,13 +96,16 @@ t.test('--profile: profiles of every process and thread; pool\'s hand-off and fo
     connections: [4],
     models: [{ model: 'pool', workers: 2 }, 'fork'],
     peers: false,
-    workloads: [{ handler: 'echo' }],
+    // fork's boot is looked for under churn (a child per connection): from the snapshot a boot is a few
+    // samples (~5 ms), and next to a second of keep-alive serving it sat near the flame tree's pruning
+    // share (MIN_FLAME_SHARE): once on Node 24 it was pruned away
+    workloads: [{ handler: 'echo', modes: ['keep-alive', 'churn'] }],
   })
   const out = join(dir, 'profile.json')
   const profileDir = join(dir, 'profile.profiles')
   const results = await runSuite(suite, { outPath: out, profileDir, pin: 'none' })
   t.equal(validateResults(readResults(out)), null, 'the file validates')
-  const byLabel = Object.fromEntries(results.scenarios.map((s) => [s.target.label, s]))
+  const byId = Object.fromEntries(results.scenarios.map((s) => [s.id, s]))
   for (const s of results.scenarios) {
     t.equal(s.status, 'ok', `${s.id}: ok (${s.reason ?? ''})`)
     const p = s.repetitions[0]!.profile!
@@ -110,7 +113,7 @@ t.test('--profile: profiles of every process and thread; pool\'s hand-off and fo
     t.equal(p.dir, join('profile.profiles', s.id.replace(/[^A-Za-z0-9._-]+/g, '_'), 'rep-1'), 'relative to the results')
     for (const f of p.files) t.ok(existsSync(join(dir, p.dir, f.file)) && f.bytes > 0, `${f.file} written`)
   }
-  const pool = byLabel.pool!.repetitions[0]!.profile!
+  const pool = byId['echo:pool:64B:c4:keep-alive']!.repetitions[0]!.profile!
   t.ok(pool.files.filter((f) => f.role === 'primary worker threads').length >= 2, 'pool: a profile per worker thread')
   t.ok(pool.files.some((f) => f.role === 'primary'), 'pool: the primary')
   const poolPrimary = pool.flame!.children.find((c) => c.name === 'primary')!
@@ -118,7 +121,7 @@ t.test('--profile: profiles of every process and thread; pool\'s hand-off and fo
   // the hand-off: the primary posts tasks to the pool and takes their results, the workers wait for them
   t.ok(find(poolPrimary, (n) => n.where.includes('pool-thread')) !== null, 'pool: the primary\'s side of the hand-off (pool-thread: batches out, results in)')
   t.ok(find(poolWorkers, (n) => n.where.includes('pool-worker')) !== null, 'pool: the workers\' side of the hand-off (pool-worker: batches in, results out)')
-  const fork = byLabel.fork!.repetitions[0]!.profile!
+  const fork = byId['echo:fork:64B:c4:churn']!.repetitions[0]!.profile!
   t.ok(fork.files.filter((f) => f.role === 'child processes').length >= 4, `fork: a profile per child (${fork.files.length} files)`)
   const children = fork.flame!.children.find((c) => c.name === 'child processes')!
   // a child started from its startup snapshot (the default) boots in deserializeMain
