@@ -121,6 +121,7 @@ export class Arbiter<S extends string, D = undefined> {
     const relaysTo = this.options.relaysTo
     this.hub.add(peer, relaysTo === undefined ? undefined : () => relaysTo(child))
     peer.on('heartbeat', () => { child.lastBeat = Date.now() })
+    peer.answer('farewell', () => null)
     peer.on('bye', (message) => {
       this.book.retire(message.counters, message.forced)
       child.saidBye = true

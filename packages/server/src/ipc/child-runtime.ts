@@ -124,11 +124,18 @@ export class ChildRuntime {
     this.sendAndExit({ type: 'bye', counters: this.serving?.counters, forced }, 0)
   }
 
-  /** Sends a last message, then exits once it has left (or shortly after, if the channel is stuck). */
+  /**
+   * Sends a last message, then exits once the primary answered a `farewell` (or EXIT_FLUSH_MS later,
+   * if it cannot). Its answer comes after everything it sent before, a connection's socket on its way
+   * included (cluster rr's hand-off, fork's): this process has then taken or refused it. Exiting with
+   * one still in the pipe made the primary close its copy, and that client was reset (cluster rr,
+   * rolling restarts under churn: 0–2 resets in three).
+   */
   sendAndExit (message: ChildToPrimary, code: number): void {
     const timer = setTimeout(() => this.exit(code), EXIT_FLUSH_MS)
     timer.unref()
-    if (!this.primary.send(message, undefined, () => this.exit(code))) this.exit(code)
+    if (!this.primary.send(message)) { this.exit(code); return }
+    void this.primary.request({ type: 'farewell' }, { timeoutMs: EXIT_FLUSH_MS }).catch(() => {}).finally(() => this.exit(code))
   }
 
   exit (code: number): never {

@@ -15,6 +15,8 @@ export type ChildToPrimary =
   | { type: 'serving', connection: string }
   | { type: 'heartbeat' }
   | { type: 'bye', counters: ConnectionCounters | undefined, forced: number }
+  /** request, a child's very last: answered after everything the primary sent before it (see ChildRuntime.sendAndExit) */
+  | { type: 'farewell', id: number }
   /** a fork child with reuse finished its connection and takes the next one (`served` so far) */
   | { type: 'idle', served: number }
   /** over a recycling limit: this child takes no new connections, finishes its own, and exits */
