@@ -132,9 +132,8 @@ export class ChildRuntime {
    * rolling restarts under churn: 0–2 resets in three).
    */
   sendAndExit (message: ChildToPrimary, code: number): void {
-    const timer = setTimeout(() => this.exit(code), EXIT_FLUSH_MS)
-    timer.unref()
-    if (!this.primary.send(message)) { this.exit(code); return }
+    if (!this.primary.send(message)) this.exit(code)
+    // the request settles within EXIT_FLUSH_MS (answered, timed out, or the channel closed)
     void this.primary.request({ type: 'farewell' }, { timeoutMs: EXIT_FLUSH_MS }).catch(() => {}).finally(() => this.exit(code))
   }
 

@@ -5,12 +5,12 @@
  * Node supports it, rr elsewhere with a one-line note.
  */
 import t, { type Test } from 'tap'
-import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { reusePortUnavailable } from '@echoplex/server'
 import { Client } from '../helpers/client.js'
 import { fixture, startServer, type RunningServer } from '../helpers/server.js'
 import { pidsWithRole, waitFor } from '../helpers/proc.js'
+import { readSocketTable } from '../../../proc/src/index.js'
 
 const unavailable = await reusePortUnavailable()
 
@@ -29,14 +29,9 @@ async function whoServes (port: number, count: number): Promise<Array<number | n
   }
 }
 
-/** The inodes of the sockets listening on `port` (IPv4 and IPv6), from /proc/net. */
-function listeningInodes (port: number): string[] {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0')
-  return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1)
-    .map((line) => line.trim().split(/\s+/))
-    // local address ends in :PORT, state 0A is LISTEN, the inode is the tenth field
-    .filter((f) => f[1]?.endsWith(`:${hex}`) === true && f[3] === '0A')
-    .map((f) => f[9]!))
+/** The inodes of the TCP sockets listening on `port` (the proc package's socket table). */
+async function listeningInodes (port: number): Promise<number[]> {
+  return [...(await readSocketTable()).values()].filter((e) => e.kind !== 'unix' && e.state === 'listen' && e.localPort === port).map((e) => e.inode)
 }
 
 /**
@@ -139,12 +134,12 @@ if (unavailable === undefined) {
 
   t.test('reuseport: a rolling restart under churn resets no connection; each replacement listens on the socket it replaces', async (t) => {
     const server = await startServer(t, ['--model', 'cluster', '--workers', '2', '--sched', 'reuseport', '--handler', fixture('whoami.mjs')])
-    const sockets = listeningInodes(server.port)
+    const sockets = await listeningInodes(server.port)
     t.equal(sockets.length, 2, 'two listening sockets on the port')
     // some connections always wait in a socket's accept queue when its worker stops (a socket of the
     // group that closed would reset them)
     await churnThroughRestarts(t, server, 2)
-    t.same(listeningInodes(server.port).sort(), sockets.sort(), 'the same two sockets listen: the replacements took them over')
+    t.same((await listeningInodes(server.port)).sort(), sockets.sort(), 'the same two sockets listen: the replacements took them over')
     t.equal(await server.stop(), 0)
   })
 
