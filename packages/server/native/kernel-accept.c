@@ -33,6 +33,22 @@
  *                           dies (prctl PR_SET_PDEATHSIG, what `setpriv --pdeathsig` sets before it
  *                           execs: a fork child saves that exec); the parent's pid once it is set, so
  *                           the caller can tell a parent that died before
+ *
+ * And the zygote (fork-zygote-run.ts: strict fork's children are fork()s of one warm process, as in
+ * the seeds' server and Python's ForkingMixIn, instead of a Node boot each):
+ *   warmFork() -> pid | 0 | -errno  fork() this process. V8 marks its heap MADV_DONTFORK (a child would
+ *                           find no heap), so every mapping is made inheritable first; in the child
+ *                           libuv's loop gets its own epoll instance and wake-up descriptors
+ *                           (uv_loop_fork). Only the calling thread exists in the child: the zygote runs
+ *                           V8 with --single-threaded (no background task is ever waited for), and
+ *                           libuv's threadpool starts anew in the child on first use (its atfork)
+ *   exitNow(code)           _exit(): Node's own exit joins threads a forked child does not have
+ *   reap() -> [pid, code, signal] | undefined   a child that ended (waitpid -1, WNOHANG); code or
+ *                           signal is -1 when not the way it ended
+ *   reapPid(pid) -> [pid, code, signal] | undefined   the same for one pid (an orphan reparented here)
+ *   socketPair() -> [fd, fd] | -errno   a connected pair of UNIX stream sockets (close-on-exec)
+ *   subreaper() -> 0 | -errno   orphaned descendants are reparented to this process
+ *                           (PR_SET_CHILD_SUBREAPER): a zygote's children, if the zygote dies first
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,7 +64,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- the Node-API subset used (js_native_api.h, node_api.h) ---------------------------------- */
@@ -78,6 +96,10 @@ extern napi_status napi_create_async_work(napi_env, napi_value, napi_value, napi
                                           napi_async_complete_callback, void *, napi_async_work *);
 extern napi_status napi_queue_async_work(napi_env, napi_async_work);
 extern napi_status napi_delete_async_work(napi_env, napi_async_work);
+extern napi_status napi_create_array_with_length(napi_env, size_t, napi_value *);
+extern napi_status napi_set_element(napi_env, napi_value, uint32_t, napi_value);
+extern napi_status napi_get_uv_event_loop(napi_env, void **);
+extern int uv_loop_fork(void *);
 extern napi_status napi_create_external_arraybuffer(napi_env, void *, size_t, napi_finalize, void *, napi_value *);
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
@@ -333,12 +355,86 @@ static napi_value parent_death(napi_env env, napi_callback_info info) {
   return int_value(env, (int32_t)getppid());
 }
 
+/* Every mapping inheritable again (MADV_DOFORK); errors are mappings that cannot be (vsyscall): skipped. */
+static void inherit_all_mappings(void) {
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (maps == NULL) return;
+  char line[512];
+  unsigned long from, to;
+  while (fgets(line, sizeof line, maps) != NULL) {
+    if (sscanf(line, "%lx-%lx", &from, &to) == 2) madvise((void *)from, to - from, MADV_DOFORK);
+  }
+  fclose(maps);
+}
+
+static napi_value warm_fork(napi_env env, napi_callback_info info) {
+  (void)info;
+  void *loop;
+  if (napi_get_uv_event_loop(env, &loop) != 0) {
+    napi_throw_error(env, "ERR_KERNEL_ACCEPT", "kernel-accept: no event loop");
+    return NULL;
+  }
+  inherit_all_mappings();
+  pid_t pid = fork();
+  if (pid == -1) return int_value(env, -errno);
+  if (pid == 0 && uv_loop_fork(loop) != 0) _exit(70);
+  return int_value(env, (int32_t)pid);
+}
+
+static napi_value exit_now(napi_env env, napi_callback_info info) {
+  int32_t code;
+  if (int_args(env, info, 1, &code) != 0) return NULL;
+  _exit(code);
+}
+
+static napi_value ended(napi_env env, pid_t pid, int status) {
+  napi_value out;
+  napi_create_array_with_length(env, 3, &out);
+  napi_set_element(env, out, 0, int_value(env, (int32_t)pid));
+  napi_set_element(env, out, 1, int_value(env, WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+  napi_set_element(env, out, 2, int_value(env, WIFSIGNALED(status) ? WTERMSIG(status) : -1));
+  return out;
+}
+
+static napi_value reap(napi_env env, napi_callback_info info) {
+  (void)info;
+  int status;
+  pid_t pid = waitpid(-1, &status, WNOHANG);
+  if (pid <= 0) return NULL;
+  return ended(env, pid, status);
+}
+
+static napi_value reap_pid(napi_env env, napi_callback_info info) {
+  int32_t pid;
+  if (int_args(env, info, 1, &pid) != 0) return NULL;
+  int status;
+  if (waitpid(pid, &status, WNOHANG) <= 0) return NULL;
+  return ended(env, pid, status);
+}
+
+static napi_value socket_pair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == -1) return int_value(env, -errno);
+  napi_value out;
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, int_value(env, fds[0]));
+  napi_set_element(env, out, 1, int_value(env, fds[1]));
+  return out;
+}
+
+static napi_value subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  return int_value(env, prctl(PR_SET_CHILD_SUBREAPER, 1UL) == -1 ? -errno : 0);
+}
+
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "prepare", prepare }, { "dup", dup_fd }, { "close", close_fd }, { "queued", queued },
     { "acceptOne", accept_one }, { "cancelAccepts", cancel_accepts }, { "acceptNow", accept_now },
     { "peerClosed", peer_closed }, { "boardCreate", board_create }, { "boardMap", board_map },
-    { "parentDeath", parent_death },
+    { "parentDeath", parent_death }, { "warmFork", warm_fork }, { "exitNow", exit_now }, { "reap", reap },
+    { "reapPid", reap_pid }, { "socketPair", socket_pair }, { "subreaper", subreaper },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

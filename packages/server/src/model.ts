@@ -35,10 +35,12 @@ export interface ServeOptions {
    */
   accept?: 'handoff' | 'kernel' | 'auto'
   /**
-   * fork: what a child boots from. `snapshot`: a V8 startup snapshot of the bundled child (built on first
-   * use for the running Node, kept); `bundle`: the bundled child script; `auto` (default): snapshot where it builds.
+   * fork: how a child starts. `zygote` (strict fork): a fork() of one warm process with the handler
+   * loaded; `snapshot`: a V8 startup snapshot of the bundled child (built on first use for the running
+   * Node, kept); `bundle`: the bundled child script; `auto` (default): zygote for strict fork where it
+   * can be, else snapshot where it builds.
    */
-  childBoot?: 'snapshot' | 'bundle' | 'auto'
+  childBoot?: 'zygote' | 'snapshot' | 'bundle' | 'auto'
   /** cluster/fork: a worker that handled this many requests (messages) is replaced (0: never). */
   maxRequests?: number
   /** cluster/fork: each worker's request limit is --max-requests plus a random 0…this. */

@@ -3,7 +3,7 @@ import { ChildBook } from './child-book.js'
 import { Peer } from './peer.js'
 import { PrimaryHub, type ChildPeer } from './primary-hub.js'
 import { CrashGuard, bootError, watchHeartbeats } from './supervision.js'
-import type { Spawned, Spawner } from './spawner.js'
+import type { Carried, Spawned, Spawner } from './spawner.js'
 import type { RecycleReason } from './protocol.js'
 
 /** After the grace period, how long stop() still waits for children before SIGKILL. */
@@ -107,13 +107,13 @@ export class Arbiter<S extends string, D = undefined> {
   get logger (): Logger { return this.options.logger }
 
   /**
-   * Starts a child; resolves once it reported ready. Rejects with ResourceError when the OS refused
+   * Starts a child (with `carried`: for that connection); resolves once it reported ready. Rejects with ResourceError when the OS refused
    * the process, with the child's own error when its handler cannot load (boot-failed), and with
    * MODEL_FAILED when it exited while booting.
    */
-  async spawn (env: Record<string, string>, data: D): Promise<Child<S, D>> {
+  async spawn (env: Record<string, string>, data: D, carried?: Carried): Promise<Child<S, D>> {
     const { model, noun, logger } = this.options
-    const spawned = await this.options.spawner.spawn(env)
+    const spawned = await this.options.spawner.spawn(env, carried)
     this.spawned++
     const peer: ChildPeer = new Peer(spawned.channel, { failure: (why) => errors.MODEL_FAILED(model, why), closedWhy: `${noun} ${spawned.pid} is gone` })
     const child = new Child<S, D>(spawned, peer, data)

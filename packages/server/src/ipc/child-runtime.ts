@@ -1,7 +1,7 @@
 import { LocalExecutor, catchHandlerFaults, createLogger, describeError, errors, isEchoplexError, type HandlerDefinition, type Logger } from '@echoplex/core'
 import { ConnectionServer } from '../connection-server.js'
 import { loadHandler } from '../handler-loader.js'
-import { ipcChannel } from './channel.js'
+import { ipcChannel, type Channel } from './channel.js'
 import { ChildHub, type PrimaryPeer } from './child-hub.js'
 import { Peer } from './peer.js'
 import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
@@ -33,16 +33,17 @@ export class ChildRuntime {
   recycler!: Recycler
   private stopping = false
 
-  constructor (role: string) {
+  /** `channel`: to the primary; by default the IPC channel this process was started with (a zygote's child has its own). */
+  constructor (role: string, channel: Channel = ipcChannel(process)) {
     this.config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
     process.env.ECHOPLEX_ROLE = role
     this.role = role
     const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger()[name] as (...a: unknown[]) => void)(...args) }) as never
     this.logger = { fatal: to('fatal'), error: to('error'), warn: to('warn'), info: to('info'), debug: to('debug') }
-    this.primary = new Peer(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
+    this.primary = new Peer(channel, { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
     // broadcasts waiting for the IPC pipe are held to what one connection may hold unsent
     this.hub = new ChildHub(this.primary, this.config.limits?.maxWriteBufferBytes)
-    process.on('disconnect', () => this.orphaned())
+    channel.onClose(() => this.orphaned())
     // 'disconnect' needs this thread's event loop; a handler looping forever would outlive a SIGKILLed
     // primary. The kernel kills us with it (PDEATHSIG), or else a thread of our own does.
     dieWithParent()
@@ -66,11 +67,12 @@ export class ChildRuntime {
   /**
    * Loads the handler; on failure tells the primary why (so it can halt instead of respawning) and exits.
    * `bundled`: built-in handlers compiled into this entry (a bundled child), used instead of importing the file.
+   * `loaded`: the handler already loaded (a zygote's child has it from the zygote).
    */
-  async boot (bundled: Readonly<Record<string, HandlerDefinition>> = {}): Promise<void> {
+  async boot (bundled: Readonly<Record<string, HandlerDefinition>> = {}, loaded?: HandlerDefinition): Promise<void> {
     try {
       const builtin = this.config.builtinHandler
-      const handler = builtin !== undefined && bundled[builtin] !== undefined ? bundled[builtin] : await loadHandler(this.config.handlerPath)
+      const handler = loaded ?? (builtin !== undefined && bundled[builtin] !== undefined ? bundled[builtin] : await loadHandler(this.config.handlerPath))
       this.serving = new ConnectionServer({
         executor: new LocalExecutor(handler),
         hub: this.hub,

@@ -73,7 +73,22 @@ export interface ChildConfig {
    * and the scoreboard's (its descriptor, its size in slots, and this child's slot)
    */
   kernelAccept?: { addon: string, fd: number, board: number, slots: number, slot: number }
+  /** strict fork from a zygote: this process is the zygote, and forks its children through this addon (fork-zygote-run.ts) */
+  zygote?: { addon: string }
 }
+
+/** What the primary asks of a zygote: fork a child for the connection whose socket rides along. */
+export type PrimaryToZygote =
+  | { type: 'fork', id: number, acceptedAt: number, preread?: Uint8Array }
+
+/** What a zygote tells the primary. `forked`: the control socket of the child's channel rides along. */
+export type ZygoteToPrimary =
+  | { type: 'ready' }
+  | { type: 'boot-failed', error: string, code?: string }
+  | { type: 'forked', id: number, pid: number }
+  | { type: 'fork-failed', id: number, error: string }
+  /** a child ended: its exit code, or the signal that ended it */
+  | { type: 'reaped', pid: number, code: number | null, signal: NodeJS.Signals | null }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'
 /** How a child dies with its primary: `kernel` (started through setpriv) or `prctl:<ppid>:<addon>` (it sets that itself; see ipc/parent-death.ts). */

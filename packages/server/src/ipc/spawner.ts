@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import { execFileSync, fork, type ChildProcess, type ForkOptions } from 'node:child_process'
+import type { Socket } from 'node:net'
 import { ipcChannel, type Channel } from './channel.js'
 import { PARENT_DEATH_ENV } from './protocol.js'
 
@@ -47,8 +48,18 @@ export interface Spawned {
  * is handed sockets one by one).
  */
 export interface Spawner {
-  /** Starts one child with `env` added to the primary's; rejects with ResourceError when the OS refuses. */
-  spawn (env: Record<string, string>): Promise<Spawned>
+  /**
+   * Starts one child with `env` added to the primary's; rejects with ResourceError when the OS refuses.
+   * `carried`: a connection the child is started with (a zygote's child is born serving it).
+   */
+  spawn (env: Record<string, string>, carried?: Carried): Promise<Spawned>
+}
+
+/** A connection a child is started for, and what the primary knows of it (when accepted, what it read while it waited). */
+export interface Carried {
+  socket: Socket
+  acceptedAt: number
+  preread?: Uint8Array
 }
 
 /** cluster.fork() of `exec`: every worker can listen on the primary's shared handle. */

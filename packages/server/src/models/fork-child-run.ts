@@ -6,6 +6,8 @@ import type { RecycleReason } from '../ipc/protocol.js'
 import { HandoffSource } from '../sources/handoff.js'
 import { KernelAcceptSource, loadKernelAccept } from '../sources/kernel-accept.js'
 import { ForkScoreboard, SLOT_IDLE, SLOT_PARKED, SLOT_SERVING } from './fork-scoreboard.js'
+import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
+import { serveZygote, type Born } from './fork-zygote-run.js'
 
 /**
  * What a fork child does, whichever entry started it: boots as a spare, then serves the sockets the
@@ -22,10 +24,18 @@ import { ForkScoreboard, SLOT_IDLE, SLOT_PARKED, SLOT_SERVING } from './fork-sco
  * instead of telling the primary `serving` and `idle` for every connection. The primary may park an
  * idle child (it stops accepting, and stays warm) and wake it again (see ForkModel.lookAtBoard).
  */
-export async function serveForkChild (bundled: Readonly<Record<string, HandlerDefinition>> = {}): Promise<void> {
-  process.title = 'echoplex spare'
-  const runtime = new ChildRuntime('spare')
-  await runtime.boot(bundled)
+export async function serveForkChild (bundled: Readonly<Record<string, HandlerDefinition>> = {}, born?: Born): Promise<void> {
+  if (born === undefined) {
+    // strict fork from a zygote: this process is the zygote, and its children come back here, born
+    const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
+    if (config.zygote !== undefined) {
+      await serveZygote({ ...config, zygote: config.zygote }, bundled, async (child) => await serveForkChild(bundled, child))
+      return
+    }
+  }
+  process.title = born === undefined ? 'echoplex spare' : 'echoplex connection served=0'
+  const runtime = new ChildRuntime(born === undefined ? 'spare' : 'connection', born?.channel)
+  await runtime.boot(bundled, born?.handler)
   const perChild = runtime.config.connectionsPerChild ?? 1
   const kernel = runtime.config.kernelAccept
   const addon = kernel === undefined ? undefined : loadKernelAccept(kernel.addon)
@@ -180,4 +190,6 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
   }
   runtime.primary.send({ type: 'ready' })
   if (own !== undefined) ready()
+  // forked by the zygote with its connection: serve it at once
+  if (born !== undefined) serve(born.socket, born.preread)
 }

@@ -21,9 +21,12 @@ import { startupSnapshot } from 'node:v8'
 import { nativeBinDir } from '@echoplex/core'
 import { SNAPSHOT_PROBE_ANSWER, SNAPSHOT_PROBE_ENV } from '../ipc/protocol.js'
 
-/** `--child-boot`: snapshot, bundle, or snapshot where it builds (auto, the default). */
-export type ChildBoot = 'snapshot' | 'bundle' | 'auto'
-export const CHILD_BOOT_CHOICES: readonly ChildBoot[] = ['snapshot', 'bundle', 'auto']
+/**
+ * `--child-boot`: a fork of the zygote (strict fork only), snapshot, bundle, or auto (the default: the
+ * zygote for strict fork where it can be, else the snapshot where it builds, else the bundle).
+ */
+export type ChildBoot = 'zygote' | 'snapshot' | 'bundle' | 'auto'
+export const CHILD_BOOT_CHOICES: readonly ChildBoot[] = ['zygote', 'snapshot', 'bundle', 'auto']
 
 export type SnapshotBuild = { ok: true, path: string, upToDate: boolean } | { ok: false, reason: string }
 

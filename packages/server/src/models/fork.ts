@@ -13,7 +13,8 @@ import { ACCEPT_LINGER_MS } from '../connection-server.js'
 import { connectionBudget } from '../descriptors.js'
 import { loadHandler, needsModuleHooks } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
-import { ResourceError, processSpawner, type ChildStart } from '../ipc/spawner.js'
+import { ResourceError, childForkOptions, processSpawner, type ChildStart, type Spawner } from '../ipc/spawner.js'
+import { Zygote } from '../ipc/zygote.js'
 import { isRetryableBoot } from '../ipc/supervision.js'
 import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
 import { summarizeWaits } from '../wait-stats.js'
@@ -81,9 +82,9 @@ interface KernelListener {
 type ForkState = 'idle' | 'serving' | 'retiring'
 /**
  * acceptedAt: when the socket it serves was accepted (handoff). Kernel accept: its scoreboard slot, and
- * the connections it had served at the primary's last look
+ * the connections it had served at the primary's last look. born: forked by the zygote with its connection
  */
-interface HandOff { acceptedAt?: number, slot?: number, seen?: number, parked?: boolean }
+interface HandOff { acceptedAt?: number, slot?: number, seen?: number, parked?: boolean, born?: boolean }
 type ForkChild = Child<ForkState, HandOff>
 
 interface Waiting { socket: Socket, acceptedAt: number, watch?: WaitingWatch }
@@ -134,6 +135,10 @@ export class ForkModel extends BaseModel {
   private acceptNote: string | undefined
   /** How children start (forkChildStart): their snapshot, the addon they die with their primary through. */
   private childStart: ForkChildStart | undefined
+  /** Strict fork from a zygote (--child-boot zygote): every child is a fork() of it, born with its connection. */
+  private zygote: Zygote | undefined
+  /** Forks asked of the zygote and not yet ready. */
+  private forking = 0
 
   constructor (options: ServeOptions, readonly name: string = 'fork') {
     super(options)
@@ -146,13 +151,16 @@ export class ForkModel extends BaseModel {
     // each waiting connection holds a descriptor here, and so does every child's IPC channel
     this.maxWaiting = Math.max(1, connectionBudget(options.limits.maxConnections) - this.maxChildren)
     const logger = createLogger({ model: name, role: 'primary' })
+    const booted = processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }, () => ({
+      ...this.childStart?.start,
+      inherit: this.kernel === undefined ? [] : [this.kernel.fd, this.kernel.board.fd],
+    }))
+    // children boot as processes of their own, or are forked by the zygote (known once started)
+    const spawner: Spawner = { spawn: async (env, carried) => await (this.zygote ?? booted).spawn(env, carried) }
     this.arbiter = new Arbiter<ForkState, HandOff>({
       model: 'fork',
       noun: 'child',
-      spawner: processSpawner(FORK_CHILD_ENTRY, (pid, err) => { logger.warn({ child: pid, err: err.message }, 'child process error') }, () => ({
-        ...this.childStart?.start,
-        inherit: this.kernel === undefined ? [] : [this.kernel.fd, this.kernel.board.fd],
-      })),
+      spawner,
       logger,
       heartbeatMs: options.heartbeatMs ?? 0,
       relayBudgetBytes: options.limits.maxWriteBufferBytes,
@@ -161,9 +169,11 @@ export class ForkModel extends BaseModel {
       // the socket down the channel
       // the socket. With kernel accept a child learns of its connection before the primary does: every
       // child that is up takes broadcasts (an idle one has no connection to give them to)
+      // the socket. A zygote's child has its connection from birth: it takes them from then (its channel
+      // holds them until it reads)
       relaysTo: (child) => this.kernel !== undefined
         ? child.state !== 'booting'
-        : child.state === 'serving' || (child.state === 'retiring' && child.recycling !== undefined),
+        : child.state === 'serving' || (child.state === 'retiring' && child.recycling !== undefined) || (child.data.born === true && child.state === 'booting'),
       readyState: 'idle',
       onFatal: options.onFatal,
       stopModel: async (graceMs) => await this.stop(graceMs),
@@ -184,7 +194,15 @@ export class ForkModel extends BaseModel {
         if (child.state !== 'booting' && child.state !== 'stuck') child.state = 'retiring'
         this.dispatch()
       },
-      onReady: () => this.dispatch(),
+      onReady: (child) => {
+        // a zygote's child serves the connection it was forked for (drained at once while stopping: the
+        // stop asked only the children there were)
+        if (child.data.born === true) {
+          child.state = 'serving'
+          if (this.stopping) child.peer.send({ type: 'shutdown', graceMs: this.graceMs })
+        }
+        this.dispatch()
+      },
       onExit: (child) => {
         this.freeSlot(child)
         this.dispatch()
@@ -195,9 +213,9 @@ export class ForkModel extends BaseModel {
   async start (): Promise<string> {
     process.env.ECHOPLEX_ROLE ??= 'primary'
     await loadHandler(this.options.handlerPath)
-    this.childStart = await forkChildStart(this.options.handlerPath, this.options.childBoot)
-    if (this.childStart.bootNote !== undefined) this.arbiter.logger.info(this.childStart.bootNote)
     const how = await this.chooseAccept()
+    this.childStart = await forkChildStart(this.options.handlerPath, this.options.childBoot, { strict: this.perChild === STRICT && how === undefined })
+    if (this.childStart.bootNote !== undefined) this.arbiter.logger.info(this.childStart.bootNote)
     // the primary never reads: bytes a client sends before the hand-off wait in the kernel for the child
     // allowHalfOpen: a client's FIN seen while it waits must not end our side (see WaitingWatch)
     this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.onConnection(socket))
@@ -224,7 +242,8 @@ export class ForkModel extends BaseModel {
     // first connections do not pay for a boot; with none asked one child still boots first: it proves
     // the handler loads in a child, then serves the first connection. All at once: while they boot,
     // dispatch (a child became ready) counts them booting and starts no more
-    await Promise.all(Array.from({ length: this.startChildren }, async () => await this.spawn()))
+    if (this.childStart.zygote !== undefined) await this.startZygote(this.childStart.zygote)
+    else await Promise.all(Array.from({ length: this.startChildren }, async () => await this.spawn()))
     this.arbiter.watch()
     if (this.perChild !== STRICT) {
       this.retireTimer = setInterval(() => this.retireExtraIdle(), RETIRE_IDLE_EVERY_MS)
@@ -244,6 +263,8 @@ export class ForkModel extends BaseModel {
       serving,
       spares: arbiter.count('idle'),
       connectionsPerChild: this.perChild,
+      // strict fork from a zygote: its pid, the children it forked, and how often it was started again
+      ...(this.zygote === undefined ? {} : { zygote: { pid: this.zygote.pid, forks: this.zygote.forks, restarts: this.zygote.restarts } }),
       accept: this.kernel === undefined ? 'handoff' : 'kernel',
       ...(this.acceptNote === undefined ? {} : { acceptNote: this.acceptNote }),
       // what a child boots from: the startup snapshot, the bundled entry, or the modules (no build)
@@ -296,9 +317,11 @@ export class ForkModel extends BaseModel {
     this.dispatch()
     const killed = await this.arbiter.stop(graceMs, {
       // with kernel accept an idle child may be taking a connection as it is asked: it serves it in the grace period too
-      ask: (child) => { if (child.state === 'serving' || child.state === 'retiring' || (this.kernel !== undefined && child.state === 'idle')) child.peer.send({ type: 'shutdown', graceMs }) },
-      busy: () => this.waiting.length > 0,
+      ask: (child) => { if (child.state === 'serving' || child.state === 'retiring' || (this.kernel !== undefined && child.state === 'idle') || child.data.born === true) child.peer.send({ type: 'shutdown', graceMs }) },
+      busy: () => this.waiting.length > 0 || this.forking > 0,
     })
+    // its children are gone: they would have died with it
+    await this.zygote?.stop()
     const dropped = this.waiting.splice(0)
     for (const w of dropped) w.socket.destroy()
     // the listening socket closes with the last child's copy; what is still in its queue is reset then
@@ -333,6 +356,7 @@ export class ForkModel extends BaseModel {
   /** Hands waiting connections to idle children, and starts children for the rest and the spares. */
   private dispatch (): void {
     const { arbiter } = this
+    if (this.zygote !== undefined) { this.forkForWaiting(); return }
     this.pruneReset(MAX_CONCURRENT_BOOTS + arbiter.count('idle'))
     for (const child of arbiter.children.values()) {
       if (this.waiting.length === 0) break
@@ -398,6 +422,46 @@ export class ForkModel extends BaseModel {
       }
     })
     if (this.stopping) child.peer.send({ type: 'shutdown', graceMs: this.graceMs })
+  }
+
+  /**
+   * Strict fork from a zygote: a child is forked for each waiting connection, as long as there is room
+   * under --max-children (a fork costs little: no spares, no limit on forks at once). While the zygote
+   * is being started again, connections wait.
+   */
+  private forkForWaiting (): void {
+    const zygote = this.zygote
+    if (zygote === undefined || !zygote.ready) return
+    this.pruneReset(this.waiting.length)
+    while (this.waiting.length > 0 && this.arbiter.children.size + this.forking < this.maxChildren) {
+      const { socket, acceptedAt, watch } = this.waiting.shift()!
+      if (socket.destroyed) continue
+      // what the client said while it waited goes along, to be served before what the child reads itself
+      const preread = watch?.release()
+      this.forking++
+      this.arbiter.spawn(forkChildEnvironment(this.options), { acceptedAt, born: true }, { socket, acceptedAt, preread })
+        .catch((err: Error) => {
+          // the socket went with the request: this connection is lost (the zygote died, or could not fork)
+          socket.destroy()
+          this.spawnFailed(err)
+        })
+        .finally(() => { this.forking--; this.dispatch() })
+    }
+  }
+
+  /** Starts the zygote strict fork's children are forked from; a handler that does not load fails the start. */
+  private async startZygote (start: NonNullable<ForkChildStart['zygote']>): Promise<void> {
+    const env: Record<string, string> = { ...forkChildEnvironment(this.options), ECHOPLEX_ROLE: 'zygote' }
+    const config = { ...JSON.parse(env[CHILD_CONFIG_ENV]!) as ChildConfig, zygote: { addon: start.addonPath } }
+    this.zygote = new Zygote({
+      entry: FORK_CHILD_ENTRY,
+      forkOptions: () => childForkOptions({ ...env, [CHILD_CONFIG_ENV]: JSON.stringify(config) }, { execArgv: ['--single-threaded'], parentDeathAddon: start.addonPath }),
+      addon: loadKernelAccept(start.addonPath),
+      logger: this.arbiter.logger,
+      onFatal: (err) => this.arbiter.halt(err),
+      onReady: () => this.dispatch(),
+    })
+    await this.zygote.start()
   }
 
   /**
@@ -615,8 +679,10 @@ function childEntry (): string {
 export interface ForkChildStart {
   /** --snapshot-blob when it boots from its snapshot; the addon it arms its parent-death signal through */
   start: Pick<ChildStart, 'execArgv' | 'parentDeathAddon'>
-  /** what it boots from: the startup snapshot, the bundled entry, or the modules (no build) */
-  boot: 'snapshot' | 'bundle' | 'modules'
+  /** what it boots from: the startup snapshot, the bundled entry, or the modules (no build); or a fork of the zygote */
+  boot: 'snapshot' | 'bundle' | 'modules' | 'zygote'
+  /** strict fork from a zygote: the addon it forks through */
+  zygote?: { addonPath: string }
   /** why not from the snapshot, when that was the default (auto) */
   bootNote?: string
 }
@@ -627,17 +693,35 @@ export interface ForkChildStart {
  * the default, where it builds; `snapshot`: or one line of error) or the bundled entry, and dying with
  * the primary through the fork addon where it builds (else setpriv).
  */
-export async function forkChildStart (handlerPath: string, asked: ChildBoot = 'auto'): Promise<ForkChildStart> {
+export async function forkChildStart (handlerPath: string, asked: ChildBoot = 'auto', { strict = false }: { strict?: boolean } = {}): Promise<ForkChildStart> {
   const addon = await buildKernelAccept()
   const parentDeathAddon = addon.ok ? addon.path : undefined
   const entry = FORK_CHILD_ENTRY.endsWith('.cjs') ? 'bundle' : 'modules'
   if (asked === 'bundle') return { start: { parentDeathAddon }, boot: entry }
+  if (asked === 'zygote' || asked === 'auto') {
+    const refused = zygoteRefused(strict, addon, handlerPath)
+    if (refused === undefined && parentDeathAddon !== undefined) return { start: { parentDeathAddon }, boot: 'zygote', zygote: { addonPath: parentDeathAddon } }
+    if (asked === 'zygote') throw errors.BAD_OPTION('--child-boot', `a zygote cannot be used: ${refused}`)
+  }
   const built = needsModuleHooks(handlerPath)
     ? { ok: false as const, reason: 'the handler needs module hooks (TypeScript, or @echoplex imports from outside this install), which a child started from a snapshot cannot register' }
     : await buildChildSnapshot(FORK_CHILD_ENTRY)
   if (built.ok) return { start: { execArgv: ['--snapshot-blob', built.path], parentDeathAddon }, boot: 'snapshot' }
   if (asked === 'snapshot') throw errors.BAD_OPTION('--child-boot', `a startup snapshot cannot be used: ${built.reason}`)
   return { start: { parentDeathAddon }, boot: entry, bootNote: `startup snapshot not used: ${built.reason}` }
+}
+
+/**
+ * Why strict fork cannot fork its children from a zygote here, or undefined when it can: only strict
+ * fork with the primary accepting (a reused child is handed sockets over IPC again and again), on
+ * Linux with the addon built, and a handler that needs no module hooks (their loader thread would not
+ * exist in a forked child).
+ */
+function zygoteRefused (strict: boolean, addon: { ok: true } | { ok: false, reason: string }, handlerPath: string): string | undefined {
+  if (!strict) return 'it serves strict fork (--connections-per-child 1) with the primary accepting (--accept handoff)'
+  if (!addon.ok) return `the fork addon is not available: ${addon.reason}`
+  if (needsModuleHooks(handlerPath)) return 'the handler needs module hooks (TypeScript, or @echoplex imports from outside this install), whose loader thread a forked child would not have'
+  return undefined
 }
 
 /**
@@ -666,12 +750,12 @@ function forkDescriptor (name: string, summary: string, perChildDefault: number,
       { flags: '--max-spares <n>', key: 'maxSpares', description: 'with reuse, idle children above this many retire, one a second', value: { kind: 'integer', min: 0, max: 100_000 }, defaultDescription: '--spares + max(--spares, 4)' },
       { flags: '--start-children <n>', key: 'startChildren', description: 'children booted before serving starts (httpd StartServers)', value: { kind: 'integer', min: 1, max: 100_000 }, defaultDescription: '--spares, at least 1' },
       { flags: '--accept <how>', key: 'accept', description: 'who accepts: handoff (the primary, handing each socket to an idle child), kernel (idle children take their connections from the listening socket themselves, the kernel waking one per connection; connections beyond the children wait in its queue, as with httpd prefork, and --wait-timeout closes them when no child took one for that long), or auto (kernel where it can, else handoff)', value: { kind: 'choice', choices: ACCEPT_CHOICES }, default: defaultAccept(perChildDefault) },
-      { flags: '--child-boot <how>', key: 'childBoot', description: 'what a child boots from: snapshot (a V8 startup snapshot of the bundled child, built once per Node and kept), bundle (the bundled child script), or auto (snapshot where it builds, else bundle)', value: { kind: 'choice', choices: CHILD_BOOT_CHOICES }, default: 'auto' },
+      { flags: '--child-boot <how>', key: 'childBoot', description: 'how a child starts: zygote (strict fork: a fork() of one warm process that has the handler loaded, as a forking server does, instead of a Node boot per connection), snapshot (it boots from a V8 startup snapshot of the bundled child, built once per Node and kept), bundle (it boots the bundled child script), or auto (zygote for strict fork where it can be, else snapshot where it builds, else bundle)', value: { kind: 'choice', choices: CHILD_BOOT_CHOICES }, default: 'auto' },
       { flags: '--connections-per-child <n>', key: 'connectionsPerChild', description: 'connections a child serves, one at a time, before it is recycled (1: a fresh child per connection; 0: no limit)', value: { kind: 'integer', min: 0, max: 1_000_000_000 }, default: perChildDefault },
       ...recycleOptions('child'),
       heartbeatOption('a child silent this long is killed'),
     ],
-    roles: ['primary', 'spare', 'connection'],
+    roles: ['primary', 'zygote', 'spare', 'connection'],
     rollingRestart: false,
     bench: {
       workers: false,

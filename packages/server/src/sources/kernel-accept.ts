@@ -35,6 +35,18 @@ export interface KernelAcceptAddon {
   boardMap (fd: number, bytes: number): ArrayBuffer
   /** The kernel sends `signal` to this process when its parent dies (PR_SET_PDEATHSIG); the parent's pid then, or -errno. */
   parentDeath (signal: number): number
+  /** fork() of this warm process (the zygote): the child's pid here, 0 in the child, or -errno. */
+  warmFork (): number
+  /** _exit(): a forked child cannot leave through Node's exit (it joins threads the child does not have). */
+  exitNow (code: number): never
+  /** A child that ended, as [pid, exit code, signal number] (-1: not how it ended); undefined when none did. */
+  reap (): [number, number, number] | undefined
+  /** The same for one pid (an orphan reparented to this subreaper). */
+  reapPid (pid: number): [number, number, number] | undefined
+  /** Two connected UNIX stream sockets, close-on-exec; or -errno. */
+  socketPair (): [number, number] | number
+  /** Orphaned descendants are reparented to this process (PR_SET_CHILD_SUBREAPER); 0 or -errno. */
+  subreaper (): number
 }
 
 export type KernelAcceptBuild = { ok: true, path: string } | { ok: false, reason: string }

@@ -57,21 +57,25 @@ t.test('SIGKILL one child: only its connection closes, no zombie remains', async
   t.equal(await countZombies(server.pid), 0, 'no zombie')
 })
 
-t.test('SIGKILL the primary: every child exits within 3 s (no orphans)', async (t) => {
-  const server = await startServer(t, ['--model', 'fork', '--spares', '2', '--handler', 'echo'])
-  const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
-  t.teardown(() => clients.forEach((c) => c.destroy()))
-  for (const c of clients) c.write('x')
-  await Promise.all(clients.map(async (c) => await c.waitBytes(1)))
-  // the spares that took the connections are replaced in the background
-  let children: number[] = []
-  await waitFor(async () => (children = (await readProcessTree(server.pid, { pss: false })).processes.filter((p) => p.pid !== server.pid).map((p) => p.pid)).length >= 5, 10_000, '3 connection children and 2 spares')
-  t.ok(children.length >= 5, `3 connection children + 2 spares (${children.length})`)
-  process.kill(server.pid, 'SIGKILL')
-  await waitFor(() => alive(children).length === 0, 3000, 'children to exit')
-  t.same(alive(children), [])
-  await Promise.all(clients.map(async (c) => await c.waitClose(3000)))
-})
+// strict fork forks its children from a zygote by default (they die with it, and it with the primary);
+// booted children (--child-boot snapshot) die with the primary themselves
+for (const [boot, others, what] of [['zygote', 4, '3 connection children and the zygote'], ['snapshot', 5, '3 connection children and 2 spares']] as const) {
+  t.test(`SIGKILL the primary: every child exits within 3 s (no orphans; --child-boot ${boot})`, async (t) => {
+    const server = await startServer(t, ['--model', 'fork', '--spares', '2', '--child-boot', boot, '--handler', 'echo'])
+    const clients = await Promise.all(Array.from({ length: 3 }, async () => await Client.open(server.port)))
+    t.teardown(() => clients.forEach((c) => c.destroy()))
+    for (const c of clients) c.write('x')
+    await Promise.all(clients.map(async (c) => await c.waitBytes(1)))
+    // the spares that took the connections are replaced in the background
+    let children: number[] = []
+    await waitFor(async () => (children = (await readProcessTree(server.pid, { pss: false })).processes.filter((p) => p.pid !== server.pid).map((p) => p.pid)).length >= others, 10_000, what)
+    t.ok(children.length >= others, `${what} (${children.length})`)
+    process.kill(server.pid, 'SIGKILL')
+    await waitFor(() => alive(children).length === 0, 3000, 'children to exit')
+    t.same(alive(children), [])
+    await Promise.all(clients.map(async (c) => await c.waitClose(3000)))
+  })
+}
 
 t.test('--max-children bounds the processes; more connections wait their turn', async (t) => {
   const server = await startServer(t, ['--model', 'fork', '--max-children', '2', '--handler', 'echo'])
@@ -85,7 +89,9 @@ t.test('--max-children bounds the processes; more connections wait their turn', 
   await new Promise((resolve) => setTimeout(resolve, 700))
   t.equal(third.received, 0, 'no child for the third connection yet')
   const tree = await readProcessTree(server.pid, { pss: false })
-  t.equal(tree.processes.length - 1, 2, 'never more than --max-children children')
+  // the primary, and the zygote the children are forked from
+  t.equal(tree.processes.filter((p) => p.role === 'connection').length, 2, 'never more than --max-children children')
+  t.equal(tree.processes.length, 4, 'the primary, the zygote and two children')
   first[0]!.destroy()
   t.equal((await third.waitBytes(7)).toString(), 'waiting', 'served once a child freed up, nothing lost')
 })

@@ -1,0 +1,65 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { Client } from '../helpers/client.js'
+import { fixture, modelStats as stats, runCli, startServer } from '../helpers/server.js'
+import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
+
+/** The parent pid of a live process, from /proc. */
+const ppidOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])
+
+async function whoami (port: number): Promise<{ client: Client, pid: number }> {
+  const client = await Client.open(port)
+  client.write('who\n')
+  const pid = Number((await client.waitBytes(2, 10_000)).toString().trim().split('\n')[0])
+  return { client, pid }
+}
+
+t.test('strict fork forks each child from the zygote: a process of its own per connection, its own pid', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--handler', fixture('whoami.mjs')])
+  const [zygote] = await pidsWithRole(server.pid, 'zygote')
+  t.ok(zygote !== undefined, 'a zygote runs under the primary')
+  t.equal(ppidOf(zygote!), server.pid, "the zygote is the primary's child")
+  const served = await Promise.all([0, 1, 2].map(async () => await whoami(server.port)))
+  t.teardown(() => served.forEach((s) => s.client.destroy()))
+  const pids = served.map((s) => s.pid)
+  t.equal(new Set(pids).size, 3, `three connections, three processes (ctx.pid ${pids.join(', ')})`)
+  t.notOk(pids.includes(zygote!) || pids.includes(server.pid), 'ctx.pid is the child\'s own, not the zygote\'s')
+  for (const pid of pids) t.equal(ppidOf(pid), zygote, `child ${pid} was forked by the zygote`)
+  const s = await stats(server)
+  t.equal(s.extra.boot, 'zygote', 'the stats say how children start')
+  t.ok(s.extra.zygote.forks >= 3, `the zygote forked them (${s.extra.zygote.forks})`)
+  for (const { client } of served) client.destroy()
+  // each child leaves with its connection, and is reaped
+  await waitFor(async () => (await pidsWithRole(server.pid, 'connection')).length === 0, 5000, 'the children to exit')
+  t.same(alive(pids), [], 'every child exited')
+  t.equal(await countZombies(server.pid), 0, 'no zombie')
+})
+
+t.test('the zygote killed: its children go with it and are reaped, another zygote serves the next connections', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--handler', fixture('whoami.mjs')])
+  const [zygote] = await pidsWithRole(server.pid, 'zygote')
+  const held = await whoami(server.port)
+  t.teardown(() => held.client.destroy())
+  process.kill(zygote!, 'SIGKILL')
+  // the child dies with its zygote (its parent-death signal): its connection closes
+  await held.client.waitClose(5000)
+  t.pass('the connection of the zygote\'s child closed')
+  let next: number | undefined
+  await waitFor(async () => (next = (await pidsWithRole(server.pid, 'zygote'))[0]) !== undefined && next !== zygote, 5000, 'another zygote')
+  const after = await whoami(server.port)
+  t.teardown(() => after.client.destroy())
+  t.equal(ppidOf(after.pid), next, 'the next connection is served by a child of the new zygote')
+  t.same(alive([held.pid]), [], 'the orphaned child is gone')
+  // the orphan was reparented to the primary (a subreaper), which reaped it
+  await waitFor(async () => await countZombies(server.pid) === 0, 3000, 'no zombie')
+  const tree = await readProcessTree(server.pid, { pss: false })
+  t.notOk(tree.processes.some((p) => p.pid === held.pid), 'the orphan is not left under the primary')
+  t.equal((await stats(server)).extra.zygote.restarts, 1, 'the stats count the restart')
+})
+
+t.test('--child-boot zygote is for strict fork: with reuse it is one line of error', async (t) => {
+  const { code, stderr } = await runCli(['serve', '--model', 'fork-reuse', '--child-boot', 'zygote', '--port', '0', '--handler', 'echo'])
+  t.equal(code, 2)
+  t.equal(stderr.trim().split('\n').length, 1, 'one line')
+  t.match(stderr, /--child-boot.*zygote cannot be used.*strict fork/)
+})
