@@ -33,19 +33,22 @@ t.test('echoplex ps --pid refuses a process that is not an echoplex server', asy
   t.match(gone.stderr, /invalid --pid: process 4194000 is not an echoplex server/)
 })
 
-t.test('echoplex ps --json on a fork server shows spares and connection children', async (t) => {
-  const server = await startServer(t, ['--model', 'fork', '--spares', '2'])
-  const c = await Client.open(server.port)
-  t.teardown(() => c.destroy())
-  c.write('x')
-  await c.waitBytes(1)
-  await new Promise((resolve) => setTimeout(resolve, 800)) // the spare that took the connection is replaced
-  const { code, stdout } = await runCli(['ps', '--pid', String(server.pid), '--json'])
-  t.equal(code, 0)
-  const tree = JSON.parse(stdout) as { processes: { role: string, pid: number }[] }
-  const roles = tree.processes.map((p) => p.role).sort()
-  t.same(roles, ['connection', 'primary', 'spare', 'spare'])
-})
+// strict fork forks its children from a zygote by default; booted children have spares
+for (const [boot, expected] of [['zygote', ['connection', 'primary', 'zygote']], ['snapshot', ['connection', 'primary', 'spare', 'spare']]] as const) {
+  t.test(`echoplex ps --json on a fork server shows its processes' roles (--child-boot ${boot})`, async (t) => {
+    const server = await startServer(t, ['--model', 'fork', '--spares', '2', '--child-boot', boot])
+    const c = await Client.open(server.port)
+    t.teardown(() => c.destroy())
+    c.write('x')
+    await c.waitBytes(1)
+    await new Promise((resolve) => setTimeout(resolve, 800)) // the spare that took the connection is replaced
+    const { code, stdout } = await runCli(['ps', '--pid', String(server.pid), '--json'])
+    t.equal(code, 0)
+    const tree = JSON.parse(stdout) as { processes: { role: string, pid: number }[] }
+    const roles = tree.processes.map((p) => p.role).sort()
+    t.same(roles, expected)
+  })
+}
 
 t.test('echoplex ps on a fork-reuse server shows the connections each child has served', async (t) => {
   const server = await startServer(t, ['--model', 'fork-reuse', '--spares', '1', '--max-children', '1'])

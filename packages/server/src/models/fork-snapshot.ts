@@ -46,6 +46,11 @@ const building = new Map<string, Promise<SnapshotBuild>>()
 const PROFILING = /^--(cpu|heap)-prof(-[a-z]+)?(=|$)/
 const PROFILING_SWITCHES = new Set(['--cpu-prof', '--heap-prof'])
 
+/** Whether children would write CPU or heap profiles: options of the primary's, or NODE_OPTIONS. */
+export function writesProfiles (execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => PROFILING.test(arg))
+}
+
 /** The options that shape a snapshot: `execArgv` without the profiling ones. */
 export function snapshotOptions (execArgv: readonly string[]): string[] {
   const kept: string[] = []

@@ -21,7 +21,7 @@ import { summarizeWaits } from '../wait-stats.js'
 import { WaitingWatch, type GoneReason } from '../sources/waiting-watch.js'
 import { ACCEPT_POLL_MS, buildKernelAccept, loadKernelAccept, type KernelAcceptAddon } from '../sources/kernel-accept.js'
 import { ForkScoreboard, SLOT_IDLE, SLOT_PARKED, SLOT_SERVING } from './fork-scoreboard.js'
-import { CHILD_BOOT_CHOICES, buildChildSnapshot, type ChildBoot } from './fork-snapshot.js'
+import { CHILD_BOOT_CHOICES, buildChildSnapshot, writesProfiles, type ChildBoot } from './fork-snapshot.js'
 
 export const DEFAULT_MAX_CHILDREN = 64
 const MAX_CONCURRENT_BOOTS = Math.max(2, availableParallelism())
@@ -698,17 +698,20 @@ export async function forkChildStart (handlerPath: string, asked: ChildBoot = 'a
   const parentDeathAddon = addon.ok ? addon.path : undefined
   const entry = FORK_CHILD_ENTRY.endsWith('.cjs') ? 'bundle' : 'modules'
   if (asked === 'bundle') return { start: { parentDeathAddon }, boot: entry }
+  let zygoteNote: string | undefined
   if (asked === 'zygote' || asked === 'auto') {
     const refused = zygoteRefused(strict, addon, handlerPath)
     if (refused === undefined && parentDeathAddon !== undefined) return { start: { parentDeathAddon }, boot: 'zygote', zygote: { addonPath: parentDeathAddon } }
     if (asked === 'zygote') throw errors.BAD_OPTION('--child-boot', `a zygote cannot be used: ${refused}`)
+    // strict fork booting its children after all: the stats say why
+    if (strict) zygoteNote = `zygote not used: ${refused}`
   }
   const built = needsModuleHooks(handlerPath)
     ? { ok: false as const, reason: 'the handler needs module hooks (TypeScript, or @echoplex imports from outside this install), which a child started from a snapshot cannot register' }
     : await buildChildSnapshot(FORK_CHILD_ENTRY)
-  if (built.ok) return { start: { execArgv: ['--snapshot-blob', built.path], parentDeathAddon }, boot: 'snapshot' }
+  if (built.ok) return { start: { execArgv: ['--snapshot-blob', built.path], parentDeathAddon }, boot: 'snapshot', ...(zygoteNote === undefined ? {} : { bootNote: zygoteNote }) }
   if (asked === 'snapshot') throw errors.BAD_OPTION('--child-boot', `a startup snapshot cannot be used: ${built.reason}`)
-  return { start: { parentDeathAddon }, boot: entry, bootNote: `startup snapshot not used: ${built.reason}` }
+  return { start: { parentDeathAddon }, boot: entry, bootNote: [zygoteNote, `startup snapshot not used: ${built.reason}`].filter((n) => n !== undefined).join('; ') }
 }
 
 /**
@@ -721,6 +724,8 @@ function zygoteRefused (strict: boolean, addon: { ok: true } | { ok: false, reas
   if (!strict) return 'it serves strict fork (--connections-per-child 1) with the primary accepting (--accept handoff)'
   if (!addon.ok) return `the fork addon is not available: ${addon.reason}`
   if (needsModuleHooks(handlerPath)) return 'the handler needs module hooks (TypeScript, or @echoplex imports from outside this install), whose loader thread a forked child would not have'
+  // a profile is sampled on a thread of V8's and written at a Node exit: a forked child has neither
+  if (writesProfiles()) return 'children write CPU or heap profiles (--cpu-prof, --heap-prof), which a forked child cannot: each boots, to be profiled'
   return undefined
 }
 

@@ -64,7 +64,7 @@ t.test('no blob: an entry that is not the bundle, or one that cannot be snapshot
 })
 
 t.test('strict fork starts its children from the snapshot: they import handler files at run time, own their faults, and log', async (t) => {
-  const server = await startServer(t, ['--model', 'fork', '--spares', '1', '--handler', fixture('peer-whoami.mjs')])
+  const server = await startServer(t, ['--model', 'fork', '--child-boot', 'snapshot', '--spares', '1', '--handler', fixture('peer-whoami.mjs')])
   const s = await stats(server)
   t.equal(s.extra.boot, 'snapshot')
   t.equal(s.extra.bootNote, undefined)
@@ -77,7 +77,7 @@ t.test('strict fork starts its children from the snapshot: they import handler f
 
   // a throw from a handler's timer closes its own connection (the fault owner, an AsyncLocalStorage made
   // at run time), and the child logs it (pino, loaded on first use)
-  const faulty = await startServer(t, ['--model', 'fork', '--spares', '2', '--handler', fixture('fault-line.mjs')])
+  const faulty = await startServer(t, ['--model', 'fork', '--child-boot', 'snapshot', '--spares', '2', '--handler', fixture('fault-line.mjs')])
   t.equal((await stats(faulty)).extra.boot, 'snapshot')
   const [bad, good] = await Promise.all([Client.open(faulty.port), Client.open(faulty.port)])
   t.teardown(() => { bad.destroy(); good.destroy() })
@@ -100,7 +100,7 @@ t.test('--child-boot: bundle boots from the bundle; a TypeScript handler boots f
   const auto = await startServer(t, ['--model', 'fork', '--handler', join(ts, 'h.ts')])
   const a = await stats(auto)
   t.equal(a.extra.boot, 'bundle')
-  t.match(a.extra.bootNote, /^startup snapshot not used: the handler needs module hooks/)
+  t.match(a.extra.bootNote, /^zygote not used: the handler needs module hooks.*; startup snapshot not used: the handler needs module hooks/)
   const c = await Client.open(auto.port)
   t.teardown(() => c.destroy())
   c.write('x\n')
@@ -125,7 +125,7 @@ t.test('a blob matches the V8 options children start with (V8 refuses one built 
   t.equal(sized.upToDate, false, 'built (and checked) with the option')
 
   // a server whose children inherit a V8 option: they boot from a blob built with it, and serve
-  const server = await startServer(t, ['--model', 'fork', '--handler', 'echo'], { env: { NODE_OPTIONS: '--max-old-space-size=300' } })
+  const server = await startServer(t, ['--model', 'fork', '--child-boot', 'snapshot', '--handler', 'echo'], { env: { NODE_OPTIONS: '--max-old-space-size=300' } })
   t.equal((await stats(server)).extra.boot, 'snapshot')
   const c = await Client.open(server.port)
   t.teardown(() => c.destroy())
