@@ -455,7 +455,10 @@ export class ForkModel extends BaseModel {
     const config = { ...JSON.parse(env[CHILD_CONFIG_ENV]!) as ChildConfig, zygote: { addon: start.addonPath } }
     this.zygote = new Zygote({
       entry: FORK_CHILD_ENTRY,
-      forkOptions: () => childForkOptions({ ...env, [CHILD_CONFIG_ENV]: JSON.stringify(config) }, { execArgv: ['--single-threaded'], parentDeathAddon: start.addonPath }),
+      // --single-threaded: a forked child has only the forking thread (see fork-zygote-run.ts).
+      // --no-lazy: the zygote compiles every function it loads once, rather than each child compiling
+      // what it runs (child CPU 8.6 → 6.5 ms a connection here, churn +15–20%)
+      forkOptions: () => childForkOptions({ ...env, [CHILD_CONFIG_ENV]: JSON.stringify(config) }, { execArgv: ['--single-threaded', '--no-lazy'], parentDeathAddon: start.addonPath }),
       addon: loadKernelAccept(start.addonPath),
       logger: this.arbiter.logger,
       onFatal: (err) => this.arbiter.halt(err),
