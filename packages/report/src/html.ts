@@ -83,7 +83,7 @@ export const EVENT_LOOP_NOTE = 'The event-loop model runs every handler on its o
   'cluster, fork and pool keep such a handler away from the other connections (in other processes or worker threads).'
 
 /** What the two fork targets are, in one sentence, for reports that show either. */
-export const FORK_NOTE = 'fork (strict) starts a fresh child process for every connection, as Python\'s socketserver ForkingMixIn does, so each connection pays a Node boot; ' +
+export const FORK_NOTE = 'fork (strict) gives every connection a fresh child process, as Python\'s socketserver ForkingMixIn does: a fork() of a warm zygote process that has the handler loaded (where the fork addon builds; a target run with --child-boot snapshot boots a Node process per connection instead); ' +
   'fork-reuse is Apache httpd\'s prefork: a child serves one connection at a time and goes back to the idle set for the next, recycled after --connections-per-child; ' +
   'where a C compiler is present its idle children accept from the kernel themselves (the primary is on no connection\'s path), else the primary hands each socket over.'
 
@@ -92,7 +92,7 @@ export const FORK_REUSE_COLD_NOTE = 'Each reused child compiles its own code (V8
   'this run had no warm-up until steady, so its fork-reuse figures are for cold children (the churn suite, or bench --steady-warmup, measures it warm).'
 
 /** Said after FORK_NOTE when a run's servers inherited NODE_EXTRA_CA_CERTS. */
-export const EXTRA_CA_CERTS_NOTE = 'NODE_EXTRA_CA_CERTS was set for this run: Node before 22 parses that certificate bundle at every process start (on the 2-core machine this was measured on, 32 of the 53 ms of CPU of a bare node -e 0), and strict fork pays it per connection; `echoplex boot-cost` measures it on yours.'
+export const EXTRA_CA_CERTS_NOTE = 'NODE_EXTRA_CA_CERTS was set for this run: Node before 22 parses that certificate bundle at every process start (on the 2-core machine this was measured on, 32 of the 53 ms of CPU of a bare node -e 0), and strict fork with booted children (--child-boot snapshot or bundle) pays it per connection; `echoplex boot-cost` measures it on yours.'
 
 /** Whether the report has a target of one of these models (by model name, whatever its label). */
 function showsModel (model: ReportModel, ...names: string[]): boolean {

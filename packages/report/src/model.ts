@@ -49,7 +49,7 @@ const steadyWarmups = (r: Results): number[] => uniq(r.suite.workloads.map((w) =
 export function whatRan (r: Results): Array<[string, string]> {
   const sc = r.scenarios
   const out: Array<[string, string]> = []
-  out.push(['models', r.suite.models.map((m) => `${m.label}${m.label !== m.name ? ` (${m.name})` : ''}${m.workers === null ? '' : ` ×${m.workers} workers`}${m.spares === null || m.spares === 0 ? '' : `, ${m.spares} spares`}`).join(', ') || 'none'])
+  out.push(['models', r.suite.models.map((m) => `${m.label}${m.label !== m.name ? ` (${m.name})` : ''}${m.workers === null ? '' : ` ×${m.workers} workers`}${m.spares === null || m.spares === 0 ? '' : `, ${m.spares} spares`}${m.args === undefined ? '' : ` [${m.args.join(' ')}]`}`).join(', ') || 'none'])
   out.push(['peers', uniq(sc.filter((s) => s.target.kind === 'peer').map((s) => s.target.label)).join(', ') || 'none'])
   out.push(['workloads', r.suite.workloads.map((w) => {
     const opts = Object.entries(w.options).map(([k, v]) => `${k}=${v}`).join(', ')
@@ -90,7 +90,7 @@ export interface TargetRow {
   target: string
   /** external: a server echoplex did not start (`bench --target`), shown like a peer */
   kind: 'model' | 'peer' | 'external'
-  /** model or peer name (label may differ, e.g. `fork-spares`) */
+  /** model or peer name (label may differ, e.g. `fork-booted`) */
   name: string
   workers: number | null
   spares: number | null

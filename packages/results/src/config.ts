@@ -26,6 +26,8 @@ export interface TargetConfig {
   workers: number | null
   /** fork: warm spares; null for other targets */
   spares: number | null
+  /** models: serve options the suite adds for this target (e.g. `--child-boot snapshot`), after the model's own */
+  args?: string[]
   /** external targets only: where it listens, and its pid when it runs on this machine (sampled then) */
   external?: { host: string, port: number, pid: number | null }
   /** The Node it ran under when the run chose one (`bench --node`, a suite's `runtimes`); absent: the bench's own (environment.node). */

@@ -97,6 +97,7 @@ export const resultsSchema = {
       spares: nullable(int),
     }, {
       runtime: { $ref: '#/$defs/runtime' },
+      args: { type: 'array', items: str },
       // `bench --target` (kind external)
       external: all({ host: str, port: int, pid: nullable(int) }),
     }),

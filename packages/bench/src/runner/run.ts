@@ -97,6 +97,8 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
   const args = [bin, 'serve', '--model', t.name, '--handler', sc.workload.handler, '--port', '0', '--grace', '3s']
   if (t.workers !== null) args.push('--workers', String(t.workers))
   args.push(...findModel(t.name)?.bench.serveArgs?.(t, sc.connections) ?? [])
+  // the suite's own options for this target come last: they win over the model's sizing
+  args.push(...t.args ?? [])
   for (const [k, v] of Object.entries(sc.workload.options)) args.push('--option', `${k}=${v}`)
   return { command: t.runtime?.path ?? process.execPath, args }
 }

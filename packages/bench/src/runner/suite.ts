@@ -21,7 +21,8 @@ export const BENCH_HANDLERS = ['echo', 'upper', 'http', 'work'] as const
 export const MODES: readonly Mode[] = ['keep-alive', 'churn']
 
 /** A model entry in a suite file: a name, or an object with sizing. */
-export type ModelSpec = string | { model: string, label?: string, workers?: number | 'cores', spares?: number }
+/** A model entry in a suite file: a name, or an object with sizing and serve options of its own (`args`). */
+export type ModelSpec = string | { model: string, label?: string, workers?: number | 'cores', spares?: number, args?: string[] }
 
 export interface WorkloadSpec {
   name?: string
@@ -125,6 +126,7 @@ export const suiteSchema = {
               label: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' },
               workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'cores' }] },
               spares: { type: 'integer', minimum: 0, maximum: 1024 },
+              args: { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1 } },
             },
           },
         ],
@@ -321,6 +323,7 @@ function normalizeModels (specs: ModelSpec[] | 'all', defaultWorkers: number, ba
       label,
       workers: model.bench.workers ? resolveWorkers(o.workers, defaultWorkers) : null,
       spares: model.bench.spares ? (o.spares ?? 0) : null,
+      ...(o.args === undefined || o.args.length === 0 ? {} : { args: o.args }),
     })
   }
   return out

@@ -6,6 +6,7 @@ import { expandSuite, listSuites, loadSuite, loadSuiteWithModels, normalizeSuite
 import { windowStats, type SampleRecord } from '../../src/runner/window.js'
 import { workExpect } from '../../src/runner/load.js'
 import { cleanEnv } from '../../src/runner/server.js'
+import { serverSpec } from '../../src/runner/run.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-units-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -31,6 +32,21 @@ t.test('the shipped suites load and expand', async (t) => {
   t.same([...new Set(sc.map((s) => s.mode))].sort(), ['churn', 'keep-alive'])
   t.ok(sc.some((s) => s.workload.expect === 'work'), 'standard includes the work handler')
   t.equal(std.repetitions, 3)
+})
+
+t.test('a model target with serve options of its own: recorded, and passed after the model\'s sizing', async (t) => {
+  const churn = expandSuite(loadSuite('churn'))
+  const booted = churn.find((s) => s.target.label === 'fork-booted')!
+  t.same(booted.target.args, ['--child-boot', 'snapshot'], 'the churn suite runs strict fork booted, beside its default')
+  t.equal(booted.target.spares, 4)
+  const argv = serverSpec(booted).args
+  t.same(argv.slice(-2), ['--child-boot', 'snapshot'], 'last: they win over the model\'s own')
+  t.ok(argv.includes('--spares'), 'the model\'s sizing is still there')
+  const plain = churn.find((s) => s.target.label === 'fork')!
+  t.equal(plain.target.args, undefined, 'a target without them records none')
+  t.notOk(serverSpec(plain).args.includes('--child-boot'))
+  const e = t.throws(() => normalizeSuite({ name: 'x', workloads: [{ handler: 'echo' }], models: [{ model: 'fork', args: [''] }] }, '/x/suite.json')) as Error
+  t.ok(e instanceof SuiteError, `an empty option is refused: ${e.message}`)
 })
 
 t.test('overrides', async (t) => {
