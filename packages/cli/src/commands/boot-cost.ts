@@ -5,7 +5,9 @@ import { parseDuration, parseInteger } from '../parse.js'
 
 interface BootCostFlags { runs: number, concurrency: number, duration: number, rounds: number, churn?: boolean, json?: boolean }
 
-interface Round { rate: BootRate, churn?: { perSec: number, ratioToBootRate: number } }
+interface Churn { perSec: number, ratioToBootRate: number }
+/** churn: strict fork as it serves by default (children forked from its zygote); booted: with each child booted (--child-boot snapshot) */
+interface Round { rate: BootRate, churn?: Churn & { booted?: Churn } }
 
 /**
  * `echoplex boot-cost`: what a fork child's boot costs next to a bare `node -e 0` on this Node, and
@@ -52,18 +54,27 @@ export function bootCostCommand (): Command {
         const round = flags.rounds > 1 ? `round ${i + 1}: ` : ''
         lines.push(`${round}node -e 0 boot rate at ${rate.concurrency} concurrent: ${rate.perSec.toFixed(1)}/s (${rate.boots} boots in ${rate.durationMs} ms)`)
         if (churn !== undefined) lines.push(`${round}strict fork echo churn at ${flags.concurrency} concurrent (unpinned, like the boot loops): ${churn.perSec.toFixed(1)} connections/s = ${churn.ratioToBootRate.toFixed(2)}× the node -e 0 boot rate`)
+        if (churn?.booted !== undefined) lines.push(`${round}  the same with each child booted (--child-boot snapshot, 4 spares): ${churn.booted.perSec.toFixed(1)} connections/s = ${churn.booted.ratioToBootRate.toFixed(2)}×`)
       })
       if (churnRatio !== undefined && rounds.length > 1) lines.push(`strict fork churn ÷ node -e 0 boot rate, median of ${rounds.length} rounds: ${churnRatio.toFixed(2)}× (rounds ${ratios.map((r) => r.toFixed(2)).join(', ')})`)
       process.stdout.write(`${lines.join('\n')}\n`)
     })
 }
 
-/** Strict fork's echo churn, one repetition of `duration`, against the boot rate just measured. */
-async function strictChurn (flags: BootCostFlags, rate: BootRate): Promise<{ perSec: number, ratioToBootRate: number }> {
+/**
+ * Strict fork's echo churn, one repetition of `duration`, against the boot rate just measured: as it
+ * serves by default (its children forked from its zygote), and with each child booted (the churn
+ * suite's fork-booted target).
+ */
+async function strictChurn (flags: BootCostFlags, rate: BootRate): Promise<Churn & { booted?: Churn }> {
   const suite = loadSuite('churn', { models: ['fork'], workloads: ['echo'], connections: [flags.concurrency], peers: false, repetitions: 1, durationMs: flags.duration })
   // unpinned, like the boot rate it is compared with: both have every CPU (the bench's default
   // pinning would give the server half of them). At these rates the load generator's share is small
   const results = await runSuite(suite, { outPath: null, pin: 'none' })
-  const perSec = results.scenarios.find((s) => s.target.label === 'fork')?.summary?.requestsPerSec?.median ?? 0
-  return { perSec: Math.round(perSec * 10) / 10, ratioToBootRate: Math.round(perSec / rate.perSec * 100) / 100 }
+  const churnOf = (label: string): Churn | undefined => {
+    const perSec = results.scenarios.find((s) => s.target.label === label)?.summary?.requestsPerSec?.median
+    return perSec == null ? undefined : { perSec: Math.round(perSec * 10) / 10, ratioToBootRate: Math.round(perSec / rate.perSec * 100) / 100 }
+  }
+  const booted = churnOf('fork-booted')
+  return { ...(churnOf('fork') ?? { perSec: 0, ratioToBootRate: 0 }), ...(booted === undefined ? {} : { booted }) }
 }
