@@ -1,11 +1,25 @@
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { Client } from '../helpers/client.js'
 import { fixture, modelStats as stats, runCli, startServer } from '../helpers/server.js'
 import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
 
 /** The parent pid of a live process, from /proc. */
 const ppidOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])
+
+/** The zombies among `root`'s children, as pid(comm) ppid. */
+function zombiesUnder (root: number): string {
+  const out: string[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const [state, ppid] = stat.replace(/^.*\) /s, '').split(' ')
+      if (state === 'Z' && Number(ppid) === root) out.push(`${name}${/\((.*)\)/.exec(stat)?.[0] ?? ''}`)
+    } catch {}
+  }
+  return out.join(', ') || 'none now'
+}
 
 async function whoami (port: number): Promise<{ client: Client, pid: number }> {
   const client = await Client.open(port)
@@ -32,7 +46,11 @@ t.test('strict fork forks each child from the zygote: a process of its own per c
   // each child leaves with its connection, and is reaped
   await waitFor(async () => (await pidsWithRole(server.pid, 'connection')).length === 0, 5000, 'the children to exit')
   t.same(alive(pids), [], 'every child exited')
-  t.equal(await countZombies(server.pid), 0, 'no zombie')
+  // the zygote reaps them as their SIGCHLD reaches it: a moment after they exit
+  await waitFor(async () => await countZombies(server.pid) === 0, 3000, 'no zombie').catch((err: Error) => {
+    throw new Error(`${err.message}: ${zombiesUnder(zygote!)} under the zygote, ${zombiesUnder(server.pid)} under the primary`)
+  })
+  t.pass('no zombie')
 })
 
 t.test('the zygote killed: its children go with it and are reaped, another zygote serves the next connections', async (t) => {
@@ -51,7 +69,9 @@ t.test('the zygote killed: its children go with it and are reaped, another zygot
   t.equal(ppidOf(after.pid), next, 'the next connection is served by a child of the new zygote')
   t.same(alive([held.pid]), [], 'the orphaned child is gone')
   // the orphan was reparented to the primary (a subreaper), which reaped it
-  await waitFor(async () => await countZombies(server.pid) === 0, 3000, 'no zombie')
+  await waitFor(async () => await countZombies(server.pid) === 0, 3000, 'no zombie').catch((err: Error) => {
+    throw new Error(`${err.message}: ${zombiesUnder(server.pid)} (the old zygote ${zygote}, its child ${held.pid})`)
+  })
   const tree = await readProcessTree(server.pid, { pss: false })
   t.notOk(tree.processes.some((p) => p.pid === held.pid), 'the orphan is not left under the primary')
   t.equal((await stats(server)).extra.zygote.restarts, 1, 'the stats count the restart')
