@@ -46,6 +46,8 @@
  *   reap() -> [pid, code, signal] | undefined   a child that ended (waitpid -1, WNOHANG); code or
  *                           signal is -1 when not the way it ended
  *   reapPid(pid) -> [pid, code, signal] | undefined   the same for one pid (an orphan reparented here)
+ *   reapOrphans(keep) -> n  reaps every child that ended except `keep` (one libuv waits for): orphans
+ *                           reparented here, whoever knew of them
  *   socketPair() -> [fd, fd] | -errno   a connected pair of UNIX stream sockets (close-on-exec)
  *   subreaper() -> 0 | -errno   orphaned descendants are reparented to this process
  *                           (PR_SET_CHILD_SUBREAPER): a zygote's children, if the zygote dies first
@@ -412,6 +414,22 @@ static napi_value reap_pid(napi_env env, napi_callback_info info) {
   return ended(env, pid, status);
 }
 
+/* Reaps every child that ended, but not `keep` (a child libuv will reap): peeked first (WNOWAIT). */
+static napi_value reap_orphans(napi_env env, napi_callback_info info) {
+  int32_t keep;
+  if (int_args(env, info, 1, &keep) != 0) return NULL;
+  int32_t reaped = 0;
+  for (;;) {
+    siginfo_t si;
+    si.si_pid = 0;
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0 || si.si_pid == keep) break;
+    int status;
+    if (waitpid(si.si_pid, &status, WNOHANG) <= 0) break;
+    reaped++;
+  }
+  return int_value(env, reaped);
+}
+
 static napi_value socket_pair(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
@@ -434,7 +452,7 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
     { "acceptOne", accept_one }, { "cancelAccepts", cancel_accepts }, { "acceptNow", accept_now },
     { "peerClosed", peer_closed }, { "boardCreate", board_create }, { "boardMap", board_map },
     { "parentDeath", parent_death }, { "warmFork", warm_fork }, { "exitNow", exit_now }, { "reap", reap },
-    { "reapPid", reap_pid }, { "socketPair", socket_pair }, { "subreaper", subreaper },
+    { "reapPid", reap_pid }, { "reapOrphans", reap_orphans }, { "socketPair", socket_pair }, { "subreaper", subreaper },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

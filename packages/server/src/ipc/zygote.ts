@@ -1,4 +1,5 @@
 import { fork, type ChildProcess, type ForkOptions } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { errors, type Logger } from '@echoplex/core'
 import type { KernelAcceptAddon } from '../sources/kernel-accept.js'
@@ -15,6 +16,23 @@ const RESTART_MAX_MS = 2000
 /** How long the primary looks for an orphan of a dead zygote to reap (it is reparented here). */
 const ORPHAN_REAP_MS = 5000
 const ORPHAN_POLL_MS = 50
+/** How long the primary sweeps for orphans after a zygote died, even with none known. */
+const ORPHAN_SWEEP_MS = 1000
+
+/** Whether `pid` exists and is not a zombie (a zombie was reaped by now, or will be by the sweep). */
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
+  }
+}
 
 interface PendingFork {
   resolve: (spawned: Spawned) => void
@@ -89,7 +107,7 @@ export class Zygote implements Spawner {
         reject(errors.MODEL_FAILED('fork', `the zygote exited while booting (${signal ?? code})`))
         for (const id of [...this.pending.keys()]) this.settle(id)?.reject(new ResourceError('the zygote is gone'))
         // its children died with it: reaped here once reparented
-        for (const pid of this.forked.keys()) this.reapOrphan(pid, Date.now() + ORPHAN_REAP_MS)
+        this.reapOrphans([...this.forked.keys()], Date.now() + ORPHAN_REAP_MS)
         if (wasUp && !this.stopping) this.restart(code, signal)
       })
     })
@@ -137,9 +155,8 @@ export class Zygote implements Spawner {
       return
     }
     this.forks++
-    const child: Forked = this.forked.get(pid) ?? { exited: false, listeners: [], channelClosed: false }
-    if (child.exited) this.forked.delete(pid)
-    else this.forked.set(pid, child)
+    const child: Forked = { exited: false, listeners: [], channelClosed: false }
+    this.forked.set(pid, child)
     control.once('close', () => { child.channelClosed = true })
     waiter.resolve({
       pid,
@@ -154,25 +171,28 @@ export class Zygote implements Spawner {
   }
 
   private ended (pid: number, code: number | null, signal: NodeJS.Signals | null): void {
+    // the zygote says `reaped` after `forked` (one channel, in order): an unknown pid is one already
+    // ended here (an orphan), and must leave nothing behind that a later child of the same pid would find
     const child = this.forked.get(pid)
-    if (child === undefined) {
-      // reaped before its `forked` reached us (it died at once): known as ended when it does
-      this.forked.set(pid, { exited: true, listeners: [], channelClosed: true })
-      return
-    }
+    if (child === undefined) return
     this.forked.delete(pid)
     child.exited = true
     for (const listener of child.listeners.splice(0)) listener(code, signal)
   }
 
-  /** A child of a dead zygote: reparented here, reaped when it is a zombie (it was SIGKILLed with the zygote). */
-  private reapOrphan (pid: number, until: number): void {
-    const ended = this.options.addon.reapPid(pid)
-    if (ended !== undefined || Date.now() >= until) {
-      this.ended(pid, null, 'SIGKILL')
-      return
+  /**
+   * The children of a dead zygote: reparented here and SIGKILLed with it. Each is reaped once it is a
+   * zombie, and so is any other orphan (one whose `forked` never arrived): every ended child of the
+   * primary but the zygote, which libuv reaps.
+   */
+  private reapOrphans (pids: number[], until: number): void {
+    this.options.addon.reapOrphans(this.proc?.pid ?? -1)
+    const left: number[] = []
+    for (const pid of pids) {
+      if (this.options.addon.reapPid(pid) !== undefined || !isAlive(pid) || Date.now() >= until) this.ended(pid, null, 'SIGKILL')
+      else left.push(pid)
     }
-    setTimeout(() => this.reapOrphan(pid, until), ORPHAN_POLL_MS).unref()
+    if (left.length > 0 || Date.now() < until - ORPHAN_REAP_MS + ORPHAN_SWEEP_MS) setTimeout(() => this.reapOrphans(left, until), ORPHAN_POLL_MS).unref()
   }
 
   private restart (code: number | null, signal: NodeJS.Signals | null): void {

@@ -43,6 +43,8 @@ export interface KernelAcceptAddon {
   reap (): [number, number, number] | undefined
   /** The same for one pid (an orphan reparented to this subreaper). */
   reapPid (pid: number): [number, number, number] | undefined
+  /** Reaps every ended child but `keep` (one libuv will reap); how many it reaped. */
+  reapOrphans (keep: number): number
   /** Two connected UNIX stream sockets, close-on-exec; or -errno. */
   socketPair (): [number, number] | number
   /** Orphaned descendants are reparented to this process (PR_SET_CHILD_SUBREAPER); 0 or -errno. */
