@@ -45,7 +45,6 @@
  *   exitNow(code)           _exit(): Node's own exit joins threads a forked child does not have
  *   reap() -> [pid, code, signal] | undefined   a child that ended (waitpid -1, WNOHANG); code or
  *                           signal is -1 when not the way it ended
- *   reapPid(pid) -> [pid, code, signal] | undefined   the same for one pid (an orphan reparented here)
  *   reapOrphans(keep) -> n  reaps every child that ended except `keep` (one libuv waits for): orphans
  *                           reparented here, whoever knew of them
  *   socketPair() -> [fd, fd] | -errno   a connected pair of UNIX stream sockets (close-on-exec)
@@ -406,14 +405,6 @@ static napi_value reap(napi_env env, napi_callback_info info) {
   return ended(env, pid, status);
 }
 
-static napi_value reap_pid(napi_env env, napi_callback_info info) {
-  int32_t pid;
-  if (int_args(env, info, 1, &pid) != 0) return NULL;
-  int status;
-  if (waitpid(pid, &status, WNOHANG) <= 0) return NULL;
-  return ended(env, pid, status);
-}
-
 /* Reaps every child that ended, but not `keep` (a child libuv will reap): peeked first (WNOWAIT). */
 static napi_value reap_orphans(napi_env env, napi_callback_info info) {
   int32_t keep;
@@ -452,7 +443,7 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
     { "acceptOne", accept_one }, { "cancelAccepts", cancel_accepts }, { "acceptNow", accept_now },
     { "peerClosed", peer_closed }, { "boardCreate", board_create }, { "boardMap", board_map },
     { "parentDeath", parent_death }, { "warmFork", warm_fork }, { "exitNow", exit_now }, { "reap", reap },
-    { "reapPid", reap_pid }, { "reapOrphans", reap_orphans }, { "socketPair", socket_pair }, { "subreaper", subreaper },
+    { "reapOrphans", reap_orphans }, { "socketPair", socket_pair }, { "subreaper", subreaper },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

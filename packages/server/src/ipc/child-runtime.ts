@@ -4,7 +4,7 @@ import { loadHandler } from '../handler-loader.js'
 import { ipcChannel, type Channel } from './channel.js'
 import { ChildHub, type PrimaryPeer } from './child-hub.js'
 import { Peer } from './peer.js'
-import { CHILD_CONFIG_ENV, type ChildConfig, type ChildToPrimary } from './protocol.js'
+import { readChildConfig, type ChildConfig, type ChildToPrimary } from './protocol.js'
 import { NO_RECYCLING, Recycler } from './recycler.js'
 import { dieWithParent } from './parent-death.js'
 
@@ -35,7 +35,7 @@ export class ChildRuntime {
 
   /** `channel`: to the primary; by default the IPC channel this process was started with (a zygote's child has its own). */
   constructor (role: string, channel: Channel = ipcChannel(process)) {
-    this.config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
+    this.config = readChildConfig()
     process.env.ECHOPLEX_ROLE = role
     this.role = role
     const to = (name: keyof Logger) => ((...args: unknown[]) => { (this.roleLogger()[name] as (...a: unknown[]) => void)(...args) }) as never

@@ -91,6 +91,11 @@ export type ZygoteToPrimary =
   | { type: 'reaped', pid: number, code: number | null, signal: NodeJS.Signals | null }
 
 export const CHILD_CONFIG_ENV = 'ECHOPLEX_CHILD_CONFIG'
+
+/** This child's config, from its environment (empty where none was given). */
+export function readChildConfig (): ChildConfig {
+  return JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
+}
 /** How a child dies with its primary: `kernel` (started through setpriv) or `prctl:<ppid>:<addon>` (it sets that itself; see ipc/parent-death.ts). */
 export const PARENT_DEATH_ENV = 'ECHOPLEX_PARENT_DEATH'
 

@@ -19,7 +19,7 @@ const ORPHAN_POLL_MS = 50
 /** How long the primary sweeps for orphans after a zygote died, even with none known. */
 const ORPHAN_SWEEP_MS = 1000
 
-/** Whether `pid` exists and is not a zombie (a zombie was reaped by now, or will be by the sweep). */
+/** Whether `pid` exists and is not a zombie (a zombie of ours the sweep reaps). */
 function isAlive (pid: number): boolean {
   try {
     process.kill(pid, 0)
@@ -43,7 +43,6 @@ interface PendingFork {
 interface Forked {
   exited: boolean
   listeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void>
-  channelClosed: boolean
 }
 
 export interface ZygoteOptions {
@@ -107,7 +106,7 @@ export class Zygote implements Spawner {
         reject(errors.MODEL_FAILED('fork', `the zygote exited while booting (${signal ?? code})`))
         for (const id of [...this.pending.keys()]) this.settle(id)?.reject(new ResourceError('the zygote is gone'))
         // its children died with it: reaped here once reparented
-        this.reapOrphans([...this.forked.keys()], Date.now() + ORPHAN_REAP_MS)
+        this.reapOrphans([...this.forked.keys()])
         if (wasUp && !this.stopping) this.restart(code, signal)
       })
     })
@@ -155,9 +154,8 @@ export class Zygote implements Spawner {
       return
     }
     this.forks++
-    const child: Forked = { exited: false, listeners: [], channelClosed: false }
+    const child: Forked = { exited: false, listeners: [] }
     this.forked.set(pid, child)
-    control.once('close', () => { child.channelClosed = true })
     waiter.resolve({
       pid,
       channel: streamChannel(control),
@@ -181,18 +179,17 @@ export class Zygote implements Spawner {
   }
 
   /**
-   * The children of a dead zygote: reparented here and SIGKILLed with it. Each is reaped once it is a
-   * zombie, and so is any other orphan (one whose `forked` never arrived): every ended child of the
-   * primary but the zygote, which libuv reaps.
+   * The children of a dead zygote: reparented here and SIGKILLed with it. Every ended child of the
+   * primary but the live zygote (libuv reaps that one) is reaped, whether it was known or not (one
+   * whose `forked` never arrived); a known one has ended once it is gone. Swept for at least
+   * ORPHAN_SWEEP_MS, and while known ones are left, for at most ORPHAN_REAP_MS.
    */
-  private reapOrphans (pids: number[], until: number): void {
+  private reapOrphans (pids: number[], since = Date.now()): void {
     this.options.addon.reapOrphans(this.proc?.pid ?? -1)
-    const left: number[] = []
-    for (const pid of pids) {
-      if (this.options.addon.reapPid(pid) !== undefined || !isAlive(pid) || Date.now() >= until) this.ended(pid, null, 'SIGKILL')
-      else left.push(pid)
-    }
-    if (left.length > 0 || Date.now() < until - ORPHAN_REAP_MS + ORPHAN_SWEEP_MS) setTimeout(() => this.reapOrphans(left, until), ORPHAN_POLL_MS).unref()
+    const elapsed = Date.now() - since
+    const left = pids.filter((pid) => isAlive(pid) && elapsed < ORPHAN_REAP_MS)
+    for (const pid of pids) if (!left.includes(pid)) this.ended(pid, null, 'SIGKILL')
+    if (left.length > 0 || elapsed < ORPHAN_SWEEP_MS) setTimeout(() => this.reapOrphans(left, since), ORPHAN_POLL_MS).unref()
   }
 
   private restart (code: number | null, signal: NodeJS.Signals | null): void {

@@ -6,7 +6,7 @@ import type { RecycleReason } from '../ipc/protocol.js'
 import { HandoffSource } from '../sources/handoff.js'
 import { KernelAcceptSource, loadKernelAccept } from '../sources/kernel-accept.js'
 import { ForkScoreboard, SLOT_IDLE, SLOT_PARKED, SLOT_SERVING } from './fork-scoreboard.js'
-import { CHILD_CONFIG_ENV, type ChildConfig } from '../ipc/protocol.js'
+import { readChildConfig } from '../ipc/protocol.js'
 import { serveZygote, type Born } from './fork-zygote-run.js'
 
 /**
@@ -27,9 +27,9 @@ import { serveZygote, type Born } from './fork-zygote-run.js'
 export async function serveForkChild (bundled: Readonly<Record<string, HandlerDefinition>> = {}, born?: Born): Promise<void> {
   if (born === undefined) {
     // strict fork from a zygote: this process is the zygote, and its children come back here, born
-    const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig
+    const config = readChildConfig()
     if (config.zygote !== undefined) {
-      await serveZygote({ ...config, zygote: config.zygote }, bundled, async (child) => await serveForkChild(bundled, child))
+      await serveZygote(config, config.zygote.addon, bundled, async (child) => await serveForkChild(bundled, child))
       return
     }
   }

@@ -36,10 +36,10 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
  * event loop its own kernel state, and a child leaves through _exit (Node's own exit joins threads it
  * does not have).
  */
-export async function serveZygote (config: ChildConfig & { zygote: { addon: string } }, bundled: Readonly<Record<string, HandlerDefinition>>, serve: (born: Born) => Promise<void>): Promise<void> {
+export async function serveZygote (config: ChildConfig, addonPath: string, bundled: Readonly<Record<string, HandlerDefinition>>, serve: (born: Born) => Promise<void>): Promise<void> {
   process.title = 'echoplex zygote'
   process.env.ECHOPLEX_ROLE = 'zygote'
-  const addon = loadKernelAccept(config.zygote.addon)
+  const addon = loadKernelAccept(addonPath)
   const primary = new Peer<PrimaryToZygote, ZygoteToPrimary>(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
   dieWithParent()
   process.on('disconnect', () => process.exit(0))
@@ -55,7 +55,7 @@ export async function serveZygote (config: ChildConfig & { zygote: { addon: stri
     return
   }
   // children die with this process (the kernel's parent-death signal, armed against it)
-  process.env[PARENT_DEATH_ENV] = `prctl:${process.pid}:${config.zygote.addon}`
+  process.env[PARENT_DEATH_ENV] = `prctl:${process.pid}:${addonPath}`
   process.on('SIGCHLD', () => {
     for (let ended = addon.reap(); ended !== undefined; ended = addon.reap()) {
       const [pid, code, signal] = ended

@@ -166,10 +166,9 @@ export class ForkModel extends BaseModel {
       relayBudgetBytes: options.limits.maxWriteBufferBytes,
       // broadcasts go to children with a connection (serving, or recycled while serving): a child's state
       // turns 'serving' before its socket is sent, so every broadcast relayed after the hand-off follows
-      // the socket down the channel
-      // the socket. With kernel accept a child learns of its connection before the primary does: every
-      // child that is up takes broadcasts (an idle one has no connection to give them to)
-      // the socket. A zygote's child has its connection from birth: it takes them from then (its channel
+      // the socket down the channel. With kernel accept a child learns of its connection before the
+      // primary does: every child that is up takes broadcasts (an idle one has no connection to give
+      // them to). A zygote's child has its connection from birth: it takes them from then (its channel
       // holds them until it reads)
       relaysTo: (child) => this.kernel !== undefined
         ? child.state !== 'booting'
@@ -432,14 +431,15 @@ export class ForkModel extends BaseModel {
   private forkForWaiting (): void {
     const zygote = this.zygote
     if (zygote === undefined || !zygote.ready) return
-    this.pruneReset(this.waiting.length)
+    this.pruneReset(this.maxChildren - this.arbiter.children.size - this.forking)
     while (this.waiting.length > 0 && this.arbiter.children.size + this.forking < this.maxChildren) {
       const { socket, acceptedAt, watch } = this.waiting.shift()!
       if (socket.destroyed) continue
       // what the client said while it waited goes along, to be served before what the child reads itself
       const preread = watch?.release()
       this.forking++
-      this.arbiter.spawn(forkChildEnvironment(this.options), { acceptedAt, born: true }, { socket, acceptedAt, preread })
+      // no environment: a forked child has the zygote's
+      this.arbiter.spawn({}, { acceptedAt, born: true }, { socket, acceptedAt, preread })
         .catch((err: Error) => {
           // the socket went with the request: this connection is lost (the zygote died, or could not fork)
           socket.destroy()
@@ -451,14 +451,13 @@ export class ForkModel extends BaseModel {
 
   /** Starts the zygote strict fork's children are forked from; a handler that does not load fails the start. */
   private async startZygote (start: NonNullable<ForkChildStart['zygote']>): Promise<void> {
-    const env: Record<string, string> = { ...forkChildEnvironment(this.options), ECHOPLEX_ROLE: 'zygote' }
-    const config = { ...JSON.parse(env[CHILD_CONFIG_ENV]!) as ChildConfig, zygote: { addon: start.addonPath } }
+    const env = { ...forkChildEnvironment(this.options, { zygote: { addon: start.addonPath } }), ECHOPLEX_ROLE: 'zygote' }
     this.zygote = new Zygote({
       entry: FORK_CHILD_ENTRY,
       // --single-threaded: a forked child has only the forking thread (see fork-zygote-run.ts).
       // --no-lazy: the zygote compiles every function it loads once, rather than each child compiling
       // what it runs (child CPU 8.6 → 6.5 ms a connection here, churn +15–20%)
-      forkOptions: () => childForkOptions({ ...env, [CHILD_CONFIG_ENV]: JSON.stringify(config) }, { execArgv: ['--single-threaded', '--no-lazy'], parentDeathAddon: start.addonPath }),
+      forkOptions: () => childForkOptions(env, { execArgv: ['--single-threaded', '--no-lazy'], parentDeathAddon: start.addonPath }),
       addon: loadKernelAccept(start.addonPath),
       logger: this.arbiter.logger,
       onFatal: (err) => this.arbiter.halt(err),
@@ -489,7 +488,7 @@ export class ForkModel extends BaseModel {
     const slot = kernel.freeSlots.pop()
     if (slot === undefined) throw new ResourceError('no free scoreboard slot')
     kernel.board.write(slot, 0, 0)
-    const env = forkChildEnvironment(this.options, { addon: kernel.addonPath, fd: CHILD_LISTEN_FD, board: CHILD_BOARD_FD, slots: kernel.board.slots, slot })
+    const env = forkChildEnvironment(this.options, { kernelAccept: { addon: kernel.addonPath, fd: CHILD_LISTEN_FD, board: CHILD_BOARD_FD, slots: kernel.board.slots, slot } })
     try {
       return await this.arbiter.spawn(env, { slot })
     } catch (err) {
@@ -643,9 +642,10 @@ export class ForkModel extends BaseModel {
 
 /**
  * What a fork child is started with, added to the primary's environment (its config, and its role
- * until it serves): also how `echoplex boot-cost` boots one exactly as the model does.
+ * until it serves): also how `echoplex boot-cost` boots one exactly as the model does. `how`: a child
+ * with kernel accept (its descriptors and slot), or the zygote (the addon it forks through).
  */
-export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'proxyProtocol' | 'maxChildren'>, kernelAccept?: ChildConfig['kernelAccept']): Record<string, string> {
+export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' | 'limits' | 'heartbeatMs' | 'connectionsPerChild' | 'maxRequests' | 'maxRequestsJitter' | 'maxMemory' | 'proxyProtocol' | 'maxChildren'>, how: Pick<ChildConfig, 'kernelAccept' | 'zygote'> = {}): Record<string, string> {
   const config: ChildConfig = {
     model: 'fork',
     handlerPath: options.handlerPath,
@@ -658,7 +658,7 @@ export function forkChildEnvironment (options: Pick<ServeOptions, 'handlerPath' 
     builtinHandler: BUILTIN_HANDLERS.find((h) => builtinHandlerPath(h) === options.handlerPath),
     // `serve --proxy-protocol`: the child reads each connection's header itself
     proxyProtocol: options.proxyProtocol,
-    kernelAccept,
+    ...how,
   }
   return { [CHILD_CONFIG_ENV]: JSON.stringify(config), ECHOPLEX_ROLE: 'spare' }
 }

@@ -41,8 +41,6 @@ export interface KernelAcceptAddon {
   exitNow (code: number): never
   /** A child that ended, as [pid, exit code, signal number] (-1: not how it ended); undefined when none did. */
   reap (): [number, number, number] | undefined
-  /** The same for one pid (an orphan reparented to this subreaper). */
-  reapPid (pid: number): [number, number, number] | undefined
   /** Reaps every ended child but `keep` (one libuv will reap); how many it reaped. */
   reapOrphans (keep: number): number
   /** Two connected UNIX stream sockets, close-on-exec; or -errno. */
