@@ -158,6 +158,7 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForFunction((text) => (globalThis as any).document.getElementById('updated').textContent !== text, before, { timeout: 5000 })
       t.pass('refreshed')
       t.match(await page.locator('#totals').innerText(), /^\d+ process\(es\), \d+ thread\(s\), RSS [\d.]+ MiB/)
+      await page.goto(`${dashboard!.url}/`) // stop polling this process's tree before servers start under it
     })
 
     await t.test('the process-tree form ignores the empty field', async (t) => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readResults } from '@echoplex/results'
 import { childrenOf, dashboard, FIXTURE_NAME, FIXTURE_PATH, parseSse, sleep } from './helpers/app.js'
+import { startServer } from '../../server/test/helpers/server.js'
 
 const SECRET = 'TOP-SECRET-DO-NOT-SERVE'
 
@@ -307,6 +308,26 @@ t.test('GET /api/ps and /ps: the live process tree, validated', async (t) => {
   t.equal(withStats.statusCode, 200)
   t.equal(withStats.json().stats, null)
   t.match(withStats.json().statsNote, /not an echoplex server/)
+
+  t.test('a root shown as primary only because echoplex processes run under it is never signalled', async (t) => {
+    // this test process with a server under it: the tree infers it is a primary (a parent shell, a
+    // test runner and the dashboard itself look the same), but SIGUSR2 would kill it
+    const server = await startServer(t, ['--model', 'event-loop', '--handler', 'echo'])
+    const shown = await app.inject({ url: '/api/ps', query: { pid: String(process.pid) } })
+    t.equal(shown.json().processes[0].role, 'primary', 'the tree calls the root a primary')
+    t.ok(shown.json().processes.some((p: { pid: number }) => p.pid === server.pid), 'with the server under it')
+    let usr2 = 0
+    const count = (): void => { usr2++ }
+    process.on('SIGUSR2', count) // were one sent, it would be counted instead of ending this test
+    t.teardown(() => { process.off('SIGUSR2', count) })
+    const asked = await app.inject({ url: '/api/ps', query: { pid: String(process.pid), stats: 'true' } })
+    t.equal(asked.json().stats, null)
+    t.match(asked.json().statsNote, /not an echoplex server/)
+    const served = await app.inject({ url: '/api/ps', query: { pid: String(server.pid), stats: 'true' } })
+    t.notMatch(served.json().statsNote ?? '', /not an echoplex server/, 'the server itself is asked')
+    await sleep(200)
+    t.equal(usr2, 0, 'no SIGUSR2 reached the inferred root')
+  })
 
   const page = await app.inject({ url: '/ps', query: { port: String(port) } })
   t.equal(page.statusCode, 200)

@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errors, readStatsFile } from '@echoplex/core'
-import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
+import { echoplexRoleOf, findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
 import { modelRoles } from '@echoplex/server'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
@@ -57,11 +57,12 @@ const STATS_FRESH_MS = 10_000
 
 /**
  * The server's own counters: what it wrote on the last SIGUSR2 (core's stats file), then a SIGUSR2
- * for the next call. Only an echoplex primary is signalled: SIGUSR2 would kill another process.
- * `role`: the root's, from the tree just read (no second read of /proc).
+ * for the next call. Only an echoplex primary is signalled: SIGUSR2 would kill another process. The
+ * tree's role is not enough: it infers "primary" for any unmarked root above echoplex processes (a
+ * shell, a test runner, this dashboard itself), so the root must carry a primary's own marker.
  */
-async function serverStats (root: number, role: string): Promise<{ stats: Record<string, unknown> | null, statsNote: string | null }> {
-  if (role !== 'primary') return { stats: null, statsNote: 'requests/s: not an echoplex server (only its processes are shown)' }
+async function serverStats (root: number): Promise<{ stats: Record<string, unknown> | null, statsNote: string | null }> {
+  if (await echoplexRoleOf(root, ROLES) !== 'primary') return { stats: null, statsNote: 'requests/s: not an echoplex server (only its processes are shown)' }
   const file = readStatsFile(root)
   try { process.kill(root, 'SIGUSR2') } catch { /* gone: the tree read says so */ }
   if (file === null || Date.now() - file.at > STATS_FRESH_MS) return { stats: null, statsNote: 'requests/s: waiting for the server\'s stats (SIGUSR2)' }
@@ -107,7 +108,7 @@ export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext):
   app.get<{ Querystring: PsQuery }>('/api/ps', { schema: { querystring: psQuery(true) }, preValidation: dropEmptyFields, config: { hints } }, async (request) => {
     const root = await rootOf(request.query)
     const snap = await snapshot(root)
-    return request.query.stats === true ? { ...snap, ...await serverStats(root, snap.processes[0]!.role) } : snap
+    return request.query.stats === true ? { ...snap, ...await serverStats(root) } : snap
   })
 
   app.get<{ Querystring: PsQuery }>('/ps', { schema: { querystring: psQuery(false) }, preValidation: dropEmptyFields, config: { page: true, hints } }, async (request, reply) => {
@@ -124,7 +125,7 @@ export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext):
     }
     const root = await rootOf(q)
     const snap = await snapshot(root)
-    const first = { ...snap, ...await serverStats(root, snap.processes[0]!.role) }
+    const first = { ...snap, ...await serverStats(root) }
     const what = q.port !== undefined ? `port ${q.port} (pid ${root})` : `pid ${root}`
     const body = `<h1>Process tree: ${esc(what)}</h1>
 ${form}
