@@ -23,7 +23,7 @@ export const EXIT_HANG_MS = 3000
  */
 export class Child<S extends string, D> {
   state: 'booting' | 'stuck' | S = 'booting'
-  /** When it last proved alive (ready, or a heartbeat). */
+  /** When it last proved alive (ready, a heartbeat, or a broadcast it sent). */
   lastBeat = Date.now()
   /** The address it reported listening on, with `ready` (a cluster worker). */
   address: string | undefined
@@ -120,7 +120,11 @@ export class Arbiter<S extends string, D = undefined> {
     this.children.set(child.pid, child)
     const relaysTo = this.options.relaysTo
     this.hub.add(peer, relaysTo === undefined ? undefined : () => relaysTo(child))
-    peer.on('heartbeat', () => { child.lastBeat = Date.now() })
+    // any broadcast read from the child also proves it ran when it sent it: under a flood its heartbeat
+    // waits in the pipe behind a backlog that the primary has not read yet, and that wait is the
+    // primary's, not the child's silence
+    const alive = (): void => { child.lastBeat = Date.now() }
+    peer.on('heartbeat', alive).on('broadcast', alive)
     peer.answer('farewell', () => null)
     peer.on('bye', (message) => {
       this.book.retire(message.counters, message.forced)

@@ -45,6 +45,9 @@ async function openRetrying (port: number, withinMs: number, onRefused: () => vo
 export class Steady {
   private running = true
   private readonly done: Promise<SteadyResult>
+  private firstExchange!: () => void
+  /** Resolves at the first message that came back (its connection, and the process serving it, are up). */
+  readonly served = new Promise<void>((resolve) => { this.firstExchange = resolve })
 
   constructor (port: number, { allowReconnect = false } = {}) {
     this.done = this.loop(port, allowReconnect)
@@ -68,7 +71,7 @@ export class Steady {
         }
         if (client.received >= before + msg.length) {
           if (client.data().subarray(before, before + msg.length).toString() !== msg) { result.lost++; result.lostBytes += msg.length; break }
-          result.exchanged++
+          if (result.exchanged++ === 0) this.firstExchange()
           continue
         }
         // the connection closed under us
