@@ -17,6 +17,12 @@ const MiB = 1024 * 1024
 /** How long the broadcast flood may go on past its measured 8 s until every client that never reads was dropped. */
 const FLOOD_DROP_WAIT_MS = 20_000
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+/** What a multi-process model's relay did, for a failure to explain itself: connections counted (a child's lost `bye` shows here), broadcasts it dropped, children it killed. */
+const relayNote = (stats: Record<string, any>): string => {
+  const x = stats.extra ?? {}
+  const parts = [['connections counted', stats.connectionsTotal], ['relay dropped', x.relayDropped], ['killed hung in exit', x.exitHangKilled], ['killed stuck', x.stuckKilled]].filter(([, v]) => typeof v === 'number')
+  return parts.length === 0 ? '' : `; ${parts.map(([k, v]) => `${k} ${v}`).join(', ')}`
+}
 
 function descriptorOf (model: string): ModelDescriptor {
   const descriptor = findModel(model)
@@ -480,7 +486,7 @@ export function faultSuite (model: string, variantName?: string): void {
     const killed = (await kills()) - killsBefore
     const worst = Math.max(...latencies)
     t.ok(levelsOff, `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the flood's second half (< 48, or at most half its first-half growth; largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB)`)
-    t.ok(stats.slowConsumers >= mute, `the ${mute} clients that never read were dropped (${stats.slowConsumers} slow consumers, ${(floodMs / 1000).toFixed(1)} s into the flood)`)
+    t.ok(stats.slowConsumers >= mute, `the ${mute} clients that never read were dropped (${stats.slowConsumers} slow consumers, ${(floodMs / 1000).toFixed(1)} s into the flood${relayNote(stats)})`)
     t.ok(flooder.oks > 0 && !flooder.closed, `the flooder was served (${flooder.oks} of ${said} says answered in the 8 s, still connected)`)
     t.ok(worst < 3000, `the reader was served throughout: its slowest reply took ${worst} ms (< 3000)`)
     t.equal(killed, 0, 'no worker killed for a heartbeat stuck behind the relay')
