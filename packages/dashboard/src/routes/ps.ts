@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errors, readStatsFile } from '@echoplex/core'
-import { echoplexRoleOf, findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
+import { findServerPid, formatTree, readProcessTreeWithCpu, treeTotals } from '@echoplex/proc'
 import { modelRoles } from '@echoplex/server'
 import type { DashboardContext } from '../context.js'
 import { CSP, esc, jsonForScript, page } from '../html.js'
@@ -57,12 +57,11 @@ const STATS_FRESH_MS = 10_000
 
 /**
  * The server's own counters: what it wrote on the last SIGUSR2 (core's stats file), then a SIGUSR2
- * for the next call. Only an echoplex primary is signalled: SIGUSR2 would kill another process. The
- * tree's role is not enough: it infers "primary" for any unmarked root above echoplex processes (a
- * shell, a test runner, this dashboard itself), so the root must carry a primary's own marker.
+ * for the next call. Only an echoplex primary is signalled: SIGUSR2 would kill another process.
+ * `primary`: the root carries a primary's own marker, from the tree just read (see snapshot).
  */
-async function serverStats (root: number): Promise<{ stats: Record<string, unknown> | null, statsNote: string | null }> {
-  if (await echoplexRoleOf(root, ROLES) !== 'primary') return { stats: null, statsNote: 'requests/s: not an echoplex server (only its processes are shown)' }
+async function serverStats (root: number, primary: boolean): Promise<{ stats: Record<string, unknown> | null, statsNote: string | null }> {
+  if (!primary) return { stats: null, statsNote: 'requests/s: not an echoplex server (only its processes are shown)' }
   const file = readStatsFile(root)
   try { process.kill(root, 'SIGUSR2') } catch { /* gone: the tree read says so */ }
   if (file === null || Date.now() - file.at > STATS_FRESH_MS) return { stats: null, statsNote: 'requests/s: waiting for the server\'s stats (SIGUSR2)' }
@@ -76,10 +75,17 @@ async function serverStats (root: number): Promise<{ stats: Record<string, unkno
 /** The roles echoplex processes show (the registry's), once. */
 const ROLES = modelRoles()
 
-async function snapshot (root: number): Promise<{ processes: Array<{ role: string }> } & Record<string, unknown>> {
+/**
+ * The tree under `root`, as the API gives it, and whether the root is an echoplex primary by a marker
+ * of its own (title, argv or environment). The tree's role alone is not enough: it infers "primary"
+ * for any unmarked root above echoplex processes (a shell, a test runner, this dashboard itself).
+ */
+async function snapshot (root: number): Promise<{ view: Record<string, unknown>, primary: boolean }> {
   const tree = await readProcessTreeWithCpu(root, 200, { connections: true, roles: ROLES })
   if (tree.processes.length === 0) throw errors.NO_SERVER(`no process ${root} (the server is gone)`)
-  return {
+  const top = tree.processes[0]!
+  const primary = top.role === 'primary' && top.roleSource !== 'inferred'
+  return { primary, view: {
     rootPid: root,
     readAt: new Date(tree.readAtMs).toISOString(),
     cpuSpanMs: tree.cpuSpanMs,
@@ -101,14 +107,14 @@ async function snapshot (root: number): Promise<{ processes: Array<{ role: strin
       cmdline: p.cmdline,
     })),
     text: formatTree(tree),
-  }
+  } }
 }
 
 export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext): void {
   app.get<{ Querystring: PsQuery }>('/api/ps', { schema: { querystring: psQuery(true) }, preValidation: dropEmptyFields, config: { hints } }, async (request) => {
     const root = await rootOf(request.query)
-    const snap = await snapshot(root)
-    return request.query.stats === true ? { ...snap, ...await serverStats(root) } : snap
+    const { view, primary } = await snapshot(root)
+    return request.query.stats === true ? { ...view, ...await serverStats(root, primary) } : view
   })
 
   app.get<{ Querystring: PsQuery }>('/ps', { schema: { querystring: psQuery(false) }, preValidation: dropEmptyFields, config: { page: true, hints } }, async (request, reply) => {
@@ -124,8 +130,8 @@ export function registerPsRoutes (app: FastifyInstance, _ctx: DashboardContext):
       return reply.send(page({ title: 'Process tree', body: `<h1>Process tree of a running server</h1>\n<p class="muted">Start one with <code>echoplex serve --model fork --handler echo --port 7000</code>, then give its port.</p>\n${form}` }))
     }
     const root = await rootOf(q)
-    const snap = await snapshot(root)
-    const first = { ...snap, ...await serverStats(root) }
+    const { view, primary } = await snapshot(root)
+    const first = { ...view, ...await serverStats(root, primary) }
     const what = q.port !== undefined ? `port ${q.port} (pid ${root})` : `pid ${root}`
     const body = `<h1>Process tree: ${esc(what)}</h1>
 ${form}
