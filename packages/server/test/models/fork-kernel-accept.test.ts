@@ -75,18 +75,26 @@ if (why !== undefined) {
     const children = Math.min(4, Math.max(2, 2 * availableParallelism()))
     const server = await startServer(t, ['--model', 'fork-reuse', '--accept', 'kernel', '--start-children', String(children), '--max-spares', String(children), '--handler', handler])
     await waitFor(async () => (await stats(server)).extra.children === children, 10_000, 'every child started')
+    const waves = 8
     const pids: number[] = []
-    for (let wave = 0; wave < 6; wave++) {
+    for (let wave = 0; wave < waves; wave++) {
       const c = await Client.open(server.port)
       pids.push(await pidOf(c))
       c.destroy()
       await c.waitClose(5000)
-      // its child back in accept() before the next one comes
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      // its child back in accept() before the next one comes: the server saw the close and the child
+      // marked itself idle on the scoreboard (the primary looks every 20 ms), then a moment for its
+      // accept to reach the kernel's wait queue (on a loaded machine the close alone took > 300 ms)
+      await waitFor(async () => (await stats(server)).connectionsActive === 0, 10_000, 'the wave\'s child idle again')
+      await new Promise((resolve) => setTimeout(resolve, 200))
     }
-    // a wait queue served in turn (an epoll instance made per wait) would have given each wave the
-    // child idle longest: every one of the children in turn
-    t.same(new Set(pids).size, 1, `six connections one after another, all in one child (${pids.join(', ')})`)
+    // a wait queue served in turn (an epoll instance made per wait) would give each wave the child idle
+    // longest: every one of the children in turn (2 waves of 8 each, with 4 children). One wave may
+    // still go elsewhere: a child whose accept thread is off the CPU when a connection comes is passed over
+    const counts = new Map<number, number>()
+    for (const pid of pids) counts.set(pid, (counts.get(pid) ?? 0) + 1)
+    const most = Math.max(...counts.values())
+    t.ok(most >= waves - 1, `${waves} connections one after another: ${most} in one child (${pids.join(', ')})`)
     t.equal((await stats(server)).extra.parks, 0, 'none parked')
   })
 
