@@ -16,6 +16,8 @@ const STOP_POLL_MS = 25
  * hangs in process.exit for ever, its work done, holding a place the model counts.
  */
 export const EXIT_HANG_MS = 3000
+/** After a child exited, how long the rest of what it sent may still take to be read. */
+const LAST_REPORT_WAIT_MS = 5000
 
 /**
  * One supervised child process. `state` is `booting` until it reports ready, `stuck` once it missed
@@ -94,6 +96,11 @@ export class Arbiter<S extends string, D = undefined> {
   stuckKilled = 0
   /** Children killed because they said `bye` but did not exit within EXIT_HANG_MS. */
   exitHangKilled = 0
+  /**
+   * Children that exited without their last report (`bye`) after they were ready: what they had
+   * counted is missing from the stats (killed, crashed, or its bye lost on the way).
+   */
+  countersLost = 0
   /** Children recycled, by the limit they reached. */
   readonly recycled: Record<RecycleReason, number> = { connections: 0, requests: 0, memory: 0 }
   /** Set by stop() (and by a halt): children exiting from now on are expected to. */
@@ -123,6 +130,9 @@ export class Arbiter<S extends string, D = undefined> {
     // any broadcast read from the child also proves it ran when it sent it: under a flood its heartbeat
     // waits in the pipe behind a backlog that the primary has not read yet, and that wait is the
     // primary's, not the child's silence
+    // its exit may be heard (a SIGCHLD, the zygote's word) before the last of what it sent was read
+    let channelClosed = false
+    peer.channel.onClose(() => { channelClosed = true })
     const alive = (): void => { child.lastBeat = Date.now() }
     peer.on('heartbeat', alive).on('broadcast', alive)
     peer.answer('farewell', () => null)
@@ -152,6 +162,7 @@ export class Arbiter<S extends string, D = undefined> {
       peer.on('boot-failed', (message) => reject(bootError(message, model)))
       spawned.onExit((code, signal) => {
         logger.debug({ [noun]: child.pid, code, signal, state: child.state }, `${noun} exited`)
+        if (!child.saidBye && child.state !== 'booting') this.judgeLastReport(child, channelClosed, code, signal)
         this.children.delete(child.pid)
         this.hub.remove(peer)
         this.reaped++
@@ -159,6 +170,25 @@ export class Arbiter<S extends string, D = undefined> {
         this.options.onExit?.(child, code, signal)
       })
     })
+  }
+
+  /**
+   * A child exited and its `bye` was not read: once its channel has closed (all it sent was read, at
+   * most LAST_REPORT_WAIT_MS later) without one, what it had counted is missing from the stats.
+   */
+  private judgeLastReport (child: Child<S, D>, channelClosed: boolean, code: number | null, signal: NodeJS.Signals | null): void {
+    const { noun, logger } = this.options
+    let judged = false
+    const judge = (): void => {
+      if (judged) return
+      judged = true
+      if (child.saidBye) return
+      this.countersLost++
+      logger.warn({ [noun]: child.pid, code, signal, state: child.state }, `${noun} exited without its last report: its counters are lost`)
+    }
+    if (channelClosed) { judge(); return }
+    child.peer.channel.onClose(judge)
+    setTimeout(judge, LAST_REPORT_WAIT_MS).unref()
   }
 
   /** A child that said bye and is still there after EXIT_HANG_MS is hung in its own exit: kill it. */

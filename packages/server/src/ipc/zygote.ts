@@ -1,6 +1,6 @@
 import { fork, type ChildProcess, type ForkOptions } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import { errors, type Logger } from '@echoplex/core'
 import type { KernelAcceptAddon } from '../sources/kernel-accept.js'
 import { ipcChannel } from './channel.js'
@@ -153,12 +153,23 @@ export class Zygote implements Spawner {
       waiter?.reject(new ResourceError('the zygote sent no channel'))
       return
     }
+    // the channel writes on a descriptor of its own: a write that fails once the child is gone must
+    // not close the one its last messages are still to be read from (streamChannel)
+    const fd = (control as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1
+    const copy = fd < 0 ? -9 /* EBADF */ : this.options.addon.dup(fd)
+    if (copy < 0) {
+      control.destroy()
+      try { process.kill(pid, 'SIGKILL') } catch {}
+      waiter.reject(new ResourceError(`no descriptor for the child's channel (errno ${-copy})`))
+      return
+    }
+    const writer = new Socket({ fd: copy, readable: false, writable: true })
     this.forks++
     const child: Forked = { exited: false, listeners: [] }
     this.forked.set(pid, child)
     waiter.resolve({
       pid,
-      channel: streamChannel(control),
+      channel: streamChannel(control, writer),
       exited: () => child.exited,
       kill: (signal) => {
         if (child.exited) return

@@ -103,7 +103,7 @@ export class ClusterModel extends BaseModel {
     const ready = (w: Worker): boolean => w.state === 'ready'
     const counters = await arbiter.collect(ready)
     const workers = [...arbiter.children.values()].filter(ready)
-    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, exitHangKilled: arbiter.exitHangKilled, relayDropped: arbiter.hub.dropped, restarting: this.restarting, sched: this.sched, recycled: { ...arbiter.recycled }, perChild: arbiter.perChild() })
+    return this.envelope(counters, { workers: workers.length, workerPids: workers.map((w) => w.pid), respawns: this.respawns, stuckKilled: arbiter.stuckKilled, exitHangKilled: arbiter.exitHangKilled, countersLost: arbiter.countersLost, relayDropped: arbiter.hub.dropped, restarting: this.restarting, sched: this.sched, recycled: { ...arbiter.recycled }, perChild: arbiter.perChild() })
   }
 
   async stop (graceMs = this.options.limits.graceMs): Promise<StopResult> {

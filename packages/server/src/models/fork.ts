@@ -290,6 +290,7 @@ export class ForkModel extends BaseModel {
       reaped: arbiter.reaped,
       stuckKilled: arbiter.stuckKilled,
       exitHangKilled: arbiter.exitHangKilled,
+      countersLost: arbiter.countersLost,
       relayDropped: arbiter.hub.dropped,
       spawnWaitMs: summarizeWaits(this.waits),
     })

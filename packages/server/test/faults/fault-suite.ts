@@ -20,7 +20,7 @@ const sleep = async (ms: number): Promise<void> => await new Promise((resolve) =
 /** What a multi-process model's relay did, for a failure to explain itself: connections counted (a child's lost `bye` shows here), broadcasts it dropped, children it killed. */
 const relayNote = (stats: Record<string, any>): string => {
   const x = stats.extra ?? {}
-  const parts = [['connections counted', stats.connectionsTotal], ['relay dropped', x.relayDropped], ['killed hung in exit', x.exitHangKilled], ['killed stuck', x.stuckKilled]].filter(([, v]) => typeof v === 'number')
+  const parts = [['connections counted', stats.connectionsTotal], ['relay dropped', x.relayDropped], ['killed hung in exit', x.exitHangKilled], ['killed stuck', x.stuckKilled], ['children whose counters were lost', x.countersLost]].filter(([, v]) => typeof v === 'number')
   return parts.length === 0 ? '' : `; ${parts.map(([k, v]) => `${k} ${v}`).join(', ')}`
 }
 
@@ -489,10 +489,14 @@ export function faultSuite (model: string, variantName?: string): void {
     const killed = (await kills()) - killsBefore
     const worst = Math.max(...latencies)
     t.ok(levelsOff, `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the flood's second half (< 48, or at most half its first-half growth; largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB)`)
-    t.ok(stats.slowConsumers >= mute, `the ${mute} clients that never read were dropped (${stats.slowConsumers} slow consumers, ${(floodMs / 1000).toFixed(1)} s into the flood${relayNote(stats)})`)
+    // on failure, what the server warned of meanwhile (a child that left without its last report says so)
+    const warned = stats.slowConsumers >= mute && !(stats.extra?.countersLost > 0) ? [] : server.stderr().split('\n').filter((line) => /"level":[456]0/.test(line)).slice(0, 6)
+    t.ok(stats.slowConsumers >= mute, `the ${mute} clients that never read were dropped (${stats.slowConsumers} slow consumers, ${(floodMs / 1000).toFixed(1)} s into the flood${relayNote(stats)})${warned.length === 0 ? '' : `; the server warned: ${warned.join(' ')}`}`)
     t.ok(flooder.oks > 0 && !flooder.closed, `the flooder was served (${flooder.oks} of ${said} says answered in the ${(floodMs / 1000).toFixed(1)} s of flood, still connected)`)
     t.ok(worst < 3000, `the reader was served throughout: its slowest reply took ${worst} ms (< 3000)`)
     t.equal(killed, 0, 'no worker killed for a heartbeat stuck behind the relay')
+    // a multi-process model: every child that left said so first (its counters are in the stats)
+    if (typeof stats.extra?.countersLost === 'number') t.equal(stats.extra.countersLost, 0, `no child left without its last report${warned.length === 0 ? '' : ` (the server warned: ${warned.join(' ')})`}`)
     t.equal(server.child.exitCode, null, 'the server is still running')
     ledger.add({ name: `a broadcast flood (chat \`say\` for 8 s, the first 2 s a warm-up) with ${mute} clients that never read (--max-write-buffer 256KiB)`, kind: 'hostile client', injected: mute + 1, survived: levelsOff && stats.slowConsumers >= mute && flooder.oks > 0 && worst < 3000 && killed === 0, bytesLost: 0, loadHeld: latencies.length, detail: `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the second half (largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB); ${stats.slowConsumers} non-readers dropped (${(floodMs / 1000).toFixed(1)} s into the flood); flooder answered ${flooder.oks} of ${said} says (slowed to the relay's pace); reader's slowest reply ${worst} ms; ${killed} heartbeat kills` })
   })

@@ -40,6 +40,7 @@ for (const model of processModels) {
     const s = await stats(server)
     t.ok(s.extra.exitHangKilled >= 1, `killed hung in exit: ${s.extra.exitHangKilled}`)
     t.match(server.stderr(), HUNG_LINE, 'the kill is logged with its cause')
+    t.equal(s.extra.countersLost, 0, 'its counters came in its bye: none lost')
     const next = await servedBy(server.port)
     t.ok(next > 0 && next !== first, `the next connection is served (by ${next})`)
     // children serving or hung now: a stop still ends clean, every one of them gone
@@ -47,6 +48,22 @@ for (const model of processModels) {
     t.equal(await server.stop(), 0, 'a clean stop')
     await waitFor(() => alive(tree).length === 0, 5000, 'every child to be gone')
     t.same(alive(tree), [], 'no orphan')
+  })
+
+  t.test(`${model.name}: a child killed while serving left no last report: its counters are said to be lost`, async (t) => {
+    const server = await startServer(t, ['--model', model.name, ...sizing, '--handler', fixture('hangs-at-exit.mjs')])
+    const c = await Client.open(server.port)
+    t.teardown(() => c.destroy())
+    c.socket.write('who\n')
+    await c.until(() => c.data().includes(10), 10_000, 'a reply')
+    const pid = Number(c.data().toString().trim())
+    t.equal((await stats(server)).extra.countersLost, 0, 'none lost before')
+    process.kill(pid, 'SIGKILL')
+    await waitFor(async () => (await stats(server)).extra.countersLost === 1, 10_000, 'the loss to be counted').catch(() => {})
+    t.equal((await stats(server)).extra.countersLost, 1, `child ${pid}'s counters are lost`)
+    t.match(server.stderr(), `"${model.bench.workers ? 'worker' : 'child'}":${pid}`, 'the warning names it')
+    t.match(server.stderr(), 'exited without its last report', 'and says why')
+    t.equal(await server.stop(), 0, 'a clean stop')
   })
 
   t.test(`${model.name}: children that hang in their exit at a stop are not connections cut short`, async (t) => {
