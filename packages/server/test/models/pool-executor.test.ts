@@ -1,7 +1,7 @@
 /**
  * Which thread a pool task goes to (soonestThread): the one that would finish it soonest, counting
- * the tasks it already holds at their measured cost and a thread hop where no batch of it leaves
- * this turn. Cheap tasks ride in the batch already forming; expensive ones spread.
+ * the tasks it already holds at their measured cost and a thread hop to wake it where it is idle.
+ * Cheap tasks go to the thread already at work; expensive ones spread.
  */
 import t from 'tap'
 import { HOP_COST_US, TaskCostEstimate, UNMEASURED_TASK_US, soonestThread } from '../../src/models/pool-executor.js'
@@ -29,9 +29,13 @@ t.test('expensive tasks spread: the least loaded thread, batch or not', async (t
   t.equal(soonestThread([one, idle], UNMEASURED_TASK_US), 1, 'before any cost is measured, tasks are taken to be expensive')
 })
 
-t.test('a thread with no batch leaving pays the hop even when it holds as much', async (t) => {
-  t.equal(soonestThread([{ load: 2, batchForming: false }, { load: 2, batchForming: true }], 10), 1)
-  t.equal(soonestThread([{ load: 2, batchForming: false }, { load: 2, batchForming: true }], 10, 0), 0, 'with no hop cost: a tie, the first')
+t.test('only an idle thread pays the hop: one still at work takes its next batch with no wake-up', async (t) => {
+  const busy = { load: 3, batchForming: false }
+  t.equal(soonestThread([busy, idle], 1), 0, '3 tasks of 1 µs still held cost less than waking the idle thread')
+  t.equal(soonestThread([idle, busy], 1), 1, 'whichever thread it is')
+  t.equal(soonestThread([busy, idle], 10), 1, '30 µs of work held: the idle thread is worth waking')
+  t.equal(soonestThread([{ load: 2, batchForming: false }, { load: 2, batchForming: true }], 10), 0, 'two busy threads: the one holding less, ties the first')
+  t.equal(soonestThread([idle, { load: 0, batchForming: true }], 10), 1, 'a batch forming for a thread: it wakes anyway')
 })
 
 t.test('what a task costs: the median of recent batches, so a preempted batch does not make cheap tasks look expensive', async (t) => {
