@@ -74,6 +74,8 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
   /** A hook or message is running (async); everything else waits behind it. */
   private busy = false
   private lastDataAt = Date.now()
+  /** A quiet drain waits for the loop to poll before it ends the connection (endIfStillQuiet). */
+  private quietCheck = false
   private frameTimer: NodeJS.Timeout | undefined
   private drainTimer: NodeJS.Timeout | undefined
   private readonly closedPromise: Promise<void>
@@ -324,7 +326,23 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
     if (this.reached('closing')) { if (!this.busy) this.end(); return }
     if (this.busy || this.queueHead < this.queue.length) return
     if (this.socket.readableEnded) { this.end(); return }
-    if (this.phase === 'draining' && this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS) this.end()
+    if (this.phase === 'draining' && this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS) this.endIfStillQuiet()
+  }
+
+  /**
+   * Quiet as far as this process has read: ends once the loop has polled the socket since. After a
+   * stall (a loaded machine, a child just booted) timers run before I/O is read, and bytes the client
+   * sent long ago would be found unread only after our FIN, and discarded: a fork child handed a
+   * waiting connection as the server stopped answered none of its messages.
+   */
+  private endIfStillQuiet (): void {
+    if (this.quietCheck) return
+    this.quietCheck = true
+    setImmediate(() => {
+      this.quietCheck = false
+      if (this.phase !== 'draining' || this.busy || this.queueHead < this.queue.length) return
+      if (this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS) this.end()
+    })
   }
 
   private end (): void {

@@ -53,7 +53,7 @@ const noop = (): void => {}
  * next batch when it is done with this one, with no wake-up. A task goes to an idle thread only when
  * the work queued on the others costs more than that: cheap handlers keep one thread busy, batch
  * after batch (charging every thread without a batch this turn spread HTTP's tasks 2:1 over two
- * threads, and woke both for most turns: slower in 8 of 8 interleaved rounds, by 0.5–33%, 17.5k
+ * threads, and woke both for most turns: slower in 8 of 8 interleaved rounds, by 0.2–33%, 17.5k
  * against 20.3k req/s by median), expensive ones (the `work` handler) spread over every thread.
  */
 export const HOP_COST_US = 25

@@ -1,0 +1,50 @@
+/**
+ * The graceful drain every model's serving process shares (ConnectionServer, core's Connection), over
+ * real loopback sockets: a connection whose client's bytes are still unread in the kernel when the
+ * drain looks at it is not taken for a quiet one.
+ */
+import t from 'tap'
+import { once } from 'node:events'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { DEFAULT_LIMITS, LocalExecutor, LocalHub, createLogger, type Connection } from '@echoplex/core'
+import { ConnectionServer } from '../src/connection-server.js'
+import { loadHandler, resolveHandlerPath } from '../src/handler-loader.js'
+import { HandoffSource } from '../src/sources/handoff.js'
+
+/** Blocks this process's event loop, as a stall does (a loaded machine, a child that just booted). */
+function stall (ms: number): void {
+  const until = Date.now() + ms
+  while (Date.now() < until) { /* the loop polls nothing meanwhile */ }
+}
+
+t.test('a drain after a stall reads what the client sent before the stall, answers it, then closes', async (t) => {
+  const handler = await loadHandler(resolveHandlerPath('echo'))
+  const serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits: DEFAULT_LIMITS, model: 'test', logger: createLogger() })
+  const source = new HandoffSource()
+  await serving.serve(source)
+  // the socket arrives paused, as a fork child's hand-off does: nothing of it read yet
+  const listener: Server = createServer({ pauseOnConnect: true })
+  listener.listen(0, '127.0.0.1')
+  await once(listener, 'listening')
+  t.teardown(() => listener.close())
+  const accepted = once(listener, 'connection') as Promise<[Socket]>
+  const client = connect((listener.address() as { port: number }).port, '127.0.0.1')
+  t.teardown(() => client.destroy())
+  const [socket] = await accepted
+  let got = ''
+  client.setEncoding('utf8').on('data', (d: string) => { got += d })
+  const ended = once(client, 'end')
+  const lines = Array.from({ length: 20 }, (_, i) => `m${i}\n`).join('')
+  client.write(lines)
+  await new Promise((resolve) => setTimeout(resolve, 50)) // in the server's kernel buffer, unread
+  // as a socket a fork child receives over IPC: reading starts once the loop polls it
+  socket.resume()
+  const conn = await source.take(socket) as Connection
+  t.ok(conn !== undefined, 'served')
+  // the process stalls past the drain's quiet time before its loop polls the socket, then the stop comes
+  stall(250)
+  conn.shutdown()
+  await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 5000))])
+  t.equal(got, lines, 'every message answered before the close')
+  await conn.done
+})
