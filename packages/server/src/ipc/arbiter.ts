@@ -127,12 +127,12 @@ export class Arbiter<S extends string, D = undefined> {
     this.children.set(child.pid, child)
     const relaysTo = this.options.relaysTo
     this.hub.add(peer, relaysTo === undefined ? undefined : () => relaysTo(child))
-    // any broadcast read from the child also proves it ran when it sent it: under a flood its heartbeat
-    // waits in the pipe behind a backlog that the primary has not read yet, and that wait is the
-    // primary's, not the child's silence
     // its exit may be heard (a SIGCHLD, the zygote's word) before the last of what it sent was read
     let channelClosed = false
     peer.channel.onClose(() => { channelClosed = true })
+    // any broadcast read from the child also proves it ran when it sent it: under a flood its heartbeat
+    // waits in the pipe behind a backlog that the primary has not read yet, and that wait is the
+    // primary's, not the child's silence
     const alive = (): void => { child.lastBeat = Date.now() }
     peer.on('heartbeat', alive).on('broadcast', alive)
     peer.answer('farewell', () => null)

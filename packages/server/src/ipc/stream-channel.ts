@@ -10,7 +10,7 @@ const HEADER = 4
  * child before it reads anything else: a child flooding its channel kept the others' heartbeats and
  * last reports unread for a second and more. Past this, the channel waits for the next turn.
  */
-export const READ_TURN_BYTES = 256 * 1024
+const READ_TURN_BYTES = 256 * 1024
 
 /**
  * A Channel over a plain stream socket: each message is a V8 serialization (as Node's `advanced` IPC
