@@ -326,7 +326,12 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
     if (this.reached('closing')) { if (!this.busy) this.end(); return }
     if (this.busy || this.queueHead < this.queue.length) return
     if (this.socket.readableEnded) { this.end(); return }
-    if (this.phase === 'draining' && this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS) this.endIfStillQuiet()
+    if (this.quiet()) this.endIfStillQuiet()
+  }
+
+  /** Draining, and nothing read for DRAIN_QUIET_MS (no partial message either). */
+  private quiet (): boolean {
+    return this.phase === 'draining' && this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS
   }
 
   /**
@@ -340,8 +345,7 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
     this.quietCheck = true
     setImmediate(() => {
       this.quietCheck = false
-      if (this.phase !== 'draining' || this.busy || this.queueHead < this.queue.length) return
-      if (this.decoder.buffered === 0 && Date.now() - this.lastDataAt >= DRAIN_QUIET_MS) this.end()
+      if (!this.busy && this.queueHead >= this.queue.length && this.quiet()) this.end()
     })
   }
 
