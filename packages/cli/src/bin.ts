@@ -1,14 +1,22 @@
 import { Command, CommanderError } from 'commander'
 import { describeError, exitProcess, isEchoplexError } from '@echoplex/core'
 import { isModelPath, resolveModel, type ModelDescriptor } from '@echoplex/server'
-import { serveCommand } from './commands/serve.js'
-import { benchCommand } from './commands/bench.js'
-import { psCommand } from './commands/ps.js'
-import { reportCommand } from './commands/report.js'
-import { compareCommand } from './commands/compare.js'
-import { dashboardCommand } from './commands/dashboard.js'
-import { bootCostCommand } from './commands/boot-cost.js'
-import { newCommand } from './commands/new.js'
+
+/**
+ * Each command's module, loaded only when it runs (or for help): bench, report and the dashboard pull
+ * in autocannon, fastify and the report's charts, ~300 ms that `serve` — started by every test and
+ * every benchmark repetition — has no use for.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./commands/serve.js')).serveCommand(await modelsNamedByPath(process.argv).catch(fail)),
+  bench: async () => (await import('./commands/bench.js')).benchCommand(),
+  ps: async () => (await import('./commands/ps.js')).psCommand(),
+  report: async () => (await import('./commands/report.js')).reportCommand(),
+  compare: async () => (await import('./commands/compare.js')).compareCommand(),
+  dashboard: async () => (await import('./commands/dashboard.js')).dashboardCommand(),
+  'boot-cost': async () => (await import('./commands/boot-cost.js')).bootCostCommand(),
+  new: async () => (await import('./commands/new.js')).newCommand(),
+}
 
 /** `serve --model PATH`: the model's own options must be known before the command line is parsed. */
 async function modelsNamedByPath (argv: string[]): Promise<ModelDescriptor[]> {
@@ -21,14 +29,10 @@ const program = new Command('echoplex')
   .description('concurrent TCP servers with pluggable concurrency models, and benchmarks that compare them')
   .version('0.1.0')
   .showSuggestionAfterError(true)
-  .addCommand(serveCommand(await modelsNamedByPath(process.argv).catch(fail)))
-  .addCommand(benchCommand())
-  .addCommand(psCommand())
-  .addCommand(reportCommand())
-  .addCommand(compareCommand())
-  .addCommand(dashboardCommand())
-  .addCommand(bootCostCommand())
-  .addCommand(newCommand())
+// a command named: only its module; anything else (help, a typo to suggest for): all of them
+const named = process.argv[2]
+const loading = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS)
+for (const command of await Promise.all(loading.map(async (name) => await COMMANDS[name]!()))) program.addCommand(command)
 
 /** Every user error ends as one line on stderr and a non-zero exit: never a stack trace. */
 function fail (err: unknown): never {
