@@ -30,6 +30,7 @@ export function renderReportMarkdown (model: ReportModel): string {
     out.push(`  - ${envLine(r)}`)
     const unavailable = r.peers.filter((p) => !p.available)
     if (unavailable.length > 0) out.push(`  - peers unavailable: ${unavailable.map((p) => `${p.name}${p.note === null ? '' : ` (${p.note})`}`).join('; ')}`)
+    for (const note of r.notes) out.push(`  - note: ${note}`)
   }
   const counts = Object.entries(model.totals.byStatus).map(([k, n]) => `${n} ${k}`).join(', ')
   out.push('', `${model.totals.scenarios} scenario(s): ${counts}`, '')

@@ -123,6 +123,16 @@ t.test('HTML and Markdown show the input\'s numbers', async (t) => {
   t.notMatch(md, /<[a-z]+[ >]/, 'plain Markdown: no HTML tags')
 })
 
+t.test('the run\'s notes (what pinning took from a cluster or pool, a peer not built) are in both reports', async (t) => {
+  const note = 'CPU pinning: the server tree is pinned to CPU 0: cluster (2 workers) ran on it'
+  const m = buildReport([{ ...base, notes: [note, 'peer c-epoll: no C compiler'] }])
+  const md = renderReportMarkdown(m)
+  t.ok(md.includes(`  - note: ${note}`), 'markdown')
+  t.ok(md.includes('  - note: peer c-epoll: no C compiler'), 'markdown: each note on its line')
+  t.ok(renderReportHtml(m).includes(note), 'html')
+  t.notMatch(renderReportMarkdown(buildReport([{ ...base, notes: [] }])), /^ {2}- note: /m, 'none without notes')
+})
+
 t.test('a report with a fork target says in one sentence what strict fork and fork-reuse are', async (t) => {
   const m = buildReport([base])
   t.match(FORK_NOTE, /ForkingMixIn/)

@@ -120,6 +120,20 @@ export function planPinning (choice: PinChoice, usable: readonly number[] | null
   }
 }
 
+/**
+ * What pinning takes from multi-worker targets: a cluster or pool with more workers than the server
+ * tree has CPUs runs them all on those CPUs (2 cores: one), so the run cannot show their parallelism.
+ * Null when no target has more workers than that.
+ */
+export function pinningCapNote (plan: PinPlan | null, targets: ReadonlyArray<{ label: string, workers: number | null }>): string | null {
+  if (plan === null) return null
+  const cpus = plan.server.length
+  const capped = [...new Map(targets.filter((x) => x.workers !== null && x.workers > cpus).map((x) => [x.label, x.workers])).entries()]
+  if (capped.length === 0) return null
+  const which = capped.map(([label, workers]) => `${label} (${workers} workers)`).join(', ')
+  return `the server tree is pinned to ${cpus === 1 ? 'CPU' : `${cpus} CPUs`} ${formatCpuList(plan.server)}: ${which} ran on ${cpus === 1 ? 'it' : 'them'}, so what more CPUs would give ${capped.length === 1 ? 'it' : 'them'} is not measured here; --pin none lets every CPU be used, shared with the load generator`
+}
+
 /** The server's command line run through `taskset -c CPUS` (taskset execs it: same pid). */
 export function pinnedServerSpec (spec: ServerSpec, plan: PinPlan | null): ServerSpec {
   if (plan === null) return spec

@@ -27,7 +27,7 @@ import {
 import { ECHOPLEX_BIN, LaunchError, spawnServer, type ServerSpec } from './server.js'
 import { expandSuite } from './suite.js'
 import { WindowRecorder } from './window.js'
-import { allowedCpus, findTaskset, formatCpuList, pinLoadGenerator, pinnedServerSpec, planPinning, type PinChoice, type PinPlan } from './pinning.js'
+import { allowedCpus, findTaskset, formatCpuList, pinLoadGenerator, pinnedServerSpec, pinningCapNote, planPinning, type PinChoice, type PinPlan } from './pinning.js'
 import { buildTimeline, stillWarming } from './timeline.js'
 import { collectProfile, profileDirFor, profiledServerSpec } from './profile.js'
 import { deriveRate, runOrder } from './fixed-rate.js'
@@ -225,6 +225,11 @@ export async function runSuite (suite: SuiteConfig, options: RunOptions = {}): P
     : planPinning(options.pin ?? 'auto', allowedCpus('self'), findTaskset())
   const environment = { ...collectEnvironment(), pinning: pinning.record }
   if (pinning.record.note !== null && pinning.record.mode === 'unavailable') emit({ type: 'note', message: `CPU pinning: ${pinning.record.note}` })
+  const capped = pinningCapNote(pinning.plan, configs.filter((sc) => sc.target.kind === 'model').map((sc) => sc.target))
+  if (capped !== null) {
+    notes.push(`CPU pinning: ${capped}`)
+    emit({ type: 'note', message: `CPU pinning: ${capped}` })
+  }
   const peers = peerInfo(suite)
   const scenarios: ScenarioResult[] = configs.map(scenarioResult)
   const byId = new Map(scenarios.map((s) => [s.id, s]))

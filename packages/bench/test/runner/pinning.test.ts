@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
-import { allowedCpus, findTaskset, formatCpuList, parseCpuList, parsePinChoice, pinnedServerSpec, planPinning } from '../../src/runner/pinning.js'
+import { allowedCpus, findTaskset, formatCpuList, parseCpuList, parsePinChoice, pinnedServerSpec, pinningCapNote, planPinning } from '../../src/runner/pinning.js'
 import { spawnServer, type RunningServer } from '../../src/runner/server.js'
 import { serverSpec } from '../../src/runner/run.js'
 import { expandSuite, normalizeSuite } from '../../src/runner/suite.js'
@@ -54,6 +54,17 @@ t.test('planning: disjoint halves, off, and why not', async (t) => {
   t.match(planPinning('auto', [0, 1], null).record, { mode: 'unavailable', note: /taskset \(util-linux\) not found/ })
   t.match(planPinning({ server: [0], load: [7] }, [0, 1], '/usr/bin/taskset').record, { mode: 'unavailable', note: /CPU\(s\) 7 not usable/ })
   t.match(planPinning({ server: [1], load: [0] }, [0, 1], '/usr/bin/taskset').record, { mode: 'manual', serverCpus: '1', loadCpus: '0' })
+})
+
+t.test('a note when pinning leaves multi-worker targets fewer CPUs than workers', async (t) => {
+  const targets = [{ label: 'event-loop', workers: null }, { label: 'cluster', workers: 2 }, { label: 'pool', workers: 2 }, { label: 'cluster', workers: 2 }]
+  const two = planPinning('auto', [0, 1], '/usr/bin/taskset').plan
+  const note = pinningCapNote(two, targets)
+  t.match(note, /pinned to CPU 0: cluster \(2 workers\), pool \(2 workers\) ran on it/, 'each capped target once')
+  t.match(note, /--pin none/)
+  t.equal(pinningCapNote(planPinning('auto', [0, 1, 2, 3], '/usr/bin/taskset').plan, targets), null, '2 server CPUs for 2 workers: nothing capped')
+  t.match(pinningCapNote(planPinning('auto', [0, 1, 2, 3], '/usr/bin/taskset').plan, [{ label: 'pool', workers: 3 }]), /pinned to 2 CPUs 0-1: pool \(3 workers\) ran on them/)
+  t.equal(pinningCapNote(null, targets), null, 'not pinned: nothing to say')
 })
 
 t.test('a pinned server: every process and thread of its tree on the server CPUs (Cpus_allowed_list)', async (t) => {
