@@ -12,7 +12,7 @@
  *   completing after the warmup count. With workers (> 1), a separate warmup run comes first and
  *   autocannon's own (millisecond) numbers are used.
  */
-import autocannon from 'autocannon'
+import type autocannon from 'autocannon'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -89,9 +89,14 @@ interface AcResult {
   statusCodeStats?: Record<string, { count: number }>
 }
 
-function runOnce (opts: autocannon.Options, signal: AbortSignal | undefined, onInstance?: (i: autocannon.Instance) => void): Promise<AcResult> {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(opts, (err: Error | null, result: unknown) => {
+/** autocannon, imported on first use: ~190 ms here that a bench of raw TCP workloads (or `--help`) does not need. */
+let loaded: Promise<typeof autocannon> | undefined
+const loadAutocannon = async (): Promise<typeof autocannon> => await (loaded ??= import('autocannon').then((m) => m.default))
+
+async function runOnce (opts: autocannon.Options, signal: AbortSignal | undefined, onInstance?: (i: autocannon.Instance) => void): Promise<AcResult> {
+  const run = await loadAutocannon()
+  return await new Promise((resolve, reject) => {
+    const instance = run(opts, (err: Error | null, result: unknown) => {
       signal?.removeEventListener('abort', onAbort)
       if (err !== null && err !== undefined) reject(err)
       else resolve(result as AcResult)

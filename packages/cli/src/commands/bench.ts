@@ -6,7 +6,6 @@ import {
   withExternalTargets, MODES, PEER_NAMES, ENGINE_CHOICES, ensureNativeEngine, type EngineChoice, type PinChoice, type SuiteOverrides,
 } from '@echoplex/bench'
 import { defaultResultsPath, RESULTS_DIR, writeResults, type Mode } from '@echoplex/results'
-import { writeReport } from '@echoplex/report'
 import { collectList, parseDuration, parseInteger, parseSize } from '../parse.js'
 
 interface BenchFlags {
@@ -190,6 +189,7 @@ async function bench (flags: BenchFlags & { handlers?: string[] }): Promise<void
   process.stdout.write(`results: ${outPath}\n`)
   if (flags.report === true) {
     // a report of a run with failures (or a partial one) is still worth reading: failed scenarios are marked in it
+    const { writeReport } = await import('@echoplex/report') // only for --report: the charts are ~100 ms to load
     const { html, md } = writeReport([outPath], join(dirname(outPath), basename(outPath).replace(/\.json$/i, '')))
     process.stdout.write(`report: ${html}\n        ${md}\n`)
   }
