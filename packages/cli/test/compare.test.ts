@@ -1,9 +1,9 @@
 import t from 'tap'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { compareResults } from '@echoplex/report'
-import { readResults } from '@echoplex/results'
+import { readResults, SUITES_DIR } from '@echoplex/results'
 import { runCli } from '../../server/test/helpers/server.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'echoplex-compare-cli-'))
@@ -19,9 +19,8 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }))
  */
 t.test('two runs of the quick suite on one commit: compare reports no significant change in most groups', async (t) => {
   const suite = join(dir, 'quick-closed-loop.json')
-  writeFileSync(suite, JSON.stringify({
-    name: 'quick-closed-loop', payloadBytes: [64], connections: [16], modes: ['keep-alive'], workers: 'cores', idleSettleMs: 200, workloads: [{ handler: 'echo' }],
-  }))
+  const quick = JSON.parse(readFileSync(join(SUITES_DIR, 'quick.json'), 'utf8')) as Record<string, unknown>
+  writeFileSync(suite, JSON.stringify({ ...quick, name: 'quick-closed-loop', fixedRate: false, workloads: [{ handler: 'echo' }] }))
   const files: string[] = []
   for (const run of ['a', 'b']) {
     const out = join(dir, run)

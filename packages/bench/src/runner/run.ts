@@ -227,8 +227,9 @@ export async function runSuite (suite: SuiteConfig, options: RunOptions = {}): P
   if (pinning.record.note !== null && pinning.record.mode === 'unavailable') emit({ type: 'note', message: `CPU pinning: ${pinning.record.note}` })
   const capped = pinningCapNote(pinning.plan, configs.filter((sc) => sc.target.kind === 'model').map((sc) => sc.target))
   if (capped !== null) {
-    notes.push(`CPU pinning: ${capped}`)
-    emit({ type: 'note', message: `CPU pinning: ${capped}` })
+    const note = `CPU pinning: ${capped}`
+    notes.push(note)
+    emit({ type: 'note', message: note })
   }
   const peers = peerInfo(suite)
   const scenarios: ScenarioResult[] = configs.map(scenarioResult)

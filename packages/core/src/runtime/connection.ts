@@ -74,7 +74,7 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
   /** A hook or message is running (async); everything else waits behind it. */
   private busy = false
   private lastDataAt = Date.now()
-  /** A quiet drain waits for the loop to poll before it ends the connection (endIfStillQuiet). */
+  /** A quiet drain waits for the loop to poll before it ends the connection (confirmQuiet). */
   private quietCheck = false
   private frameTimer: NodeJS.Timeout | undefined
   private drainTimer: NodeJS.Timeout | undefined
@@ -321,12 +321,15 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
     if (!this.busy) this.end()
   }
 
-  private maybeFinish (): void {
+  /** `confirmed`: the connection was found quiet before, and the loop has polled its socket since. */
+  private maybeFinish (confirmed = false): void {
     if (this.phase === 'closed') return
     if (this.reached('closing')) { if (!this.busy) this.end(); return }
     if (this.busy || this.queueHead < this.queue.length) return
     if (this.socket.readableEnded) { this.end(); return }
-    if (this.quiet()) this.endIfStillQuiet()
+    if (!this.quiet()) return
+    if (confirmed) this.end()
+    else this.confirmQuiet()
   }
 
   /** Draining, and nothing read for DRAIN_QUIET_MS (no partial message either). */
@@ -340,12 +343,12 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
    * sent long ago would be found unread only after our FIN, and discarded: a fork child handed a
    * waiting connection as the server stopped answered none of its messages.
    */
-  private endIfStillQuiet (): void {
+  private confirmQuiet (): void {
     if (this.quietCheck) return
     this.quietCheck = true
     setImmediate(() => {
       this.quietCheck = false
-      if (!this.busy && this.queueHead >= this.queue.length && this.quiet()) this.end()
+      this.maybeFinish(true)
     })
   }
 
