@@ -12,8 +12,30 @@ export interface ConnectionServerOptions {
   proxyProtocol?: ProxyProtocolOptions
 }
 
-/** How long a graceful stop keeps accepting, to take connections already queued in the kernel. */
+/**
+ * A graceful stop keeps accepting until no connection has come for this long, to take those already
+ * queued in the kernel (or in cluster's round-robin queue), which close() would reset.
+ */
 export const ACCEPT_LINGER_MS = 100
+/** The most a graceful stop lingers, however steadily connections keep coming. */
+export const ACCEPT_LINGER_MAX_MS = 1000
+
+/**
+ * Resolves once no connection has been accepted for ACCEPT_LINGER_MS (or after `maxMs`): the moment to
+ * close the listener. Each look comes one turn after its timer, once the loop has polled: after a stall
+ * (a loaded machine) timers run before I/O, and connections that had queued all along would otherwise
+ * still be unread when the listener closes (a stopped fork primary reset 15 of 20 clients that way).
+ */
+export async function lingerAccepting (lastAcceptedAt: () => number, maxMs = ACCEPT_LINGER_MAX_MS): Promise<void> {
+  const until = performance.now() + maxMs
+  for (;;) {
+    const quietFor = performance.now() - lastAcceptedAt()
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ACCEPT_LINGER_MS - quietFor, until - performance.now()))))
+    await new Promise((resolve) => setImmediate(resolve))
+    const now = performance.now()
+    if (now - lastAcceptedAt() >= ACCEPT_LINGER_MS || now >= until) return
+  }
+}
 
 /**
  * The part every model's serving process shares: the set of live connections over one handler, and a
@@ -28,6 +50,8 @@ export class ConnectionServer {
   private readonly sources: SocketSource[] = []
   private draining = false
   private lingering = false
+  /** When a socket last came from a source (performance.now()), for lingerAccepting. */
+  private lastAdmitAt = -Infinity
   private readonly proxyGate: ProxyProtocolGate | undefined
 
   constructor (private readonly options: ConnectionServerOptions) {
@@ -47,6 +71,7 @@ export class ConnectionServer {
    * is then a promise; without one, the socket is served at once.
    */
   admit (socket: Socket): Connection | undefined | Promise<Connection | undefined> {
+    this.lastAdmitAt = performance.now()
     if (this.proxyGate === undefined) return this.accept(socket)
     return this.proxyGate.admit(socket).then((peer) => {
       if (peer === undefined) return undefined
@@ -87,7 +112,7 @@ export class ConnectionServer {
     // connections the kernel completed but we had not accepted yet would be reset by close(): take
     // them first, so a client that connected before the signal is served like the others
     this.lingering = true
-    await new Promise((resolve) => setTimeout(resolve, ACCEPT_LINGER_MS))
+    await lingerAccepting(() => this.lastAdmitAt, Math.min(ACCEPT_LINGER_MAX_MS, graceMs))
     this.draining = true
     for (const source of this.sources) source.close()
     for (const conn of this.connections) conn.shutdown()

@@ -1,13 +1,14 @@
 /**
  * The graceful drain every model's serving process shares (ConnectionServer, core's Connection), over
  * real loopback sockets: a connection whose client's bytes are still unread in the kernel when the
- * drain looks at it is not taken for a quiet one.
+ * drain looks at it is not taken for a quiet one; connections queued in the kernel when a stop's
+ * linger ends are accepted before the listener closes, a stall or not.
  */
 import t from 'tap'
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { DEFAULT_LIMITS, LocalExecutor, LocalHub, createLogger, type Connection } from '@echoplex/core'
-import { ConnectionServer } from '../src/connection-server.js'
+import { ACCEPT_LINGER_MS, ConnectionServer, lingerAccepting } from '../src/connection-server.js'
 import { loadHandler, resolveHandlerPath } from '../src/handler-loader.js'
 import { HandoffSource } from '../src/sources/handoff.js'
 
@@ -47,4 +48,39 @@ t.test('a drain after a stall reads what the client sent before the stall, answe
   await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 5000))])
   t.equal(got, lines, 'every message answered before the close')
   await conn.done
+})
+
+t.test('a stop\'s linger accepts what queued in the kernel during a stall before it lets the listener close', async (t) => {
+  const listener: Server = createServer((socket) => { accepted.push(socket); lastAt = performance.now() })
+  const accepted: Socket[] = []
+  let lastAt = -Infinity
+  listener.listen(0, '127.0.0.1')
+  await once(listener, 'listening')
+  const port = (listener.address() as { port: number }).port
+  t.teardown(() => { listener.close(); for (const s of accepted) s.destroy() })
+  const lingered = lingerAccepting(() => lastAt).then(() => { listener.close(); return accepted.length })
+  const clients = Array.from({ length: 5 }, () => connect(port, '127.0.0.1').on('error', () => {}))
+  t.teardown(() => clients.forEach((c) => c.destroy()))
+  // the connects go out (on the next tick) and the kernel completes them, while this process stalls
+  // past the linger: its timer is due before the loop has polled the listener once
+  await new Promise((resolve) => process.nextTick(resolve))
+  stall(3 * ACCEPT_LINGER_MS)
+  t.equal(await lingered, 5, 'every connection queued during the stall was accepted before the close')
+  // none was reset: each is still open at the client's end
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(clients.filter((c) => c.destroyed).length, 0, 'no client reset')
+})
+
+t.test('a stop\'s linger lasts while connections keep coming, up to its cap', async (t) => {
+  let lastAt = performance.now()
+  const keepComing = setInterval(() => { lastAt = performance.now() }, ACCEPT_LINGER_MS / 4)
+  t.teardown(() => clearInterval(keepComing))
+  const started = performance.now()
+  await lingerAccepting(() => lastAt, 4 * ACCEPT_LINGER_MS)
+  const took = performance.now() - started
+  t.ok(took >= 4 * ACCEPT_LINGER_MS - 5, `lingered to the cap while connections kept coming (${Math.round(took)} ms)`)
+  clearInterval(keepComing)
+  const quiet = performance.now()
+  await lingerAccepting(() => lastAt, 4 * ACCEPT_LINGER_MS)
+  t.ok(performance.now() - quiet < 4 * ACCEPT_LINGER_MS, 'once quiet, it ends before the cap')
 })

@@ -33,6 +33,13 @@ export type PrimaryToChild =
   | { type: 'socket', acceptedAt: number, preread?: Uint8Array }
   /** an idle fork child is not needed: it takes no new connection and leaves once the one it may have just accepted closed */
   | { type: 'retire' }
+  /**
+   * the primary is stopping with connections still waiting (fork with reuse, hand-off): this child drains
+   * the connection it serves and every one handed to it from now on (answers what was received, then
+   * closes), and says `idle` after each, to take the next waiting one without a boot of its own. After
+   * `graceMs` it stops as with `shutdown`. A child that is not needed is then sent SIGTERM.
+   */
+  | { type: 'drain', graceMs: number }
   /** fork with kernel accept: an idle child stops accepting for now (it stays warm) or starts again */
   | { type: 'accepting', on: boolean }
   /** cluster with reuseport: the socket of the worker this one replaces rides along, to listen on (ChildConfig.portShare) */

@@ -66,6 +66,8 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
   let parked = false
   // kernel accept: an accept is in flight (one at a time, so two connections never share this process)
   let accepting = false
+  // the primary is stopping (hand-off): every connection is drained from the moment it is taken
+  let draining = false
   const free = (): boolean => current === undefined && !admitting && !leaving && !retiring && recycled === undefined && !runtime.shuttingDown
 
   const recycle = (reason: RecycleReason): void => {
@@ -127,7 +129,7 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
       if (conn === undefined) { finished(); return }
       current = conn
       if (own === undefined) runtime.primary.send({ type: 'serving', connection: conn.id })
-      if (runtime.shuttingDown) conn.shutdown()
+      if (runtime.shuttingDown || draining) conn.shutdown()
       await conn.done
       finished()
     })
@@ -153,6 +155,13 @@ export async function serveForkChild (bundled: Readonly<Record<string, HandlerDe
       return
     }
     serve(socket, message.preread)
+  })
+  runtime.primary.on('drain', (message) => {
+    if (draining) return
+    draining = true
+    current?.shutdown()
+    // past the grace period, stop as a shutdown does: what is still open is closed, and counted
+    setTimeout(() => { void runtime.shutdown(0) }, message.graceMs).unref()
   })
   runtime.primary.on('accepting', (message) => {
     if (own === undefined || parked === !message.on) return

@@ -9,7 +9,7 @@ import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
 import { heartbeatOption, recycleOptions, recyclePolicy } from './options.js'
 import { listen } from '../listen.js'
-import { ACCEPT_LINGER_MS } from '../connection-server.js'
+import { ACCEPT_LINGER_MAX_MS, lingerAccepting } from '../connection-server.js'
 import { connectionBudget } from '../descriptors.js'
 import { loadHandler, needsModuleHooks } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
@@ -84,7 +84,15 @@ type ForkState = 'idle' | 'serving' | 'retiring'
  * acceptedAt: when the socket it serves was accepted (handoff). Kernel accept: its scoreboard slot, and
  * the connections it had served at the primary's last look. born: forked by the zygote with its connection
  */
-interface HandOff { acceptedAt?: number, slot?: number, seen?: number, parked?: boolean, born?: boolean }
+interface HandOff {
+  acceptedAt?: number
+  slot?: number
+  seen?: number
+  parked?: boolean
+  born?: boolean
+  /** Asked to drain each connection and come back for the next waiting one (a stop under hand-off, reuse). */
+  draining?: boolean
+}
 type ForkChild = Child<ForkState, HandOff>
 
 interface Waiting { socket: Socket, acceptedAt: number, watch?: WaitingWatch }
@@ -119,6 +127,10 @@ export class ForkModel extends BaseModel {
   private readonly waitTimeoutMs: number
   private server: Server | undefined
   private stopping = false
+  /** When the grace period of a stop ends (performance.now()). */
+  private stopDeadline = Infinity
+  /** When the primary last accepted a connection (hand-off; performance.now()), for lingerAccepting. */
+  private lastAcceptedAt = -Infinity
   private graceMs = 0
   private stopRequested = false
   private shed = 0
@@ -181,10 +193,10 @@ export class ForkModel extends BaseModel {
         // reuse: its connection closed, it takes the next one
         child.peer.on('idle', (message) => {
           child.served = message.served
-          // not while stopping: every child serving then is asked to drain and exit, and an `idle` it sent
-          // before that request reached it must not make it look free for a waiting socket (which it
-          // would close unserved)
-          if (child.state === 'serving' && !this.stopping) child.state = 'idle'
+          // not while stopping, unless it was asked to drain and come back: a child asked to shut down
+          // drains and exits, and an `idle` it sent before that request reached it must not make it look
+          // free for a waiting socket (which it would close unserved)
+          if (child.state === 'serving' && (!this.stopping || child.data.draining === true)) child.state = 'idle'
           this.dispatch()
         })
       },
@@ -300,10 +312,11 @@ export class ForkModel extends BaseModel {
     if (this.stopRequested) return { forced: 0 }
     this.stopRequested = true
     // serve normally a moment longer: connections the kernel already completed would be reset by
-    // close() (see ACCEPT_LINGER_MS)
-    await new Promise((resolve) => setTimeout(resolve, ACCEPT_LINGER_MS))
+    // close() (with kernel accept the children take them: see beforeDrain)
+    await lingerAccepting(() => this.lastAcceptedAt, Math.min(ACCEPT_LINGER_MAX_MS, graceMs))
     this.stopping = true
     this.graceMs = graceMs
+    this.stopDeadline = performance.now() + graceMs
     clearInterval(this.retireTimer)
     clearInterval(this.boardTimer)
     this.server?.close()
@@ -316,8 +329,13 @@ export class ForkModel extends BaseModel {
     // are no longer wanted once nothing waits (dispatch ends them)
     this.dispatch()
     const killed = await this.arbiter.stop(graceMs, {
-      // with kernel accept an idle child may be taking a connection as it is asked: it serves it in the grace period too
-      ask: (child) => { if (child.state === 'serving' || child.state === 'retiring' || (this.kernel !== undefined && child.state === 'idle') || child.data.born === true) child.peer.send({ type: 'shutdown', graceMs }) },
+      // with kernel accept an idle child may be taking a connection as it is asked: it serves it in the
+      // grace period too. With connections waiting, a reused child serving one drains it and comes back
+      // for the next: a child booted for each would not fit many in the grace period on a loaded machine
+      ask: (child) => {
+        if (child.state === 'serving' && this.waiting.length > 0 && this.drainsAndReturns()) this.askToDrain(child)
+        else if (child.state === 'serving' || child.state === 'retiring' || (this.kernel !== undefined && child.state === 'idle') || child.data.born === true) child.peer.send({ type: 'shutdown', graceMs })
+      },
       busy: () => this.waiting.length > 0 || this.forking > 0,
     })
     // its children are gone: they would have died with it
@@ -333,6 +351,7 @@ export class ForkModel extends BaseModel {
   }
 
   private onConnection (socket: Socket): void {
+    this.lastAcceptedAt = performance.now()
     socket.on('error', () => {}) // a reset while waiting only ends that connection
     if (this.stopping || this.waiting.length >= this.maxWaiting) { socket.destroy(); return }
     const waiting: Waiting = { socket, acceptedAt: performance.now() }
@@ -421,7 +440,22 @@ export class ForkModel extends BaseModel {
         child.process.kill('SIGKILL')
       }
     })
-    if (this.stopping) child.peer.send({ type: 'shutdown', graceMs: this.graceMs })
+    if (this.stopping) {
+      if (this.drainsAndReturns()) this.askToDrain(child)
+      else child.peer.send({ type: 'shutdown', graceMs: this.graceMs })
+    }
+  }
+
+  /** While stopping, a reused child can serve the waiting connections one after another (hand-off). */
+  private drainsAndReturns (): boolean {
+    return this.perChild !== STRICT && this.kernel === undefined && this.zygote === undefined
+  }
+
+  /** Drain the connection it serves (and each one after), say `idle` between them; stop at the grace period's end. */
+  private askToDrain (child: ForkChild): void {
+    if (child.data.draining === true) return
+    child.data.draining = true
+    child.peer.send({ type: 'drain', graceMs: Math.max(0, Math.round(this.stopDeadline - performance.now())) })
   }
 
   /**

@@ -98,3 +98,23 @@ t.test('reuse: --start-children boots that many before serving (httpd StartServe
   await waitFor(async () => (await stats(server)).extra.spawned === 3 + 1, 5000, 'a fourth boot').catch(() => {})
   t.equal((await stats(server)).extra.spawned, 3 + 1, 'one more boot: --spares 1 wants an idle child while all three serve')
 })
+
+t.test('reuse, hand-off: a stop with connections still waiting drains each in a child already up, one after another (none booted per waiting connection)', async (t) => {
+  const server = await startServer(t, ['--model', 'fork-reuse', '--accept', 'handoff', '--spares', '2', '--max-children', '2', '--handler', fixture('slow-echo.mjs')], { env: { SLOW_ECHO_MS: '1', ECHOPLEX_LOG_LEVEL: 'debug' } })
+  const clients = await Promise.all(Array.from({ length: 10 }, async () => await Client.open(server.port)))
+  t.teardown(() => clients.forEach((c) => c.destroy()))
+  const expected = clients.map((c, i) => {
+    const text = Array.from({ length: 20 }, (_, j) => `c${i} m${j}\n`).join('')
+    c.write(text)
+    return text
+  })
+  // two served, eight waiting in the primary's queue
+  await waitFor(async () => (await stats(server)).extra.waiting === 8, 10_000, 'eight connections waiting')
+  const bootedBefore = server.stderr().split('child ready').length - 1
+  const code = await server.stop('SIGTERM')
+  await Promise.all(clients.map(async (c) => await c.waitClose(10_000)))
+  t.equal(clients.filter((c, i) => c.data().toString() === expected[i]).length, 10, 'every client got every reply, then the close')
+  t.equal(code, 0, 'exit 0: nothing forced')
+  const booted = server.stderr().split('child ready').length - 1 - bootedBefore
+  t.equal(booted, 0, `no child booted during the stop (${booted})`)
+})
