@@ -51,14 +51,13 @@ t.test('a drain after a stall reads what the client sent before the stall, answe
 })
 
 t.test('a stop\'s linger accepts what queued in the kernel during a stall before it lets the listener close', async (t) => {
-  const listener: Server = createServer((socket) => { accepted.push(socket); lastAt = performance.now() })
+  const listener: Server = createServer((socket) => { accepted.push(socket) })
   const accepted: Socket[] = []
-  let lastAt = -Infinity
   listener.listen(0, '127.0.0.1')
   await once(listener, 'listening')
   const port = (listener.address() as { port: number }).port
   t.teardown(() => { listener.close(); for (const s of accepted) s.destroy() })
-  const lingered = lingerAccepting(() => lastAt).then(() => { listener.close(); return accepted.length })
+  const lingered = lingerAccepting(() => accepted.length).then(() => { listener.close(); return accepted.length })
   const clients = Array.from({ length: 5 }, () => connect(port, '127.0.0.1').on('error', () => {}))
   t.teardown(() => clients.forEach((c) => c.destroy()))
   // the connects go out (on the next tick) and the kernel completes them, while this process stalls
@@ -69,18 +68,4 @@ t.test('a stop\'s linger accepts what queued in the kernel during a stall before
   // none was reset: each is still open at the client's end
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(clients.filter((c) => c.destroyed).length, 0, 'no client reset')
-})
-
-t.test('a stop\'s linger lasts while connections keep coming, up to its cap', async (t) => {
-  let lastAt = performance.now()
-  const keepComing = setInterval(() => { lastAt = performance.now() }, ACCEPT_LINGER_MS / 4)
-  t.teardown(() => clearInterval(keepComing))
-  const started = performance.now()
-  await lingerAccepting(() => lastAt, 4 * ACCEPT_LINGER_MS)
-  const took = performance.now() - started
-  t.ok(took >= 4 * ACCEPT_LINGER_MS - 5, `lingered to the cap while connections kept coming (${Math.round(took)} ms)`)
-  clearInterval(keepComing)
-  const quiet = performance.now()
-  await lingerAccepting(() => lastAt, 4 * ACCEPT_LINGER_MS)
-  t.ok(performance.now() - quiet < 4 * ACCEPT_LINGER_MS, 'once quiet, it ends before the cap')
 })

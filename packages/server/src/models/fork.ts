@@ -129,9 +129,9 @@ export class ForkModel extends BaseModel {
   private stopping = false
   /** When the grace period of a stop ends (performance.now()). */
   private stopDeadline = Infinity
-  /** When the primary last accepted a connection (hand-off; performance.now()), for lingerAccepting. */
-  private lastAcceptedAt = -Infinity
   private graceMs = 0
+  /** Connections the primary has accepted (hand-off), for lingerAccepting. */
+  private accepted = 0
   private stopRequested = false
   private shed = 0
   private prunedReset = 0
@@ -313,7 +313,7 @@ export class ForkModel extends BaseModel {
     this.stopRequested = true
     // serve normally a moment longer: connections the kernel already completed would be reset by
     // close() (with kernel accept the children take them: see beforeDrain)
-    await lingerAccepting(() => this.lastAcceptedAt, Math.min(ACCEPT_LINGER_MAX_MS, graceMs))
+    await lingerAccepting(() => this.accepted, Math.min(ACCEPT_LINGER_MAX_MS, graceMs))
     this.stopping = true
     this.graceMs = graceMs
     this.stopDeadline = performance.now() + graceMs
@@ -351,7 +351,7 @@ export class ForkModel extends BaseModel {
   }
 
   private onConnection (socket: Socket): void {
-    this.lastAcceptedAt = performance.now()
+    this.accepted++
     socket.on('error', () => {}) // a reset while waiting only ends that connection
     if (this.stopping || this.waiting.length >= this.maxWaiting) { socket.destroy(); return }
     const waiting: Waiting = { socket, acceptedAt: performance.now() }
