@@ -6,7 +6,7 @@
 import t from 'tap'
 import autocannon from 'autocannon'
 import { findModel, type ModelDescriptor, type ModelStats, type SuiteTraits } from '@echoplex/server'
-import { Client, lengthFrame } from '../helpers/client.js'
+import { Client, lengthFrame, writeNumberedLines } from '../helpers/client.js'
 import { fixture, modelStats, startServer, type RunningServer } from '../helpers/server.js'
 import { alive, countZombies, pidsWithRole, readProcessTree, waitFor } from '../helpers/proc.js'
 import { Ledger, type FaultCase } from './ledger.js'
@@ -672,11 +672,7 @@ export function faultSuite (model: string, variantName?: string): void {
       const server = await startServer(t, [...args, '--handler', fixture('slow-echo.mjs')], { env: { SLOW_ECHO_MS: '1' } })
       const clients = await Promise.all(Array.from({ length: 20 }, async () => await Client.open(server.port)))
       t.teardown(() => clients.forEach((c) => c.destroy()))
-      const expected = clients.map((c, i) => {
-        const text = Array.from({ length: 150 }, (_, j) => `c${i} m${j}\n`).join('')
-        c.write(text)
-        return text
-      })
+      const expected = writeNumberedLines(clients, 150)
       await clients[0]!.waitBytes(1)
       const code = await server.stop('SIGTERM')
       await Promise.all(clients.map(async (c) => await c.waitClose(20_000)))

@@ -63,6 +63,15 @@ export class Client {
 }
 
 /** A 4-byte big-endian length header + payload. */
+/** Each client writes `count` numbered lines (`c<i> m<j>`); returns what each wrote, which an echo answers in full. */
+export function writeNumberedLines (clients: Client[], count: number): string[] {
+  return clients.map((c, i) => {
+    const text = Array.from({ length: count }, (_, j) => `c${i} m${j}\n`).join('')
+    c.write(text)
+    return text
+  })
+}
+
 export function lengthFrame (payload: Buffer | string): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload
   const header = Buffer.alloc(4)

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import autocannon from 'autocannon'
-import { Client, lengthFrame } from '../helpers/client.js'
+import { Client, lengthFrame, writeNumberedLines } from '../helpers/client.js'
 import { findModel, type SuiteVariant } from '@echoplex/server'
 import { fixture, startServer } from '../helpers/server.js'
 
@@ -291,11 +291,7 @@ export async function conformance (model: string, variantName?: string): Promise
     const server = await serve(t, fixture('slow-echo.mjs'))
     const clients = await Promise.all(Array.from({ length: 5 }, async () => await Client.open(server.port)))
     t.teardown(() => clients.forEach((c) => c.destroy()))
-    const expected = clients.map((c, i) => {
-      const lines = Array.from({ length: 100 }, (_, j) => `c${i} m${j}\n`).join('')
-      c.write(lines)
-      return lines
-    })
+    const expected = writeNumberedLines(clients, 100)
     await clients[0]!.waitBytes(1) // replies are flowing: the rest are in flight
     const code = await server.stop('SIGTERM')
     await Promise.all(clients.map(async (c) => await c.waitClose()))

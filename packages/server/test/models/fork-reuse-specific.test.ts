@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Client } from '../helpers/client.js'
+import { Client, writeNumberedLines } from '../helpers/client.js'
 import { fixture, modelStats as stats, startServer } from '../helpers/server.js'
 import { countZombies, readProcessTree, waitFor } from '../helpers/proc.js'
 
@@ -103,11 +103,7 @@ t.test('reuse, hand-off: a stop with connections still waiting drains each in a 
   const server = await startServer(t, ['--model', 'fork-reuse', '--accept', 'handoff', '--spares', '2', '--max-children', '2', '--handler', fixture('slow-echo.mjs')], { env: { SLOW_ECHO_MS: '1', ECHOPLEX_LOG_LEVEL: 'debug' } })
   const clients = await Promise.all(Array.from({ length: 10 }, async () => await Client.open(server.port)))
   t.teardown(() => clients.forEach((c) => c.destroy()))
-  const expected = clients.map((c, i) => {
-    const text = Array.from({ length: 20 }, (_, j) => `c${i} m${j}\n`).join('')
-    c.write(text)
-    return text
-  })
+  const expected = writeNumberedLines(clients, 20)
   // two served, eight waiting in the primary's queue
   await waitFor(async () => (await stats(server)).extra.waiting === 8, 10_000, 'eight connections waiting')
   const bootedBefore = server.stderr().split('child ready').length - 1
