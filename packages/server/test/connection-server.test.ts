@@ -69,3 +69,39 @@ t.test('a stop\'s linger accepts what queued in the kernel during a stall before
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(clients.filter((c) => c.destroyed).length, 0, 'no client reset')
 })
+
+t.test('a drain gives a client that has said nothing yet time for its first message, answers it, and still ends a silent one', async (t) => {
+  const handler = await loadHandler(resolveHandlerPath('echo'))
+  const serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits: DEFAULT_LIMITS, model: 'test', logger: createLogger() })
+  const source = new HandoffSource()
+  await serving.serve(source)
+  const listener: Server = createServer({ pauseOnConnect: true })
+  listener.listen(0, '127.0.0.1')
+  await once(listener, 'listening')
+  t.teardown(() => listener.close())
+  const port = (listener.address() as { port: number }).port
+  /** A connection served and drained at once, as one taken during a stop's linger is. */
+  const drained = async (): Promise<{ client: Socket, got: () => string, ended: Promise<unknown> }> => {
+    const accepted = once(listener, 'connection') as Promise<[Socket]>
+    const client = connect(port, '127.0.0.1')
+    t.teardown(() => client.destroy())
+    let got = ''
+    client.setEncoding('utf8').on('data', (d: string) => { got += d })
+    const ended = once(client, 'end')
+    const [socket] = await accepted
+    socket.resume()
+    const conn = await source.take(socket) as Connection
+    conn.shutdown()
+    return { client, got: () => got, ended }
+  }
+  // a client slower than the drain's quiet time (a loaded machine) to send its first message
+  const late = await drained()
+  await new Promise((resolve) => setTimeout(resolve, 3 * 100))
+  late.client.write('late\n')
+  await Promise.race([late.ended, new Promise((resolve) => setTimeout(resolve, 5000))])
+  t.equal(late.got(), 'late\n', 'its first message, sent after the drain began, was answered before the close')
+  // one that never speaks is not held for the grace period
+  const silent = await drained()
+  const closedIn = await Promise.race([silent.ended.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 5000))])
+  t.equal(closedIn, 'closed', 'a client that never speaks is still closed by the drain')
+})
