@@ -18,16 +18,24 @@ function stall (ms: number): void {
   while (Date.now() < until) { /* the loop polls nothing meanwhile */ }
 }
 
-t.test('a drain after a stall reads what the client sent before the stall, answers it, then closes', async (t) => {
+/**
+ * An echo ConnectionServer fed by hand-off, and a listener whose sockets arrive paused, as a fork
+ * child's do: nothing of them read yet. Each test takes the listener's sockets and gives them to `source`.
+ */
+async function echoByHandoff (t: { teardown: (fn: () => void) => void }): Promise<{ source: HandoffSource, listener: Server }> {
   const handler = await loadHandler(resolveHandlerPath('echo'))
   const serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits: DEFAULT_LIMITS, model: 'test', logger: createLogger() })
   const source = new HandoffSource()
   await serving.serve(source)
-  // the socket arrives paused, as a fork child's hand-off does: nothing of it read yet
   const listener: Server = createServer({ pauseOnConnect: true })
   listener.listen(0, '127.0.0.1')
   await once(listener, 'listening')
   t.teardown(() => listener.close())
+  return { source, listener }
+}
+
+t.test('a drain after a stall reads what the client sent before the stall, answers it, then closes', async (t) => {
+  const { source, listener } = await echoByHandoff(t)
   const accepted = once(listener, 'connection') as Promise<[Socket]>
   const client = connect((listener.address() as { port: number }).port, '127.0.0.1')
   t.teardown(() => client.destroy())
@@ -71,14 +79,7 @@ t.test('a stop\'s linger accepts what queued in the kernel during a stall before
 })
 
 t.test('a drain gives a client that has said nothing yet time for its first message, answers it, and still ends a silent one', async (t) => {
-  const handler = await loadHandler(resolveHandlerPath('echo'))
-  const serving = new ConnectionServer({ executor: new LocalExecutor(handler), hub: new LocalHub(), limits: DEFAULT_LIMITS, model: 'test', logger: createLogger() })
-  const source = new HandoffSource()
-  await serving.serve(source)
-  const listener: Server = createServer({ pauseOnConnect: true })
-  listener.listen(0, '127.0.0.1')
-  await once(listener, 'listening')
-  t.teardown(() => listener.close())
+  const { source, listener } = await echoByHandoff(t)
   const port = (listener.address() as { port: number }).port
   /** A connection served and drained at once, as one taken during a stop's linger is. */
   const drained = async (): Promise<{ client: Socket, got: () => string, ended: Promise<unknown> }> => {
