@@ -19,16 +19,17 @@ export interface ConnectionServerOptions {
  */
 export const ACCEPT_LINGER_MS = 100
 /** The most a graceful stop lingers, however steadily connections keep coming. */
-export const ACCEPT_LINGER_MAX_MS = 1000
+const ACCEPT_LINGER_MAX_MS = 1000
 
 /**
  * Keeps accepting for ACCEPT_LINGER_MS, then turns the loop until a turn takes no connection (at most
- * `maxMs` in all): the moment to close the listener. Node takes one queued connection per turn of the
- * loop (Node 20 and 24 here), and after a stall (a loaded machine) the timer runs before I/O: closing
- * then reset what had queued all along (a stopped fork primary reset 15 of 20 clients that way).
- * `accepted`: how many connections the caller has taken so far.
+ * ACCEPT_LINGER_MAX_MS in all, never past the stop's grace period): the moment to close the listener.
+ * Node takes one queued connection per turn of the loop (Node 20 and 24 here), and after a stall (a
+ * loaded machine) the timer runs before I/O: closing then reset what had queued all along (a stopped
+ * fork primary reset 15 of 20 clients that way). `accepted`: how many connections the caller has taken.
  */
-export async function lingerAccepting (accepted: () => number, maxMs = ACCEPT_LINGER_MAX_MS): Promise<void> {
+export async function lingerAccepting (accepted: () => number, graceMs: number): Promise<void> {
+  const maxMs = Math.min(ACCEPT_LINGER_MAX_MS, graceMs)
   const until = performance.now() + maxMs
   await sleep(Math.min(ACCEPT_LINGER_MS, maxMs))
   for (let before = -1; before !== accepted() && performance.now() < until;) {
@@ -112,7 +113,7 @@ export class ConnectionServer {
     // connections the kernel completed but we had not accepted yet would be reset by close(): take
     // them first, so a client that connected before the signal is served like the others
     this.lingering = true
-    await lingerAccepting(() => this.admitted, Math.min(ACCEPT_LINGER_MAX_MS, graceMs))
+    await lingerAccepting(() => this.admitted, graceMs)
     this.draining = true
     for (const source of this.sources) source.close()
     for (const conn of this.connections) conn.shutdown()

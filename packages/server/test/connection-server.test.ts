@@ -65,7 +65,7 @@ t.test('a stop\'s linger accepts what queued in the kernel during a stall before
   await once(listener, 'listening')
   const port = (listener.address() as { port: number }).port
   t.teardown(() => { listener.close(); for (const s of accepted) s.destroy() })
-  const lingered = lingerAccepting(() => accepted.length).then(() => { listener.close(); return accepted.length })
+  const lingered = lingerAccepting(() => accepted.length, DEFAULT_LIMITS.graceMs).then(() => { listener.close(); return accepted.length })
   const clients = Array.from({ length: 5 }, () => connect(port, '127.0.0.1').on('error', () => {}))
   t.teardown(() => clients.forEach((c) => c.destroy()))
   // the connects go out (on the next tick) and the kernel completes them, while this process stalls

@@ -80,8 +80,8 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
   private phase: ConnectionPhase = 'open'
   /** A hook or message is running (async); everything else waits behind it. */
   private busy = false
+  /** When data last came (until the first, when the connection opened). */
   private lastDataAt = Date.now()
-  private readonly openedAt = this.lastDataAt
   /** The client has sent something (a drain waits a while longer for a first message: DRAIN_FIRST_MESSAGE_MS). */
   private heardFrom = false
   /** A quiet drain waits for the loop to poll before it ends the connection (confirmQuiet). */
@@ -345,10 +345,8 @@ export class Connection implements HubMember, FaultOwner, BudgetHolder {
 
   /** Draining, and nothing read for DRAIN_QUIET_MS (no partial message either; nothing yet: see DRAIN_FIRST_MESSAGE_MS). */
   private quiet (): boolean {
-    if (this.phase !== 'draining' || this.decoder.buffered !== 0) return false
-    const now = Date.now()
-    if (!this.heardFrom && now - this.openedAt < DRAIN_FIRST_MESSAGE_MS) return false
-    return now - this.lastDataAt >= DRAIN_QUIET_MS
+    return this.phase === 'draining' && this.decoder.buffered === 0 &&
+      Date.now() - this.lastDataAt >= (this.heardFrom ? DRAIN_QUIET_MS : DRAIN_FIRST_MESSAGE_MS)
   }
 
   /**

@@ -9,7 +9,7 @@ import { BaseModel } from '../model-base.js'
 import { defineModel } from '../model.js'
 import { heartbeatOption, recycleOptions, recyclePolicy } from './options.js'
 import { listen } from '../listen.js'
-import { ACCEPT_LINGER_MAX_MS, lingerAccepting } from '../connection-server.js'
+import { lingerAccepting } from '../connection-server.js'
 import { connectionBudget } from '../descriptors.js'
 import { loadHandler, needsModuleHooks } from '../handler-loader.js'
 import { Arbiter, type Child } from '../ipc/arbiter.js'
@@ -313,7 +313,7 @@ export class ForkModel extends BaseModel {
     this.stopRequested = true
     // serve normally a moment longer: connections the kernel already completed would be reset by
     // close() (with kernel accept the children take them: see beforeDrain)
-    await lingerAccepting(() => this.accepted, Math.min(ACCEPT_LINGER_MAX_MS, graceMs))
+    await lingerAccepting(() => this.accepted, graceMs)
     this.stopping = true
     this.graceMs = graceMs
     this.stopDeadline = performance.now() + graceMs
