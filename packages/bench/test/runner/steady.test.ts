@@ -94,8 +94,10 @@ t.test('a fixed-rate scenario warms until steady too, closed-loop, before its fi
   t.equal(rep.status, 'ok')
   const w = rep.steadyWarmup
   t.ok(w != null && w.steps.length >= 1, `warm-up recorded: ${JSON.stringify(w)}`)
-  // closed-loop steps: each ran well above the fixed rate it warmed the server for
+  // closed-loop steps, not paced ones: a warm-up at the fixed rate would hold every step at that rate
+  // or under; closed loop runs well above it once warm (the rate is half the closed-loop median). Not
+  // every step: the first ones, of a cold server on a loaded machine, ran under it (6.4k against 8.5k)
   const rate = fixed!.rate!.requestsPerSec
-  t.ok(w!.steps.every((n) => n > rate), `steps ${w!.steps.join(', ')} req/s, above the fixed rate ${rate}`)
+  t.ok(Math.max(...w!.steps) > rate * 1.25, `steps ${w!.steps.join(', ')} req/s: one well above the fixed rate ${rate}`)
   t.ok(Date.parse(rep.load!.startedAt) - Date.parse(rep.startedAt) >= w!.ms, 'measured after the warm-up')
 })

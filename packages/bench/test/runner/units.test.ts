@@ -1,4 +1,5 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -126,6 +127,16 @@ t.test('expected work replies and a clean environment', async (t) => {
   t.equal(env.TAP_TEST_VAR, undefined)
   t.equal(env.EXTRA, 'x')
   t.equal(env.PATH, process.env.PATH)
+})
+
+t.test('a process started with the clean environment runs without NODE_OPTIONS, under tap too', async (t) => {
+  // tap's process tracking puts its module hooks back into every spawn's NODE_OPTIONS unless its spawn
+  // hook is removed (scripts/tap-spawn-clean.mjs); a server under test must not boot with them
+  const env = cleanEnv()
+  t.equal(env.NODE_OPTIONS, undefined)
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(JSON.stringify(process.env.NODE_OPTIONS ?? null))'], { env, encoding: 'utf8' })
+  t.equal(child.status, 0, child.stderr)
+  t.equal(JSON.parse(child.stdout), null, `the child's NODE_OPTIONS: ${child.stdout}`)
 })
 
 t.test('a suite workload with a handler file takes the handler\'s framing; loadScript makes it a script workload without peers', async (t) => {

@@ -16,6 +16,8 @@ type Test = typeof t
 const MiB = 1024 * 1024
 /** How long the broadcast flood may go on past its measured 8 s until every client that never reads was dropped. */
 const FLOOD_DROP_WAIT_MS = 20_000
+/** In the flood's second half a process that levels off grows less than this (MiB), or half what it grew in the first. */
+const LATE_GROWTH_MAX_MIB = 80
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 /** What a multi-process model's relay did, for a failure to explain itself: connections counted (a child's lost `bye` shows here), broadcasts it dropped, children it killed. */
 const relayNote = (stats: Record<string, any>): string => {
@@ -479,7 +481,11 @@ export function faultSuite (model: string, variantName?: string): void {
       return { late: Math.max(0, rss - mid), early: Math.max(0, mid - (before?.get(pid) ?? mid)) }
     })
     const lateGrowth = Math.max(0, ...growth.map((g) => g.late))
-    const levelsOff = growth.every((g) => g.late < 48 * MiB || g.late <= g.early / 2)
+    // (a bound above what a process that holds nothing may grow by: V8 starts a collection for external
+    // memory, which Buffers are, only once it grew by its external-allocation soft limit, 64 MiB, so a
+    // relay writing frames fast grew 43–78 MiB in 3 s, all garbage; 48 failed there once servers ran
+    // without tap's module hooks)
+    const levelsOff = growth.every((g) => g.late < LATE_GROWTH_MAX_MIB * MiB || g.late <= g.early / 2)
     const largest = Math.max(...atEnd.values())
     pinging = false
     await pings
@@ -488,7 +494,7 @@ export function faultSuite (model: string, variantName?: string): void {
     const stats = await modelStats(server)
     const killed = (await kills()) - killsBefore
     const worst = Math.max(...latencies)
-    t.ok(levelsOff, `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the flood's second half (< 48, or at most half its first-half growth; largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB)`)
+    t.ok(levelsOff, `memory levels off: no process grew more than ${(lateGrowth / MiB).toFixed(1)} MiB in the flood's second half (< ${LATE_GROWTH_MAX_MIB}, or at most half its first-half growth; largest ${(largest / MiB).toFixed(0)} MiB; tree peak +${(peak / MiB).toFixed(1)} MiB)`)
     // on failure, what the server warned of meanwhile (a child that left without its last report says so)
     const warned = stats.slowConsumers >= mute && !(stats.extra?.countersLost > 0) ? [] : server.stderr().split('\n').filter((line) => /"level":[456]0/.test(line)).slice(0, 6)
     t.ok(stats.slowConsumers >= mute, `the ${mute} clients that never read were dropped (${stats.slowConsumers} slow consumers, ${(floodMs / 1000).toFixed(1)} s into the flood${relayNote(stats)})${warned.length === 0 ? '' : `; the server warned: ${warned.join(' ')}`}`)

@@ -59,6 +59,26 @@ if (!built.ok) {
     t.same(chunk, frame({ type: 'hello' }))
   })
 
+  t.test('one message relayed to several channels: the same bytes on each; a message changed in a later turn is framed afresh', async (t) => {
+    const a = pair(t, true)
+    const b = pair(t, true)
+    const toA = streamChannel(a.ours, a.writer)
+    const toB = streamChannel(b.ours, b.writer)
+    const message = { type: 'broadcast', data: Buffer.from('hello, both') }
+    // as the primary's hub relays it: one object, sent on one channel after another in one turn
+    t.equal(toA.send(message), true)
+    t.equal(toB.send(message), true)
+    const [[gotA], [gotB]] = await Promise.all([once(a.theirs, 'data'), once(b.theirs, 'data')]) as [[Buffer], [Buffer]]
+    t.same(gotA, frame(message))
+    t.same(gotB, frame(message))
+    // the frame is kept only until the end of the turn: the same object, changed, is serialized again
+    message.data = Buffer.from('changed')
+    await new Promise((resolve) => setImmediate(resolve))
+    t.equal(toA.send(message), true)
+    const [again] = await once(a.theirs, 'data') as [Buffer]
+    t.same(again, frame(message))
+  })
+
   /**
    * The child writes its last message and exits with the primary's messages unread (so the kernel
    * resets the pair); the primary, busy, has not read it yet, and writes to the child first: EPIPE. On
