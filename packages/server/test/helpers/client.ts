@@ -62,7 +62,6 @@ export class Client {
   destroy (): void { this.socket.destroy() }
 }
 
-/** A 4-byte big-endian length header + payload. */
 /** Each client writes `count` numbered lines (`c<i> m<j>`); returns what each wrote, which an echo answers in full. */
 export function writeNumberedLines (clients: Client[], count: number): string[] {
   return clients.map((c, i) => {
@@ -72,6 +71,7 @@ export function writeNumberedLines (clients: Client[], count: number): string[] 
   })
 }
 
+/** A 4-byte big-endian length header + payload. */
 export function lengthFrame (payload: Buffer | string): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload
   const header = Buffer.alloc(4)
