@@ -73,8 +73,12 @@ export class TaskCostEstimate {
   private readonly samples: number[] = []
   private next = 0
   private cached: number | undefined
+  /** Where the median is found: sorted in place, so reading it allocates nothing (it is read per task, and changes per batch). */
+  private readonly scratch: Float64Array
 
-  constructor (private readonly initialUs: number, private readonly window = COST_SAMPLES) {}
+  constructor (private readonly initialUs: number, private readonly window = COST_SAMPLES) {
+    this.scratch = new Float64Array(window)
+  }
 
   /** A batch of results reported `tasks` tasks run in `us` µs. */
   add (tasks: number, us: number): void {
@@ -88,9 +92,17 @@ export class TaskCostEstimate {
   get us (): number {
     if (this.samples.length === 0) return this.initialUs
     if (this.cached === undefined) {
-      const sorted = [...this.samples].sort((a, b) => a - b)
-      const mid = sorted.length >> 1
-      this.cached = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+      const n = this.samples.length
+      const sorted = this.scratch
+      // an insertion sort of a handful of numbers
+      for (let i = 0; i < n; i++) {
+        const v = this.samples[i]!
+        let j = i
+        for (; j > 0 && sorted[j - 1]! > v; j--) sorted[j] = sorted[j - 1]!
+        sorted[j] = v
+      }
+      const mid = n >> 1
+      this.cached = n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
     }
     return this.cached
   }

@@ -92,8 +92,11 @@ try {
   await new Promise(() => {})
 }
 
-/** ConnInfo of the connections this thread has served, by the primary's key (dropped on FORGET). */
-const conns = new Map<number, ConnInfo>()
+/** A connection this thread has served: what its ctx shows, and its owner for faults (made once, not per task). */
+interface KnownConn { info: ConnInfo, owner: FaultOwner }
+
+/** The connections this thread has served, by the primary's key (dropped on FORGET). */
+const conns = new Map<number, KnownConn>()
 
 /** One settled task, until its batch leaves. */
 interface Outcome {
@@ -134,7 +137,10 @@ port.on('message', (batch: Batch) => {
     const bits = head[h + T_FLAGS]!
     const key = head[h + T_CONN]!
     if ((bits & HOOK_MASK) === FORGET) { conns.delete(key); continue }
-    if ((bits & HAS_INFO) !== 0) conns.set(key, extras[x++] as ConnInfo)
+    if ((bits & HAS_INFO) !== 0) {
+      const info = extras[x++] as ConnInfo
+      conns.set(key, { info, owner: ownerOf(info[0]) })
+    }
     const state = (bits & HAS_STATE) !== 0 ? extras[x++] : {}
     let message: unknown
     if ((bits & MSG_BYTES) !== 0) {
@@ -284,14 +290,22 @@ function canClone (value: unknown): boolean {
   }
 }
 
-function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<string, unknown>, message: unknown): void {
-  const actions: PoolAction[] = []
-  const moved: ArrayBuffer[] = []
-  let state = initial
+/**
+ * Runs one hook against a stand-in ctx. What it allocates is what a task costs this thread's young
+ * generation, so it is kept small: `state` is a plain property (read back when the hook settles), the
+ * lists of actions and moved buffers are made on first use, and the connection's fault owner is made
+ * once per connection. (A ctx with a state getter and setter, fresh lists and an owner per task came to
+ * about 1 KB per task, most of this thread's allocation: its scavenges ran every few hundred ms and,
+ * sharing a core with the primary, stalled a batch for 10–25 ms.)
+ */
+function run (hook: PoolHook, token: number, conn: KnownConn, initial: Record<string, unknown>, message: unknown): void {
+  const info = conn.info
+  let actions: PoolAction[] | undefined
+  let moved: ArrayBuffer[] | undefined
   // after the hook settled, the primary has our actions already: later calls could not reach it
   let settled = false
-  const record = (action: PoolAction): void => { if (!settled) actions.push(action) }
-  const bytes = (value: string | Uint8Array): string | Uint8Array => typeof value === 'string' ? value : ownedBytes(value, moved)
+  const record = (action: PoolAction): void => { if (!settled) (actions ??= []).push(action) }
+  const bytes = (value: string | Uint8Array): string | Uint8Array => typeof value === 'string' ? value : ownedBytes(value, moved ??= [])
   const ctx: ConnectionContext = {
     id: info[0],
     remoteAddress: info[1],
@@ -302,11 +316,11 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
     broadcast: (value) => record({ type: 'broadcast', data: bytes(value) }),
     close: () => record({ type: 'close' }),
     shared,
-    get state () { return state },
-    set state (value) { state = value },
+    state: initial,
   }
   const done = (reply: unknown, error: unknown, later: boolean): void => {
     settled = true
+    const state = ctx.state
     const outcome: Outcome = { token, actions, state, moved }
     if (isEmptyState(state)) outcome.empty = true
     if (error !== undefined) {
@@ -324,7 +338,7 @@ function run (hook: PoolHook, token: number, info: ConnInfo, initial: Record<str
   }
   let result: unknown
   try {
-    result = runOwnedBy(ownerOf(info[0]), callHook, hook, ctx, message)
+    result = runOwnedBy(conn.owner, callHook, hook, ctx, message)
   } catch (err) {
     done(undefined, err ?? new Error(String(err)), false)
     return

@@ -153,6 +153,12 @@ t.test('pool: ctx.state per connection, ctx.shared atomic across threads', async
     t.same(await ask(c1!, 'incr\n'), ['6'])
   })
 
+  await t.test('a state the handler replaced (by assignment, after an await) is the one the next message sees', async (t) => {
+    const c = await Client.open(server.port)
+    t.teardown(() => c.destroy())
+    t.same(await ask(c, 'incr\nincr\nname\nrename ada\nname\nincr\n'), ['1', '2', 'none', 'renamed', 'ada', '3'])
+  })
+
   await t.test('setIfAbsent: 24 connections race for one key, exactly one wins', async (t) => {
     const racers = await Promise.all(Array.from({ length: 24 }, async () => await Client.open(server.port)))
     t.teardown(() => racers.forEach((c) => c.destroy()))
