@@ -14,7 +14,7 @@ import { runScenarioLoad, workExpect, workRoundsOf } from './load.js'
 import { idleSample, judgeLoad, newRepetition } from './measure.js'
 import { SuiteError } from './suite.js'
 import { primeWorkDigests, steadyWarmupOn, warmUntilSteady } from './steady.js'
-import { buildTimeline, stillWarming } from './timeline.js'
+import { buildTimeline, slowStart, stillWarming } from './timeline.js'
 import { WindowRecorder } from './window.js'
 
 /** How long the pre-load check waits to connect and for its one reply. */
@@ -201,8 +201,9 @@ export async function runExternalRepetition (sc: ScenarioConfig, repetition: num
     if (sampler !== null) rep.window = recorder.stats(from, from + rep.load.windowMs)
     // without a pid the timeline holds the load's side only (completions, latency)
     rep.timeline = buildTimeline(rep.load, recorder.records, sc.warmupMs)
-    // a closed loop that sped up through the window measured a server still warming (a fixed rate cannot)
-    const warming = rate === undefined ? stillWarming(rep.timeline, rep.load) : null
+    // a closed loop that sped up through the window, or a fixed rate slow at its start, measured a
+    // server still warming
+    const warming = rate === undefined ? stillWarming(rep.timeline, rep.load) : slowStart(rep.timeline, rep.load)
     if (warming !== null) rep.warnings.push(`${who}: ${warming}`)
     // (moved into the timeline)
     delete rep.load.seconds

@@ -28,7 +28,7 @@ import { ECHOPLEX_BIN, LaunchError, spawnServer, type ServerSpec } from './serve
 import { expandSuite } from './suite.js'
 import { WindowRecorder } from './window.js'
 import { allowedCpus, findTaskset, formatCpuList, pinLoadGenerator, pinnedServerSpec, pinningCapNote, planPinning, type PinChoice, type PinPlan } from './pinning.js'
-import { buildTimeline, stillWarming } from './timeline.js'
+import { buildTimeline, slowStart, stillWarming } from './timeline.js'
 import { collectProfile, profileDirFor, profiledServerSpec } from './profile.js'
 import { deriveRate, runOrder } from './fixed-rate.js'
 import { primeWorkDigests, steadyWarmupOn, warmUntilSteady } from './steady.js'
@@ -159,8 +159,9 @@ export async function runRepetition (sc: ScenarioConfig, repetition: number, sui
       const from = Date.parse(rep.load.startedAt)
       rep.window = recorder.stats(from, from + rep.load.windowMs)
       rep.timeline = buildTimeline(rep.load, recorder.records, sc.warmupMs)
-      // a closed loop that sped up through the window measured a server still warming (a fixed rate cannot)
-      const warming = plan.rate === undefined ? stillWarming(rep.timeline, rep.load) : null
+      // a closed loop that sped up through the window, or a fixed rate slow at its start, measured a
+      // server still warming
+      const warming = plan.rate === undefined ? stillWarming(rep.timeline, rep.load) : slowStart(rep.timeline, rep.load)
       if (warming !== null) rep.warnings.push(warming)
       // (moved into the timeline)
       delete rep.load.seconds

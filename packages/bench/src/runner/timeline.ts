@@ -69,3 +69,36 @@ export function stillWarming (timeline: Timeline | null, load: LoadSummary): str
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
   return `req/s rose ${Math.round((last / first - 1) * 100)}% through the measurement (${fmt(first)} → ${fmt(last)} in its first and last second): the server was still warming up (--steady-warmup measures it warm)`
 }
+
+/** A fixed-rate window's p99 from this multiple of its whole later seconds' own on is a slow start. */
+export const SLOW_START_RATIO = 2
+
+/**
+ * A warning when a fixed-rate window's p99 came from its start: at least SLOW_START_RATIO × the
+ * median p99 of its whole later seconds, with the second the measurement began in slower still. A
+ * fixed rate cannot rise as a warming server speeds up (stillWarming's sign); its warm-up shows as
+ * latency instead — a freshly started server served the first second of a fixed rate at several times
+ * the p99 of the rest (every model here, the pool most), and that second set the window's p99. Null
+ * when it did not, or when there are fewer than two whole later seconds.
+ */
+export function slowStart (timeline: Timeline | null, load: LoadSummary): string | null {
+  if (timeline === null) return null
+  const p99 = load.latency?.p99
+  if (p99 === undefined || !Number.isFinite(p99)) return null
+  const end = Date.parse(load.startedAt) + load.windowMs
+  const step = timeline.intervalMs
+  // the interval the measurement began in, and the whole ones after it
+  const start = timeline.points.find((p) => p.t <= timeline.warmupMs && timeline.warmupMs < p.t + step)
+  const first = start?.p99Ms
+  if (start === undefined || first == null) return null
+  const later = timeline.points
+    .filter((p) => p.t > start.t && timeline.origin + p.t + step <= end && p.p99Ms != null)
+    .map((p) => p.p99Ms!)
+    .sort((a, b) => a - b)
+  if (later.length < 2) return null
+  const mid = later.length >> 1
+  const typical = later.length % 2 === 1 ? later[mid]! : (later[mid - 1]! + later[mid]!) / 2
+  if (first < p99 || p99 < SLOW_START_RATIO * typical) return null
+  const ms = (v: number): string => v >= 10 ? String(Math.round(v)) : v.toFixed(1)
+  return `p99 ${ms(p99)} ms over the measurement, ${ms(typical)} ms in its later seconds: its first second was slow (${ms(first)} ms), so the server was still warming up (--steady-warmup measures it warm)`
+}

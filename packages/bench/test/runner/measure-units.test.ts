@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LoadSummary, ScenarioConfig, ScenarioResult } from '@echoplex/results'
 import { deriveRate, runOrder } from '../../src/runner/fixed-rate.js'
-import { buildTimeline, stillWarming } from '../../src/runner/timeline.js'
+import { buildTimeline, slowStart, stillWarming } from '../../src/runner/timeline.js'
 import { addProfile, collectProfile, pruneFlame, roleOf } from '../../src/runner/profile.js'
 import { expandSuite, normalizeSuite } from '../../src/runner/suite.js'
 import type { SampleRecord } from '../../src/runner/window.js'
@@ -100,6 +100,28 @@ t.test('stillWarming: req/s that rose through the measured window is flagged; a 
   t.equal(run([100, 1400, 1000, 900]), null, 'a fall is not warming up')
   t.equal(run([100, 0, 500]), null, 'nothing served in the first second: no ratio')
   t.equal(stillWarming(null, {} as LoadSummary), null, 'no timeline')
+})
+
+t.test('slowStart: a fixed-rate p99 set by a slow first second is flagged; a steady or evenly noisy one is not', async (t) => {
+  const origin = 1_000_000
+  /** A 4 s window after `warmupMs` of warm-up, with this p99 per second from the load's start and this p99 over the window. */
+  const run = (p99Ms: number[], p99: number, warmupMs = 500): string | null => {
+    const load = {
+      startedAt: new Date(origin + warmupMs).toISOString(),
+      windowMs: 4000,
+      latency: { p99 },
+      seconds: { intervalMs: 1000, origin, warmupMs, completed: p99Ms.map(() => 1000), p99Ms },
+    } as unknown as LoadSummary
+    return slowStart(buildTimeline(load, [], warmupMs), load)
+  }
+  // the measurement begins in second 0 (at 500 ms); seconds 1, 2 and 3 are whole and later
+  t.equal(run([131, 2.4, 4.5, 3.8, 4.9], 23.9), 'p99 24 ms over the measurement, 3.8 ms in its later seconds: its first second was slow (131 ms), so the server was still warming up (--steady-warmup measures it warm)')
+  t.equal(run([4, 2.4, 4.5, 3.8, 4.9], 4.2), null, 'a steady window')
+  t.equal(run([3, 2, 40, 3, 3], 9), null, 'a spike later in the window is not a slow start (the first second was not the slow one)')
+  t.equal(run([131, 20, 25, 30, 24], 40), null, 'the later seconds are slow too: under twice their p99, no warm-up to blame')
+  t.match(run([90, 2, 3, 2, 3], 30, 0), /first second was slow \(90 ms\)/, 'no warm-up: the first second is the one the measurement began in')
+  t.equal(run([131, 2], 20), null, 'fewer than two whole later seconds')
+  t.equal(slowStart(null, {} as LoadSummary), null, 'no timeline')
 })
 
 const frame = (id: number, functionName: string, children: number[] = [], url = ''): unknown => ({ id, callFrame: { functionName, url, lineNumber: 0, columnNumber: 0, scriptId: '0' }, children })
