@@ -8,7 +8,7 @@ import {
   escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio,
 } from './format.js'
 import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
-import { ratioColor, winMatrix } from './matrix.js'
+import { matrixValue, ratioColor, winMatrix } from './matrix.js'
 import type { Verdict } from './verdicts.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
 import { timelineCharts } from './timeline-chart.js'
@@ -183,14 +183,16 @@ function matrixTable (model: ReportModel): string {
       const x = r.cells[c.t]
       if (x === undefined) return `<td class="cell${c.peer ? ' peer' : ''}"><span class="muted">–</span></td>`
       if (x.value === null) return `<td class="cell${c.peer ? ' peer' : ''}" style="background:${ratioColor(null)}"><span class="status-${esc(x.status)}">${esc(x.status === 'failed' ? 'FAILED' : x.status)}</span></td>`
-      const title = `${c.t}: ${formatRate(x.value)} req/s, ${formatRatio(x.ratio)} the row's best model`
-      return `<td class="cell${x.best ? ' best' : ''}${c.peer ? ' peer' : ''}" style="background:${ratioColor(x.ratio)}" title="${esc(title)}">${esc(formatRate(x.value))}<span class="sub">${esc(formatRatio(x.ratio))}</span></td>`
+      const title = r.metric === 'p99'
+        ? `${c.t}: p99 ${formatMs(x.value)} ms at the row's fixed rate; the row's best model's p99 is ${formatRatio(x.ratio)} of it`
+        : `${c.t}: ${formatRate(x.value)} req/s, ${formatRatio(x.ratio)} the row's best model`
+      return `<td class="cell${x.best ? ' best' : ''}${c.peer ? ' peer' : ''}" style="background:${ratioColor(x.ratio)}" title="${esc(title)}">${esc(matrixValue(r, x.value))}<span class="sub">${esc(formatRatio(x.ratio))}</span></td>`
     }).join('')
     const win = r.winner === null ? '<span class="muted">no model ran ok</span>' : `<strong>${esc(r.winner)}</strong>${r.margin === null ? '' : ` <span class="sub">${esc(formatRatio(r.margin))} the next</span>`}`
     return `<tr><td><a href="#g-${esc(r.key.replace(/[^A-Za-z0-9_-]/g, '-'))}">${esc(r.label)}</a></td><td>${win}</td>${cells}</tr>`
   }).join('\n')
   return `<div class="scroll"><table class="compact matrix"><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table></div>` +
-    `<p class="muted">Each cell: median req/s over ${reps.length === 1 ? `${reps[0]} repetition(s)` : 'the repetitions'}, and its ratio to the best model of the row (1.00× = the winner, outlined). Colour = that ratio: green 1.00×, yellow ≈ 0.6×, red ≤ 0.25×; peers are coloured the same way (above 1.00×: faster than every model).</p>`
+    `<p class="muted">Each cell: median req/s over ${reps.length === 1 ? `${reps[0]} repetition(s)` : 'the repetitions'}, and its ratio to the best model of the row (1.00× = the winner, outlined). Colour = that ratio: green 1.00×, yellow ≈ 0.6×, red ≤ 0.25×; peers are coloured the same way (above 1.00×: faster than every model).${m.rows.some((r) => r.metric === 'p99') ? ' At a fixed rate every target serves the same req/s, so there a cell is its median p99 and the best model\'s p99 ÷ its own: the lowest wins.' : ''}</p>`
 }
 
 const spreadText = (s: { min: number, max: number } | null, f: (v: number) => string): string => s === null ? '-' : `${f(s.min)} – ${f(s.max)}`

@@ -6,7 +6,7 @@ import { compareCells, driftLine, MARKERS, type Change, type Comparison } from '
 import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, kindNote, mdTable } from './format.js'
 import { EVENT_LOOP_NOTE, forkNote, showsFork } from './html.js'
 import type { ReportModel, RunInfo, TargetRow } from './model.js'
-import { winMatrix } from './matrix.js'
+import { matrixValue, winMatrix } from './matrix.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
 import { hottestFrames, OPEN_PROFILE_HOWTO } from './flame.js'
 import { pinningLine } from './pinning-line.js'
@@ -50,10 +50,10 @@ export function renderReportMarkdown (model: ReportModel): string {
         const x = r.cells[c]
         if (x === undefined) return '-'
         if (x.value === null) return x.status === 'ok' ? '-' : `**${x.status.toUpperCase()}**`
-        return `${x.best ? '**' : ''}${formatRate(x.value)}${x.best ? '**' : ''} (${formatRatio(x.ratio)})`
+        return `${x.best ? '**' : ''}${matrixValue(r, x.value)}${x.best ? '**' : ''} (${formatRatio(x.ratio)})`
       }),
     ])))
-    out.push('', 'Each cell: median req/s over the repetitions, and (its ratio to the best model of the row).', '')
+    out.push('', `Each cell: median req/s over the repetitions, and (its ratio to the best model of the row).${m.rows.some((r) => r.metric === 'p99') ? ' At a fixed rate every target serves the same req/s, so there a cell is its median p99 and (the best model\'s p99 ÷ its own): the lowest wins.' : ''}`, '')
   }
   out.push('## Verdicts', '')
   out.push(mdTable(['category', 'winner', 'margin', 'runner-up', 'lead beyond noise', 'best peer'], model.verdicts.map((v) => [

@@ -2,13 +2,18 @@
  * The answer first: which model wins where. A matrix of scenario groups (rows: workload, payload,
  * connections, mode) × targets (columns: models, then peers), each cell the target's median req/s
  * and its ratio to the best model of the row. The report colours cells by that ratio.
+ *
+ * A fixed-rate row is the exception: every target there serves the same req/s by construction, so it
+ * ranks by median p99 instead (lowest wins), each cell its p99 and the ratio best p99 ÷ its own (so
+ * 1.00× is still the winner, and less is worse, coloured alike).
  */
+import { formatMs, formatRate } from './format.js'
 import type { ReportModel } from './model.js'
 
 export interface MatrixCell {
-  /** median req/s over the repetitions; null when nothing was measured or the scenario is not ok */
+  /** median req/s (a fixed-rate row: median p99, ms) over the repetitions; null when nothing was measured or the scenario is not ok */
   value: number | null
-  /** value ÷ the best model's value in the row (peers may exceed 1) */
+  /** value ÷ the best model's value in the row (a fixed-rate row: best ÷ value); peers may exceed 1 */
   ratio: number | null
   status: string
   /** the row's best model */
@@ -18,7 +23,9 @@ export interface MatrixCell {
 export interface MatrixRow {
   key: string
   label: string
-  /** the best model of the row, and how far ahead of the runner-up (winner ÷ runner-up) */
+  /** what the cells hold: req/s (higher wins), or, in a fixed-rate row, p99 in ms (lower wins) */
+  metric: 'throughput' | 'p99'
+  /** the best model of the row, and how far ahead of the runner-up (winner ÷ runner-up; p99: runner-up ÷ winner) */
   winner: string | null
   margin: number | null
   /** repetitions the medians are taken over (the most of any cell) */
@@ -43,15 +50,20 @@ export function winMatrix (model: ReportModel): WinMatrix {
     }
   }
   const rows = model.groups.map((g): MatrixRow => {
-    const ok = g.rows.filter((r) => r.status === 'ok' && (r.throughput?.median ?? 0) > 0)
-    const ranked = ok.filter((r) => r.kind === 'model').sort((a, b) => b.throughput!.median - a.throughput!.median)
-    const best = ranked[0]?.throughput?.median ?? null
+    const metric = g.fixedRate === null ? 'throughput' : 'p99'
+    // higher req/s wins; at a fixed rate, lower p99 does
+    const valueOf = (r: (typeof g.rows)[number]): number | null => r.status !== 'ok' ? null : (metric === 'throughput' ? r.throughput?.median : r.latency.p99?.median) ?? null
+    const better = (a: number, b: number): number => metric === 'throughput' ? a / b : b / a
+    const ranked = g.rows
+      .filter((r) => r.kind === 'model' && (valueOf(r) ?? 0) > 0)
+      .sort((a, b) => better(valueOf(b)!, valueOf(a)!) - 1)
+    const best = ranked.length === 0 ? null : valueOf(ranked[0]!)
     const cells: Record<string, MatrixCell> = {}
     for (const r of g.rows) {
-      const v = r.status === 'ok' ? r.throughput?.median ?? null : null
+      const v = valueOf(r)
       cells[r.target] = {
         value: v,
-        ratio: v === null || best === null ? null : v / best,
+        ratio: v === null || best === null || v <= 0 ? null : better(v, best),
         status: r.status,
         best: ranked[0] === r,
       }
@@ -59,8 +71,9 @@ export function winMatrix (model: ReportModel): WinMatrix {
     return {
       key: g.key,
       label: g.label,
+      metric,
       winner: ranked[0]?.target ?? null,
-      margin: ranked.length >= 2 ? ranked[0]!.throughput!.median / ranked[1]!.throughput!.median : null,
+      margin: ranked.length >= 2 ? better(valueOf(ranked[0]!)!, valueOf(ranked[1]!)!) : null,
       repetitions: Math.max(0, ...g.rows.map((r) => r.throughput?.n ?? 0)),
       cells,
     }
@@ -76,4 +89,9 @@ export function ratioColor (ratio: number | null): string {
   if (ratio === null || !Number.isFinite(ratio)) return '#f3f4f6'
   const t = Math.max(0, Math.min(1, (ratio - 0.25) / 0.75))
   return `hsl(${Math.round(t * 120)} 70% ${Math.round(88 - 6 * t)}%)`
+}
+
+/** A cell's value as the row's metric reads: `12,345` (req/s) or `4.12 ms p99`. */
+export function matrixValue (row: Pick<MatrixRow, 'metric'>, value: number): string {
+  return row.metric === 'p99' ? `${formatMs(value)} ms p99` : formatRate(value)
 }

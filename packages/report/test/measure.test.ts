@@ -3,6 +3,7 @@ import { readResults, summarizeRepetitions, validateResults, type FlameNode, typ
 import { buildReport, renderReportHtml, renderReportMarkdown } from '../src/index.js'
 import { flameGraph, hottestFrames } from '../src/flame.js'
 import { EFFICIENCY_HEAD } from '../src/efficiency.js'
+import { winMatrix } from '../src/matrix.js'
 import { BASE, clone } from './fixtures/synthetic.js'
 
 const base = readResults(BASE)
@@ -122,4 +123,33 @@ t.test('fixed-rate groups: labelled, their rate explained, kept out of the throu
   t.equal(g.label, 'echo 64B c8 keep-alive at a fixed rate')
   t.notOk(model.verdicts.some((v) => v.basis.includes(g.label)), 'not a basis of any verdict')
   t.match(renderReportHtml(model), /Fixed rate \(open loop\): every target got 5,108 req\/s — 50 % of the slowest model/)
+})
+
+t.test('the win matrix ranks a fixed-rate row by p99, not by the req/s every target shares', async (t) => {
+  const r = clone(base)
+  r.schemaVersion = 2
+  const closed = r.scenarios.filter((s) => s.group === 'echo:64B:c8:keep-alive' && s.target.kind === 'model' && s.status === 'ok')
+  // the slowest model at full speed gets the lowest p99 at the fixed rate: a ranking by req/s would not pick it
+  const bySpeed = [...closed].sort((a, b) => a.summary!.requestsPerSec!.median - b.summary!.requestsPerSec!.median)
+  const p99Of = new Map(bySpeed.map((s, i) => [s.target.label, 2 + 3 * i]))
+  r.scenarios.push(...closed.map((s) => {
+    const f = { ...clone(s), id: `${s.id}@fixed-rate`, group: 'echo:64B:c8:keep-alive@fixed-rate', fixedRate: { of: 'echo:64B:c8:keep-alive', fraction: 0.5 }, rate: { requestsPerSec: 5108, basis: 'test' }, comparison: null }
+    for (const rep of f.repetitions) if (rep.load !== null) { rep.load.throughput.requestsPerSec = 5108; rep.load.latency.p99 = p99Of.get(s.target.label)! }
+    f.summary = summarizeRepetitions(f.repetitions)
+    return f
+  }))
+  t.equal(validateResults(r), null)
+  const model = buildReport([r])
+  const m = winMatrix(model)
+  const row = m.rows.find((x) => x.label.endsWith('at a fixed rate'))!
+  const slowest = bySpeed[0]!.target.label
+  const other = bySpeed[1]!.target.label
+  t.equal(row.metric, 'p99')
+  t.equal(row.winner, slowest, 'the lowest p99 wins')
+  t.equal(row.cells[slowest]!.value, 2, 'a cell holds its median p99')
+  t.equal(row.cells[other]!.ratio, 2 / 5, 'and the best p99 ÷ its own')
+  t.equal(row.margin, 5 / 2, 'the margin: the runner-up\'s p99 ÷ the winner\'s')
+  t.equal(m.rows.find((x) => x.label === 'echo 64B c8 keep-alive')!.metric, 'throughput', 'closed-loop rows still rank by req/s')
+  t.match(renderReportMarkdown(model), new RegExp(`\\| echo 64B c8 keep-alive at a fixed rate \\| \\*\\*${slowest}\\*\\* \\(2\\.50× the next\\) \\|`))
+  t.match(renderReportMarkdown(model), /\*\*2\.00 ms p99\*\* \(1\.00×\)/)
 })
