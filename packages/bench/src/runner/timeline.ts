@@ -5,7 +5,7 @@
  * Intervals before the load (the connect phase: e.g. fork spawning its children) carry the tree's
  * figures only and have a negative `t`.
  */
-import type { LoadSummary, Timeline, TimelinePoint } from '@echoplex/results'
+import { spread, type LoadSummary, type Timeline, type TimelinePoint } from '@echoplex/results'
 import type { SampleRecord } from './window.js'
 
 /** How far before the load the timeline reaches back into the connect phase. */
@@ -91,13 +91,9 @@ export function slowStart (timeline: Timeline | null, load: LoadSummary): string
   const start = timeline.points.find((p) => p.t <= timeline.warmupMs && timeline.warmupMs < p.t + step)
   const first = start?.p99Ms
   if (start === undefined || first == null) return null
-  const later = timeline.points
-    .filter((p) => p.t > start.t && timeline.origin + p.t + step <= end && p.p99Ms != null)
-    .map((p) => p.p99Ms!)
-    .sort((a, b) => a - b)
-  if (later.length < 2) return null
-  const mid = later.length >> 1
-  const typical = later.length % 2 === 1 ? later[mid]! : (later[mid - 1]! + later[mid]!) / 2
+  const later = spread(timeline.points.filter((p) => p.t > start.t && timeline.origin + p.t + step <= end).map((p) => p.p99Ms))
+  if (later === null || later.n < 2) return null
+  const typical = later.median
   if (first < p99 || p99 < SLOW_START_RATIO * typical) return null
   const ms = (v: number): string => v >= 10 ? String(Math.round(v)) : v.toFixed(1)
   return `p99 ${ms(p99)} ms over the measurement, ${ms(typical)} ms in its later seconds: its first second was slow (${ms(first)} ms), so the server was still warming up (--steady-warmup measures it warm)`
