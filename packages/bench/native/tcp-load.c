@@ -4,16 +4,19 @@
  * generator costs less CPU per round trip than the server it measures. Compiled on demand by
  * packages/bench/src/load/native.ts, which drives it as one engine of runTcpLoad().
  *
- * Supports persistent connections, closed loop (pipeline slots) and open loop (fixed rate, latency
- * from the intended send time), framings raw/line/length, expected replies echo/upper, warmup,
- * amount, drain, connect timeout, reconnect with backoff. Not churn, not a custom expect function.
+ * Supports persistent connections and churn (a connection per request: connect, send, verify the
+ * reply, close; as ChurnConnections in connection-policy.ts), closed loop (pipeline slots) and open
+ * loop (fixed rate, latency from the intended send time), framings raw/line/length, expected replies
+ * echo/upper, warmup, amount, drain, connect timeout, reconnect with backoff. Not a custom expect
+ * function.
  *
  *   tcp-load key=value ...   (keys: host port | path, framing, conns, first, total, payload, pipeline,
- *                             mode, rate, amount, duration, warmup, drain, ctimeout, expect, seqbase;
- *                             times in ms)
+ *                             mode, rate, amount, duration, warmup, drain, ctimeout, expect, seqbase,
+ *                             churn; times in ms)
  *
  * Protocol (lines):
- *   stdout  ready <ready> <failed>        after the connect phase (one verified probe per connection)
+ *   stdout  ready <ready> <failed>        after the connect phase (one verified probe per connection;
+ *                                         churn has none: `ready 0 0` at once)
  *   stdin   start <absolute ms>           load starts then (epoch ms, the parent's absNow() clock)
  *   stdin   stop | abort | EOF            end now; the result still follows
  *   stdout  result <json>                 the EngineResult; latency histograms as [[µs, count], ...]
@@ -58,6 +61,7 @@ static struct {
   long long amount; /* -1: no limit */
   double duration, warmup, drain, ctimeout, firstreply;
   int upper;
+  int churn; /* a connection per request */
   uint64_t seqbase;
 } cfg = {.conns = 1, .total = 1, .payload = 64, .pipeline = 1, .amount = -1, .duration = 1000, .drain = 1000, .ctimeout = 5000};
 
@@ -99,11 +103,13 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(k, "firstreply")) cfg.firstreply = atof(v);
     else if (!strcmp(k, "expect")) cfg.upper = !strcmp(v, "upper");
     else if (!strcmp(k, "seqbase")) cfg.seqbase = strtoull(v, NULL, 10);
+    else if (!strcmp(k, "churn")) cfg.churn = atoi(v) != 0;
     else fail("unknown key: %s", k);
   }
   if (cfg.framing < 0) fail("framing must be raw, line or length");
   if (cfg.conns < 0 || cfg.payload < 1 || cfg.pipeline < 1 || cfg.total < 1) fail("bad sizes");
   if (cfg.open_loop && !(cfg.rate > 0)) fail("open loop needs a positive rate");
+  if (cfg.churn) cfg.pipeline = 1;
   if (cfg.path[0] == 0 && cfg.port[0] == 0) fail("no target: port or path");
 }
 
@@ -333,6 +339,9 @@ struct conn {
   uint64_t next_k; /* open loop: index of the next request in this connection's schedule */
   int failures;
   double retry_at, connect_deadline; /* 0: none */
+  /* churn: a request is claimed (counted as sent and in flight) before its connection connects */
+  int pending;
+  double pending_start;
 };
 
 enum phase { CONNECTING, READY, WAITING, RUNNING, DRAINING, DONE };
@@ -412,7 +421,13 @@ static void drop(struct conn *c, const char *code) {
   close_conn(c);
   if (phase == DONE) return;
   count_error(code);
-  inflight -= ring_clear(c);
+  long dropped = ring_clear(c);
+  if (c->pending) {
+    /* a claimed request not written yet (churn, still connecting) counted as in flight too */
+    if (dropped == 0) dropped = 1;
+    c->pending = 0;
+  }
+  inflight -= dropped;
   if (c->probing) {
     c->probing = 0;
     settle(0);
@@ -454,7 +469,8 @@ static int flush_out(struct conn *c) {
   return 0;
 }
 
-/* Appends requests seq.. seq+k-1 to the output and queues their replies (latency from start_of(i)). */
+/* Appends requests seq.. seq+k-1 to the output and queues their replies (latency from start_of(i));
+   the caller counts them in flight. */
 static void queue_requests(struct conn *c, long k, double fixed_start, int scheduled) {
   size_t need = c->out_len + (size_t)k * wire;
   if (need > c->out_cap) {
@@ -481,14 +497,14 @@ static void queue_requests(struct conn *c, long k, double fixed_start, int sched
     c->rstart[slot] = scheduled ? start_at + (double)c->index * gap_ms + (double)(c->next_k + (uint64_t)i) * interval_ms : fixed_start;
     c->size++;
   }
-  inflight += k;
 }
 
 static void account(long long measured, double t) {
   if (measured == 0) return;
   sent += measured;
   remaining -= measured;
-  bytes_sent += measured * (long long)wire;
+  /* (churn counts a request's bytes when its connection writes them) */
+  if (!cfg.churn) bytes_sent += measured * (long long)wire;
   if (remaining == 0) send_stop = t;
 }
 
@@ -522,8 +538,38 @@ static void pump(struct conn *c) {
     queue_requests(c, k, 0, 1);
     c->next_k += (uint64_t)k;
   }
+  inflight += k;
   account(measured, t);
   flush_out(c);
+}
+
+/* Churn: starts the next connect-request-close transaction on c, if one is due (the request is
+   claimed now: its latency, and its connect latency, run from when it was due). */
+static void churn_next(struct conn *c) {
+  if (phase != RUNNING || c->fd >= 0 || c->retry_at > 0) return;
+  double t = t_now, at = t;
+  if (cfg.open_loop) {
+    at = start_at + (double)c->index * gap_ms + (double)c->next_k * interval_ms;
+    if (at > t) return; /* not due yet: a tick comes back for it */
+  }
+  if (at >= stop_at) return;
+  long long measured = 0;
+  if (at >= measure_start) {
+    if (remaining <= 0) return;
+    measured = 1;
+  }
+  if (cfg.open_loop) c->next_k++;
+  inflight++;
+  account(measured, t);
+  c->pending = 1;
+  c->pending_start = at;
+  open_socket(c, 0);
+}
+
+/* Sends what is due on c (or, with churn, opens its next transaction's connection). */
+static void poll_conn(struct conn *c) {
+  if (cfg.churn) churn_next(c);
+  else pump(c);
 }
 
 static void open_socket(struct conn *c, int probe) {
@@ -558,8 +604,9 @@ static void open_socket(struct conn *c, int probe) {
   c->connecting = 1;
   c->probing = probe;
   c->first_byte = 0;
-  /* measured when the connection starts inside the measured window (the probe's always is) */
-  c->record_connect = probe || c->conn_start >= measure_start;
+  /* measured when the connection starts inside the measured window (the probe's always is); with
+     churn a connection belongs to its request: measured when the request is */
+  c->record_connect = probe || (cfg.churn ? c->pending_start : c->conn_start) >= measure_start;
   c->events = EPOLLIN | EPOLLOUT;
   struct epoll_event e = {.events = c->events, .data.u64 = (uint64_t)(c - conns) + 1};
   if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0) fail("epoll_ctl: %s", strerror(errno));
@@ -583,12 +630,20 @@ static void on_connected(struct conn *c) {
     }
     /* the connect timeout also covers the probe's reply */
     queue_requests(c, 1, -INFINITY, 0);
+    inflight++;
     flush_out(c);
     return;
   }
   c->connect_deadline = 0;
   if (c->record_connect) opened++;
   c->failures = 0;
+  if (cfg.churn) {
+    /* already counted in flight when claimed; the reply takes it off */
+    queue_requests(c, 1, c->pending_start, 0);
+    if (c->pending_start >= measure_start) bytes_sent += (long long)wire;
+    flush_out(c);
+    return;
+  }
   pump(c);
 }
 
@@ -675,11 +730,20 @@ static void on_readable(struct conn *c) {
       drop(c, "MISMATCH");
       return;
     }
+    int closed = 0;
     if (c->probing) {
       if (c->size == 0) {
         c->connect_deadline = 0;
         c->probing = 0;
         settle(1);
+      }
+    } else if (cfg.churn) {
+      if (c->size == 0) {
+        /* transaction done: close and go on with the next (which may reuse c for a new socket) */
+        c->pending = 0;
+        close_conn(c);
+        closed = 1;
+        churn_next(c);
       }
     } else if (phase == RUNNING) {
       pump(c);
@@ -687,7 +751,7 @@ static void on_readable(struct conn *c) {
     if (phase == DRAINING) maybe_finish_drain();
     else if (remaining == 0 && inflight == 0 && phase == RUNNING) amount_done();
     /* a full buffer may mean more is waiting; otherwise the next epoll_wait tells */
-    if ((size_t)n < READ_BUF || c->fd < 0) return;
+    if ((size_t)n < READ_BUF || c->fd < 0 || closed) return;
   }
 }
 
@@ -706,7 +770,8 @@ static void begin(void) {
   }
   for (int i = 0; i < cfg.conns && phase == RUNNING; i++) {
     struct conn *c = &conns[i];
-    if (c->fd < 0) open_socket(c, 0);
+    if (cfg.churn) churn_next(c);
+    else if (c->fd < 0) open_socket(c, 0);
     else pump(c);
   }
   if (cfg.open_loop) next_tick = t_now;
@@ -721,7 +786,7 @@ static void begin_drain(void) {
   if (phase != RUNNING) return;
   /* the open loop's requests intended before the stop go out even if the last tick was late */
   if (cfg.open_loop)
-    for (int i = 0; i < cfg.conns && phase == RUNNING; i++) pump(&conns[i]);
+    for (int i = 0; i < cfg.conns && phase == RUNNING; i++) poll_conn(&conns[i]);
   if (phase != RUNNING) return;
   phase = DRAINING;
   if (isnan(send_stop)) send_stop = stop_at;
@@ -729,8 +794,9 @@ static void begin_drain(void) {
   for (int i = 0; i < cfg.conns; i++) {
     struct conn *c = &conns[i];
     c->retry_at = 0;
-    /* (re)connecting connections have nothing outstanding: give up on them now */
-    if (c->fd >= 0 && c->connecting) close_conn(c);
+    /* (re)connecting persistent connections have nothing outstanding: give up on them now; a churn
+       transaction under way gets the drain window like any outstanding request */
+    if (c->fd >= 0 && c->connecting && !c->pending) close_conn(c);
   }
   if (inflight <= 0) {
     finish();
@@ -744,7 +810,7 @@ static void tick(void) {
   double next = INFINITY;
   for (int i = 0; i < cfg.conns; i++) {
     struct conn *c = &conns[i];
-    pump(c);
+    poll_conn(c);
     if (phase != RUNNING) return;
     double at = start_at + (double)c->index * gap_ms + (double)c->next_k * interval_ms;
     if (at < next) next = at;
@@ -795,8 +861,9 @@ static void finish(void) {
   /* requests still unanswered: one timeout per connection that has any */
   for (int i = 0; i < cfg.conns; i++) {
     struct conn *c = &conns[i];
-    if (c->size > 0 && c->fd >= 0 && !aborted) count_error("REPLY_TIMEOUT");
+    if ((c->size > 0 || c->pending) && c->fd >= 0 && !aborted) count_error("REPLY_TIMEOUT");
     ring_clear(c);
+    c->pending = 0;
   }
   inflight = 0;
   phase = DONE;
@@ -876,7 +943,10 @@ static void run_conn_timers(void) {
     if (c->connect_deadline > 0 && c->fd >= 0 && t_now >= c->connect_deadline) drop(c, c->probing && !c->connecting ? "NO_REPLY" : "CONNECT_TIMEOUT");
     if (c->retry_at > 0 && t_now >= c->retry_at) {
       c->retry_at = 0;
-      if (phase == RUNNING) open_socket(c, 0);
+      if (phase == RUNNING) {
+        if (cfg.churn) churn_next(c);
+        else open_socket(c, 0);
+      }
     }
     /* what is left (or was just set) on this connection */
     if (c->connect_deadline > 0 && c->fd >= 0 && c->connect_deadline < min) min = c->connect_deadline;
@@ -947,11 +1017,14 @@ int main(int argc, char **argv) {
     c->rstart = malloc((size_t)cfg.pipeline * sizeof *c->rstart);
     if (c->rseq == NULL || c->rstart == NULL) fail("out of memory");
   }
-  if (cfg.conns == 0) {
+  /* churn: nothing to prepare (no connection outlives its request) */
+  if (cfg.conns == 0 || cfg.churn) {
+    settle_pending = 0;
     phase = READY;
     print_ready();
+  } else {
+    for (int i = 0; i < cfg.conns; i++) open_socket(&conns[i], 1);
   }
-  for (int i = 0; i < cfg.conns; i++) open_socket(&conns[i], 1);
 
   struct epoll_event events[MAX_EVENTS];
   while (phase != DONE) {

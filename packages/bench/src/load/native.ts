@@ -1,10 +1,10 @@
 /**
  * The native load engine: packages/bench/native/tcp-load.c, compiled on demand with the system C
  * compiler (as the C epoll peer is) and run as a child process per engine. It does what one
- * LoadEngine does (same timeline, payloads, verification, error codes) for persistent connections,
- * closed and open loop, raw/line/length framing and echo/upper replies, at a fraction of the CPU per
- * round trip, so the generator is not the ceiling when it shares a small machine with the server.
- * Churn and custom `expect` functions stay with the Node engine.
+ * LoadEngine does (same timeline, payloads, verification, error codes) for persistent connections and
+ * churn, closed and open loop, raw/line/length framing and echo/upper replies, at a fraction of the
+ * CPU per round trip (or per connection), so the generator is not the ceiling when it shares a small
+ * machine with the server. Load scripts and custom `expect` functions stay with the Node engine.
  *
  * Engine choice (`engine` of runTcpLoad): 'node' always runs the Node engine; 'native' runs this one
  * or fails with EPX_NATIVE_ENGINE; 'auto' runs this one when it can and the Node engine otherwise,
@@ -54,8 +54,7 @@ export function ensureNativeEngine (): Promise<NativeAvailability> {
 }
 
 /** Why the native engine cannot run these options, or null when it can. */
-export function nativeUnsupported (o: { churn: boolean, expect: Expect, script?: unknown }): string | null {
-  if (o.churn) return 'churn (a connection per request) runs on the Node engine'
+export function nativeUnsupported (o: { expect: Expect, script?: unknown }): string | null {
   if (o.script !== undefined && o.script !== null) return 'a load script runs on the Node engine'
   if (typeof o.expect === 'function') return 'a custom expect function runs on the Node engine'
   return null
@@ -72,7 +71,7 @@ export interface EngineSelection {
 /**
  * Picks the engine of a run. Throws EPX_NATIVE_ENGINE when 'native' was asked for and cannot run.
  */
-export async function selectEngine (choice: EngineChoice, o: { churn: boolean, expect: Expect, script?: unknown }): Promise<EngineSelection> {
+export async function selectEngine (choice: EngineChoice, o: { expect: Expect, script?: unknown }): Promise<EngineSelection> {
   if (!ENGINE_CHOICES.includes(choice)) throw new RangeError(`engine must be auto, node or native, got ${String(choice)}`)
   if (choice === 'node') return { engine: 'node', binary: null, note: null }
   const unsupported = nativeUnsupported(o)
@@ -97,6 +96,7 @@ export function nativeArgs (cfg: EngineConfig): string[] {
     `expect=${cfg.expect === 'upper' ? 'upper' : 'echo'}`, `seqbase=${cfg.seqBase}`,
   )
   if (cfg.amount !== null) args.push(`amount=${cfg.amount}`)
+  if (cfg.churn) args.push('churn=1')
   return args
 }
 

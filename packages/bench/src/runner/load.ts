@@ -183,9 +183,9 @@ export async function runScenarioLoad (scenario: ScenarioConfig, address: LoadTa
     // first requests is given up on much sooner (firstReplyTimeoutMs, 10 s)
     connectTimeoutMs: 30_000,
     drainMs: 5000,
-    // native asked for suite-wide: scenarios it cannot run (churn, work) use the Node engine, and
+    // native asked for suite-wide: scenarios it cannot run (work's computed replies) use the Node engine, and
     // their results say why (load.generator.engineNote)
-    engine: engine === 'native' && nativeUnsupported({ churn, expect }) !== null ? 'auto' : engine,
+    engine: engine === 'native' && nativeUnsupported({ expect }) !== null ? 'auto' : engine,
   }), signal)
   return r === null ? null : fromTcp(r)
 }

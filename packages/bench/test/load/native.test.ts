@@ -243,14 +243,117 @@ t.test('auto picks native; node when native cannot run the options, saying why',
   const auto = await runTcpLoad({ target: { port }, framing: 'raw', connections: 1, amount: 50, durationMs: 5000 })
   t.equal(auto.engine, 'native')
   const churn = await runTcpLoad({ target: { port }, framing: 'raw', connections: 1, churn: true, amount: 20, durationMs: 5000 })
-  t.equal(churn.engine, 'node')
-  t.match(churn.engineNote, /churn/)
+  t.equal(churn.engine, 'native', 'churn runs natively')
   t.equal(churn.requests.completed, 20)
-  await t.rejects(runTcpLoad({ engine: 'native', target: { port }, framing: 'raw', churn: true, amount: 5, durationMs: 1000 }), { code: 'EPX_NATIVE_ENGINE' })
+  // a computed reply (a function) cannot cross into the C engine
+  const echoFn = (payload: Buffer): Buffer => payload
+  const computed = await runTcpLoad({ target: { port }, framing: 'raw', connections: 1, expect: echoFn, amount: 20, durationMs: 5000, threads: 0 })
+  t.equal(computed.engine, 'node')
+  t.match(computed.engineNote, /custom expect function/)
+  t.equal(computed.requests.completed, 20)
+  await t.rejects(runTcpLoad({ engine: 'native', target: { port }, framing: 'raw', expect: echoFn, amount: 5, durationMs: 1000, threads: 0 }), { code: 'EPX_NATIVE_ENGINE' })
   const node = await runTcpLoad({ engine: 'node', target: { port }, framing: 'raw', connections: 1, amount: 50, durationMs: 5000 })
   t.equal(node.engine, 'node')
   t.equal(node.engineNote, null)
-  await t.rejects(selectEngine('fast' as never, { churn: false, expect: 'echo' }), RangeError)
+  await t.rejects(selectEngine('fast' as never, { expect: 'echo' }), RangeError)
+})
+
+/** An echo server that records how many bytes each of its connections carried. */
+function churnCounter (): { onConnection: (s: net.Socket) => void, bytesPerConnection: number[] } {
+  const bytesPerConnection: number[] = []
+  return {
+    onConnection: (s) => {
+      const i = bytesPerConnection.push(0) - 1
+      s.on('data', (chunk: Buffer) => { bytesPerConnection[i]! += chunk.length; s.write(chunk) })
+    },
+    bytesPerConnection,
+  }
+}
+
+t.test('churn: a connection per request, closed loop: each verified, counted, and its connect latency recorded', async (t) => {
+  const server = churnCounter()
+  const port = await serve(t, server.onConnection)
+  const r = await runNative({ target: { port }, framing: 'length', connections: 4, churn: true, amount: 400, payloadBytes: 64, durationMs: 10_000 })
+  assertClean(t, r)
+  t.equal(r.requests.sent, 400)
+  t.equal(r.requests.completed, 400)
+  t.equal(r.bytes.sent, 400 * 68, 'bytes counted as written')
+  t.equal(r.bytes.received, 400 * 68)
+  t.equal(r.connections.opened, 400, 'one connection per request')
+  t.equal(r.connections.ready, 0, 'no probe connections with churn')
+  t.equal(r.connectLatency.count, 400, 'one connect → first byte latency per request')
+  t.ok(r.connectLatency.min > 0)
+  // the server saw 400 connections, and each carried exactly one request (no probes, no reuse)
+  t.equal(server.bytesPerConnection.length, 400)
+  t.same(new Set(server.bytesPerConnection), new Set([68]), 'every connection carried one request')
+})
+
+t.test('churn, open loop: the rate is kept, a connection per request, latency from the intended time', async (t) => {
+  const server = churnCounter()
+  // answers every 50th connection 150 ms late: latency from the intended time shows it
+  const port = await serve(t, (s) => {
+    server.onConnection(s)
+    if (server.bytesPerConnection.length % 50 === 0) {
+      s.pause()
+      setTimeout(() => s.resume(), 150)
+    }
+  })
+  const rate = 300
+  const r = await runNative({ target: { port }, framing: 'raw', connections: 4, churn: true, mode: 'open', rate, durationMs: 1000, payloadBytes: 32 })
+  assertClean(t, r)
+  t.ok(Math.abs(r.requests.scheduled - rate) <= 4, `scheduled ${r.requests.scheduled}`)
+  t.equal(r.requests.completed, r.requests.sent)
+  t.ok(r.requests.unsent <= 4, `unsent ${r.requests.unsent}`)
+  t.equal(r.connections.opened, r.requests.completed)
+  t.ok(r.latency.max >= 140, `max ${r.latency.max} ms includes a held-up connection`)
+  t.ok(r.latency.p50 < 50, `p50 ${r.latency.p50} ms`)
+})
+
+t.test('churn against a server that closes, refuses or goes silent: errors by kind, nothing counted twice, run ends on time', async (t) => {
+  // closes every 10th connection without answering
+  let n = 0
+  const closingPort = await serve(t, (s) => { if (++n % 10 === 0) s.destroy(); else s.pipe(s) })
+  const closing = await runNative({ target: { port: closingPort }, framing: 'raw', connections: 2, churn: true, payloadBytes: 8, durationMs: 300 })
+  t.ok(closing.errors.closed + closing.errors.reset > 0, `closed ${closing.errors.closed}, reset ${closing.errors.reset}`)
+  t.equal(closing.mismatches, 0)
+  t.ok(closing.requests.completed > 20, `completed ${closing.requests.completed}`)
+  t.equal(closing.connections.opened, closing.requests.completed + closing.errors.closed + closing.errors.reset, 'every connection either answered or failed')
+
+  const dead = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)) })
+  })
+  const t0 = performance.now()
+  const refused = await runNative({ target: { port: dead }, framing: 'raw', connections: 2, churn: true, durationMs: 300 })
+  t.ok(performance.now() - t0 < 3000, 'ends on time')
+  t.ok(refused.errors.refused >= 2, `refused ${refused.errors.refused}`)
+  t.equal(refused.errors.total, refused.errors.refused)
+  t.equal(refused.requests.completed, 0)
+  t.notOk(refused.ok)
+
+  // answers 30 connections, then accepts and never answers: each stuck transaction is one timeout
+  let m = 0
+  const silentPort = await serve(t, (s) => { if (++m <= 30) s.pipe(s) })
+  const t1 = performance.now()
+  const silent = await runNative({ target: { port: silentPort }, framing: 'raw', connections: 3, churn: true, payloadBytes: 8, durationMs: 400, drainMs: 200 })
+  t.ok(performance.now() - t1 < 3000, 'ends on time')
+  t.equal(silent.requests.completed, 30)
+  t.equal(silent.errors.byCode.REPLY_TIMEOUT, 3, 'one timeout per stuck transaction')
+  t.equal(silent.requests.incomplete, 3)
+})
+
+t.test('churn: the native and Node engines count the same run alike', async (t) => {
+  const port = await serve(t, (s) => s.pipe(s))
+  const o: TcpLoadOptions = { target: { port }, framing: 'line', connections: 3, churn: true, amount: 150, payloadBytes: 20, expect: 'echo', durationMs: 10_000 }
+  const native = await runNative(o)
+  const node = await runTcpLoad({ ...o, engine: 'node' })
+  t.equal(node.engine, 'node')
+  for (const r of [native, node]) {
+    t.equal(r.requests.completed, 150, `${r.engine}: completed`)
+    t.equal(r.connections.opened, 150, `${r.engine}: opened`)
+    t.equal(r.connectLatency.count, 150, `${r.engine}: connect latencies`)
+    t.equal(r.bytes.sent, 150 * 21, `${r.engine}: bytes sent`)
+    t.equal(r.errors.total, 0, `${r.engine}: errors`)
+  }
 })
 
 t.test('without a C compiler: auto falls back to node and says so; native fails with EPX_NATIVE_ENGINE', async (t) => {
