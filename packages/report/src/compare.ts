@@ -146,7 +146,7 @@ function workloadDiff (b: ScenarioResult, h: ScenarioResult): { blocking: string
   if (b.target.workers !== h.target.workers) blocking.push(`workers ${b.target.workers ?? '-'} → ${h.target.workers ?? '-'}`)
   if (b.target.spares !== h.target.spares) blocking.push(`spares ${b.target.spares ?? '-'} → ${h.target.spares ?? '-'}`)
   // the same model on another Node (bench --node): a comparison worth making, said next to its figures
-  const runtimeOf = (s: ScenarioResult): string => s.target.runtime?.node ?? 'the bench\'s Node'
+  const runtimeOf = (s: ScenarioResult): string => s.target.runtime === undefined ? 'the bench\'s Node' : [s.target.runtime.node, ...s.target.runtime.flags ?? []].join(' ')
   if (runtimeOf(b) !== runtimeOf(h)) informative.push(`node ${runtimeOf(b)} → ${runtimeOf(h)}`)
   // a fixed-rate scenario's throughput is the rate it was given, derived from its own run's closed-loop
   // results: at different rates, the numbers are not a change of the server

@@ -94,7 +94,7 @@ export interface TargetRow {
   name: string
   workers: number | null
   spares: number | null
-  /** the Node version it ran under, when the run chose runtimes (`bench --node`) */
+  /** the Node version it ran under, and any Node options, when the run chose runtimes (`bench --node`) */
   runtime: string | null
   status: ScenarioStatus
   reason: string | null
@@ -225,7 +225,7 @@ function targetRow (s: ScenarioResult): TargetRow {
     name: t.name,
     workers: t.workers,
     spares: t.spares,
-    runtime: t.runtime?.node ?? null,
+    runtime: t.runtime === undefined ? null : [t.runtime.node, ...t.runtime.flags ?? []].join(' '),
     status: s.status,
     reason: s.reason,
     repetitions: {

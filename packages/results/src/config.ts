@@ -36,11 +36,13 @@ export interface TargetConfig {
 
 /** A Node runtime targets run under: what was asked for, the version the binary reported, and the binary. */
 export interface RuntimeConfig {
-  /** as given: `current`, `24`, a path */
+  /** as given: `current`, `24`, a path, each maybe followed by Node options (`24 --single-threaded-gc`) */
   spec: string
   /** what `node --version` printed, e.g. `v24.22.3` */
   node: string
   path: string
+  /** Node/V8 options the servers ran with (before their script; a model's processes inherit them); absent: none */
+  flags?: string[]
 }
 
 /** A workload with every default filled in. */

@@ -101,7 +101,7 @@ export const resultsSchema = {
       // `bench --target` (kind external)
       external: all({ host: str, port: int, pid: nullable(int) }),
     }),
-    runtime: all({ spec: str, node: str, path: str }),
+    runtime: allPlus({ spec: str, node: str, path: str }, { flags: { type: 'array', items: str } }),
     workload: allPlus({
       name: str,
       handler: str,

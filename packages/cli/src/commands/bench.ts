@@ -97,7 +97,7 @@ export function benchCommand (): Command {
     .option('-r, --repetitions <n>', 'repetitions of every scenario', parseInteger(1, 100))
     .option('--workers <n>', 'workers of cluster and pool', parseInteger(1, 1024))
     .option('--load-threads <n>', 'load generator threads', parseInteger(1, 64))
-    .option('--node <list>', 'Node runtimes for the models and Node peers, comma-separated: a node binary path, `current`, or a version (24, 22.12) fetched once from the npm registry into node_modules/.cache/echoplex-node; several run each target once per runtime, side by side (replaces the suite\'s `runtimes`)', names)
+    .option('--node <list>', 'Node runtimes for the models and Node peers, comma-separated: a node binary path, `current`, or a version (24, 22.12) fetched once from the npm registry into node_modules/.cache/echoplex-node, each maybe followed by Node options for the servers (\'current --single-threaded-gc\'); several run each target once per runtime, side by side (replaces the suite\'s `runtimes`)', names)
     .option('--engine <auto|node|native>', 'raw TCP generator engine: native (compiled C), node, or auto = native when a C compiler is present (default: the suite\'s, else auto)', engineChoice)
     .option('-o, --out <dir>', `folder for the results file (default ${RESULTS_DIR})`)
     .option('-q, --quiet', 'no progress and no table: print only the results path')
