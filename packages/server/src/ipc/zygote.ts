@@ -133,7 +133,9 @@ export class Zygote implements Spawner {
     const proc = this.proc
     if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return
     const gone = new Promise((resolve) => proc.once('exit', resolve))
-    proc.kill('SIGTERM')
+    // it leaves when its channel closes (it ignores signals: see fork-zygote-run.ts)
+    if (proc.connected) proc.disconnect()
+    else proc.kill('SIGKILL')
     const timer = setTimeout(() => proc.kill('SIGKILL'), 2000)
     await gone
     clearTimeout(timer)

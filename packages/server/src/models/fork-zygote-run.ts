@@ -42,9 +42,11 @@ export async function serveZygote (config: ChildConfig, addonPath: string, bundl
   const addon = loadKernelAccept(addonPath)
   const primary = new Peer<PrimaryToZygote, ZygoteToPrimary>(ipcChannel(process), { failure: errors.SHARED_FAILED, closedWhy: 'primary is gone' })
   dieWithParent()
+  // the primary decides when this ends (closing the channel): a signal to the whole process group
+  // (Ctrl-C, `kill -TERM -PGID`) reaches the primary too, and a zygote that left first would be
+  // taken for one that died and started again
   process.on('disconnect', () => process.exit(0))
-  process.on('SIGTERM', () => process.exit(0))
-  for (const signal of ['SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => {}) // the primary decides
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => {})
   let handler: HandlerDefinition
   try {
     // loaded once, here: every child starts with it (a built-in one is compiled into this entry)

@@ -77,6 +77,19 @@ t.test('the zygote killed: its children go with it and are reaped, another zygot
   t.equal((await stats(server)).extra.zygote.restarts, 1, 'the stats count the restart')
 })
 
+t.test('SIGTERM to the whole process group: the server stops once, the zygote with it, and nothing is taken for a crash', async (t) => {
+  const server = await startServer(t, ['--model', 'fork', '--handler', fixture('whoami.mjs')])
+  const [zygote] = await pidsWithRole(server.pid, 'zygote')
+  const held = await whoami(server.port)
+  t.teardown(() => held.client.destroy())
+  // what `kill -TERM -PGID` or a closing terminal does: the primary, the zygote and the child all get it
+  process.kill(-server.pid, 'SIGTERM')
+  t.equal(await server.exited, 0, 'the server stopped cleanly')
+  t.notMatch(server.stderr(), /zygote exited|starting another/, `the zygote was not restarted (stderr: ${server.stderr().trim() || 'empty'})`)
+  await waitFor(() => alive([zygote!, held.pid]).length === 0, 3000, 'the zygote and its child to be gone').catch(() => {})
+  t.same(alive([zygote!, held.pid]), [], 'the zygote and its child are gone')
+})
+
 t.test('--child-boot zygote is for strict fork: with reuse it is one line of error', async (t) => {
   const { code, stderr } = await runCli(['serve', '--model', 'fork-reuse', '--child-boot', 'zygote', '--port', '0', '--handler', 'echo'])
   t.equal(code, 2)
