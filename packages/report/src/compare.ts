@@ -5,6 +5,7 @@
  * and shown beside it. Scenarios present on one side only are listed, never dropped.
  */
 import type { Results, ScenarioResult, ScenarioStatus, Spread } from '@echoplex/results'
+import { runtimeText } from '@echoplex/results'
 import { formatMs, formatPct, formatRate, formatRatio, kindNote } from './format.js'
 import { groupLabel, runInfo, type RunInfo } from './model.js'
 import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_NOISE_FACTOR, MIN_REPETITIONS, noiseTest, TEST_DESCRIPTION, type NoiseTest, type NoiseTestOptions } from './stats.js'
@@ -146,7 +147,7 @@ function workloadDiff (b: ScenarioResult, h: ScenarioResult): { blocking: string
   if (b.target.workers !== h.target.workers) blocking.push(`workers ${b.target.workers ?? '-'} → ${h.target.workers ?? '-'}`)
   if (b.target.spares !== h.target.spares) blocking.push(`spares ${b.target.spares ?? '-'} → ${h.target.spares ?? '-'}`)
   // the same model on another Node (bench --node): a comparison worth making, said next to its figures
-  const runtimeOf = (s: ScenarioResult): string => s.target.runtime === undefined ? 'the bench\'s Node' : [s.target.runtime.node, ...s.target.runtime.flags ?? []].join(' ')
+  const runtimeOf = (s: ScenarioResult): string => s.target.runtime === undefined ? 'the bench\'s Node' : runtimeText(s.target.runtime)
   if (runtimeOf(b) !== runtimeOf(h)) informative.push(`node ${runtimeOf(b)} → ${runtimeOf(h)}`)
   // a fixed-rate scenario's throughput is the rate it was given, derived from its own run's closed-loop
   // results: at different rates, the numbers are not a change of the server

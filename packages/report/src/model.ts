@@ -8,6 +8,7 @@
  * Everything here is derived from the results (docs/RESULTS.md); nothing is written by hand.
  */
 import type { Environment, ExpectKind, PeerInfo, ProfileRecord, Results, ScenarioResult, ScenarioStatus, Spread, TargetConfig, Timeline } from '@echoplex/results'
+import { runtimeText } from '@echoplex/results'
 import { formatPayload } from './format.js'
 import { buildVerdicts, type Verdict } from './verdicts.js'
 import { medianTimeline } from './timeline-chart.js'
@@ -225,7 +226,7 @@ function targetRow (s: ScenarioResult): TargetRow {
     name: t.name,
     workers: t.workers,
     spares: t.spares,
-    runtime: t.runtime === undefined ? null : [t.runtime.node, ...t.runtime.flags ?? []].join(' '),
+    runtime: t.runtime === undefined ? null : runtimeText(t.runtime),
     status: s.status,
     reason: s.reason,
     repetitions: {

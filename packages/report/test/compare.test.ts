@@ -154,6 +154,17 @@ t.test('different handler options are not compared as a change', async (t) => {
   t.match(row.note, /different workload: handler options none → rounds=200/)
 })
 
+t.test('a run under other Node options says so beside the change, as another Node does', async (t) => {
+  const b = JSON.parse(JSON.stringify(base)) as typeof base
+  const s = b.scenarios.find((x) => x.status === 'ok')!
+  s.target.runtime = { spec: '24', node: 'v24.22.3', path: '/n24' }
+  const h = JSON.parse(JSON.stringify(b)) as typeof base
+  h.scenarios.find((x) => x.id === s.id)!.target.runtime = { spec: '24 --single-threaded-gc', node: 'v24.22.3', path: '/n24', flags: ['--single-threaded-gc'] }
+  const row = compareResults(b, h).rows.find((r) => r.id === s.id)!
+  t.match(row.note, /node v24\.22\.3 → v24\.22\.3 --single-threaded-gc/)
+  t.notMatch(compareResults(b, b).rows.find((r) => r.id === s.id)!.note ?? '', /node v24/, 'the same runtime both sides: nothing said')
+})
+
 t.test('fixed-rate scenarios run at different rates are not compared as a change', async (t) => {
   const b = JSON.parse(JSON.stringify(base)) as typeof base
   const s = b.scenarios.find((x) => x.status === 'ok')!
