@@ -39,9 +39,10 @@ export interface ResolveOptions {
 
 /** Resolves one `--node` spec (a binary, then any Node options) to a runnable binary, the version it reports, and the options. */
 export async function resolveNodeRuntime (spec: string, options: ResolveOptions = {}): Promise<RuntimeConfig> {
-  const [binary = '', ...flags] = spec.trim().split(/\s+/)
-  const bad = flags.find((f) => !f.startsWith('-'))
-  if (bad !== undefined) throw errors.NODE_RUNTIME(spec, `${bad} is not a Node option (after the binary come options such as --single-threaded-gc)`)
+  // the options start at the first word that starts with `-` (a path may hold spaces; an option may
+  // take a value of its own: `--require ./preload.cjs`)
+  const [, binary = '', rest] = /^(.*?)(?:\s+(-.*))?$/s.exec(spec.trim())!
+  const flags = rest === undefined ? [] : rest.split(/\s+/)
   const runtime = await resolveBinary(binary, spec, options)
   if (flags.length === 0) return runtime
   await tryFlags(runtime.path, flags, spec)
@@ -66,6 +67,9 @@ async function resolveBinary (text: string, spec: string, { cacheDir = RUNTIME_C
   try {
     accessSync(path, constants.X_OK)
   } catch {
+    // `current single-threaded-gc`: most likely an option without its dashes
+    const [first = '', word] = text.split(/\s+/)
+    if (word !== undefined && (first === 'current' || VERSION_SPEC.test(first))) throw errors.NODE_RUNTIME(spec, `${word} is not a Node option (after the binary come options such as --single-threaded-gc)`)
     throw errors.NODE_RUNTIME(spec, 'no such executable (give a path to a node binary, `current`, or a version such as 24)')
   }
   return { spec: text, node: await versionOf(path, spec), path }
@@ -82,7 +86,7 @@ export async function resolveNodeRuntimes (specs: readonly string[], options: Re
 }
 
 /** A runtime's options as one string ('' for none). */
-export function flagsText (runtime: RuntimeConfig): string {
+function flagsText (runtime: RuntimeConfig): string {
   return (runtime.flags ?? []).join(' ')
 }
 

@@ -4,7 +4,7 @@
  * side, each target recording its runtime and started with its binary.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { binaryPackage, matchesVersion, resolveNodeRuntime, resolveNodeRuntimes, runtimeTag } from '../../src/runtime/node-runtime.js'
@@ -73,6 +73,14 @@ t.test('a runtime with Node options: tried on the binary, recorded, given to eve
   await t.rejects(resolveNodeRuntime('current --no-such-option'), { code: 'EPX_NODE_RUNTIME', message: /does not take these options: .*bad option: --no-such-option/ })
   await t.rejects(resolveNodeRuntime('current --max-semi-space-size=lots'), { code: 'EPX_NODE_RUNTIME', message: /does not take these options/ })
   await t.rejects(resolveNodeRuntime('current single-threaded-gc'), { code: 'EPX_NODE_RUNTIME', message: /single-threaded-gc is not a Node option/ })
+  // an option may take its value as the next word; a binary's path may hold spaces
+  const preload = await resolveNodeRuntime('current --require /dev/null')
+  t.same(preload.flags, ['--require', '/dev/null'], 'a value of its own stays with its option')
+  const dir = mkdtempSync(join(tmpdir(), 'echoplex node '))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  symlinkSync(process.execPath, join(dir, 'node'))
+  const spaced = await resolveNodeRuntime(`${join(dir, 'node')} --single-threaded-gc`)
+  t.same([spaced.path, spaced.node, spaced.flags], [join(dir, 'node'), process.version, ['--single-threaded-gc']], 'a path with a space, then options')
 
   const suite = normalizeSuite({ name: 'rt', models: ['pool'], peers: ['node-net'], workloads: [{ handler: 'echo' }], connections: [16], payloadBytes: [64] }, null)
   suite.runtimes = both
