@@ -31,7 +31,8 @@ t.test('bad input gives one line and a non-zero exit', async (t) => {
   // a handler's declared options are checked before anything serves
   await expectUserError(t, ['serve', '--handler', 'work', '--option', 'rounds=abc'], /^echoplex: invalid --option: rounds=abc: must be a whole number ≥ 1\n$/)
   await expectUserError(t, ['serve', '--handler', 'work', '--option', 'rounds=0', '--model', 'cluster'], /invalid --option: rounds=0: must be a whole number ≥ 1/)
-  await expectUserError(t, ['serve', '--handler', 'work', '--option', 'round=5'], /invalid --option: round: handler work has no such option \(it has: rounds\)/)
+  await expectUserError(t, ['serve', '--handler', 'work', '--option', 'round=5'], /invalid --option: round: handler work has no such option \(it has: rounds, digest\)/)
+  await expectUserError(t, ['serve', '--handler', 'work', '--option', 'digest=openssl'], /^echoplex: invalid --option: digest=openssl: must be one of js, node-crypto\n$/)
   // a UNIX socket in a folder that is not there says so (not "permission denied")
   await expectUserError(t, ['serve', '--unix', join(tmpdir(), `echoplex-no-such-dir-${process.pid}`, 's.sock')], /^echoplex: invalid --unix: directory \S+echoplex-no-such-dir-\d+ does not exist\n$/)
 })

@@ -8,5 +8,5 @@ export function builtinHandlerPath (name: BuiltinHandler): string {
   return fileURLToPath(new URL(`./${name}.js`, import.meta.url))
 }
 
-export { workDigest, DEFAULT_WORK_ROUNDS } from './work.js'
+export { workDigest, DEFAULT_WORK_ROUNDS, DEFAULT_WORK_DIGEST, WORK_DIGESTS, type WorkDigestKind } from './work.js'
 export { incompleteUtf8Tail } from './upper.js'

@@ -14,6 +14,7 @@ import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/cor
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type RuntimeConfig, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
 import { findModel, isModelPath, loadHandler, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
 import { loadLoadScript } from '../load/script.js'
+import { DEFAULT_WORK_DIGEST, DEFAULT_WORK_ROUNDS } from '@echoplex/handlers'
 import type { EngineChoice } from '../load/native.js'
 
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
@@ -275,6 +276,9 @@ function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string):
   if (expect === 'work' && framing === 'raw') throw new SuiteError(`workload ${w.name ?? w.handler}: "work" replies need line or length framing`)
   const name = w.name ?? (isBuiltin(handler) ? handler : basename(handler, extname(handler)))
   const options: Record<string, string> = {}
+  // the built-in work handler's defaults are written out: a result says how many rounds of which digest
+  // it measured, and `compare` will not set a run against one made under other defaults
+  if (handler === 'work') Object.assign(options, { rounds: String(DEFAULT_WORK_ROUNDS), digest: DEFAULT_WORK_DIGEST })
   for (const [k, v] of Object.entries(w.options ?? {})) options[k] = String(v)
   return {
     name,
