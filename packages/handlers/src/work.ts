@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { defineHandler, handlerOption } from '@echoplex/core'
 import { sha256Chain } from './sha256-chain.js'
 
-// about 4 ms of one core per frame with the js digest on the 2-core VM this was measured on (2,000 node-crypto rounds cost about the same)
-export const DEFAULT_WORK_ROUNDS = 12_000
+// about as long as 2,000 node-crypto rounds took on one thread (js 12,000 took 0.82× of those, paired, on Node 20 and 24 here)
+export const DEFAULT_WORK_ROUNDS = 15_000
 
 /** How the rounds are computed: `js` keeps them in the calling thread's CPU, `node-crypto` allocates per round. */
 export const WORK_DIGESTS = ['js', 'node-crypto'] as const

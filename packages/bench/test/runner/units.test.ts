@@ -35,11 +35,11 @@ t.test('the shipped suites load and expand', async (t) => {
   // work's defaults are written out, so results say what ran and compare tells other defaults apart
   const cpu = expandSuite(loadSuite('cpu'))
   t.same([...new Set(cpu.map((s) => `${s.workload.name} ${JSON.stringify(s.workload.options)}`))].sort(), [
-    'work {"rounds":"12000","digest":"js"}',
+    'work {"rounds":"15000","digest":"js"}',
     'work-alloc {"rounds":"2000","digest":"node-crypto"}',
   ])
   const fromFlags = expandSuite(loadSuite('quick', { workloads: ['work'] }))
-  t.same(fromFlags[0]!.workload.options, { rounds: '12000', digest: 'js' }, '--workloads work: the defaults, written out')
+  t.same(fromFlags[0]!.workload.options, { rounds: '15000', digest: 'js' }, '--workloads work: the defaults, written out')
   t.equal(std.repetitions, 3)
 })
 
