@@ -12,9 +12,9 @@ import { resolveNodeRuntimes, runtimeTag } from '../runtime/node-runtime.js'
 import { DEFAULT_FIXED_RATE_FRACTION } from './fixed-rate.js'
 import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type RuntimeConfig, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
+import { DEFAULT_WORK_DIGEST, DEFAULT_WORK_ROUNDS } from '@echoplex/handlers'
 import { findModel, isModelPath, loadHandler, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
 import { loadLoadScript } from '../load/script.js'
-import { DEFAULT_WORK_DIGEST, DEFAULT_WORK_ROUNDS } from '@echoplex/handlers'
 import type { EngineChoice } from '../load/native.js'
 
 /** Built-in handlers that can be benchmarked (chat has no request → reply contract to verify). */
