@@ -8,5 +8,10 @@ export function builtinHandlerPath (name: BuiltinHandler): string {
   return fileURLToPath(new URL(`./${name}.js`, import.meta.url))
 }
 
-export { workDigest, DEFAULT_WORK_ROUNDS, DEFAULT_WORK_DIGEST, WORK_DIGESTS, type WorkDigestKind } from './work.js'
+import { WORK_OPTION_DEFAULTS } from './work.js'
+
+/** What a built-in handler's options are when not given: results record them, so a run says what it measured. */
+export const BUILTIN_OPTION_DEFAULTS: Partial<Record<BuiltinHandler, Readonly<Record<string, string>>>> = { work: WORK_OPTION_DEFAULTS }
+
+export { workDigest, DEFAULT_WORK_ROUNDS } from './work.js'
 export { incompleteUtf8Tail } from './upper.js'

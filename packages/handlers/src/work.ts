@@ -9,6 +9,10 @@ export const DEFAULT_WORK_ROUNDS = 15_000
 export const WORK_DIGESTS = ['js', 'node-crypto'] as const
 export type WorkDigestKind = typeof WORK_DIGESTS[number]
 export const DEFAULT_WORK_DIGEST: WorkDigestKind = 'js'
+const isWorkDigest = (v: string): v is WorkDigestKind => (WORK_DIGESTS as readonly string[]).includes(v)
+
+/** The options' defaults as `--option` values: bench writes them into every work scenario it records. */
+export const WORK_OPTION_DEFAULTS: Readonly<Record<string, string>> = { rounds: String(DEFAULT_WORK_ROUNDS), digest: DEFAULT_WORK_DIGEST }
 
 /** sha256 applied `rounds` times through node:crypto: a Hash object, a native context and a Buffer per round. */
 export function digestNodeCrypto (payload: Uint8Array, rounds: number): Buffer {
@@ -30,7 +34,7 @@ export function workRounds (): number {
 
 function workDigestKind (): WorkDigestKind {
   const kind = handlerOption('digest', DEFAULT_WORK_DIGEST)
-  return (WORK_DIGESTS as readonly string[]).includes(kind) ? kind as WorkDigestKind : DEFAULT_WORK_DIGEST
+  return isWorkDigest(kind) ? kind : DEFAULT_WORK_DIGEST
 }
 
 // read on first use, not at import: the CLI imports this module before it has put --option in the environment
@@ -48,7 +52,7 @@ export default defineHandler({
     },
     digest: {
       description: `how rounds are computed: js (CPU in the handler's thread, nothing allocated per round; default) or node-crypto (a createHash() object, native context and Buffer per round: mostly allocator and GC work)`,
-      check: (v) => (WORK_DIGESTS as readonly string[]).includes(v) ? undefined : `must be one of ${WORK_DIGESTS.join(', ')}`,
+      check: (v) => isWorkDigest(v) ? undefined : `must be one of ${WORK_DIGESTS.join(', ')}`,
     },
   },
   onMessage: (payload) => workDigest(payload, rounds ??= workRounds(), digest ??= workDigestKind()),

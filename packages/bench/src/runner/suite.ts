@@ -12,7 +12,7 @@ import { resolveNodeRuntimes, runtimeTag } from '../runtime/node-runtime.js'
 import { DEFAULT_FIXED_RATE_FRACTION } from './fixed-rate.js'
 import { EchoplexError, entryOptions, errors, type Framing } from '@echoplex/core'
 import { checkSchema, SUITES_DIR, type ExpectKind, type Mode, type RuntimeConfig, type ScenarioConfig, type SuiteConfig, type TargetConfig, type WorkloadConfig } from '@echoplex/results'
-import { DEFAULT_WORK_DIGEST, DEFAULT_WORK_ROUNDS } from '@echoplex/handlers'
+import { BUILTIN_OPTION_DEFAULTS, type BuiltinHandler } from '@echoplex/handlers'
 import { findModel, isModelPath, loadHandler, modelNames, resolveModel, type ModelDescriptor } from '@echoplex/server'
 import { loadLoadScript } from '../load/script.js'
 import type { EngineChoice } from '../load/native.js'
@@ -276,9 +276,9 @@ function normalizeWorkload (w: WorkloadSpec, suite: SuiteSpec, baseDir: string):
   if (expect === 'work' && framing === 'raw') throw new SuiteError(`workload ${w.name ?? w.handler}: "work" replies need line or length framing`)
   const name = w.name ?? (isBuiltin(handler) ? handler : basename(handler, extname(handler)))
   const options: Record<string, string> = {}
-  // the built-in work handler's defaults are written out: a result says how many rounds of which digest
-  // it measured, and `compare` will not set a run against one made under other defaults
-  if (handler === 'work') Object.assign(options, { rounds: String(DEFAULT_WORK_ROUNDS), digest: DEFAULT_WORK_DIGEST })
+  // a built-in handler's option defaults are written out (work: how many rounds of which digest), so a
+  // result says what it measured and `compare` will not set a run against one made under other defaults
+  if (isBuiltin(handler)) Object.assign(options, BUILTIN_OPTION_DEFAULTS[handler as BuiltinHandler])
   for (const [k, v] of Object.entries(w.options ?? {})) options[k] = String(v)
   return {
     name,
