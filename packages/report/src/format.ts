@@ -47,6 +47,12 @@ export function formatBytes (v: number | null | undefined): string {
   return `${v < 0 ? '-' : ''}${s} ${UNITS[u]}`
 }
 
+/** The range of a ratio over rounds: `0.72–0.86× by round` (empty without one). */
+export function formatRoundRange (s: { min: number, max: number, n: number } | null): string {
+  if (s === null) return ''
+  return `${formatRatio(s.min).slice(0, -1)}–${formatRatio(s.max)} over ${s.n} rounds`
+}
+
 /** A ratio: `0.81×`, `12.3×`, `0.003×`. */
 export function formatRatio (v: number | null | undefined): string {
   if (!finite(v)) return '-'

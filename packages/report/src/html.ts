@@ -5,7 +5,7 @@
 import { barChart, latencyChart, memoryChart, throughputChart } from './charts.js'
 import { compareCells, driftLine, MARKERS, type Change, type Comparison, type ComparedScenario } from './compare.js'
 import {
-  escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio,
+  escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio, formatRoundRange,
 } from './format.js'
 import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
 import { matrixValue, ratioColor, winMatrix } from './matrix.js'
@@ -25,7 +25,7 @@ table { border-collapse: collapse; margin: 8px 0 12px; font-variant-numeric: tab
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; white-space: nowrap; }
 table.compact { font-size: 13px; } table.compact th { white-space: normal; vertical-align: bottom; }
 th .unit, td .sub { color: var(--muted); font-weight: 400; font-size: 12px; }
-table.matrix td.cell { text-align: right; min-width: 88px; } table.matrix td.cell .sub { display: block; }
+table.matrix td.cell { text-align: right; min-width: 88px; } table.matrix td.cell .sub { display: block; } table.matrix td.cell .rounds { font-size: 11px; white-space: nowrap; }
 table.matrix td.best { font-weight: 700; outline: 2px solid #15803d; outline-offset: -2px; }
 table.matrix th.peer, table.matrix td.peer { font-style: italic; }
 th { background: #f9fafb; font-weight: 600; } td.num, th.num { text-align: right; }
@@ -186,13 +186,14 @@ function matrixTable (model: ReportModel): string {
       const title = r.metric === 'p99'
         ? `${c.t}: p99 ${formatMs(x.value)} ms at the row's fixed rate; the row's best model's p99 is ${formatRatio(x.ratio)} of it`
         : `${c.t}: ${formatRate(x.value)} req/s, ${formatRatio(x.ratio)} the row's best model`
-      return `<td class="cell${x.best ? ' best' : ''}${c.peer ? ' peer' : ''}" style="background:${ratioColor(x.ratio)}" title="${esc(title)}">${esc(matrixValue(r, x.value))}<span class="sub">${esc(formatRatio(x.ratio))}</span></td>`
+      const range = x.roundRatio === null ? '' : `<span class="sub rounds">${esc(formatRoundRange(x.roundRatio))}</span>`
+      return `<td class="cell${x.best ? ' best' : ''}${c.peer ? ' peer' : ''}" style="background:${ratioColor(x.ratio)}" title="${esc(title)}">${esc(matrixValue(r, x.value))}<span class="sub">${esc(formatRatio(x.ratio))}</span>${range}</td>`
     }).join('')
     const win = r.winner === null ? '<span class="muted">no model ran ok</span>' : `<strong>${esc(r.winner)}</strong>${r.margin === null ? '' : ` <span class="sub">${esc(formatRatio(r.margin))} the next</span>`}`
     return `<tr><td><a href="#g-${esc(r.key.replace(/[^A-Za-z0-9_-]/g, '-'))}">${esc(r.label)}</a></td><td>${win}</td>${cells}</tr>`
   }).join('\n')
   return `<div class="scroll"><table class="compact matrix"><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table></div>` +
-    `<p class="muted">Each cell: median req/s over ${reps.length === 1 ? `${reps[0]} repetition(s)` : 'the repetitions'}, and its ratio to the best model of the row (1.00× = the winner, outlined). Colour = that ratio: green 1.00×, yellow ≈ 0.6×, red ≤ 0.25×; peers are coloured the same way (above 1.00×: faster than every model).${m.rows.some((r) => r.metric === 'p99') ? ' At a fixed rate every target serves the same req/s, so there a cell is its median p99 and the best model\'s p99 ÷ its own: the lowest wins.' : ''}</p>`
+    `<p class="muted">Each cell: median req/s over ${reps.length === 1 ? `${reps[0]} repetition(s)` : 'the repetitions'}, and its ratio to the best model of the row (1.00× = the winner, outlined)${m.rows.some((r) => Object.values(r.cells).some((c) => c.roundRatio !== null)) ? ', with that ratio\'s range over the rounds: each taken between the two targets\' repetitions of one round, so the machine\'s drift over a run hits both alike' : ''}. Colour = that ratio: green 1.00×, yellow ≈ 0.6×, red ≤ 0.25×; peers are coloured the same way (above 1.00×: faster than every model).${m.rows.some((r) => r.metric === 'p99') ? ' At a fixed rate every target serves the same req/s, so there a cell is its median p99 and the best model\'s p99 ÷ its own: the lowest wins.' : ''}</p>`
 }
 
 const spreadText = (s: { min: number, max: number } | null, f: (v: number) => string): string => s === null ? '-' : `${f(s.min)} – ${f(s.max)}`

@@ -7,14 +7,40 @@
  * ranks by median p99 instead (lowest wins), each cell its p99 and the ratio best p99 ÷ its own (so
  * 1.00× is still the winner, and less is worse, coloured alike).
  */
+import { spread, type Spread } from '@echoplex/results'
 import { formatMs, formatRate } from './format.js'
-import type { ReportModel } from './model.js'
+import type { ReportModel, RoundFigures } from './model.js'
+
+/** Rounds two targets must share before their per-round ratios are shown: as many as compare's test asks for. */
+export const MIN_PAIRED_ROUNDS = 3
+
+/**
+ * `of`'s figure ÷ `best`'s in each round both measured (a fixed-rate row: best's p99 ÷ of's), spread
+ * over those rounds; null with fewer than MIN_PAIRED_ROUNDS.
+ */
+export function pairedRatios (of: readonly RoundFigures[], best: readonly RoundFigures[], metric: 'throughput' | 'p99'): Spread | null {
+  const ratios: number[] = []
+  for (const a of of) {
+    const b = best.find((x) => x.round === a.round)
+    const mine = metric === 'throughput' ? a.throughput : a.p99
+    const theirs = metric === 'throughput' ? b?.throughput : b?.p99
+    if (mine == null || theirs == null || mine <= 0 || theirs <= 0) continue
+    ratios.push(metric === 'throughput' ? mine / theirs : theirs / mine)
+  }
+  return ratios.length >= MIN_PAIRED_ROUNDS ? spread(ratios) : null
+}
 
 export interface MatrixCell {
   /** median req/s (a fixed-rate row: median p99, ms) over the repetitions; null when nothing was measured or the scenario is not ok */
   value: number | null
   /** value ÷ the best model's value in the row (a fixed-rate row: best ÷ value); peers may exceed 1 */
   ratio: number | null
+  /**
+   * The same ratio taken in each round both ran in (paired: the two ran minutes, not a whole run,
+   * apart, so a drift of the machine hits both), spread over the rounds; null for the best model
+   * itself and with fewer than MIN_PAIRED_ROUNDS rounds in common
+   */
+  roundRatio: Spread | null
   status: string
   /** the row's best model */
   best: boolean
@@ -61,11 +87,13 @@ export function winMatrix (model: ReportModel): WinMatrix {
     const cells: Record<string, MatrixCell> = {}
     for (const r of g.rows) {
       const v = valueOf(r)
+      const bestRow = ranked[0]
       cells[r.target] = {
         value: v,
         ratio: v === null || best === null || v <= 0 ? null : better(v, best),
+        roundRatio: v === null || bestRow === undefined || bestRow === r ? null : pairedRatios(r.byRound, bestRow.byRound, metric),
         status: r.status,
-        best: ranked[0] === r,
+        best: bestRow === r,
       }
     }
     return {

@@ -85,6 +85,9 @@ export interface PeerRatio {
   ratio: number | null
 }
 
+/** One repetition's figures, and the round it ran in. */
+export interface RoundFigures { round: number, throughput: number | null, p99: number | null }
+
 export interface TargetRow {
   /** scenario id (`workload:target:payloadB:cN:mode`) */
   id: string
@@ -102,6 +105,12 @@ export interface TargetRow {
   repetitions: { measured: number, ok: number, failed: number, interrupted: number }
   /** req/s across repetitions */
   throughput: Spread | null
+  /**
+   * Each measured repetition's req/s and p99 by the round it ran in (every scenario runs once per
+   * round): what pairs two targets' figures taken minutes, not seconds, apart. Empty for results that
+   * did not record rounds.
+   */
+  byRound: RoundFigures[]
   /** ratio to each peer of the group (PEER_ORDER first, then any other) */
   peerRatios: PeerRatio[]
   latency: { mean: Spread | null, p50: Spread | null, p90: Spread | null, p99: Spread | null, p999: Spread | null }
@@ -236,6 +245,9 @@ function targetRow (s: ScenarioResult): TargetRow {
       interrupted: s.repetitions.filter((r) => r.status === 'interrupted').length,
     },
     throughput: m?.requestsPerSec ?? null,
+    byRound: measured.flatMap((r) => r.round === undefined
+      ? []
+      : [{ round: r.round, throughput: r.load?.throughput.requestsPerSec ?? null, p99: none ? null : r.load?.latency.p99 ?? null }]),
     peerRatios: [],
     latency: {
       mean: lat(m?.latencyMeanMs),

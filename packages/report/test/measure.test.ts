@@ -153,3 +153,47 @@ t.test('the win matrix ranks a fixed-rate row by p99, not by the req/s every tar
   t.match(renderReportMarkdown(model), new RegExp(`\\| echo 64B c8 keep-alive at a fixed rate \\| \\*\\*${slowest}\\*\\* \\(2\\.50× the next\\) \\|`))
   t.match(renderReportMarkdown(model), /\*\*2\.00 ms p99\*\* \(1\.00×\)/)
 })
+
+t.test('the win matrix pairs each ratio by round: its range over the rounds two targets shared', async (t) => {
+  const r = clone(base)
+  r.schemaVersion = 2
+  const group = r.scenarios.filter((s) => s.group === 'echo:64B:c8:keep-alive' && s.status === 'ok')
+  const [a, b] = group.filter((s) => s.target.kind === 'model')
+  const c = group.find((s) => s.target.kind === 'peer')
+  t.ok(a !== undefined && b !== undefined && c !== undefined, 'two models and a peer to pair')
+  // req/s by round: b is half of a in rounds 1 and 2 and 0.6 of it in round 3 (a drifted down), so the
+  // ratio of the medians (120 ÷ 200 = 0.6) is not the typical round's; the peer c shares only two rounds with a
+  const rates: Array<[typeof a, Array<[number, number]>]> = [
+    [a, [[1, 300], [2, 200], [3, 150]]],
+    [b, [[1, 150], [2, 100], [3, 90], [4, 140]]],
+    [c, [[2, 50], [3, 60], [5, 70]]],
+  ]
+  for (const [s, byRound] of rates) {
+    const template = s!.repetitions.find((x) => x.load !== null)!
+    s!.repetitions = byRound.map(([round, rps], i) => {
+      const rep = clone(template)
+      rep.repetition = i + 1
+      rep.round = round
+      rep.load!.throughput.requestsPerSec = rps
+      return rep
+    })
+    s!.summary = summarizeRepetitions(s!.repetitions)
+  }
+  t.equal(validateResults(r), null)
+  const model = buildReport([r])
+  const row = winMatrix(model).rows.find((x) => x.label === 'echo 64B c8 keep-alive')!
+  t.equal(row.winner, a!.target.label)
+  t.equal(row.cells[a!.target.label]!.roundRatio, null, 'the best model has no ratio to itself')
+  const paired = row.cells[b!.target.label]!
+  t.equal(paired.ratio, 120 / 200, 'the ratio of the medians')
+  t.same([paired.roundRatio!.n, paired.roundRatio!.min, paired.roundRatio!.median, paired.roundRatio!.max], [3, 0.5, 0.5, 0.6], 'per round: only the rounds both ran in (round 4 has no partner)')
+  t.equal(row.cells[c!.target.label]!.roundRatio, null, 'two shared rounds are too few to show')
+  const md = renderReportMarkdown(model)
+  t.match(md, /\| 120 \(0\.60×; 0\.50–0\.60× over 3 rounds\) \|/)
+  t.match(md, /that ratio's range over the rounds/)
+  t.match(renderReportHtml(model), /<span class="sub rounds">0\.50–0\.60× over 3 rounds<\/span>/)
+  // results that recorded no rounds (schemaVersion 1) show no range
+  const old = winMatrix(buildReport([base])).rows
+  t.ok(old.every((x) => Object.values(x.cells).every((cell) => cell.roundRatio === null)))
+  t.notMatch(renderReportMarkdown(buildReport([base])), /over \d+ rounds/)
+})
