@@ -47,7 +47,7 @@ export function formatBytes (v: number | null | undefined): string {
   return `${v < 0 ? '-' : ''}${s} ${UNITS[u]}`
 }
 
-/** The range of a ratio over rounds: `0.72–0.86× by round` (empty without one). */
+/** The range of a ratio over rounds: `0.72–0.86× over 5 rounds` (empty without one). */
 export function formatRoundRange (s: { min: number, max: number, n: number } | null): string {
   if (s === null) return ''
   return `${formatRatio(s.min).slice(0, -1)}–${formatRatio(s.max)} over ${s.n} rounds`

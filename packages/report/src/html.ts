@@ -8,7 +8,7 @@ import {
   escapeHtml as esc, formatBytes, formatCount, formatCpuPct, formatDuration, formatMs, formatPct, formatRate, formatRatio, formatRoundRange,
 } from './format.js'
 import type { ReportGroup, ReportModel, RunInfo, TargetRow } from './model.js'
-import { matrixValue, ratioColor, winMatrix } from './matrix.js'
+import { hasRoundRanges, matrixValue, ratioColor, winMatrix } from './matrix.js'
 import type { Verdict } from './verdicts.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
 import { timelineCharts } from './timeline-chart.js'
@@ -193,7 +193,7 @@ function matrixTable (model: ReportModel): string {
     return `<tr><td><a href="#g-${esc(r.key.replace(/[^A-Za-z0-9_-]/g, '-'))}">${esc(r.label)}</a></td><td>${win}</td>${cells}</tr>`
   }).join('\n')
   return `<div class="scroll"><table class="compact matrix"><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table></div>` +
-    `<p class="muted">Each cell: median req/s over ${reps.length === 1 ? `${reps[0]} repetition(s)` : 'the repetitions'}, and its ratio to the best model of the row (1.00× = the winner, outlined)${m.rows.some((r) => Object.values(r.cells).some((c) => c.roundRatio !== null)) ? ', with that ratio\'s range over the rounds: each taken between the two targets\' repetitions of one round, so the machine\'s drift over a run hits both alike' : ''}. Colour = that ratio: green 1.00×, yellow ≈ 0.6×, red ≤ 0.25×; peers are coloured the same way (above 1.00×: faster than every model).${m.rows.some((r) => r.metric === 'p99') ? ' At a fixed rate every target serves the same req/s, so there a cell is its median p99 and the best model\'s p99 ÷ its own: the lowest wins.' : ''}</p>`
+    `<p class="muted">Each cell: median req/s over ${reps.length === 1 ? `${reps[0]} repetition(s)` : 'the repetitions'}, and its ratio to the best model of the row (1.00× = the winner, outlined)${hasRoundRanges(m) ? ', with that ratio\'s range over the rounds: each taken between the two targets\' repetitions of one round, so the machine\'s drift over a run hits both alike' : ''}. Colour = that ratio: green 1.00×, yellow ≈ 0.6×, red ≤ 0.25×; peers are coloured the same way (above 1.00×: faster than every model).${m.rows.some((r) => r.metric === 'p99') ? ' At a fixed rate every target serves the same req/s, so there a cell is its median p99 and the best model\'s p99 ÷ its own: the lowest wins.' : ''}</p>`
 }
 
 const spreadText = (s: { min: number, max: number } | null, f: (v: number) => string): string => s === null ? '-' : `${f(s.min)} – ${f(s.max)}`

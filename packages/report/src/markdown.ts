@@ -6,7 +6,7 @@ import { compareCells, driftLine, MARKERS, type Change, type Comparison } from '
 import { formatBytes, formatDuration, formatMs, formatRate, formatRatio, formatRoundRange, kindNote, mdTable } from './format.js'
 import { EVENT_LOOP_NOTE, forkNote, showsFork } from './html.js'
 import type { ReportModel, RunInfo, TargetRow } from './model.js'
-import { matrixValue, winMatrix } from './matrix.js'
+import { hasRoundRanges, matrixValue, winMatrix } from './matrix.js'
 import { EFFICIENCY_HEAD, efficiencyCell } from './efficiency.js'
 import { hottestFrames, OPEN_PROFILE_HOWTO } from './flame.js'
 import { pinningLine } from './pinning-line.js'
@@ -53,7 +53,7 @@ export function renderReportMarkdown (model: ReportModel): string {
         return `${x.best ? '**' : ''}${matrixValue(r, x.value)}${x.best ? '**' : ''} (${formatRatio(x.ratio)}${x.roundRatio === null ? '' : `; ${formatRoundRange(x.roundRatio)}`})`
       }),
     ])))
-    out.push('', `Each cell: median req/s over the repetitions, and (its ratio to the best model of the row${m.rows.some((r) => Object.values(r.cells).some((c) => c.roundRatio !== null)) ? '; that ratio\'s range over the rounds, each taken between the two targets\' repetitions of one round, so the machine\'s drift over a run hits both alike' : ''}).${m.rows.some((r) => r.metric === 'p99') ? ' At a fixed rate every target serves the same req/s, so there a cell is its median p99 and (the best model\'s p99 ÷ its own): the lowest wins.' : ''}`, '')
+    out.push('', `Each cell: median req/s over the repetitions, and (its ratio to the best model of the row${hasRoundRanges(m) ? '; that ratio\'s range over the rounds, each taken between the two targets\' repetitions of one round, so the machine\'s drift over a run hits both alike' : ''}).${m.rows.some((r) => r.metric === 'p99') ? ' At a fixed rate every target serves the same req/s, so there a cell is its median p99 and (the best model\'s p99 ÷ its own): the lowest wins.' : ''}`, '')
   }
   out.push('## Verdicts', '')
   out.push(mdTable(['category', 'winner', 'margin', 'runner-up', 'lead beyond noise', 'best peer'], model.verdicts.map((v) => [

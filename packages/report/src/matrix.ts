@@ -30,14 +30,19 @@ export function pairedRatios (of: readonly RoundFigures[], best: readonly RoundF
   return ratios.length >= MIN_PAIRED_ROUNDS ? spread(ratios) : null
 }
 
+/** Whether any cell of the matrix has a range over rounds (the legend then says what it is). */
+export function hasRoundRanges (m: WinMatrix): boolean {
+  return m.rows.some((r) => Object.values(r.cells).some((c) => c.roundRatio !== null))
+}
+
 export interface MatrixCell {
   /** median req/s (a fixed-rate row: median p99, ms) over the repetitions; null when nothing was measured or the scenario is not ok */
   value: number | null
   /** value ÷ the best model's value in the row (a fixed-rate row: best ÷ value); peers may exceed 1 */
   ratio: number | null
   /**
-   * The same ratio taken in each round both ran in (paired: the two ran minutes, not a whole run,
-   * apart, so a drift of the machine hits both), spread over the rounds; null for the best model
+   * The same ratio taken in each round both ran in (paired: within a round the two ran close together,
+   * so a drift of the machine over the run hits both), spread over the rounds; null for the best model
    * itself and with fewer than MIN_PAIRED_ROUNDS rounds in common
    */
   roundRatio: Spread | null
@@ -84,10 +89,10 @@ export function winMatrix (model: ReportModel): WinMatrix {
       .filter((r) => r.kind === 'model' && (valueOf(r) ?? 0) > 0)
       .sort((a, b) => better(valueOf(b)!, valueOf(a)!) - 1)
     const best = ranked.length === 0 ? null : valueOf(ranked[0]!)
+    const bestRow = ranked[0]
     const cells: Record<string, MatrixCell> = {}
     for (const r of g.rows) {
       const v = valueOf(r)
-      const bestRow = ranked[0]
       cells[r.target] = {
         value: v,
         ratio: v === null || best === null || v <= 0 ? null : better(v, best),
