@@ -85,7 +85,7 @@ t.test('a suite with steadyWarmupMs: each repetition records its warm-up; the fi
 })
 
 t.test('a fixed-rate scenario warms until steady too, closed-loop, before its fixed-rate window', async (t) => {
-  const suite = normalizeSuite({ ...spec(6000), workloads: [{ handler: 'echo', fixedRate: 0.5 }] })
+  const suite = normalizeSuite({ ...spec(6000), workloads: [{ handler: 'echo', fixedRate: 0.1 }] })
   const results = await runSuite(suite)
   t.equal(validateResults(results), null, 'the results validate')
   const fixed = results.scenarios.find((s) => s.fixedRate != null)
@@ -95,8 +95,9 @@ t.test('a fixed-rate scenario warms until steady too, closed-loop, before its fi
   const w = rep.steadyWarmup
   t.ok(w != null && w.steps.length >= 1, `warm-up recorded: ${JSON.stringify(w)}`)
   // closed-loop steps, not paced ones: a warm-up at the fixed rate would hold every step at that rate
-  // or under; closed loop runs well above it once warm (the rate is half the closed-loop median). Not
-  // every step: the first ones, of a cold server on a loaded machine, ran under it (6.4k against 8.5k)
+  // or under; closed loop runs well above it (the rate is a tenth of the closed-loop median). A tenth,
+  // not a half: under a neighbouring test file's load, warm-up steps have run at 0.57 of the median
+  // measured a moment before (13.9k against 24.2k) and the first steps of a cold server lower still
   const rate = fixed!.rate!.requestsPerSec
   t.ok(Math.max(...w!.steps) > rate * 1.25, `steps ${w!.steps.join(', ')} req/s: one well above the fixed rate ${rate}`)
   t.ok(Date.parse(rep.load!.startedAt) - Date.parse(rep.startedAt) >= w!.ms, 'measured after the warm-up')
