@@ -7,7 +7,7 @@ import t from 'tap'
 import autocannon from 'autocannon'
 import { BUILTIN_MODELS, type ModelDescriptor } from '@echoplex/server'
 import { fixture, modelStats as stats, startServer } from '../helpers/server.js'
-import { alive, countZombies, readProcessTree, waitFor } from '../helpers/proc.js'
+import { alive, lingeringZombies, readProcessTree, waitFor } from '../helpers/proc.js'
 
 const recycling = BUILTIN_MODELS.filter((d) => d.options.some((o) => o.key === 'maxRequests') && d.options.some((o) => o.key === 'maxMemory'))
 
@@ -53,9 +53,9 @@ for (const model of recycling) {
       let s = await stats(server)
       await waitFor(async () => (s = await stats(server)).extra.recycled[limit] >= 1, 5000, `a worker recycled by ${limit}`).catch(() => {})
       t.ok(s.extra.recycled[limit] >= 1, `recycled by ${limit}: ${s.extra.recycled[limit]}`)
-      // a child that just exited is a zombie until libuv reaps it (SIGCHLD): none may stay one
-      await waitFor(async () => await countZombies(server.pid) === 0, 3000, 'no zombie to remain')
-      t.equal(await countZombies(server.pid), 0, 'no zombie')
+      // a worker still retiring as the load ended exits a moment later (a CI run saw one between a zero
+      // count and the next): a zombie for the instant before libuv reaps it is no fault, one that stays is
+      t.same(await lingeringZombies(server.pid), [], 'no zombie stays one')
       seen.delete(server.pid)
       t.ok(seen.size > (model.bench.workers ? 2 : 1), `${seen.size} children seen over the run`)
       const code = await server.stop()
