@@ -41,10 +41,16 @@ export class Ledger {
   write (): void {
     mkdirSync(LEDGER_DIR, { recursive: true })
     const ledger: ModelLedger = { model: this.model, node: process.version, date: new Date().toISOString().slice(0, 10), cases: this.cases, zombies: this.zombies, orphans: this.orphans }
-    writeFileSync(join(LEDGER_DIR, `${this.model}.json`), JSON.stringify(ledger, null, 2) + '\n')
+    // one file per model and Node line: CI's Node 24 pass (.ci/node24) adds its own (cluster serves with
+    // SO_REUSEPORT there) instead of overwriting what the full suite measured on the machine's Node
+    writeFileSync(join(LEDGER_DIR, ledgerFile(this.model, process.version)), JSON.stringify(ledger, null, 2) + '\n')
     writeFileSync(join(REPO_ROOT, 'docs', 'RELIABILITY.md'), renderReliability(readLedgers()))
   }
 }
+
+/** `cluster@node24.json`: a model's ledger on one Node line (its major version) */
+export const ledgerFile = (model: string, node: string): string => `${model}@node${nodeMajor(node)}.json`
+const nodeMajor = (node: string): number => Number(/^v?(\d+)/.exec(node)?.[1] ?? 0)
 
 /** registered models in registry order, anything else after them */
 const rank = (order: string[], model: string): number => order.includes(model) ? order.indexOf(model) : order.length
@@ -53,7 +59,7 @@ export function readLedgers (): ModelLedger[] {
   const order = modelNames()
   return readdirSync(LEDGER_DIR).filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(join(LEDGER_DIR, f), 'utf8')) as ModelLedger)
-    .sort((a, b) => rank(order, a.model) - rank(order, b.model))
+    .sort((a, b) => rank(order, a.model) - rank(order, b.model) || nodeMajor(a.node) - nodeMajor(b.node))
 }
 
 export function renderReliability (ledgers: ModelLedger[]): string {
@@ -63,11 +69,13 @@ export function renderReliability (ledgers: ModelLedger[]): string {
     'Produced by the fault suite (`pnpm run test:faults`, files in `packages/server/test/faults/`); do not edit by hand.',
     'Every case runs against a real server with a steady client exchanging numbered messages throughout;',
     '"bytes lost" counts what that client sent and did not get back exactly, in order.',
+    'A section per model and Node line: the full suite runs on the machine\'s Node, and CI\'s Node 24 pass',
+    '(`.ci/node24`) runs cluster\'s again, where cluster serves with SO_REUSEPORT by default (`--sched reuseport`).',
     '',
   ]
   for (const l of ledgers) {
     const t = l.cases.reduce((a, c) => ({ load: a.load + c.loadHeld, injected: a.injected + (c.kind === 'fault' ? c.injected : 0), bad: a.bad + (c.kind === 'hostile client' ? c.injected : 0), lost: a.lost + c.bytesLost }), { load: 0, injected: 0, bad: 0, lost: 0 })
-    lines.push(`## ${l.model}`, '', `Run ${l.date} on Node ${l.node}. Load held: ${t.load} steady messages; faults injected: ${t.injected}; bad inputs tried: ${t.bad}; bytes lost: **${t.lost}**; zombies left: **${l.zombies}**; orphans left: **${l.orphans}**.`, '')
+    lines.push(`## ${l.model} · Node ${nodeMajor(l.node)}`, '', `Run ${l.date} on Node ${l.node}. Load held: ${t.load} steady messages; faults injected: ${t.injected}; bad inputs tried: ${t.bad}; bytes lost: **${t.lost}**; zombies left: **${l.zombies}**; orphans left: **${l.orphans}**.`, '')
     lines.push('| case | kind | tried | survived | bytes lost | load held | what happened |', '|---|---|---:|:---:|---:|---:|---|')
     for (const c of l.cases) lines.push(`| ${c.name} | ${c.kind} | ${c.injected} | ${c.survived ? 'yes' : '**no**'} | ${c.bytesLost} | ${c.loadHeld} | ${c.detail.replace(/\|/g, '\\|')} |`)
     lines.push('')
