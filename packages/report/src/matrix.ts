@@ -10,20 +10,21 @@
 import { spread, type Spread } from '@echoplex/results'
 import { formatMs, formatRate } from './format.js'
 import type { ReportModel, RoundFigures } from './model.js'
+import { MIN_REPETITIONS } from './stats.js'
 
-/** Rounds two targets must share before their per-round ratios are shown: as many as compare's test asks for. */
-export const MIN_PAIRED_ROUNDS = 3
+/** Rounds two targets must share before their per-round ratios are shown: as many repetitions as compare's test asks of each side. */
+export const MIN_PAIRED_ROUNDS = MIN_REPETITIONS
 
 /**
  * `of`'s figure ÷ `best`'s in each round both measured (a fixed-rate row: best's p99 ÷ of's), spread
  * over those rounds; null with fewer than MIN_PAIRED_ROUNDS.
  */
 export function pairedRatios (of: readonly RoundFigures[], best: readonly RoundFigures[], metric: 'throughput' | 'p99'): Spread | null {
+  const figure = (x: RoundFigures | undefined): number | null | undefined => metric === 'throughput' ? x?.throughput : x?.p99
   const ratios: number[] = []
   for (const a of of) {
-    const b = best.find((x) => x.round === a.round)
-    const mine = metric === 'throughput' ? a.throughput : a.p99
-    const theirs = metric === 'throughput' ? b?.throughput : b?.p99
+    const mine = figure(a)
+    const theirs = figure(best.find((x) => x.round === a.round))
     if (mine == null || theirs == null || mine <= 0 || theirs <= 0) continue
     ratios.push(metric === 'throughput' ? mine / theirs : theirs / mine)
   }

@@ -107,8 +107,8 @@ export interface TargetRow {
   throughput: Spread | null
   /**
    * Each measured repetition's req/s and p99 by the round it ran in (every scenario runs once per
-   * round): what pairs two targets' figures taken minutes, not seconds, apart. Empty for results that
-   * did not record rounds.
+   * round): what pairs two targets' figures taken within one round, not a whole run apart. Empty for
+   * results that did not record rounds.
    */
   byRound: RoundFigures[]
   /** ratio to each peer of the group (PEER_ORDER first, then any other) */
